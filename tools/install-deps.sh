@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages adakv needs to build, test and cross-test (idempotent).
+# Python packages for the golden/peer scripts are installed by those scripts, not here.
+set -euo pipefail
+pkgs=(build-essential autoconf automake libtool pkg-config autoconf-archive
+      libsleef-dev libdnnl-dev libcriterion-dev libnuma-dev libhwloc-dev
+      python3 python3-pip unzip ca-certificates)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all ${#pkgs[@]} packages present"
+    exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

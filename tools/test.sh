@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The README's test command: from a fresh Debian 12 machine, install the packages, fetch the
+# default model, configure, build and run `make check` twice: once optimised and once with
+# AddressSanitizer + UndefinedBehaviorSanitizer. Exit status is the tests' status.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+"$top/tools/install-deps.sh"
+"$top/tools/fetch-model.sh"
+status=0
+"$top/tools/build.sh" "$top/build"
+make -C "$top/build" -j"$(nproc)" check || status=1
+"$top/tools/build.sh" "$top/build-asan" --enable-sanitizers
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    make -C "$top/build-asan" -j"$(nproc)" check || status=1
+exit $status
