@@ -8,9 +8,7 @@
 
 #include <stddef.h>
 
-struct adakv_err {
-    char msg[512];
-};
+#include "adakv.h" /* struct adakv_err is public */
 
 /* Formats into e->msg (if e is not NULL) and returns -1, so callers can write
  * `return err_set(e, "%s: truncated", path);`. */
