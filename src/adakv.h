@@ -22,4 +22,73 @@ struct adakv_ctx;   /* one sequence: KV cache, positions, scratch */
 /* KV storage type; int8 (symmetric, one scale per row) is the default. */
 enum adakv_kv_type { ADAKV_KV_INT8 = 0, ADAKV_KV_F16 = 1, ADAKV_KV_F32 = 2 };
 
+struct tokenizer; /* src/tokenizer.h */
+struct gguf_file; /* src/gguf.h */
+struct kv_cache;  /* src/kv-cache.h: per (layer, KV head) segments */
+
+/* ---- model ---- */
+
+struct adakv_model_params {
+    int n_threads; /* 0 = all cores */
+};
+
+/* Maps `path`, validates it, binds the architecture's tensors (type and shape checked) and
+ * loads the tokenizer. Returns NULL with one line in e on any failure. */
+struct adakv_model *adakv_model_load(const char *path, const struct adakv_model_params *p,
+                                     struct adakv_err *e);
+void adakv_model_free(struct adakv_model *m);
+
+struct adakv_model_info {
+    const char *arch; /* general.architecture, e.g. "llama" (owned by the model) */
+    const char *name; /* general.name or "" (owned by the model) */
+    int n_vocab, n_ctx_train, n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff;
+    char type_counts[256]; /* tensors per weight type: "Q4_1: 210, F32: 61, Q8_0: 1" */
+};
+void adakv_model_get_info(const struct adakv_model *m, struct adakv_model_info *out);
+const struct tokenizer *adakv_model_tokenizer(const struct adakv_model *m);
+const struct gguf_file *adakv_model_gguf(const struct adakv_model *m);
+
+/* ---- context (one sequence) ---- */
+
+/* Per-layer KV compression hook, called during layer-major prefill right after layer `layer`
+ * appended the K (post-RoPE) and V rows of every prompt token to `kv`, and before the next
+ * layer runs. q_window holds the last n_window post-RoPE query rows of this layer, laid out
+ * [n_window][n_head][head_dim] f32 (token-major, query head, dim). The hook may evict rows and
+ * compact segments in place (kv-compact.c); later tokens keep their original positions.
+ * Returns 0, or -1 with e set (the eval then fails with that message). */
+typedef int (*adakv_compress_layer_fn)(void *user, struct kv_cache *kv, int layer,
+                                       const float *q_window, int n_window, struct adakv_err *e);
+
+struct adakv_ctx_params {
+    int n_ctx;                  /* max tokens (positions) in this sequence */
+    enum adakv_kv_type kv_type; /* storage of K/V rows */
+    int n_threads;              /* 0 = all cores */
+    bool reference;             /* plain C kernels and scalar matmul everywhere */
+    int window;                 /* query rows kept per layer for scoring; 0 = default 32 */
+    adakv_compress_layer_fn compress_layer; /* NULL = keep the full cache */
+    void *compress_user;                    /* passed back to compress_layer */
+};
+
+/* Fills p with the defaults: n_ctx 4096, int8 KV, all cores, fast kernels, window 32, no hook. */
+void adakv_ctx_params_default(struct adakv_ctx_params *p);
+
+/* Allocates the KV cache and all scratch for n_ctx tokens; nothing is allocated per token
+ * afterwards. Returns NULL with e set when n_ctx is out of range or memory runs out. */
+struct adakv_ctx *adakv_ctx_new(struct adakv_model *m, const struct adakv_ctx_params *p,
+                                struct adakv_err *e);
+void adakv_ctx_free(struct adakv_ctx *c);
+
+/* Runs n tokens at the next positions (n > 1: layer-major prefill over all n tokens; n == 1:
+ * decode). logits: if not NULL, receives n_vocab floats for the last token, or for every token
+ * when all_logits (then logits holds n * n_vocab floats). Fails cleanly (one line) when the
+ * context would exceed n_ctx or a token id is out of range. The compression hook runs only
+ * for n > 1. */
+int adakv_eval(struct adakv_ctx *c, const int32_t *tokens, int n, float *logits, bool all_logits,
+               struct adakv_err *e);
+int adakv_ctx_n_past(const struct adakv_ctx *c);      /* next position = tokens evaluated so far */
+void adakv_ctx_reset(struct adakv_ctx *c);            /* empty the cache, keep the allocations */
+size_t adakv_ctx_kv_bytes(const struct adakv_ctx *c); /* bytes currently allocated for K/V */
+/* The context's KV cache (for presses, reports and tests); owned by the context. */
+struct kv_cache *adakv_ctx_kv(struct adakv_ctx *c);
+
 #endif
