@@ -1,0 +1,52 @@
+/* Partial top-k, plain C reference (contract in topk.h). */
+#include "topk.h"
+
+/* Keeps the candidates whose key matches `prefix` on `mask` (compacting scratch in place) and
+ * histograms their digit at `shift`. Returns the new candidate count. */
+static size_t filter_and_count(uint32_t *keys, size_t m, uint32_t mask, uint32_t prefix,
+                               unsigned shift, uint32_t hist[256]) {
+    size_t kept = 0;
+    memset(hist, 0, 256 * sizeof hist[0]);
+    for (size_t i = 0; i < m; i++) {
+        uint32_t key = keys[i];
+        if ((key & mask) == prefix) {
+            keys[kept++] = key;
+            hist[(key >> shift) & 255u]++;
+        }
+    }
+    return kept;
+}
+
+size_t topk__scalar(const float *x, size_t n, size_t k, uint32_t *scratch, int32_t *idx) {
+    if (k == 0)
+        return 0;
+    if (k >= n) {
+        for (size_t i = 0; i < n; i++)
+            idx[i] = (int32_t)i;
+        return n;
+    }
+    uint32_t hist[256] = {0};
+    for (size_t i = 0; i < n; i++) {
+        scratch[i] = topk_key(x[i]);
+        hist[scratch[i] >> 24]++;
+    }
+    size_t need = k; /* rank of the k-th largest inside the current bucket */
+    uint32_t prefix = (uint32_t)topk_pick_digit(hist, &need) << 24;
+    uint32_t mask = 0xff000000u;
+    size_t m = n;
+    for (int shift = 16; shift >= 0; shift -= 8) {
+        m = filter_and_count(scratch, m, mask, prefix, (unsigned)shift, hist);
+        prefix |= (uint32_t)topk_pick_digit(hist, &need) << shift;
+        mask |= 0xffu << shift;
+    }
+    /* prefix is now the key T of the k-th largest; `need` of the values equal to T are winners. */
+    size_t out = 0, ties = need;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t key = topk_key(x[i]);
+        if (key > prefix || (key == prefix && ties > 0)) {
+            ties -= (key == prefix);
+            idx[out++] = (int32_t)i;
+        }
+    }
+    return out;
+}

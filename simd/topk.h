@@ -1,0 +1,54 @@
+/* Partial top-k selection over f32 scores (the Ada-KV budget split and the per-head pick).
+ *
+ * Contract, identical for every ISA (topk__scalar is the reference the others are tested
+ * against, bit for bit):
+ *   topk__<isa>(x, n, k, scratch, idx) writes into idx[0..k) the indices of the k largest
+ *   values of x[0..n), in ascending index order, and returns k. Values are ranked by the
+ *   order-preserving key of their bits (topk_key below): for ordinary floats this is numeric
+ *   order, -0.0 ranks just below +0.0, +NaN above +inf and -NaN below -inf, so every input has
+ *   one well-defined answer. Among equal keys the lower index wins (Ada-KV tie rule).
+ *   Requires 0 <= k <= n, n < 2^31; scratch holds n uint32 (any alignment), idx holds k int32.
+ *
+ * Why not a sort: the layer-wide selection runs over n_head_kv * L scores per layer. A radix
+ * select on the key (8-bit digits, most significant first) finds the k-th largest key T in at
+ * most four histogram passes whose candidate set shrinks after each pass; one more pass
+ * collects x > T and the first (k - count(x > T)) ties with x == T. Linear in n. */
+#ifndef ADAKV_SIMD_TOPK_H
+#define ADAKV_SIMD_TOPK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef size_t (*topk_fn)(const float *x, size_t n, size_t k, uint32_t *scratch, int32_t *idx);
+
+size_t topk__scalar(const float *x, size_t n, size_t k, uint32_t *scratch, int32_t *idx);
+size_t topk__avx512(const float *x, size_t n, size_t k, uint32_t *scratch, int32_t *idx);
+size_t topk__neon(const float *x, size_t n, size_t k, uint32_t *scratch, int32_t *idx);
+
+/* The implementation for `isa` if this build compiled one, else NULL (tests loop over these). */
+topk_fn topk_for_isa(int isa);
+
+/* The best implementation for simd_isa() (simd/cpu.h), resolved per call (cheap). */
+size_t topk_select(const float *x, size_t n, size_t k, uint32_t *scratch, int32_t *idx);
+
+/* Monotone map from float bits to uint32: a > b as keys iff a ranks above b. */
+static inline uint32_t topk_key(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+/* The radix walk shared by every ISA: given the histogram of one 8-bit digit over the current
+ * candidates, pick the digit that holds the k-th largest and reduce k by the count above it. */
+static inline unsigned topk_pick_digit(const uint32_t hist[256], size_t *k) {
+    unsigned d = 255;
+    for (;; d--) {
+        if (hist[d] >= *k || d == 0)
+            break;
+        *k -= hist[d];
+    }
+    return d;
+}
+
+#endif
