@@ -1,0 +1,85 @@
+/* Kernel tables for the forward pass. The scalar table is the reference; an ISA table is
+ * built from it by overwriting the ops that ISA implements (BLIS-style fallback), so adding a
+ * kernel is one line here plus its file. Tables are static and read-only after the first call. */
+#include "ops.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "config.h"
+#include "cpu.h"
+
+static const struct simd_ops ops_scalar = {
+    .isa = "scalar",
+    .rmsnorm = rmsnorm__scalar,
+    .rope = rope__scalar,
+    .exp_sum = exp_sum__scalar,
+    .softmax = softmax__scalar,
+    .swiglu = swiglu__scalar,
+    .quant_row_i8 = quant_row_i8__scalar,
+    .attn_qk_i8 = attn_qk_i8__scalar,
+    .attn_qk_f16 = attn_qk_f16__scalar,
+    .attn_qk_f32 = attn_qk_f32__scalar,
+    .attn_av_i8 = attn_av_i8__scalar,
+    .attn_av_f16 = attn_av_f16__scalar,
+    .attn_av_f32 = attn_av_f32__scalar,
+};
+
+#ifdef ADAKV_BUILD_AVX512
+static struct simd_ops ops_avx512;
+#endif
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static void tables_build(void) {
+#ifdef ADAKV_BUILD_AVX512
+    ops_avx512 = ops_scalar;
+    ops_avx512.isa = "avx512";
+    ops_avx512.rmsnorm = rmsnorm__avx512;
+    ops_avx512.rope = rope__avx512;
+    ops_avx512.exp_sum = exp_sum__avx512;
+    ops_avx512.softmax = softmax__avx512;
+    ops_avx512.swiglu = swiglu__avx512;
+    ops_avx512.quant_row_i8 = quant_row_i8__avx512;
+    ops_avx512.attn_qk_i8 = attn_qk_i8__avx512;
+    ops_avx512.attn_qk_f16 = attn_qk_f16__avx512;
+    ops_avx512.attn_qk_f32 = attn_qk_f32__avx512;
+    ops_avx512.attn_av_i8 = attn_av_i8__avx512;
+    ops_avx512.attn_av_f16 = attn_av_f16__avx512;
+    ops_avx512.attn_av_f32 = attn_av_f32__avx512;
+#endif
+}
+
+const struct simd_ops *simd_ops_scalar(void) {
+    return &ops_scalar;
+}
+
+static const struct simd_ops *ops_for(enum simd_isa isa) {
+    pthread_once(&tables_once, tables_build);
+    switch (isa) {
+#ifdef ADAKV_BUILD_AVX512
+    case SIMD_ISA_AVX512:
+        return &ops_avx512;
+#endif
+    case SIMD_ISA_SCALAR:
+        return &ops_scalar;
+    default:
+        return NULL;
+    }
+}
+
+const struct simd_ops *simd_ops_best(void) {
+    /* Levels without forward-pass kernels yet (avx2, neon) run the reference table. */
+    const struct simd_ops *t = ops_for(simd_isa());
+    return t ? t : &ops_scalar;
+}
+
+const struct simd_ops *simd_ops_by_name(const char *name) {
+    for (int isa = 0; isa < SIMD_ISA_COUNT; isa++) {
+        if (strcmp(simd_isa_name((enum simd_isa)isa), name) != 0)
+            continue;
+        if (!simd_isa_available((enum simd_isa)isa))
+            return NULL;
+        return ops_for((enum simd_isa)isa);
+    }
+    return NULL;
+}

@@ -1,0 +1,112 @@
+/* Forward-pass kernels: one table of function pointers per ISA, chosen once.
+ *
+ * Every op has a plain C reference (<op>-scalar.c) and optional ISA versions (<op>-avx512.c,
+ * <op>-avx2.c) with the same signature; tests/test_ops.c holds each ISA version to its reference.
+ * The scalar table is complete; an ISA table starts as a copy of the scalar one and overwrites
+ * only the ops it has, so a missing kernel falls back to the reference.
+ *
+ * This header is included by ISA-flagged objects: it holds only declarations and macros. */
+#ifndef ADAKV_SIMD_OPS_H
+#define ADAKV_SIMD_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- op signatures (contracts) ----
+ * All lengths may be any value >= 1 (tails handled inside); pointers need no alignment. */
+
+/* y[i] = x[i] * w[i] / sqrt(mean(x^2) + eps). y may equal x. */
+typedef void (*op_rmsnorm_fn)(float *y, const float *x, const float *w, int n, float eps);
+
+/* Rotates the first n_rot dims of each of n_head rows of length head_dim (rows contiguous), in
+ * place. cs holds n_rot/2 cosines followed by n_rot/2 sines; pair i turns by the angle whose
+ * cos/sin are cs[i], cs[n_rot/2 + i]. neox = 0: pair i is (x[2i], x[2i+1]) (GGML "NORM", the
+ * llama arch); neox = 1: pair i is (x[i], x[i + n_rot/2]) (GGML "NEOX", qwen2/gemma3).
+ * n_rot is even and <= head_dim; dims from n_rot on are left alone. */
+typedef void (*op_rope_fn)(float *x, int n_head, int head_dim, int n_rot, const float *cs,
+                           int neox);
+
+/* x[i] = exp(x[i] - shift); returns the sum of the new x. -inf entries become 0. */
+typedef float (*op_exp_sum_fn)(float *x, int n, float shift);
+
+/* In-place softmax over n values; -inf entries get probability 0. At least one entry must be
+ * finite. */
+typedef void (*op_softmax_fn)(float *x, int n);
+
+/* out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)). out may equal gate or up. */
+typedef void (*op_swiglu_fn)(float *out, const float *gate, const float *up, int n);
+
+/* Symmetric int8 row: *scale = max|x| / 127, q[i] = round_half_even(x[i] / *scale) computed as
+ * x[i] * (1 / *scale); an all-zero row gets scale 0 and zeros. Bit-exact across ISAs. */
+typedef void (*op_quant_row_i8_fn)(int8_t *q, float *scale, const float *x, int n);
+
+/* Attention scores of n_q query rows against n_k key rows of length d:
+ *   s[qi * s_stride + j] = mul * dot(q + qi * q_stride, k_j) (* k_scale[j] for int8).
+ * The key rows are contiguous: k_j = k + j * d. */
+typedef void (*op_attn_qk_i8_fn)(float *s, size_t s_stride, const float *q, size_t q_stride,
+                                 int n_q, const int8_t *k, const float *k_scale, int n_k, int d,
+                                 float mul);
+typedef void (*op_attn_qk_f16_fn)(float *s, size_t s_stride, const float *q, size_t q_stride,
+                                  int n_q, const uint16_t *k, int n_k, int d, float mul);
+typedef void (*op_attn_qk_f32_fn)(float *s, size_t s_stride, const float *q, size_t q_stride,
+                                  int n_q, const float *k, int n_k, int d, float mul);
+
+/* Weighted sum of n_k value rows into n_q accumulators of length d:
+ *   acc[qi * acc_stride + :] += sum_j p[qi * p_stride + j] * v_j (* v_scale[j] for int8). */
+typedef void (*op_attn_av_i8_fn)(float *acc, size_t acc_stride, const float *p, size_t p_stride,
+                                 int n_q, const int8_t *v, const float *v_scale, int n_k, int d);
+typedef void (*op_attn_av_f16_fn)(float *acc, size_t acc_stride, const float *p, size_t p_stride,
+                                  int n_q, const uint16_t *v, int n_k, int d);
+typedef void (*op_attn_av_f32_fn)(float *acc, size_t acc_stride, const float *p, size_t p_stride,
+                                  int n_q, const float *v, int n_k, int d);
+
+struct simd_ops {
+    const char *isa; /* "scalar", "avx2", "avx512": names the table, for logs and tests */
+    op_rmsnorm_fn rmsnorm;
+    op_rope_fn rope;
+    op_exp_sum_fn exp_sum;
+    op_softmax_fn softmax;
+    op_swiglu_fn swiglu;
+    op_quant_row_i8_fn quant_row_i8;
+    op_attn_qk_i8_fn attn_qk_i8;
+    op_attn_qk_f16_fn attn_qk_f16;
+    op_attn_qk_f32_fn attn_qk_f32;
+    op_attn_av_i8_fn attn_av_i8;
+    op_attn_av_f16_fn attn_av_f16;
+    op_attn_av_f32_fn attn_av_f32;
+};
+
+/* The reference table (always complete). */
+const struct simd_ops *simd_ops_scalar(void);
+/* The best table for this CPU, honouring the ISA cap of simd/cpu.h (ADAKV_ISA). */
+const struct simd_ops *simd_ops_best(void);
+/* The table of one ISA by name ("scalar", "avx2", "avx512"), or NULL when it was not built or
+ * this CPU cannot run it. Tests iterate over these. */
+const struct simd_ops *simd_ops_by_name(const char *isa);
+
+/* ---- kernel symbols, <op>__<isa> ---- */
+#define SIMD_OPS_DECLARE(isa)                                                                      \
+    void rmsnorm__##isa(float *y, const float *x, const float *w, int n, float eps);               \
+    void rope__##isa(float *x, int n_head, int head_dim, int n_rot, const float *cs, int neox);    \
+    float exp_sum__##isa(float *x, int n, float shift);                                            \
+    void softmax__##isa(float *x, int n);                                                          \
+    void swiglu__##isa(float *out, const float *gate, const float *up, int n);                     \
+    void quant_row_i8__##isa(int8_t *q, float *scale, const float *x, int n);                      \
+    void attn_qk_i8__##isa(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,    \
+                           const int8_t *k, const float *k_scale, int n_k, int d, float mul);      \
+    void attn_qk_f16__##isa(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,   \
+                            const uint16_t *k, int n_k, int d, float mul);                         \
+    void attn_qk_f32__##isa(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,   \
+                            const float *k, int n_k, int d, float mul);                            \
+    void attn_av_i8__##isa(float *acc, size_t acc_stride, const float *p, size_t p_stride,         \
+                           int n_q, const int8_t *v, const float *v_scale, int n_k, int d);        \
+    void attn_av_f16__##isa(float *acc, size_t acc_stride, const float *p, size_t p_stride,        \
+                            int n_q, const uint16_t *v, int n_k, int d);                           \
+    void attn_av_f32__##isa(float *acc, size_t acc_stride, const float *p, size_t p_stride,        \
+                            int n_q, const float *v, int n_k, int d);
+
+SIMD_OPS_DECLARE(scalar)
+SIMD_OPS_DECLARE(avx512)
+SIMD_OPS_DECLARE(avx2)
+
+#endif

@@ -1,0 +1,338 @@
+/* Every forward-pass kernel of every ISA table against its plain C reference (simd/ops.h).
+ *
+ * Inputs come from a seeded RNG; lengths sweep 1..200 (tails of every size below, at and above
+ * the 16-lane vector width) plus a few head sizes; pointers are offset by one float so nothing
+ * relies on alignment; extremes (zeros, huge and tiny magnitudes, -inf in softmax, int8 +-127)
+ * get their own cases. Tolerances, and why:
+ *   quant_row_i8   bit-exact (same multiply, same round-to-nearest-even, same clamp);
+ *   rmsnorm        2e-6 relative (f32 vector sum vs the reference's double sum);
+ *   rope           2 ulp-ish: 1e-6 * |row| (fused multiply-add vs separate mul/sub);
+ *   exp_sum/softmax/swiglu  4e-7 .. 2e-6 relative (sleef expf is 1 ulp, libm expf 0.5 ulp);
+ *   attn qk/av     1e-5 of the sum of |terms| (f32 FMA chains vs double accumulation).
+ * A failure names the ISA, the op, the length and the first bad index. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+
+static const char *const isas[] = {"avx512", "avx2"};
+#define N_ISA ((int)(sizeof isas / sizeof isas[0]))
+
+static uint64_t rng_state;
+static void rng_seed(uint64_t s) {
+    rng_state = s * 0x9E3779B97F4A7C15ull + 1;
+}
+static float rng_uniform(void) { /* [-1, 1) */
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 40) * (1.0 / (1ull << 23)) - 1.0);
+}
+static void fill(float *x, int n, float amp) {
+    for (int i = 0; i < n; i++)
+        x[i] = amp * rng_uniform();
+}
+
+static float *alloc_f(size_t n) { /* +1 offset: kernels must not assume alignment */
+    float *p = calloc(n + 17, sizeof(float));
+    cr_assert_not_null(p);
+    return p + 1;
+}
+static void free_f(float *p) {
+    free(p - 1);
+}
+
+/* Runs `body` for every ISA table this machine can run; counts how many ran. */
+#define FOR_EACH_ISA(ops)                                                                          \
+    for (int isa_i_ = 0; isa_i_ < N_ISA; isa_i_++)                                                 \
+        for (const struct simd_ops *ops = simd_ops_by_name(isas[isa_i_]); ops; ops = NULL)
+
+static void expect_close(const char *isa, const char *op, int n, const float *got,
+                         const float *want, int len, float rel, float abs_tol) {
+    for (int i = 0; i < len; i++) {
+        const float tol = rel * fabsf(want[i]) + abs_tol;
+        if (!(fabsf(got[i] - want[i]) <= tol) && !(got[i] == want[i]))
+            cr_assert_fail("%s %s n=%d: index %d got %.9g want %.9g (tol %.3g)", isa, op, n, i,
+                           (double)got[i], (double)want[i], (double)tol);
+    }
+}
+
+Test(ops, tables_are_complete) {
+    const struct simd_ops *t[] = {simd_ops_scalar(), simd_ops_best(), simd_ops_by_name("avx512"),
+                                  simd_ops_by_name("avx2")};
+    for (int i = 0; i < 4; i++) {
+        if (!t[i])
+            continue;
+        cr_assert(t[i]->rmsnorm && t[i]->rope && t[i]->exp_sum && t[i]->softmax && t[i]->swiglu);
+        cr_assert(t[i]->quant_row_i8 && t[i]->attn_qk_i8 && t[i]->attn_qk_f16 && t[i]->attn_qk_f32);
+        cr_assert(t[i]->attn_av_i8 && t[i]->attn_av_f16 && t[i]->attn_av_f32);
+    }
+    cr_assert_str_eq(simd_ops_scalar()->isa, "scalar");
+    cr_assert_null(simd_ops_by_name("nonsense"));
+}
+
+/* The reference itself, against numbers worked out by hand. */
+Test(ops, scalar_reference_by_hand) {
+    const struct simd_ops *s = simd_ops_scalar();
+    float x[4] = {1, -2, 3, -4}, w[4] = {1, 1, 2, 0.5f}, y[4];
+    s->rmsnorm(y, x, w, 4, 0.0f); /* rms = sqrt(30/4) */
+    const float r = 1.0f / sqrtf(7.5f);
+    cr_assert_float_eq(y[2], 6.0f * r, 1e-6);
+    cr_assert_float_eq(y[3], -2.0f * r, 1e-6);
+    float sm[3] = {0.0f, logf(3.0f), -INFINITY};
+    s->softmax(sm, 3);
+    cr_assert_float_eq(sm[0], 0.25f, 1e-7);
+    cr_assert_float_eq(sm[1], 0.75f, 1e-7);
+    cr_assert_eq(sm[2], 0.0f);
+    float g[2] = {0.0f, 2.0f}, u[2] = {5.0f, 3.0f}, o[2];
+    s->swiglu(o, g, u, 2);
+    cr_assert_float_eq(o[0], 0.0f, 1e-7);
+    cr_assert_float_eq(o[1], 2.0f / (1.0f + expf(-2.0f)) * 3.0f, 1e-6);
+    int8_t q[3];
+    float sc;
+    s->quant_row_i8(q, &sc, (const float[]){1.27f, -0.635f, 0.0f}, 3);
+    cr_assert_float_eq(sc, 0.01f, 1e-9);
+    cr_assert(q[0] == 127 && q[1] == -64 && q[2] == 0); /* -63.5 rounds to even: -64 */
+}
+
+Test(ops, rmsnorm) {
+    rng_seed(1);
+    FOR_EACH_ISA(ops) {
+        for (int n = 1; n <= 200; n++) {
+            float *x = alloc_f(n), *w = alloc_f(n), *a = alloc_f(n), *b = alloc_f(n);
+            fill(x, n, n % 3 == 0 ? 1000.0f : 1.0f);
+            fill(w, n, 2.0f);
+            simd_ops_scalar()->rmsnorm(a, x, w, n, 1e-5f);
+            ops->rmsnorm(b, x, w, n, 1e-5f);
+            expect_close(ops->isa, "rmsnorm", n, b, a, n, 2e-6f, 1e-30f);
+            ops->rmsnorm(x, x, w, n, 1e-5f); /* in place */
+            expect_close(ops->isa, "rmsnorm in-place", n, x, a, n, 2e-6f, 1e-30f);
+            free_f(x), free_f(w), free_f(a), free_f(b);
+        }
+        float z[37] = {0}, w[37], y[37];
+        for (int i = 0; i < 37; i++)
+            w[i] = 1.0f;
+        ops->rmsnorm(y, z, w, 37, 1e-5f); /* all zero: eps keeps it finite */
+        for (int i = 0; i < 37; i++)
+            cr_assert_eq(y[i], 0.0f, "%s rmsnorm zeros", ops->isa);
+    }
+}
+
+Test(ops, rope_both_pairings) {
+    rng_seed(2);
+    const int dims[][2] = {{64, 64}, {64, 32}, {128, 128}, {6, 6},   {10, 6},    {34, 34},
+                           {2, 2},   {96, 96}, {80, 64},   {46, 46}, {256, 256}, {18, 14}};
+    FOR_EACH_ISA(ops) {
+        for (size_t t = 0; t < sizeof dims / sizeof dims[0]; t++) {
+            const int hd = dims[t][0], n_rot = dims[t][1], n_head = 1 + (int)t % 4;
+            const size_t n = (size_t)hd * n_head;
+            float *x = alloc_f(n), *a = alloc_f(n), *b = alloc_f(n), *cs = alloc_f(n_rot);
+            fill(x, (int)n, 3.0f);
+            for (int i = 0; i < n_rot / 2; i++) {
+                const double th = 37.0 * pow(10000.0, -2.0 * i / n_rot);
+                cs[i] = (float)cos(th);
+                cs[n_rot / 2 + i] = (float)sin(th);
+            }
+            for (int neox = 0; neox <= 1; neox++) {
+                memcpy(a, x, n * sizeof *x);
+                memcpy(b, x, n * sizeof *x);
+                simd_ops_scalar()->rope(a, n_head, hd, n_rot, cs, neox);
+                ops->rope(b, n_head, hd, n_rot, cs, neox);
+                expect_close(ops->isa, neox ? "rope neox" : "rope norm", hd, b, a, (int)n, 0.0f,
+                             2e-6f);
+                for (int h = 0; h < n_head; h++) /* dims past n_rot untouched */
+                    for (int i = n_rot; i < hd; i++)
+                        cr_assert_eq(b[h * hd + i], x[h * hd + i]);
+            }
+            free_f(x), free_f(a), free_f(b), free_f(cs);
+        }
+    }
+}
+
+Test(ops, exp_sum_and_softmax) {
+    rng_seed(3);
+    FOR_EACH_ISA(ops) {
+        for (int n = 1; n <= 200; n++) {
+            float *x = alloc_f(n), *a = alloc_f(n), *b = alloc_f(n);
+            fill(x, n, n % 2 ? 20.0f : 80.0f);
+            if (n > 3)
+                x[n / 2] = -INFINITY, x[n - 1] = -INFINITY; /* masked keys */
+            memcpy(a, x, n * sizeof *x);
+            memcpy(b, x, n * sizeof *x);
+            const float sa = simd_ops_scalar()->exp_sum(a, n, 5.0f);
+            const float sb = ops->exp_sum(b, n, 5.0f);
+            expect_close(ops->isa, "exp_sum values", n, b, a, n, 5e-7f, 1e-37f);
+            expect_close(ops->isa, "exp_sum sum", n, &sb, &sa, 1, 1e-6f, 0.0f);
+            memcpy(a, x, n * sizeof *x);
+            memcpy(b, x, n * sizeof *x);
+            simd_ops_scalar()->softmax(a, n);
+            ops->softmax(b, n);
+            expect_close(ops->isa, "softmax", n, b, a, n, 2e-6f, 1e-30f);
+            if (n > 3)
+                cr_assert(b[n / 2] == 0.0f && b[n - 1] == 0.0f, "%s softmax of -inf", ops->isa);
+            free_f(x), free_f(a), free_f(b);
+        }
+        float eq[33];
+        for (int i = 0; i < 33; i++)
+            eq[i] = 7.5f;
+        ops->softmax(eq, 33); /* all equal: exactly uniform */
+        for (int i = 0; i < 33; i++)
+            cr_assert_float_eq(eq[i], 1.0f / 33, 1e-7);
+    }
+}
+
+Test(ops, swiglu) {
+    rng_seed(4);
+    FOR_EACH_ISA(ops) {
+        for (int n = 1; n <= 200; n++) {
+            float *g = alloc_f(n), *u = alloc_f(n), *a = alloc_f(n), *b = alloc_f(n);
+            fill(g, n, n % 4 == 0 ? 60.0f : 6.0f);
+            fill(u, n, 4.0f);
+            if (n > 2)
+                g[0] = -200.0f, g[1] = 200.0f; /* exp overflow / underflow limits */
+            simd_ops_scalar()->swiglu(a, g, u, n);
+            ops->swiglu(b, g, u, n);
+            expect_close(ops->isa, "swiglu", n, b, a, n, 2e-6f, 1e-30f);
+            ops->swiglu(g, g, u, n); /* in place */
+            expect_close(ops->isa, "swiglu in-place", n, g, a, n, 2e-6f, 1e-30f);
+            free_f(g), free_f(u), free_f(a), free_f(b);
+        }
+    }
+}
+
+Test(ops, quant_row_i8_bit_exact) {
+    rng_seed(5);
+    FOR_EACH_ISA(ops) {
+        for (int n = 1; n <= 200; n++) {
+            float *x = alloc_f(n);
+            int8_t qa[256], qb[256];
+            float sa, sb;
+            const float amps[] = {1.0f, 1e-30f, 3e4f, 1e30f};
+            for (int k = 0; k < 4; k++) {
+                fill(x, n, amps[k]);
+                if (n > 5)
+                    x[3] = amps[k] * 1.0f, x[4] = -amps[k]; /* hits +-127 exactly */
+                simd_ops_scalar()->quant_row_i8(qa, &sa, x, n);
+                ops->quant_row_i8(qb, &sb, x, n);
+                cr_assert(sa == sb, "%s quant scale n=%d: %g vs %g", ops->isa, n, (double)sb,
+                          (double)sa);
+                cr_assert(memcmp(qa, qb, n) == 0, "%s quant values n=%d amp %g", ops->isa, n,
+                          (double)amps[k]);
+                for (int i = 0; i < n; i++) /* reconstruction within half a step */
+                    cr_assert(fabsf(qa[i] * sa - x[i]) <= 0.5001f * sa + 1e-37f);
+            }
+            memset(x, 0, n * sizeof *x);
+            ops->quant_row_i8(qb, &sb, x, n);
+            cr_assert(sb == 0.0f);
+            for (int i = 0; i < n; i++)
+                cr_assert_eq(qb[i], 0);
+            free_f(x);
+        }
+    }
+}
+
+/* Random KV rows of each storage type, with the reference's view as f32 for the bounds. */
+struct kv_rows {
+    int8_t *i8;
+    float *scale;
+    uint16_t *f16;
+    float *f32;
+};
+
+static void kv_rows_fill(struct kv_rows *r, int n_k, int d, int extreme) {
+    const size_t n = (size_t)n_k * d;
+    r->i8 = malloc(n + 64);
+    r->f16 = malloc(2 * n + 64);
+    r->f32 = alloc_f(n);
+    r->scale = alloc_f(n_k);
+    for (size_t i = 0; i < n; i++) {
+        r->i8[i] = extreme ? (int8_t)((i & 1) ? 127 : -127) : (int8_t)(rng_uniform() * 127.0f);
+        r->f32[i] = 4.0f * rng_uniform();
+        _Float16 h = (_Float16)r->f32[i];
+        memcpy(&r->f16[i], &h, 2);
+    }
+    for (int j = 0; j < n_k; j++)
+        r->scale[j] = extreme ? 1e3f : 0.05f * (1.0f + rng_uniform());
+}
+
+static void kv_rows_free(struct kv_rows *r) {
+    free(r->i8), free(r->f16), free_f(r->f32), free_f(r->scale);
+}
+
+Test(ops, attention_qk_and_av) {
+    rng_seed(6);
+    const int ds[] = {64, 1, 7, 16, 17, 33, 48, 80, 100, 128, 200};
+    const int nks[] = {1, 3, 4, 5, 31, 64, 129};
+    FOR_EACH_ISA(ops) {
+        for (size_t di = 0; di < sizeof ds / sizeof ds[0]; di++) {
+            for (size_t ki = 0; ki < sizeof nks / sizeof nks[0]; ki++) {
+                const int d = ds[di], n_k = nks[ki], n_q = 1 + (int)(di + ki) % 4;
+                const int extreme = (di + ki) % 5 == 0;
+                struct kv_rows kr;
+                kv_rows_fill(&kr, n_k, d, extreme);
+                float *q = alloc_f((size_t)n_q * d), *sa = alloc_f((size_t)n_q * n_k);
+                float *sb = alloc_f((size_t)n_q * n_k), *bound = alloc_f((size_t)n_q * n_k);
+                fill(q, n_q * d, 2.0f);
+                for (int t = 0; t < 3; t++) {
+                    const struct simd_ops *s = simd_ops_scalar();
+                    const char *name = t == 0 ? "qk i8" : t == 1 ? "qk f16" : "qk f32";
+                    if (t == 0) {
+                        s->attn_qk_i8(sa, n_k, q, d, n_q, kr.i8, kr.scale, n_k, d, 0.125f);
+                        ops->attn_qk_i8(sb, n_k, q, d, n_q, kr.i8, kr.scale, n_k, d, 0.125f);
+                    } else if (t == 1) {
+                        s->attn_qk_f16(sa, n_k, q, d, n_q, kr.f16, n_k, d, 0.125f);
+                        ops->attn_qk_f16(sb, n_k, q, d, n_q, kr.f16, n_k, d, 0.125f);
+                    } else {
+                        s->attn_qk_f32(sa, n_k, q, d, n_q, kr.f32, n_k, d, 0.125f);
+                        ops->attn_qk_f32(sb, n_k, q, d, n_q, kr.f32, n_k, d, 0.125f);
+                    }
+                    for (int qi = 0; qi < n_q; qi++) /* bound: 1e-5 of sum |q k| */
+                        for (int j = 0; j < n_k; j++) {
+                            double m = 0;
+                            for (int i = 0; i < d; i++) {
+                                const double kv = t == 0   ? kr.i8[j * d + i] * kr.scale[j]
+                                                  : t == 1 ? 4.0
+                                                           : kr.f32[j * d + i];
+                                m += fabs(q[qi * d + i] * kv);
+                            }
+                            bound[qi * n_k + j] = (float)(1e-5 * 0.125 * m) + 1e-30f;
+                        }
+                    for (int i = 0; i < n_q * n_k; i++)
+                        cr_assert(fabsf(sa[i] - sb[i]) <= bound[i],
+                                  "%s %s d=%d n_k=%d n_q=%d: index %d got %g want %g", ops->isa,
+                                  name, d, n_k, n_q, i, (double)sb[i], (double)sa[i]);
+                }
+                /* av: probabilities from a softmax over the scores, accumulators pre-filled */
+                float *p = sa, *acc_a = alloc_f((size_t)n_q * d), *acc_b = alloc_f((size_t)n_q * d);
+                for (int qi = 0; qi < n_q; qi++)
+                    simd_ops_scalar()->softmax(p + qi * n_k, n_k);
+                for (int t = 0; t < 3; t++) {
+                    const struct simd_ops *s = simd_ops_scalar();
+                    fill(acc_a, n_q * d, 1.0f);
+                    memcpy(acc_b, acc_a, (size_t)n_q * d * sizeof(float));
+                    const float vmax = t == 0 ? 127.0f * (extreme ? 1e3f : 0.1f) : 4.0f;
+                    if (t == 0) {
+                        s->attn_av_i8(acc_a, d, p, n_k, n_q, kr.i8, kr.scale, n_k, d);
+                        ops->attn_av_i8(acc_b, d, p, n_k, n_q, kr.i8, kr.scale, n_k, d);
+                    } else if (t == 1) {
+                        s->attn_av_f16(acc_a, d, p, n_k, n_q, kr.f16, n_k, d);
+                        ops->attn_av_f16(acc_b, d, p, n_k, n_q, kr.f16, n_k, d);
+                    } else {
+                        s->attn_av_f32(acc_a, d, p, n_k, n_q, kr.f32, n_k, d);
+                        ops->attn_av_f32(acc_b, d, p, n_k, n_q, kr.f32, n_k, d);
+                    }
+                    /* probabilities sum to 1 per row, so sum |p v| <= vmax; plus |acc| <= 1 */
+                    for (int i = 0; i < n_q * d; i++)
+                        cr_assert(fabsf(acc_a[i] - acc_b[i]) <= 2e-6f * (vmax + 1.0f) * 4,
+                                  "%s av type %d d=%d n_k=%d n_q=%d: index %d got %g want %g",
+                                  ops->isa, t, d, n_k, n_q, i, (double)acc_b[i], (double)acc_a[i]);
+                }
+                free_f(q), free_f(sa), free_f(sb), free_f(bound), free_f(acc_a), free_f(acc_b);
+                kv_rows_free(&kr);
+            }
+        }
+    }
+}
