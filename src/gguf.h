@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "tensor-type.h"
 
 /* Metadata value types, as numbered by the GGUF spec. */
 enum gguf_type {
@@ -71,12 +72,30 @@ struct gguf_file {
     struct gguf_tensor *tensors;
     uint64_t alignment;   /* general.alignment or 32 */
     uint64_t data_offset; /* start of the tensor data section */
+    /* private to gguf.c: indices sorted by key / tensor name, for binary-search lookups */
+    uint64_t *kv_by_key;      /* [n_kv] */
+    uint64_t *tensor_by_name; /* [n_tensors] */
+    bool mapped;              /* map is an mmap of path (else the caller's memory) */
 };
+
+/* Nested arrays deeper than this are refused (bounds the parser's recursion). */
+#define GGUF_MAX_ARRAY_DEPTH 8
 
 /* Opens and validates `path`. On failure returns NULL and sets e to one line such as
  * "model.gguf: truncated file while reading tensor info 12 (blk.1.attn_q.weight)". Tensor
  * types unknown to adakv are reported by name. */
 struct gguf_file *gguf_open(const char *path, struct adakv_err *e);
+
+/* gguf_open with options. GGUF_OPEN_ANY_KNOWN_TYPE accepts tensors of every ggml type in
+ * tensor-type.h (for the inspector); gguf_open refuses types adakv cannot compute with. Type ids
+ * missing from the table are refused either way, since their byte size is unknown. */
+enum { GGUF_OPEN_ANY_KNOWN_TYPE = 1u << 0 };
+struct gguf_file *gguf_open_flags(const char *path, unsigned flags, struct adakv_err *e);
+
+/* Parses a GGUF image already in memory (tests, fuzzing): same checks, no copy. `name` stands
+ * for the path in messages; `data` must outlive the returned file. */
+struct gguf_file *gguf_open_memory(const void *data, size_t size, const char *name, unsigned flags,
+                                   struct adakv_err *e);
 void gguf_close(struct gguf_file *f);
 
 const struct gguf_kv *gguf_find(const struct gguf_file *f, const char *key);
@@ -95,6 +114,21 @@ int gguf_get_str(const struct gguf_file *f, const char *key, struct gguf_str *ou
 /* Arrays: returns the entry if `key` is an array of `elem_type`, else NULL with e set. */
 const struct gguf_kv *gguf_get_arr(const struct gguf_file *f, const char *key,
                                    enum gguf_type elem_type, struct adakv_err *e);
+
+/* Array element helpers; `i` must be < kv->arr_n (asserted). gguf_arr_str works for string
+ * arrays. gguf_arr_i64 reads any integer (or bool) element type, returning false when the element
+ * type is not an integer or a u64 value exceeds INT64_MAX. gguf_arr_f32 reads f32 or f64
+ * elements (false for other types). */
+struct gguf_str gguf_arr_str(const struct gguf_kv *kv, uint64_t i);
+bool gguf_arr_i64(const struct gguf_kv *kv, uint64_t i, int64_t *out);
+bool gguf_arr_f32(const struct gguf_kv *kv, uint64_t i, float *out);
+
+/* Bytes of one scalar value of type t (0 for string, array and invalid types). */
+size_t gguf_type_size(enum gguf_type t);
+
+/* counts[type] = number of tensors of each ggml type id (ids >= TENSOR_TYPE_COUNT never occur
+ * in an opened file). */
+void gguf_count_tensor_types(const struct gguf_file *f, uint64_t counts[TENSOR_TYPE_COUNT]);
 
 /* String compare helper for the non-terminated strings. */
 bool gguf_str_eq(struct gguf_str s, const char *cstr);
