@@ -1,0 +1,444 @@
+/* Press configuration, flag parsers and the per-layer hook (kv-press.h). */
+#include "kv-press.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv-budget.h"
+#include "kv-compact.h"
+#include "kv-report.h"
+
+/* ---------------------------------------------------------------- configuration and flags */
+
+void kv_press_config_default(struct kv_press_config *c) {
+    *c = (struct kv_press_config){
+        .kind = KV_PRESS_SNAPKV,
+        .alloc = KV_ALLOC_UNIFORM,
+        .budget = 0,
+        .ratio = 0.0f,
+        .window = 32,
+        .kernel = 7,
+        .pool = KV_POOL_MAX,
+        .alpha = 0.2f,
+        .beta = 20.0f,
+        .n_sink = 4,
+        .critical_ratio = 0.5f,
+        .critical_eps = 1e-4f,
+        .seed = 42,
+        .reserve = 0,
+    };
+}
+
+static const struct {
+    const char *name;
+    enum kv_press_kind kind;
+    enum kv_press_alloc alloc;
+    bool sets_alloc;
+} press_names[] = {
+    {"full", KV_PRESS_FULL, KV_ALLOC_UNIFORM, false},
+    {"none", KV_PRESS_FULL, KV_ALLOC_UNIFORM, false},
+    {"no_press", KV_PRESS_FULL, KV_ALLOC_UNIFORM, false},
+    {"streaming", KV_PRESS_STREAMING, KV_ALLOC_UNIFORM, false},
+    {"streaming_llm", KV_PRESS_STREAMING, KV_ALLOC_UNIFORM, false},
+    {"snapkv", KV_PRESS_SNAPKV, KV_ALLOC_UNIFORM, false},
+    {"ada-snapkv", KV_PRESS_SNAPKV, KV_ALLOC_ADA, true},
+    {"adakv_snapkv", KV_PRESS_SNAPKV, KV_ALLOC_ADA, true},
+    {"pyramid", KV_PRESS_PYRAMID, KV_ALLOC_UNIFORM, false},
+    {"pyramidkv", KV_PRESS_PYRAMID, KV_ALLOC_UNIFORM, false},
+    {"ada-pyramid", KV_PRESS_PYRAMID, KV_ALLOC_ADA, true},
+    {"critical", KV_PRESS_CRITICAL, KV_ALLOC_UNIFORM, false},
+    {"critical_snapkv", KV_PRESS_CRITICAL, KV_ALLOC_UNIFORM, false},
+    {"ada-critical", KV_PRESS_CRITICAL, KV_ALLOC_ADA, true},
+    {"critical_adakv_snapkv", KV_PRESS_CRITICAL, KV_ALLOC_ADA, true},
+    {"random", KV_PRESS_RANDOM, KV_ALLOC_UNIFORM, false},
+    {"knorm", KV_PRESS_KNORM, KV_ALLOC_UNIFORM, false},
+};
+
+const char *kv_press_name(enum kv_press_kind kind) {
+    for (size_t i = 0; i < sizeof press_names / sizeof press_names[0]; i++)
+        if (press_names[i].kind == kind)
+            return press_names[i].name;
+    return "?";
+}
+
+int kv_press_parse_name(const char *s, struct kv_press_config *c, struct adakv_err *e) {
+    for (size_t i = 0; i < sizeof press_names / sizeof press_names[0]; i++)
+        if (s && strcmp(s, press_names[i].name) == 0) {
+            c->kind = press_names[i].kind;
+            if (press_names[i].sets_alloc)
+                c->alloc = press_names[i].alloc;
+            return 0;
+        }
+    return err_set(e,
+                   "--press: unknown press '%s' (full, streaming, snapkv, pyramid, critical, "
+                   "random, knorm, ada-snapkv, ada-pyramid, ada-critical, or a kvpress name)",
+                   s ? s : "");
+}
+
+/* Whole-string integer / float parses: trailing junk, empty strings and overflow are errors. */
+static int parse_int(const char *s, const char *flag, long lo, long hi, int *out,
+                     struct adakv_err *e) {
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || end == s || *end != '\0' || errno == ERANGE)
+        return err_set(e, "%s: '%s' is not an integer", flag, s ? s : "");
+    if (v < lo || v > hi)
+        return err_set(e, "%s: %ld is out of range [%ld, %ld]", flag, v, lo, hi);
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_float(const char *s, const char *flag, float *out, struct adakv_err *e) {
+    char *end;
+    errno = 0;
+    float v = s ? strtof(s, &end) : 0.0f;
+    if (!s || end == s || *end != '\0' || errno == ERANGE || !isfinite(v))
+        return err_set(e, "%s: '%s' is not a finite number", flag, s ? s : "");
+    *out = v;
+    return 0;
+}
+
+int kv_press_parse_budget(const char *s, int *out, struct adakv_err *e) {
+    return parse_int(s, "--kv-budget", 1, 1L << 30, out, e);
+}
+
+int kv_press_parse_ratio(const char *s, float *out, struct adakv_err *e) {
+    float v;
+    if (parse_float(s, "--kv-ratio", &v, e) < 0)
+        return -1;
+    if (!(v >= 0.0f && v < 1.0f))
+        return err_set(e, "--kv-ratio: %g is outside [0, 1) (fraction of entries removed)", v);
+    *out = v;
+    return 0;
+}
+
+int kv_press_parse_alpha(const char *s, float *out, struct adakv_err *e) {
+    float v;
+    if (parse_float(s, "--alpha", &v, e) < 0)
+        return -1;
+    if (!(v >= 0.0f && v <= 1.0f))
+        return err_set(e, "--alpha: %g is outside [0, 1]", v);
+    *out = v;
+    return 0;
+}
+
+int kv_press_parse_window(const char *s, int *out, struct adakv_err *e) {
+    return parse_int(s, "--window", 1, 1L << 20, out, e);
+}
+
+int kv_press_parse_kernel(const char *s, int *out, struct adakv_err *e) {
+    int v;
+    if (parse_int(s, "--pool-kernel", 1, 1023, &v, e) < 0)
+        return -1;
+    if (v % 2 == 0)
+        return err_set(e, "--pool-kernel: %d is even (the pooling window must be centred)", v);
+    *out = v;
+    return 0;
+}
+
+int kv_press_parse_beta(const char *s, float *out, struct adakv_err *e) {
+    float v;
+    if (parse_float(s, "--beta", &v, e) < 0)
+        return -1;
+    if (!(v > 0.0f))
+        return err_set(e, "--beta: %g must be > 0", v);
+    *out = v;
+    return 0;
+}
+
+int kv_press_parse_sink(const char *s, int *out, struct adakv_err *e) {
+    return parse_int(s, "--sink", 0, 1L << 20, out, e);
+}
+
+int kv_press_parse_pool(const char *s, enum kv_pool *out, struct adakv_err *e) {
+    if (s && strcmp(s, "max") == 0)
+        *out = KV_POOL_MAX;
+    else if (s && strcmp(s, "avg") == 0)
+        *out = KV_POOL_AVG;
+    else
+        return err_set(e, "--pool: unknown pooling '%s' (max or avg)", s ? s : "");
+    return 0;
+}
+
+int kv_press_check_window(int window, int prompt_len, struct adakv_err *e) {
+    if (window > prompt_len)
+        return err_set(e, "--window: %d is longer than the prompt (%d tokens)", window, prompt_len);
+    return 0;
+}
+
+int kv_press_config_check(const struct kv_press_config *c, struct adakv_err *e) {
+    if (c->budget < 0)
+        return err_set(e, "--kv-budget: %d must be >= 1", c->budget);
+    if (c->budget > 0 && c->ratio > 0.0f)
+        return err_set(e, "--kv-budget and --kv-ratio are mutually exclusive");
+    if (!(c->ratio >= 0.0f && c->ratio < 1.0f))
+        return err_set(e, "--kv-ratio: %g is outside [0, 1)", c->ratio);
+    if (!(c->alpha >= 0.0f && c->alpha <= 1.0f))
+        return err_set(e, "--alpha: %g is outside [0, 1]", c->alpha);
+    if (c->window < 1)
+        return err_set(e, "--window: %d must be >= 1", c->window);
+    if (c->kernel < 1 || c->kernel % 2 == 0)
+        return err_set(e, "--pool-kernel: %d must be odd and >= 1", c->kernel);
+    if (!(c->beta > 0.0f))
+        return err_set(e, "--beta: %g must be > 0", c->beta);
+    if (c->n_sink < 0)
+        return err_set(e, "--sink: %d must be >= 0", c->n_sink);
+    if (!(c->critical_ratio >= 0.0f && c->critical_ratio <= 1.0f))
+        return err_set(e, "critical stage-1 ratio %g is outside [0, 1]", c->critical_ratio);
+    if (c->reserve < 0)
+        return err_set(e, "kv reserve %d must be >= 0", c->reserve);
+    return 0;
+}
+
+bool kv_press_needs_w_o(const struct kv_press_config *c) {
+    return c->kind == KV_PRESS_CRITICAL;
+}
+
+int kv_press_head_budget(const struct kv_press_config *c, int len) {
+    if (c->budget > 0)
+        return c->budget;
+    int b = (int)floor((double)len * (1.0 - (double)c->ratio));
+    return b < 1 ? 1 : b;
+}
+
+/* ---------------------------------------------------------------- selection per layer */
+
+/* keep lists of one layer: head g keeps keep[start[g] .. start[g] + n_keep[g]). */
+struct layer_plan {
+    int32_t *keep;
+    int32_t *start;  /* [n_head_kv] */
+    int32_t *n_keep; /* [n_head_kv] */
+};
+
+static void keep_range(int32_t *dst, int *n, int from, int to) {
+    for (int j = from; j < to; j++)
+        dst[(*n)++] = j;
+}
+
+static void plan_streaming(const struct kv_cache *kv, int layer, int b, int n_sink,
+                           struct layer_plan *p) {
+    for (int g = 0; g < kv->n_head_kv; g++) {
+        int len = kv_cache_seg(kv, layer, g)->len, n = 0;
+        int32_t *dst = p->keep + p->start[g];
+        if (b >= len) {
+            keep_range(dst, &n, 0, len);
+        } else {
+            int sinks = n_sink < b ? n_sink : b;
+            keep_range(dst, &n, 0, sinks);
+            keep_range(dst, &n, len - (b - sinks), len);
+        }
+        p->n_keep[g] = n;
+    }
+}
+
+/* Budget below the window: the most recent b rows of each head. */
+static void plan_recent(const struct kv_cache *kv, int layer, int b, struct layer_plan *p) {
+    for (int g = 0; g < kv->n_head_kv; g++) {
+        int len = kv_cache_seg(kv, layer, g)->len, n = 0;
+        keep_range(p->keep + p->start[g], &n, b < len ? len - b : 0, len);
+        p->n_keep[g] = n;
+    }
+}
+
+/* Merges two ascending index lists. */
+static int merge(const int32_t *a, int na, const int32_t *b, int nb, int32_t *out) {
+    int i = 0, j = 0, n = 0;
+    while (i < na || j < nb)
+        out[n++] = (j >= nb || (i < na && a[i] < b[j])) ? a[i++] : b[j++];
+    return n;
+}
+
+/* CriticalKV two-stage pick for one head (algorithms.md 4.2): stage 1 the top
+ * floor(ratio * budget) by base score, stage 2 the rest by (score + eps) * value norm. */
+static void pick_critical(const float *s, const float *vnorm, int n, int budget, float ratio,
+                          float eps, float *s2, uint32_t *scratch, int32_t *idx1, int32_t *idx2,
+                          int32_t *out) {
+    int n1 = (int)floor((double)ratio * budget);
+    kv_budget_pick(s, n, n1, scratch, idx1);
+    for (int j = 0; j < n; j++)
+        s2[j] = (s[j] + eps) * vnorm[j];
+    for (int i = 0; i < n1; i++)
+        s2[idx1[i]] = -INFINITY;
+    kv_budget_pick(s2, n, budget - n1, scratch, idx2);
+    merge(idx1, n1, idx2, budget - n1, out);
+}
+
+struct scored_bufs {
+    int32_t *off, *budget, *sched, *idx1, *idx2;
+    float *scores, *vnorm, *s2;
+    uint32_t *scratch;
+};
+
+static void scored_free(struct scored_bufs *s) {
+    free(s->off);
+    free(s->budget);
+    free(s->sched);
+    free(s->idx1);
+    free(s->idx2);
+    free(s->scores);
+    free(s->vnorm);
+    free(s->s2);
+    free(s->scratch);
+}
+
+static int plan_scored(const struct kv_press_hook *hk, const struct simd_ops *ops,
+                       const struct kv_cache *kv, int layer, const float *q_window, int n_window,
+                       int b, struct layer_plan *p, struct adakv_err *e) {
+    const struct kv_press_config *c = hk->cfg;
+    const int n_kv = kv->n_head_kv;
+    struct scored_bufs s = {0};
+    s.off = malloc((size_t)(n_kv + 1) * sizeof *s.off);
+    s.budget = malloc((size_t)n_kv * sizeof *s.budget);
+    s.sched = malloc((size_t)(hk->n_layer > 0 ? hk->n_layer : 1) * sizeof *s.sched);
+    if (!s.off || !s.budget || !s.sched || kv_score_layout(kv, layer, n_window, s.off, e) < 0)
+        goto fail;
+    const size_t total = (size_t)s.off[n_kv];
+    int max_prefix = 0;
+    for (int g = 0; g < n_kv; g++)
+        max_prefix = s.off[g + 1] - s.off[g] > max_prefix ? s.off[g + 1] - s.off[g] : max_prefix;
+    const size_t nb = (size_t)(max_prefix ? max_prefix : 1);
+    s.scores = malloc((total ? total : 1) * sizeof *s.scores);
+    s.scratch = malloc(nb * sizeof *s.scratch);
+    s.idx1 = malloc(nb * sizeof *s.idx1);
+    s.idx2 = malloc(nb * sizeof *s.idx2);
+    if (!s.scores || !s.scratch || !s.idx1 || !s.idx2)
+        goto oom;
+
+    if (c->kind == KV_PRESS_RANDOM)
+        kv_score_random(c->seed, layer, n_kv, s.off, s.scores);
+    else if (c->kind == KV_PRESS_KNORM)
+        kv_score_knorm(kv, layer, s.off, s.scores);
+    else if (kv_score_snapkv(ops, kv, layer, q_window, n_window, hk->n_head, c->pool, c->kernel,
+                             s.off, s.scores, e) < 0)
+        goto fail;
+
+    int b_sel = b - n_window;
+    if (c->kind == KV_PRESS_PYRAMID) {
+        kv_budget_pyramid(hk->n_layer, b_sel, max_prefix, c->beta, s.sched);
+        b_sel = s.sched[layer];
+    }
+    int rc = 0;
+    if (c->alloc == KV_ALLOC_ADA)
+        rc = kv_budget_ada(s.scores, n_kv, s.off, b_sel, c->alpha, s.budget, e);
+    else if (c->alloc == KV_ALLOC_ADA_KVPRESS)
+        rc = kv_budget_ada_kvpress(s.scores, n_kv, s.off, b_sel, c->alpha, s.budget, e);
+    else
+        kv_budget_uniform(n_kv, s.off, b_sel, s.budget);
+    if (rc < 0)
+        goto fail;
+
+    if (c->kind == KV_PRESS_CRITICAL) {
+        s.vnorm = malloc((total ? total : 1) * sizeof *s.vnorm);
+        s.s2 = malloc(nb * sizeof *s.s2);
+        if (!s.vnorm || !s.s2)
+            goto oom;
+        if (kv_score_value_norm(ops, kv, layer, hk->n_head, hk->n_embd, hk->w_o, s.off, s.vnorm,
+                                e) < 0)
+            goto fail;
+    }
+    for (int g = 0; g < n_kv; g++) {
+        const int n_prefix = s.off[g + 1] - s.off[g], len = n_prefix + n_window;
+        int32_t *dst = p->keep + p->start[g];
+        const float *sc = s.scores + s.off[g];
+        if (c->kind == KV_PRESS_CRITICAL)
+            pick_critical(sc, s.vnorm + s.off[g], n_prefix, s.budget[g], c->critical_ratio,
+                          c->critical_eps, s.s2, s.scratch, s.idx1, s.idx2, dst);
+        else
+            kv_budget_pick(sc, n_prefix, s.budget[g], s.scratch, dst);
+        int n = s.budget[g];
+        keep_range(dst, &n, n_prefix, len); /* the window, always kept */
+        p->n_keep[g] = n;
+    }
+    scored_free(&s);
+    return 0;
+oom:
+    err_set(e, "kv-press: out of memory scoring layer %d", layer);
+fail:
+    scored_free(&s);
+    return -1;
+}
+
+/* ---------------------------------------------------------------- the hook */
+
+static bool is_scored(enum kv_press_kind k) {
+    return k == KV_PRESS_SNAPKV || k == KV_PRESS_PYRAMID || k == KV_PRESS_CRITICAL ||
+           k == KV_PRESS_RANDOM || k == KV_PRESS_KNORM;
+}
+
+int kv_press_compress_layer(void *user, struct kv_cache *kv, int layer, const float *q_window,
+                            int n_window, struct adakv_err *e) {
+    const struct kv_press_hook *hk = user;
+    const struct kv_press_config *c = hk->cfg;
+    const int n_kv = kv->n_head_kv;
+    if (c->kind == KV_PRESS_FULL)
+        return 0;
+    if (layer < 0 || layer >= kv->n_layer)
+        return err_set(e, "kv-press: layer %d outside [0, %d)", layer, kv->n_layer);
+    if (hk->n_head < n_kv || hk->n_head % n_kv != 0)
+        return err_set(e, "kv-press: %d query heads do not group over %d KV heads", hk->n_head,
+                       n_kv);
+    if (c->kind == KV_PRESS_CRITICAL && (!hk->w_o || hk->n_embd < 1))
+        return err_set(e, "kv-press: the critical press needs this layer's W_O (hook.w_o)");
+    if (c->kind == KV_PRESS_PYRAMID && hk->n_layer < 1)
+        return err_set(e, "kv-press: the pyramid press needs n_layer");
+    int max_len = 0;
+    size_t rows = 0;
+    for (int g = 0; g < n_kv; g++) {
+        int len = kv_cache_seg(kv, layer, g)->len;
+        max_len = len > max_len ? len : max_len;
+        rows += (size_t)len;
+    }
+    const int b = kv_press_head_budget(c, max_len);
+    if (b >= max_len) {
+        if (hk->report)
+            kv_report_nothing_evicted(hk->report, kv, layer);
+        return 0; /* nothing to evict: the cache stays bit-identical */
+    }
+    if (is_scored(c->kind) && (n_window < 1 || !q_window))
+        return err_set(e, "kv-press: layer %d: the %s press needs window queries", layer,
+                       kv_press_name(c->kind));
+    if (n_window > 0 && kv_press_check_window(n_window, max_len, e) < 0)
+        return -1;
+    for (int g = 0; g < n_kv; g++)
+        if (kv_cache_seg(kv, layer, g)->len < n_window)
+            return err_set(e, "kv-press: layer %d head %d holds fewer rows than the window %d",
+                           layer, g, n_window);
+
+    struct layer_plan p = {malloc((rows ? rows : 1) * sizeof(int32_t)),
+                           malloc((size_t)n_kv * sizeof(int32_t)),
+                           malloc((size_t)n_kv * sizeof(int32_t))};
+    int rc = 0;
+    if (!p.keep || !p.start || !p.n_keep) {
+        rc = err_set(e, "kv-press: out of memory planning layer %d", layer);
+        goto done;
+    }
+    for (int g = 0, at = 0; g < n_kv; g++) {
+        p.start[g] = at;
+        at += kv_cache_seg(kv, layer, g)->len;
+    }
+    const struct simd_ops *ops = hk->ops ? hk->ops : simd_ops_best();
+    if (c->kind == KV_PRESS_STREAMING)
+        plan_streaming(kv, layer, b, c->n_sink, &p);
+    else if (b <= n_window)
+        plan_recent(kv, layer, b, &p);
+    else if ((rc = plan_scored(hk, ops, kv, layer, q_window, n_window, b, &p, e)) < 0)
+        goto done;
+
+    if (hk->report &&
+        (rc = kv_report_layer(hk->report, ops, kv, layer, q_window, n_window, hk->n_head,
+                              hk->n_embd, hk->w_o, p.keep, p.start, p.n_keep, e)) < 0)
+        goto done;
+    for (int g = 0; g < n_kv && rc == 0; g++)
+        rc = kv_segment_compact(kv_cache_seg(kv, layer, g), kv->type, kv->head_dim,
+                                p.keep + p.start[g], p.n_keep[g], c->reserve, e);
+    if (hk->report && rc == 0)
+        kv_report_layer_after(hk->report, kv, layer);
+done:
+    free(p.keep);
+    free(p.start);
+    free(p.n_keep);
+    return rc;
+}

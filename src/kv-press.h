@@ -1,0 +1,114 @@
+/* Presses: which KV rows each layer keeps after prefill (issue 3; maths in algorithms.md 1-6).
+ * Data flow per layer: int8 KV cache -> scores (kv-score) -> budgets (kv-budget) -> compaction
+ * (kv-compact). This file holds the press configuration, the flag parsers the CLI calls, and
+ * the per-layer hook the engine calls during layer-major prefill.
+ *
+ * How the engine wires it (adakv.h, struct adakv_ctx_params):
+ *
+ *     struct kv_press_config cfg;
+ *     kv_press_config_default(&cfg);              // then set fields from flags (parsers below)
+ *     if (kv_press_config_check(&cfg, &err) < 0) ...
+ *     struct kv_press_hook hook = {
+ *         .cfg = &cfg, .n_layer = n_layer, .n_head = n_head, .n_embd = n_embd,
+ *         .w_o = NULL,        // if kv_press_needs_w_o(&cfg): before layer l's prefill attention
+ *                             // set hook.w_o to layer l's W_O dequantized to f32
+ *                             // [n_embd][n_head * head_dim] row-major; it is read only during
+ *                             // the call and may be reused for the next layer
+ *         .ops = NULL,        // NULL = simd_ops_best(); simd_ops_scalar() for reference runs
+ *         .report = NULL,     // or a struct kv_report with n_layer entries (kv-report.h)
+ *     };
+ *     params.compress_layer = kv_press_compress_layer;
+ *     params.compress_user = &hook;               // one hook for all layers; it must outlive eval
+ *
+ * The hook is called once per layer, right after the layer appended the K (post-RoPE) and V rows
+ * of all L prompt tokens. Segments may have different lengths (a second prefill on top of a
+ * compressed cache); the last n_window rows of each segment are the observation window whose
+ * queries are q_window [n_window][n_head][head_dim]. Nothing is evicted when the budget is >= a
+ * segment's length. Kept rows stay in position order; new tokens keep taking positions from the
+ * original prompt length (the engine's counter), never from the compressed length. */
+#ifndef ADAKV_KV_PRESS_H
+#define ADAKV_KV_PRESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "kv-cache.h"
+#include "kv-score.h"
+#include "ops.h"
+
+enum kv_press_kind {
+    KV_PRESS_FULL = 0,  /* keep everything */
+    KV_PRESS_STREAMING, /* n_sink first rows + the most recent ones */
+    KV_PRESS_SNAPKV,    /* window attention, pooled */
+    KV_PRESS_PYRAMID,   /* SnapKV scores, PyramidKV layer budgets */
+    KV_PRESS_CRITICAL,  /* SnapKV scores, CriticalKV two-stage selection */
+    KV_PRESS_RANDOM,    /* control: seeded random scores */
+    KV_PRESS_KNORM,     /* control: -||k|| */
+};
+
+enum kv_press_alloc {
+    KV_ALLOC_UNIFORM = 0, /* every head keeps the same number of rows */
+    KV_ALLOC_ADA,         /* Ada-KV, paper code (algorithms.md 2.2) */
+    KV_ALLOC_ADA_KVPRESS, /* Ada-KV, kvpress AdaKVPress (2.3): safeguard first, then global */
+};
+
+struct kv_press_config {
+    enum kv_press_kind kind;   /* default snapkv */
+    enum kv_press_alloc alloc; /* default uniform (--ada: KV_ALLOC_ADA) */
+    int budget;                /* kept rows per KV head, window included; 0 = use ratio */
+    float ratio;               /* fraction removed, [0, 1); used when budget == 0 */
+    int window;                /* observation window w, default 32 */
+    int kernel;                /* pooling kernel (odd), default 7 */
+    enum kv_pool pool;         /* default max */
+    float alpha;               /* Ada-KV safeguard fraction, default 0.2 */
+    float beta;                /* PyramidKV steepness, default 20 */
+    int n_sink;                /* StreamingLLM sinks, default 4 */
+    float critical_ratio;      /* CriticalKV stage-1 share of each head's budget, default 0.5 */
+    float critical_eps;        /* CriticalKV epsilon, default 1e-4 */
+    uint64_t seed;             /* random press */
+    int reserve;               /* rows left free per segment for decode after compaction */
+};
+
+struct kv_report;
+
+struct kv_press_hook {
+    const struct kv_press_config *cfg;
+    int n_layer, n_head, n_embd;
+    const float *w_o;           /* this layer's W_O, f32 [n_embd][n_head * head_dim], or NULL */
+    const struct simd_ops *ops; /* NULL = simd_ops_best() */
+    struct kv_report *report;   /* NULL = no report */
+};
+
+void kv_press_config_default(struct kv_press_config *c);
+
+/* Cross-field checks (budget and ratio both set, window vs budget kinds...). */
+int kv_press_config_check(const struct kv_press_config *c, struct adakv_err *e);
+
+/* --press NAME: full snapkv pyramid critical streaming random knorm, ada-snapkv ada-pyramid
+ * ada-critical, and kvpress names no_press none streaming_llm pyramidkv critical_snapkv
+ * adakv_snapkv critical_adakv_snapkv. Sets kind (and alloc for the ada names). */
+int kv_press_parse_name(const char *s, struct kv_press_config *c, struct adakv_err *e);
+int kv_press_parse_budget(const char *s, int *out, struct adakv_err *e);  /* --kv-budget >= 1 */
+int kv_press_parse_ratio(const char *s, float *out, struct adakv_err *e); /* --kv-ratio [0,1) */
+int kv_press_parse_alpha(const char *s, float *out, struct adakv_err *e); /* --alpha [0,1] */
+int kv_press_parse_window(const char *s, int *out, struct adakv_err *e);  /* --window >= 1 */
+int kv_press_parse_kernel(const char *s, int *out, struct adakv_err *e);  /* --pool-kernel odd */
+int kv_press_parse_beta(const char *s, float *out, struct adakv_err *e);  /* --beta > 0 */
+int kv_press_parse_sink(const char *s, int *out, struct adakv_err *e);    /* --sink >= 0 */
+int kv_press_parse_pool(const char *s, enum kv_pool *out, struct adakv_err *e); /* max|avg */
+/* --window must not exceed the prompt: checked once the prompt is tokenized. */
+int kv_press_check_window(int window, int prompt_len, struct adakv_err *e);
+
+const char *kv_press_name(enum kv_press_kind kind);
+bool kv_press_needs_w_o(const struct kv_press_config *c);
+
+/* Rows per KV head a segment of `len` rows keeps (window included): the budget, or
+ * floor(len * (1 - ratio)) but at least 1. */
+int kv_press_head_budget(const struct kv_press_config *c, int len);
+
+/* The hook (adakv_compress_layer_fn); user is a struct kv_press_hook. */
+int kv_press_compress_layer(void *user, struct kv_cache *kv, int layer, const float *q_window,
+                            int n_window, struct adakv_err *e);
+
+#endif

@@ -1,0 +1,201 @@
+/* --kv-report measurements (kv-report.h). Report mode recomputes attention and v W_O for the
+ * whole layer, so it costs about as much as the CriticalKV value norm; it is off by default. */
+#include "kv-report.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv-score.h"
+
+void kv_report_head_change(const float *a, const uint8_t *kept, const float *u, int n, int dim,
+                           struct kv_head_change *out) {
+    double f = 0.0, c = 0.0, all = 0.0, kept_sum = 0.0;
+    for (int j = 0; j < n; j++) {
+        double norm = 0.0;
+        for (int i = 0; i < dim; i++)
+            norm += fabs((double)u[(size_t)j * dim + i]);
+        c = norm > c ? norm : c;
+        all += a[j] * norm;
+        if (kept[j]) {
+            f += a[j];
+            kept_sum += a[j] * norm;
+        }
+    }
+    double change = 0.0;
+    for (int i = 0; i < dim; i++) {
+        double diff = 0.0; /* y_i - y_hat_i */
+        for (int j = 0; j < n; j++) {
+            double w = kept[j] && f > 0.0 ? a[j] - a[j] / f : a[j];
+            diff += w * u[(size_t)j * dim + i];
+        }
+        change += fabs(diff);
+    }
+    out->mass_kept = f;
+    out->change = change;
+    out->bound_ada = 2.0 * c * (1.0 - (f < 1.0 ? f : 1.0));
+    out->bound_critical = f > 0.0 ? all - (2.0 - 1.0 / f) * kept_sum : all;
+    if (f <= 0.0)
+        out->bound_ada = 2.0 * c;
+}
+
+int kv_report_init(struct kv_report *r, int n_layer, struct adakv_err *e) {
+    r->n_layer = n_layer;
+    r->layer = calloc((size_t)(n_layer > 0 ? n_layer : 1), sizeof *r->layer);
+    return r->layer ? 0 : err_set(e, "kv-report: out of memory for %d layers", n_layer);
+}
+
+void kv_report_free(struct kv_report *r) {
+    free(r->layer);
+    r->layer = NULL;
+}
+
+size_t kv_report_layer_bytes(const struct kv_cache *kv, int layer) {
+    size_t elem = kv->type == KV_TYPE_INT8 ? 1 : kv->type == KV_TYPE_F16 ? 2 : 4;
+    size_t per_row = 2 * elem * (size_t)kv->head_dim + sizeof(int32_t) +
+                     (kv->type == KV_TYPE_INT8 ? 2 * sizeof(float) : 0);
+    size_t bytes = 0;
+    for (int g = 0; g < kv->n_head_kv; g++)
+        bytes += (size_t)kv_cache_seg(kv, layer, g)->cap * per_row;
+    return bytes;
+}
+
+void kv_report_nothing_evicted(struct kv_report *r, const struct kv_cache *kv, int layer) {
+    if (layer < 0 || layer >= r->n_layer)
+        return;
+    struct kv_report_layer *L = &r->layer[layer];
+    int lo = 1 << 30, hi = 0;
+    for (int g = 0; g < kv->n_head_kv; g++) {
+        int len = kv_cache_seg(kv, layer, g)->len;
+        lo = len < lo ? len : lo;
+        hi = len > hi ? len : hi;
+    }
+    *L = (struct kv_report_layer){.evicted = 0,
+                                  .b_min = lo,
+                                  .b_med = lo,
+                                  .b_max = hi,
+                                  .mass_kept = 1.0,
+                                  .l1_bound = 0.0,
+                                  .out_change = 0.0};
+    L->bytes_before = L->bytes_after = kv_report_layer_bytes(kv, layer);
+}
+
+void kv_report_layer_after(struct kv_report *r, const struct kv_cache *kv, int layer) {
+    if (layer >= 0 && layer < r->n_layer)
+        r->layer[layer].bytes_after = kv_report_layer_bytes(kv, layer);
+}
+
+static int cmp_int(const void *a, const void *b) {
+    int x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Projected values u_j = v_j W_O^h of every row of a segment: [len][n_embd]. */
+static void project_values(const struct simd_ops *ops, const struct kv_cache *kv,
+                           const struct kv_segment *seg, const float *w_o, int h, int n_head,
+                           int n_embd, float *w_h, float *v, float *u) {
+    const int d = kv->head_dim;
+    for (int r = 0; r < n_embd; r++)
+        memcpy(w_h + (size_t)r * d, w_o + (size_t)r * n_head * d + (size_t)h * d,
+               (size_t)d * sizeof *w_h);
+    for (int j = 0; j < seg->len; j++)
+        kv_row_to_f32(kv->type, seg->v, seg->v_scale, j, d, v + (size_t)j * d);
+    ops->attn_qk_f32(u, (size_t)n_embd, v, (size_t)d, seg->len, w_h, n_embd, d, 1.0f);
+}
+
+int kv_report_layer(struct kv_report *r, const struct simd_ops *ops, const struct kv_cache *kv,
+                    int layer, const float *q_window, int n_window, int n_head, int n_embd,
+                    const float *w_o, const int32_t *keep, const int32_t *start,
+                    const int32_t *n_keep, struct adakv_err *e) {
+    if (layer < 0 || layer >= r->n_layer)
+        return err_set(e, "kv-report: layer %d outside the report's %d layers", layer, r->n_layer);
+    struct kv_report_layer *L = &r->layer[layer];
+    const int n_kv = kv->n_head_kv, d = kv->head_dim, group = n_head / n_kv;
+    int32_t *sorted = malloc((size_t)n_kv * sizeof *sorted);
+    int max_len = 0;
+    for (int g = 0; g < n_kv; g++)
+        max_len =
+            kv_cache_seg(kv, layer, g)->len > max_len ? kv_cache_seg(kv, layer, g)->len : max_len;
+    const size_t ml = (size_t)(max_len ? max_len : 1);
+    const int dim = w_o ? n_embd : 1;
+    float *a = malloc(ml * sizeof *a);
+    uint8_t *mask = malloc(ml);
+    float *u = malloc(ml * dim * sizeof *u);
+    float *v = malloc(ml * d * sizeof *v);
+    float *w_h = malloc((size_t)dim * d * sizeof *w_h);
+    double *change = calloc((size_t)(n_window ? n_window : 1), sizeof *change);
+    double *bound = calloc((size_t)(n_window ? n_window : 1), sizeof *bound);
+    int rc = 0;
+    if (!sorted || !a || !mask || !u || !v || !w_h || !change || !bound) {
+        rc = err_set(e, "kv-report: out of memory for layer %d", layer);
+        goto done;
+    }
+    for (int g = 0; g < n_kv; g++)
+        sorted[g] = n_keep[g];
+    qsort(sorted, (size_t)n_kv, sizeof *sorted, cmp_int);
+    L->evicted = 1;
+    L->b_min = sorted[0];
+    L->b_med = sorted[n_kv / 2];
+    L->b_max = sorted[n_kv - 1];
+    L->bytes_before = kv_report_layer_bytes(kv, layer);
+    double mass = 0.0;
+    for (int g = 0; g < n_kv; g++) {
+        const struct kv_segment *seg = kv_cache_seg(kv, layer, g);
+        const int len = seg->len, n_prefix = len - n_window;
+        memset(mask, 0, (size_t)len);
+        for (int i = 0; i < n_keep[g]; i++)
+            mask[keep[start[g] + i]] = 1;
+        for (int h = g * group; h < (g + 1) * group; h++) {
+            if (w_o)
+                project_values(ops, kv, seg, w_o, h, n_head, n_embd, w_h, v, u);
+            else
+                memset(u, 0, (size_t)len * sizeof *u);
+            for (int t = 0; t < n_window; t++) {
+                const int seen = n_prefix + t + 1; /* causal: rows this query attends to */
+                const float *q = q_window + ((size_t)t * n_head + h) * d;
+                if (kv->type == KV_TYPE_INT8)
+                    ops->attn_qk_i8(a, ml, q, 0, 1, seg->k, seg->k_scale, seen, d,
+                                    1.0f / sqrtf((float)d));
+                else if (kv->type == KV_TYPE_F16)
+                    ops->attn_qk_f16(a, ml, q, 0, 1, seg->k, seen, d, 1.0f / sqrtf((float)d));
+                else
+                    ops->attn_qk_f32(a, ml, q, 0, 1, seg->k, seen, d, 1.0f / sqrtf((float)d));
+                ops->softmax(a, seen);
+                struct kv_head_change hc;
+                kv_report_head_change(a, mask, u, seen, dim, &hc);
+                mass += hc.mass_kept;
+                change[t] += hc.change;
+                bound[t] += hc.bound_ada;
+            }
+        }
+    }
+    L->mass_kept = mass / ((double)n_head * (n_window ? n_window : 1));
+    L->out_change = 0.0;
+    L->l1_bound = 0.0;
+    for (int t = 0; t < n_window; t++) {
+        L->out_change += change[t] / n_window;
+        L->l1_bound += bound[t] / n_window;
+    }
+    if (!w_o)
+        L->out_change = L->l1_bound = NAN;
+done:
+    free(sorted);
+    free(a);
+    free(mask);
+    free(u);
+    free(v);
+    free(w_h);
+    free(change);
+    free(bound);
+    return rc;
+}
+
+int kv_report_format(const struct kv_report *r, int layer, char *buf, size_t size) {
+    const struct kv_report_layer *L = &r->layer[layer];
+    return snprintf(buf, size,
+                    "layer %3d: kept/head min %d median %d max %d, attention mass kept %.4f, "
+                    "L1 bound %.4g, output change %.4g, KV bytes %zu -> %zu%s",
+                    layer, L->b_min, L->b_med, L->b_max, L->mass_kept, L->l1_bound, L->out_change,
+                    L->bytes_before, L->bytes_after, L->evicted ? "" : " (nothing evicted)");
+}
