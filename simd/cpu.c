@@ -1,0 +1,198 @@
+/* CPU detection: cpuid + xgetbv on x86-64, getauxval on AArch64. See cpu.h for the contract. */
+#include "cpu.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#define SIMD_CPU_X86 1
+#elif defined(__aarch64__)
+#include <sys/auxv.h>
+#define SIMD_CPU_ARM64 1
+#endif
+
+static struct simd_cpu_flags cpu_flags;
+static enum simd_isa isa_detected = SIMD_ISA_SCALAR;
+static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
+
+/* SIMD_ISA_COUNT = no cap. Atomic because kernels read it from worker threads. */
+static atomic_int isa_cap = SIMD_ISA_COUNT;
+static pthread_once_t env_once = PTHREAD_ONCE_INIT;
+static struct adakv_err env_err;
+static atomic_bool env_bad;
+
+static const char *const isa_names[SIMD_ISA_COUNT] = {
+    [SIMD_ISA_SCALAR] = "scalar",
+    [SIMD_ISA_AVX2] = "avx2",
+    [SIMD_ISA_AVX512] = "avx512",
+    [SIMD_ISA_NEON] = "neon",
+};
+
+#ifdef SIMD_CPU_X86
+static unsigned long long read_xcr0(void) {
+    unsigned lo, hi;
+    /* Encoded by hand so that this baseline file needs no -mxsave. */
+    __asm__ volatile(".byte 0x0f, 0x01, 0xd0" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((unsigned long long)hi << 32) | lo;
+}
+
+static void detect_x86(struct simd_cpu_flags *f) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return;
+    bool osxsave = c & (1u << 27), avx = c & (1u << 28);
+    bool fma = c & (1u << 12), f16c = c & (1u << 29);
+    if (!osxsave || !avx)
+        return;
+    unsigned long long xcr0 = read_xcr0();
+    /* XMM+YMM state (bits 1,2); opmask+ZMM_Hi256+Hi16_ZMM (bits 5,6,7). */
+    bool os_ymm = (xcr0 & 0x6) == 0x6;
+    bool os_zmm = os_ymm && (xcr0 & 0xe0) == 0xe0;
+    if (!os_ymm)
+        return;
+    unsigned max_leaf = __get_cpuid_max(0, NULL);
+    if (max_leaf < 7)
+        return;
+    __cpuid_count(7, 0, a, b, c, d);
+    f->fma = fma;
+    f->f16c = f16c;
+    f->avx2 = b & (1u << 5);
+    if (os_zmm) {
+        f->avx512f = b & (1u << 16);
+        f->avx512dq = b & (1u << 17);
+        f->avx512bw = b & (1u << 30);
+        f->avx512vl = b & (1u << 31);
+        f->avx512_vnni = f->avx512f && (c & (1u << 11));
+        unsigned max_sub = a;
+        if (max_sub >= 1) {
+            __cpuid_count(7, 1, a, b, c, d);
+            f->avx512_bf16 = f->avx512f && (a & (1u << 5));
+        }
+    }
+}
+#endif
+
+#ifdef SIMD_CPU_ARM64
+static void detect_arm64(struct simd_cpu_flags *f) {
+    unsigned long hw = getauxval(AT_HWCAP);
+    /* HWCAP_ASIMD = bit 1, HWCAP_ASIMDDP = bit 20 (linux arch/arm64 uapi hwcap.h). */
+    f->neon = hw & (1ul << 1);
+    f->neon_dotprod = hw & (1ul << 20);
+}
+#endif
+
+static void detect(void) {
+    struct simd_cpu_flags f = {0};
+    enum simd_isa best = SIMD_ISA_SCALAR;
+#ifdef SIMD_CPU_X86
+    detect_x86(&f);
+#ifdef ADAKV_BUILD_AVX2
+    if (f.avx2 && f.fma && f.f16c)
+        best = SIMD_ISA_AVX2;
+#endif
+#ifdef ADAKV_BUILD_AVX512
+    /* The AVX-512 library is also compiled with -mfma -mf16c and uses AVX2 helpers. */
+    if (f.avx2 && f.fma && f.f16c && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq)
+        best = SIMD_ISA_AVX512;
+#endif
+#endif
+#ifdef SIMD_CPU_ARM64
+    detect_arm64(&f);
+#ifdef ADAKV_BUILD_NEON
+    if (f.neon)
+        best = SIMD_ISA_NEON;
+#endif
+#endif
+    cpu_flags = f;
+    isa_detected = best;
+}
+
+const struct simd_cpu_flags *simd_cpu_flags(void) {
+    pthread_once(&detect_once, detect);
+    return &cpu_flags;
+}
+
+enum simd_isa simd_isa_detected(void) {
+    pthread_once(&detect_once, detect);
+    return isa_detected;
+}
+
+static bool isa_is_x86(enum simd_isa isa) {
+    return isa == SIMD_ISA_AVX2 || isa == SIMD_ISA_AVX512;
+}
+
+/* Rank within a family; an ISA of the other family ranks as scalar. */
+static int isa_rank(enum simd_isa isa) {
+#ifdef SIMD_CPU_ARM64
+    return isa == SIMD_ISA_NEON ? 1 : 0;
+#else
+    return isa_is_x86(isa) ? (int)isa : 0;
+#endif
+}
+
+bool simd_isa_available(enum simd_isa isa) {
+    if (isa == SIMD_ISA_SCALAR)
+        return true;
+    if (isa >= SIMD_ISA_COUNT || isa_rank(isa) == 0)
+        return false;
+    return isa_rank(isa) <= isa_rank(simd_isa_detected());
+}
+
+int simd_isa_parse(const char *name, enum simd_isa *out, struct adakv_err *e) {
+    for (int i = 0; i < SIMD_ISA_COUNT; i++) {
+        if (name && strcmp(name, isa_names[i]) == 0) {
+            *out = (enum simd_isa)i;
+            return 0;
+        }
+    }
+    return err_set(e, "ADAKV_ISA=%s: unknown ISA (expected scalar, avx2, avx512 or neon)",
+                   name ? name : "(null)");
+}
+
+int simd_isa_init(struct adakv_err *e) {
+    const char *v = getenv("ADAKV_ISA");
+    if (!v || !*v)
+        return 0;
+    enum simd_isa cap;
+    if (simd_isa_parse(v, &cap, e) < 0)
+        return -1;
+    if (cap != SIMD_ISA_SCALAR && isa_rank(cap) == 0)
+        return err_set(e, "ADAKV_ISA=%s: not an ISA of this CPU family", v);
+    atomic_store(&isa_cap, (int)cap);
+    return 0;
+}
+
+static void env_read_once(void) {
+    if (simd_isa_init(&env_err) < 0)
+        atomic_store(&env_bad, true);
+}
+
+const char *simd_isa_env_error(void) {
+    pthread_once(&env_once, env_read_once);
+    return atomic_load(&env_bad) ? env_err.msg : NULL;
+}
+
+void simd_set_isa_cap(enum simd_isa cap) {
+    pthread_once(&env_once, env_read_once); /* so a later lazy read cannot undo this cap */
+    atomic_store(&isa_cap, (int)cap);
+}
+
+enum simd_isa simd_isa(void) {
+    pthread_once(&env_once, env_read_once);
+    enum simd_isa det = simd_isa_detected();
+    int cap = atomic_load_explicit(&isa_cap, memory_order_relaxed);
+    if (cap >= SIMD_ISA_COUNT)
+        return det;
+    return isa_rank((enum simd_isa)cap) < isa_rank(det)
+               ? (isa_rank(cap) ? (enum simd_isa)cap : SIMD_ISA_SCALAR)
+               : det;
+}
+
+const char *simd_isa_name(enum simd_isa isa) {
+    return isa < SIMD_ISA_COUNT ? isa_names[isa] : "unknown";
+}

@@ -1,0 +1,61 @@
+/* Run-time CPU feature detection and the ISA level every kernel table dispatches on.
+ *
+ * The level in use is min(detected, cap). "Detected" is what the CPU has, the OS has enabled
+ * (XCR0 state for YMM/ZMM registers) and this build compiled kernels for. The cap comes from the
+ * environment variable ADAKV_ISA=scalar|avx2|avx512|neon (read once, by simd_isa_init() or the
+ * first simd_isa() call) or from simd_set_isa_cap() (tests, benchmarks). Levels are ordered per
+ * CPU family: scalar < avx2 < avx512 on x86-64, scalar < neon on AArch64. A cap of the other
+ * family means scalar. */
+#ifndef ADAKV_SIMD_CPU_H
+#define ADAKV_SIMD_CPU_H
+
+#include <stdbool.h>
+
+#include "error.h"
+
+enum simd_isa {
+    SIMD_ISA_SCALAR = 0,
+    SIMD_ISA_AVX2,
+    SIMD_ISA_AVX512,
+    SIMD_ISA_NEON,
+    SIMD_ISA_COUNT
+};
+
+/* Raw feature bits, already masked by OS support (an AVX-512 CPU under an OS that does not save
+ * ZMM state reports avx512f = false). */
+struct simd_cpu_flags {
+    bool avx2, fma, f16c;                       /* x86 AVX2 level needs all three */
+    bool avx512f, avx512bw, avx512vl, avx512dq; /* x86 AVX-512 level needs all four */
+    bool avx512_vnni;                           /* vpdpbusd: int8 dots in one instruction */
+    bool avx512_bf16;                           /* vdpbf16ps */
+    bool neon, neon_dotprod;                    /* AArch64 ASIMD, SDOT/UDOT */
+};
+
+const struct simd_cpu_flags *simd_cpu_flags(void);
+
+/* Best level this CPU and this build can run (ignores the cap). */
+enum simd_isa simd_isa_detected(void);
+
+/* Level in use: min(detected, cap). Cheap after the first call; safe from any thread. */
+enum simd_isa simd_isa(void);
+
+/* True when `isa` can run here (and was compiled in); tests loop over these. */
+bool simd_isa_available(enum simd_isa isa);
+
+/* Caps the level (SIMD_ISA_COUNT removes the cap). Not for use while kernels run. */
+void simd_set_isa_cap(enum simd_isa cap);
+
+/* Parses an ISA name ("scalar", "avx2", "avx512", "neon"). -1 with e set on anything else. */
+int simd_isa_parse(const char *name, enum simd_isa *out, struct adakv_err *e);
+
+/* Reads ADAKV_ISA now. An unknown value, or an ISA of the other CPU family, is an error (-1,
+ * e set, cap left unchanged); the CLI calls this first so a typo is reported, not ignored.
+ * simd_isa() calls it lazily otherwise and keeps the message for simd_isa_env_error(). */
+int simd_isa_init(struct adakv_err *e);
+
+/* The message of a bad ADAKV_ISA seen by the lazy path, or NULL. */
+const char *simd_isa_env_error(void);
+
+const char *simd_isa_name(enum simd_isa isa);
+
+#endif

@@ -1,0 +1,34 @@
+/* Builds one weight-kernel table per ISA level, once: the scalar reference first, then each
+ * compiled-in ISA overwrites the entries it implements, in ascending order (BLIS style), so any
+ * kernel an ISA lacks falls back to the best lower one. Read-only after construction. */
+#include <pthread.h>
+
+#include "config.h"
+#include "quant.h"
+
+static struct quant_kernels tables[SIMD_ISA_COUNT][QUANT_TYPE_TABLE_SIZE];
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static void tables_build(void) {
+    for (int isa = 0; isa < SIMD_ISA_COUNT; isa++)
+        quant_fill_scalar(tables[isa]);
+#ifdef ADAKV_BUILD_AVX2
+    quant_fill_avx2(tables[SIMD_ISA_AVX2]);
+    quant_fill_avx2(tables[SIMD_ISA_AVX512]);
+#endif
+#ifdef ADAKV_BUILD_AVX512
+    quant_fill_avx512(tables[SIMD_ISA_AVX512]);
+#endif
+}
+
+const struct quant_kernels *quant_kernels_isa(uint32_t type, enum simd_isa isa) {
+    if (type >= QUANT_TYPE_TABLE_SIZE || isa >= SIMD_ISA_COUNT)
+        return NULL;
+    pthread_once(&tables_once, tables_build);
+    const struct quant_kernels *k = &tables[isa][type];
+    return k->dequant_row ? k : NULL;
+}
+
+const struct quant_kernels *quant_kernels(uint32_t type) {
+    return quant_kernels_isa(type, simd_isa());
+}

@@ -1,0 +1,484 @@
+/* Plain C11 reference of every weight-type kernel: the specification the ISA files obey.
+ *
+ * Dequantization follows ggml's dequantize_row_* operation by operation (same products, same
+ * order, never fused), so it is exact in f32 and matches the reference bit for bit. Activation
+ * quantizers follow llama.cpp's x86 code path (d = amax/127, id = 127/amax, round to nearest
+ * even), since that is the implementation our logits are compared with. Dots accumulate each
+ * block in int32 (exact) and the blocks in float, like ggml's generic vec_dot. */
+#include <math.h>
+
+#include "quant.h"
+
+/* Round to nearest, ties to even: what vcvtps2dq does under the default MXCSR, and what ggml's
+ * nearest_int() magic-number trick computes. */
+static inline int round_even(float x) {
+    return (int)nearbyintf(x);
+}
+
+/* ============================== dequantization ============================== */
+
+static void dequant_f32(const void *restrict src, float *restrict dst, int64_t n) {
+    memcpy(dst, src, (size_t)n * sizeof(float));
+}
+
+static void dequant_f16(const void *restrict src, float *restrict dst, int64_t n) {
+    const uint8_t *s = src;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, s + 2 * i, 2);
+        dst[i] = quant_f16_to_f32(h);
+    }
+}
+
+static void dequant_bf16(const void *restrict src, float *restrict dst, int64_t n) {
+    const uint8_t *s = src;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, s + 2 * i, 2);
+        dst[i] = quant_bf16_to_f32(h);
+    }
+}
+
+static void dequant_q4_0(const void *restrict src, float *restrict dst, int64_t n) {
+    const struct block_q4_0 *b = src;
+    for (int64_t i = 0; i < n / QK; i++, dst += QK) {
+        float d = quant_f16_to_f32(b[i].d);
+        for (int j = 0; j < QK / 2; j++) {
+            dst[j] = (float)((b[i].qs[j] & 0xf) - 8) * d;
+            dst[j + QK / 2] = (float)((b[i].qs[j] >> 4) - 8) * d;
+        }
+    }
+}
+
+static void dequant_q4_1(const void *restrict src, float *restrict dst, int64_t n) {
+    const struct block_q4_1 *b = src;
+    for (int64_t i = 0; i < n / QK; i++, dst += QK) {
+        float d = quant_f16_to_f32(b[i].d), m = quant_f16_to_f32(b[i].m);
+        for (int j = 0; j < QK / 2; j++) {
+            dst[j] = (float)(b[i].qs[j] & 0xf) * d + m;
+            dst[j + QK / 2] = (float)(b[i].qs[j] >> 4) * d + m;
+        }
+    }
+}
+
+static uint32_t load_u32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void dequant_q5_0(const void *restrict src, float *restrict dst, int64_t n) {
+    const struct block_q5_0 *b = src;
+    for (int64_t i = 0; i < n / QK; i++, dst += QK) {
+        float d = quant_f16_to_f32(b[i].d);
+        uint32_t qh = load_u32(b[i].qh);
+        for (int j = 0; j < QK / 2; j++) {
+            int lo = (b[i].qs[j] & 0xf) | (int)((qh >> j) & 1) << 4;
+            int hi = (b[i].qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
+            dst[j] = (float)(lo - 16) * d;
+            dst[j + QK / 2] = (float)(hi - 16) * d;
+        }
+    }
+}
+
+static void dequant_q5_1(const void *restrict src, float *restrict dst, int64_t n) {
+    const struct block_q5_1 *b = src;
+    for (int64_t i = 0; i < n / QK; i++, dst += QK) {
+        float d = quant_f16_to_f32(b[i].d), m = quant_f16_to_f32(b[i].m);
+        uint32_t qh = load_u32(b[i].qh);
+        for (int j = 0; j < QK / 2; j++) {
+            int lo = (b[i].qs[j] & 0xf) | (int)((qh >> j) & 1) << 4;
+            int hi = (b[i].qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
+            dst[j] = (float)lo * d + m;
+            dst[j + QK / 2] = (float)hi * d + m;
+        }
+    }
+}
+
+static void dequant_q8_0(const void *restrict src, float *restrict dst, int64_t n) {
+    const struct block_q8_0 *b = src;
+    for (int64_t i = 0; i < n / QK; i++, dst += QK) {
+        float d = quant_f16_to_f32(b[i].d);
+        for (int j = 0; j < QK; j++)
+            dst[j] = (float)b[i].qs[j] * d;
+    }
+}
+
+static void dequant_q8_1(const void *restrict src, float *restrict dst, int64_t n) {
+    const struct block_q8_1 *b = src;
+    for (int64_t i = 0; i < n / QK; i++, dst += QK) {
+        float d = quant_f16_to_f32(b[i].d);
+        for (int j = 0; j < QK; j++)
+            dst[j] = (float)b[i].qs[j] * d;
+    }
+}
+
+/* Q4_K: four 64-element chunks; chunk c holds sub-block 2c in the low nibbles of 32 bytes and
+ * sub-block 2c+1 in their high nibbles. x = (d*sc)*q - (dmin*m). */
+static void dequant_q4_k(const void *restrict src, float *restrict dst, int64_t n) {
+    const struct block_q4_k *b = src;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        float d = quant_f16_to_f32(b[i].d), dmin = quant_f16_to_f32(b[i].dmin);
+        const uint8_t *q = b[i].qs;
+        for (int c = 0; c < 4; c++, q += 32) {
+            uint8_t sc0, m0, sc1, m1;
+            quant_k_scale_min(2 * c, b[i].scales, &sc0, &m0);
+            quant_k_scale_min(2 * c + 1, b[i].scales, &sc1, &m1);
+            float d0 = d * sc0, mm0 = dmin * m0, d1 = d * sc1, mm1 = dmin * m1;
+            for (int l = 0; l < 32; l++)
+                *dst++ = d0 * (float)(q[l] & 0xf) - mm0;
+            for (int l = 0; l < 32; l++)
+                *dst++ = d1 * (float)(q[l] >> 4) - mm1;
+        }
+    }
+}
+
+/* Q5_K: Q4_K plus a fifth bit: bit 2c (low-nibble sub-block) / 2c+1 (high) of qh[l]. */
+static void dequant_q5_k(const void *restrict src, float *restrict dst, int64_t n) {
+    const struct block_q5_k *b = src;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        float d = quant_f16_to_f32(b[i].d), dmin = quant_f16_to_f32(b[i].dmin);
+        const uint8_t *q = b[i].qs;
+        for (int c = 0; c < 4; c++, q += 32) {
+            uint8_t sc0, m0, sc1, m1;
+            quant_k_scale_min(2 * c, b[i].scales, &sc0, &m0);
+            quant_k_scale_min(2 * c + 1, b[i].scales, &sc1, &m1);
+            float d0 = d * sc0, mm0 = dmin * m0, d1 = d * sc1, mm1 = dmin * m1;
+            for (int l = 0; l < 32; l++) {
+                int v = (q[l] & 0xf) | ((b[i].qh[l] >> (2 * c)) & 1) << 4;
+                *dst++ = d0 * (float)v - mm0;
+            }
+            for (int l = 0; l < 32; l++) {
+                int v = (q[l] >> 4) | ((b[i].qh[l] >> (2 * c + 1)) & 1) << 4;
+                *dst++ = d1 * (float)v - mm1;
+            }
+        }
+    }
+}
+
+/* Q6_K value k (0..255) of a block: 4 low bits from ql, 2 high bits from qh, minus 32. */
+static inline int q6_k_value(const struct block_q6_k *b, int k) {
+    int h = k / 128, r = k % 128, part = r / 32, l = r % 32;
+    uint8_t lo = b->ql[64 * h + 32 * (part & 1) + l];
+    lo = part < 2 ? (lo & 0xf) : (lo >> 4);
+    int hi = (b->qh[32 * h + l] >> (2 * part)) & 3;
+    return (lo | hi << 4) - 32;
+}
+
+static void dequant_q6_k(const void *restrict src, float *restrict dst, int64_t n) {
+    const struct block_q6_k *b = src;
+    for (int64_t i = 0; i < n / QK_K; i++, dst += QK_K) {
+        float d = quant_f16_to_f32(b[i].d);
+        for (int k = 0; k < QK_K; k++)
+            dst[k] = d * (float)b[i].scales[k / 16] * (float)q6_k_value(&b[i], k);
+    }
+}
+
+static void dequant_q8_k(const void *restrict src, float *restrict dst, int64_t n) {
+    const struct block_q8_k *b = src;
+    for (int64_t i = 0; i < n / QK_K; i++, dst += QK_K)
+        for (int k = 0; k < QK_K; k++)
+            dst[k] = b[i].d * (float)b[i].qs[k];
+}
+
+/* ============================== activation quantizers ============================== */
+
+static void quantize_f32(const float *restrict src, void *restrict dst, int64_t n) {
+    memcpy(dst, src, (size_t)n * sizeof(float));
+}
+
+static void quantize_f16(const float *restrict src, void *restrict dst, int64_t n) {
+    uint8_t *o = dst;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h = quant_f32_to_f16(src[i]);
+        memcpy(o + 2 * i, &h, 2);
+    }
+}
+
+static void quantize_bf16(const float *restrict src, void *restrict dst, int64_t n) {
+    uint8_t *o = dst;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h = quant_f32_to_bf16(src[i]);
+        memcpy(o + 2 * i, &h, 2);
+    }
+}
+
+/* One 32-block as symmetric int8: d = amax/127 (returned unrounded, stored as f16), q = round(x *
+ * 127/amax). *sum gets sum(q) for Q8_1. */
+static float quantize_block_8(const float *x, uint16_t *d_out, int8_t *q, int *sum) {
+    float amax = 0.0f;
+    for (int j = 0; j < QK; j++)
+        amax = fmaxf(amax, fabsf(x[j]));
+    float d = amax / 127.0f;
+    float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    *d_out = quant_f32_to_f16(d);
+    int s = 0;
+    for (int j = 0; j < QK; j++) {
+        q[j] = (int8_t)round_even(x[j] * id);
+        s += q[j];
+    }
+    *sum = s;
+    return d;
+}
+
+static void quantize_q8_0(const float *restrict src, void *restrict dst, int64_t n) {
+    struct block_q8_0 *b = dst;
+    int sum;
+    for (int64_t i = 0; i < n / QK; i++)
+        quantize_block_8(src + i * QK, &b[i].d, b[i].qs, &sum);
+}
+
+/* Q8_1 additionally stores s = d * sum(q) with the unrounded d, as llama.cpp does. */
+static void quantize_q8_1(const float *restrict src, void *restrict dst, int64_t n) {
+    struct block_q8_1 *b = dst;
+    for (int64_t i = 0; i < n / QK; i++) {
+        int sum;
+        float d = quantize_block_8(src + i * QK, &b[i].d, b[i].qs, &sum);
+        b[i].s = quant_f32_to_f16(d * (float)sum);
+    }
+}
+
+/* Q8_K as ggml's quantize_row_q8_K_ref: the element of largest magnitude maps to -127 (the
+ * scale carries its sign), values are clamped at 127, d = 1/iscale is kept in f32. */
+static void quantize_q8_k(const float *restrict src, void *restrict dst, int64_t n) {
+    struct block_q8_k *b = dst;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float *x = src + i * QK_K;
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < QK_K; j++) {
+            float ax = fabsf(x[j]);
+            if (ax > amax) {
+                amax = ax;
+                max = x[j];
+            }
+        }
+        if (amax == 0.0f) {
+            memset(&b[i], 0, sizeof b[i]);
+            continue;
+        }
+        float iscale = -127.0f / max;
+        for (int j = 0; j < QK_K; j++) {
+            int v = round_even(iscale * x[j]);
+            b[i].qs[j] = (int8_t)(v < 127 ? v : 127);
+        }
+        for (int g = 0; g < QK_K / 16; g++) {
+            int s = 0;
+            for (int j = 0; j < 16; j++)
+                s += b[i].qs[16 * g + j];
+            b[i].bsums[g] = (int16_t)s;
+        }
+        b[i].d = 1.0f / iscale;
+    }
+}
+
+/* ============================== dot products ============================== */
+
+static float dot_f32(int64_t n, const void *restrict w, const void *restrict a) {
+    const float *x = w, *y = a;
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        s += (double)x[i] * (double)y[i];
+    return (float)s;
+}
+
+static float dot_f16(int64_t n, const void *restrict w, const void *restrict a) {
+    const uint8_t *x = w, *y = a;
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t hx, hy;
+        memcpy(&hx, x + 2 * i, 2);
+        memcpy(&hy, y + 2 * i, 2);
+        s += (double)quant_f16_to_f32(hx) * (double)quant_f16_to_f32(hy);
+    }
+    return (float)s;
+}
+
+static float dot_bf16(int64_t n, const void *restrict w, const void *restrict a) {
+    const uint8_t *x = w, *y = a;
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t hx, hy;
+        memcpy(&hx, x + 2 * i, 2);
+        memcpy(&hy, y + 2 * i, 2);
+        s += (double)quant_bf16_to_f32(hx) * (double)quant_bf16_to_f32(hy);
+    }
+    return (float)s;
+}
+
+static float dot_q4_0_q8_0(int64_t n, const void *restrict w, const void *restrict a) {
+    const struct block_q4_0 *x = w;
+    const struct block_q8_0 *y = a;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QK; i++) {
+        int si = 0;
+        for (int j = 0; j < QK / 2; j++)
+            si += ((x[i].qs[j] & 0xf) - 8) * y[i].qs[j] + ((x[i].qs[j] >> 4) - 8) * y[i].qs[j + 16];
+        sum += quant_f16_to_f32(x[i].d) * quant_f16_to_f32(y[i].d) * (float)si;
+    }
+    return sum;
+}
+
+/* The minimum m of each weight block multiplies the activation block sum, which Q8_1 stores. */
+static float dot_q4_1_q8_1(int64_t n, const void *restrict w, const void *restrict a) {
+    const struct block_q4_1 *x = w;
+    const struct block_q8_1 *y = a;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QK; i++) {
+        int si = 0;
+        for (int j = 0; j < QK / 2; j++)
+            si += (x[i].qs[j] & 0xf) * y[i].qs[j] + (x[i].qs[j] >> 4) * y[i].qs[j + 16];
+        sum += quant_f16_to_f32(x[i].d) * quant_f16_to_f32(y[i].d) * (float)si +
+               quant_f16_to_f32(x[i].m) * quant_f16_to_f32(y[i].s);
+    }
+    return sum;
+}
+
+static float dot_q5_0_q8_0(int64_t n, const void *restrict w, const void *restrict a) {
+    const struct block_q5_0 *x = w;
+    const struct block_q8_0 *y = a;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QK; i++) {
+        uint32_t qh = load_u32(x[i].qh);
+        int si = 0;
+        for (int j = 0; j < QK / 2; j++) {
+            int lo = ((x[i].qs[j] & 0xf) | (int)((qh >> j) & 1) << 4) - 16;
+            int hi = ((x[i].qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4) - 16;
+            si += lo * y[i].qs[j] + hi * y[i].qs[j + 16];
+        }
+        sum += quant_f16_to_f32(x[i].d) * quant_f16_to_f32(y[i].d) * (float)si;
+    }
+    return sum;
+}
+
+static float dot_q5_1_q8_1(int64_t n, const void *restrict w, const void *restrict a) {
+    const struct block_q5_1 *x = w;
+    const struct block_q8_1 *y = a;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QK; i++) {
+        uint32_t qh = load_u32(x[i].qh);
+        int si = 0;
+        for (int j = 0; j < QK / 2; j++) {
+            int lo = (x[i].qs[j] & 0xf) | (int)((qh >> j) & 1) << 4;
+            int hi = (x[i].qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
+            si += lo * y[i].qs[j] + hi * y[i].qs[j + 16];
+        }
+        sum += quant_f16_to_f32(x[i].d) * quant_f16_to_f32(y[i].d) * (float)si +
+               quant_f16_to_f32(x[i].m) * quant_f16_to_f32(y[i].s);
+    }
+    return sum;
+}
+
+static float dot_q8_0_q8_0(int64_t n, const void *restrict w, const void *restrict a) {
+    const struct block_q8_0 *x = w;
+    const struct block_q8_0 *y = a;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QK; i++) {
+        int si = 0;
+        for (int j = 0; j < QK; j++)
+            si += x[i].qs[j] * y[i].qs[j];
+        sum += quant_f16_to_f32(x[i].d) * quant_f16_to_f32(y[i].d) * (float)si;
+    }
+    return sum;
+}
+
+/* K-quants: per super-block, sum_j sc_j * (q_j . y_j) and sum_j m_j * (sum of y_j) are exact
+ * integers (the latter from Q8_K's bsums); only their scaling by d*y.d and dmin*y.d is float. */
+static float dot_q4_k_q8_k(int64_t n, const void *restrict w, const void *restrict a) {
+    const struct block_q4_k *x = w;
+    const struct block_q8_k *y = a;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int32_t si = 0, sm = 0;
+        for (int c = 0; c < 4; c++) {
+            const uint8_t *q = x[i].qs + 32 * c;
+            const int8_t *ya = y[i].qs + 64 * c;
+            uint8_t sc0, m0, sc1, m1;
+            quant_k_scale_min(2 * c, x[i].scales, &sc0, &m0);
+            quant_k_scale_min(2 * c + 1, x[i].scales, &sc1, &m1);
+            int s0 = 0, s1 = 0;
+            for (int l = 0; l < 32; l++) {
+                s0 += (q[l] & 0xf) * ya[l];
+                s1 += (q[l] >> 4) * ya[l + 32];
+            }
+            si += sc0 * s0 + sc1 * s1;
+            sm += m0 * (y[i].bsums[4 * c] + y[i].bsums[4 * c + 1]) +
+                  m1 * (y[i].bsums[4 * c + 2] + y[i].bsums[4 * c + 3]);
+        }
+        sum += quant_f16_to_f32(x[i].d) * y[i].d * (float)si -
+               quant_f16_to_f32(x[i].dmin) * y[i].d * (float)sm;
+    }
+    return sum;
+}
+
+static float dot_q5_k_q8_k(int64_t n, const void *restrict w, const void *restrict a) {
+    const struct block_q5_k *x = w;
+    const struct block_q8_k *y = a;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int32_t si = 0, sm = 0;
+        for (int c = 0; c < 4; c++) {
+            const uint8_t *q = x[i].qs + 32 * c;
+            const int8_t *ya = y[i].qs + 64 * c;
+            uint8_t sc0, m0, sc1, m1;
+            quant_k_scale_min(2 * c, x[i].scales, &sc0, &m0);
+            quant_k_scale_min(2 * c + 1, x[i].scales, &sc1, &m1);
+            int s0 = 0, s1 = 0;
+            for (int l = 0; l < 32; l++) {
+                int v0 = (q[l] & 0xf) | ((x[i].qh[l] >> (2 * c)) & 1) << 4;
+                int v1 = (q[l] >> 4) | ((x[i].qh[l] >> (2 * c + 1)) & 1) << 4;
+                s0 += v0 * ya[l];
+                s1 += v1 * ya[l + 32];
+            }
+            si += sc0 * s0 + sc1 * s1;
+            sm += m0 * (y[i].bsums[4 * c] + y[i].bsums[4 * c + 1]) +
+                  m1 * (y[i].bsums[4 * c + 2] + y[i].bsums[4 * c + 3]);
+        }
+        sum += quant_f16_to_f32(x[i].d) * y[i].d * (float)si -
+               quant_f16_to_f32(x[i].dmin) * y[i].d * (float)sm;
+    }
+    return sum;
+}
+
+static float dot_q6_k_q8_k(int64_t n, const void *restrict w, const void *restrict a) {
+    const struct block_q6_k *x = w;
+    const struct block_q8_k *y = a;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int32_t si = 0;
+        for (int g = 0; g < QK_K / 16; g++) {
+            int s = 0;
+            for (int l = 0; l < 16; l++)
+                s += q6_k_value(&x[i], 16 * g + l) * y[i].qs[16 * g + l];
+            si += x[i].scales[g] * s;
+        }
+        sum += quant_f16_to_f32(x[i].d) * y[i].d * (float)si;
+    }
+    return sum;
+}
+
+/* ============================== the table ============================== */
+
+void quant_fill_scalar(struct quant_kernels *t) {
+    t[TENSOR_TYPE_F32] =
+        (struct quant_kernels){dequant_f32, quantize_f32, dot_f32, TENSOR_TYPE_F32};
+    t[TENSOR_TYPE_F16] =
+        (struct quant_kernels){dequant_f16, quantize_f16, dot_f16, TENSOR_TYPE_F16};
+    t[TENSOR_TYPE_BF16] =
+        (struct quant_kernels){dequant_bf16, quantize_bf16, dot_bf16, TENSOR_TYPE_BF16};
+    t[TENSOR_TYPE_Q4_0] =
+        (struct quant_kernels){dequant_q4_0, quantize_q8_0, dot_q4_0_q8_0, TENSOR_TYPE_Q8_0};
+    t[TENSOR_TYPE_Q4_1] =
+        (struct quant_kernels){dequant_q4_1, quantize_q8_1, dot_q4_1_q8_1, TENSOR_TYPE_Q8_1};
+    t[TENSOR_TYPE_Q5_0] =
+        (struct quant_kernels){dequant_q5_0, quantize_q8_0, dot_q5_0_q8_0, TENSOR_TYPE_Q8_0};
+    t[TENSOR_TYPE_Q5_1] =
+        (struct quant_kernels){dequant_q5_1, quantize_q8_1, dot_q5_1_q8_1, TENSOR_TYPE_Q8_1};
+    t[TENSOR_TYPE_Q8_0] =
+        (struct quant_kernels){dequant_q8_0, quantize_q8_0, dot_q8_0_q8_0, TENSOR_TYPE_Q8_0};
+    t[TENSOR_TYPE_Q8_1] = (struct quant_kernels){dequant_q8_1, NULL, NULL, TENSOR_TYPE_Q8_1};
+    t[TENSOR_TYPE_Q4_K] =
+        (struct quant_kernels){dequant_q4_k, quantize_q8_k, dot_q4_k_q8_k, TENSOR_TYPE_Q8_K};
+    t[TENSOR_TYPE_Q5_K] =
+        (struct quant_kernels){dequant_q5_k, quantize_q8_k, dot_q5_k_q8_k, TENSOR_TYPE_Q8_K};
+    t[TENSOR_TYPE_Q6_K] =
+        (struct quant_kernels){dequant_q6_k, quantize_q8_k, dot_q6_k_q8_k, TENSOR_TYPE_Q8_K};
+    t[TENSOR_TYPE_Q8_K] = (struct quant_kernels){dequant_q8_k, NULL, NULL, TENSOR_TYPE_Q8_K};
+}

@@ -1,0 +1,192 @@
+/* Weight-type kernels: the block layouts of the ggml quant formats and one table per ISA of
+ * dequantize / quantize-activation / dot-product functions.
+ *
+ * A linear layer y = W x with W in a quantized type is computed the way llama.cpp computes it:
+ * the f32 activation row x is first quantized into the weight type's "activation type" (its
+ * vec_dot_type: Q4_0/Q5_0/Q8_0 -> Q8_0, Q4_1/Q5_1 -> Q8_1, K-quants -> Q8_K, F16 -> F16,
+ * BF16 -> BF16, F32 -> F32), then each weight row is dotted with it in integer arithmetic where
+ * the formats allow. Using the same activation quantization as llama.cpp keeps our logits close
+ * to the reference we are judged against.
+ *
+ * The scalar table (quant-scalar.c) is the specification; every ISA table starts as a copy of it
+ * and overwrites the entries it implements, so a missing kernel falls back to the reference.
+ * Dequantization is exact in f32 and every ISA reproduces the scalar bits; quantization of
+ * activations is bit-exact too; dot products differ only by float summation order.
+ *
+ * This header is included by ISA-specific files: declarations, macros and static inline only. */
+#ifndef ADAKV_SIMD_QUANT_H
+#define ADAKV_SIMD_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "tensor-type.h"
+
+/* ---- block layouts (ggml-common.h; all fields little-endian, blocks packed, unaligned) ---- */
+
+#define QK   32  /* elements per block of the 32-wide formats */
+#define QK_K 256 /* elements per K-quant super-block */
+
+struct block_q4_0 {
+    uint16_t d;         /* f16 scale */
+    uint8_t qs[QK / 2]; /* element j: low nibble of qs[j]; element j+16: high nibble */
+};
+struct block_q4_1 {
+    uint16_t d, m; /* f16 scale and minimum: x = q*d + m */
+    uint8_t qs[QK / 2];
+};
+struct block_q5_0 {
+    uint16_t d;
+    uint8_t qh[4]; /* bit j of the LE u32 is bit 4 of element j */
+    uint8_t qs[QK / 2];
+};
+struct block_q5_1 {
+    uint16_t d, m;
+    uint8_t qh[4];
+    uint8_t qs[QK / 2];
+};
+struct block_q8_0 {
+    uint16_t d;
+    int8_t qs[QK];
+};
+struct block_q8_1 {
+    uint16_t d; /* f16 scale */
+    uint16_t s; /* f16 of d * sum(qs): lets Q4_1/Q5_1 dots fold in their minimum */
+    int8_t qs[QK];
+};
+struct block_q4_k {
+    uint16_t d, dmin;   /* super-block scale for the 6-bit scales and for the 6-bit mins */
+    uint8_t scales[12]; /* 8 (scale, min) pairs of 6 bits, see quant_k_scale_min() */
+    uint8_t qs[QK_K / 2];
+};
+struct block_q5_k {
+    uint16_t d, dmin;
+    uint8_t scales[12];
+    uint8_t qh[QK_K / 8];
+    uint8_t qs[QK_K / 2];
+};
+struct block_q6_k {
+    uint8_t ql[QK_K / 2]; /* low 4 bits */
+    uint8_t qh[QK_K / 4]; /* high 2 bits */
+    int8_t scales[QK_K / 16];
+    uint16_t d; /* f16, last in the block */
+};
+struct block_q8_k {
+    float d;
+    int8_t qs[QK_K];
+    int16_t bsums[QK_K / 16]; /* sums of each 16 qs: the K-quant minimum terms need them */
+};
+
+_Static_assert(sizeof(struct block_q4_0) == 18, "Q4_0 block");
+_Static_assert(sizeof(struct block_q4_1) == 20, "Q4_1 block");
+_Static_assert(sizeof(struct block_q5_0) == 22, "Q5_0 block");
+_Static_assert(sizeof(struct block_q5_1) == 24, "Q5_1 block");
+_Static_assert(sizeof(struct block_q8_0) == 34, "Q8_0 block");
+_Static_assert(sizeof(struct block_q8_1) == 36, "Q8_1 block");
+_Static_assert(sizeof(struct block_q4_k) == 144, "Q4_K block");
+_Static_assert(sizeof(struct block_q5_k) == 176, "Q5_K block");
+_Static_assert(sizeof(struct block_q6_k) == 210, "Q6_K block");
+_Static_assert(sizeof(struct block_q8_k) == 292, "Q8_K block");
+
+/* ---- scalar number formats (exact; shared by every ISA file for tails) ---- */
+
+static inline float quant_bits_f32(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static inline uint32_t quant_f32_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+/* IEEE half -> float, exact for every input (subnormals, inf, NaN payloads). */
+static inline float quant_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+    if (exp == 0) {
+        float v = (float)mant * 0x1p-24f; /* subnormal: mant * 2^-24 is exact in f32 */
+        return quant_bits_f32(quant_f32_bits(v) | sign);
+    }
+    if (exp == 31)
+        return quant_bits_f32(sign | 0x7f800000u | (mant << 13));
+    return quant_bits_f32(sign | ((exp + 112) << 23) | (mant << 13));
+}
+
+/* float -> IEEE half, round to nearest even, as F16C's vcvtps2ph with rounding 0 does it
+ * (overflow gives inf, NaN stays a quiet NaN with the top payload bits). */
+static inline uint16_t quant_f32_to_f16(float f) {
+    uint32_t x = quant_f32_bits(f);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+    uint32_t ax = x & 0x7fffffffu;
+    if (ax > 0x7f800000u)
+        return (uint16_t)(sign | 0x7e00 | ((ax >> 13) & 0x3ff));
+    if (ax >= 0x477ff000u) /* >= 65520 rounds to inf */
+        return (uint16_t)(sign | 0x7c00);
+    if (ax < 0x38800000u) { /* below the smallest normal half: let an f32 add do the rounding */
+        float v = quant_bits_f32(ax) + 0.5f;
+        return (uint16_t)(sign | (quant_f32_bits(v) - 0x3f000000u));
+    }
+    uint32_t odd = (ax >> 13) & 1;
+    ax += 0xc8000fffu + odd; /* rebias exponent (-112 << 23) and round to nearest even */
+    return (uint16_t)(sign | (ax >> 13));
+}
+
+static inline float quant_bf16_to_f32(uint16_t b) {
+    return quant_bits_f32((uint32_t)b << 16);
+}
+
+/* float -> bf16 as ggml does it: round to nearest even, NaN forced quiet. */
+static inline uint16_t quant_f32_to_bf16(float f) {
+    uint32_t u = quant_f32_bits(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((u >> 16) | 64);
+    return (uint16_t)((u + (0x7fffu + ((u >> 16) & 1))) >> 16);
+}
+
+/* Sub-block j (0..7) scale and minimum of a Q4_K/Q5_K super-block (ggml get_scale_min_k4). */
+static inline void quant_k_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *mn) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *mn = q[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4));
+        *mn = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+/* ---- the kernel table ---- */
+
+/* dst[0..n) = values of the n elements stored at src; n a multiple of the block size. */
+typedef void (*quant_dequant_row_fn)(const void *restrict src, float *restrict dst, int64_t n);
+/* Encodes n floats as the activation type; n a multiple of its block size. */
+typedef void (*quant_quantize_row_fn)(const float *restrict src, void *restrict dst, int64_t n);
+/* sum over n elements of weight row w times activation row a (a in the activation type). */
+typedef float (*quant_vec_dot_fn)(int64_t n, const void *restrict w, const void *restrict a);
+
+struct quant_kernels {
+    quant_dequant_row_fn dequant_row;   /* NULL: type unsupported */
+    quant_quantize_row_fn quantize_act; /* f32 -> act_type (only for weight types) */
+    quant_vec_dot_fn vec_dot;           /* weight row . act_type row (only for weight types) */
+    uint32_t act_type;                  /* llama.cpp's vec_dot_type for this weight type */
+};
+
+#define QUANT_TYPE_TABLE_SIZE 31 /* ids 0..30 (BF16 is 30) */
+
+/* Kernels for `type` at ISA level `isa` (NULL when the type has no kernels). For weight types
+ * all three functions are set; the activation-only types Q8_1 and Q8_K have dequant_row. An ISA
+ * the CPU cannot run must not be asked for (check simd_isa_available()). */
+const struct quant_kernels *quant_kernels_isa(uint32_t type, enum simd_isa isa);
+
+/* Same, at the level in use (simd_isa()). */
+const struct quant_kernels *quant_kernels(uint32_t type);
+
+/* Table fillers, one per ISA file: each overwrites the entries it implements. */
+void quant_fill_scalar(struct quant_kernels *t);
+void quant_fill_avx2(struct quant_kernels *t);
+void quant_fill_avx512(struct quant_kernels *t);
+
+#endif

@@ -1,0 +1,104 @@
+#include "matmul.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+#include "quant.h"
+#include "tensor-type.h"
+
+/* Tile of the prefill product: TILE_ROWS weight rows (a few KiB of Q4_1/Q8_0, stays in L1)
+ * against TILE_TOKENS quantized activation rows (~40 KiB at n_in = 576, stays in L2). */
+#define TILE_ROWS   16
+#define TILE_TOKENS 64
+/* Below this many tokens the product is a GEMV: split only the rows. */
+#define GEMV_MAX_TOKENS 4
+#define WS_ALIGN        64
+
+bool matmul_type_supported(uint32_t type) {
+    const struct quant_kernels *k = quant_kernels_isa(type, SIMD_ISA_SCALAR);
+    return k && k->vec_dot;
+}
+
+static size_t act_row_bytes(const struct quant_kernels *k, int64_t n_in) {
+    size_t b = (size_t)tensor_type_row_size(k->act_type, (uint64_t)n_in);
+    return (b + WS_ALIGN - 1) / WS_ALIGN * WS_ALIGN;
+}
+
+size_t matmul_ws_size(uint32_t type, int64_t n_in, int64_t n_tok) {
+    const struct quant_kernels *k = quant_kernels_isa(type, SIMD_ISA_SCALAR);
+    if (!k || !k->vec_dot || k->act_type == TENSOR_TYPE_F32)
+        return 0; /* f32 weights dot the f32 activations directly */
+    return act_row_bytes(k, n_in) * (size_t)n_tok;
+}
+
+void matmul(const struct matmul_weight *w, const float *x, int64_t n_tok, float *y, void *ws) {
+    const struct quant_kernels *k = quant_kernels(w->type);
+    assert(k && k->vec_dot);
+    assert(w->n_in % tensor_type_blck_size(w->type) == 0);
+    assert(w->row_bytes >= tensor_type_row_size(w->type, (uint64_t)w->n_in));
+    const int64_t n_in = w->n_in, n_out = w->n_out;
+    const uint8_t *wdata = w->data;
+    const size_t wstride = w->row_bytes;
+
+    const uint8_t *act = (const uint8_t *)x;
+    size_t astride = (size_t)n_in * sizeof(float);
+    if (k->act_type != TENSOR_TYPE_F32) {
+        assert(ws);
+        astride = act_row_bytes(k, n_in);
+        uint8_t *q = ws;
+#pragma omp parallel for schedule(static) if (n_tok > 1)
+        for (int64_t t = 0; t < n_tok; t++)
+            k->quantize_act(x + t * n_in, q + (size_t)t * astride, n_in);
+        act = q;
+    }
+
+    quant_vec_dot_fn dot = k->vec_dot;
+    if (n_tok <= GEMV_MAX_TOKENS) {
+#pragma omp parallel for schedule(static)
+        for (int64_t o = 0; o < n_out; o++)
+            for (int64_t t = 0; t < n_tok; t++)
+                y[t * n_out + o] =
+                    dot(n_in, wdata + (size_t)o * wstride, act + (size_t)t * astride);
+        return;
+    }
+
+    const int64_t n_rb = (n_out + TILE_ROWS - 1) / TILE_ROWS;
+    const int64_t n_tb = (n_tok + TILE_TOKENS - 1) / TILE_TOKENS;
+    /* Row blocks outermost in the iteration space, so a static split gives each thread its own
+     * slab of W (read once from DRAM) and all tokens for it. */
+#pragma omp parallel for schedule(static)
+    for (int64_t tile = 0; tile < n_rb * n_tb; tile++) {
+        int64_t rb = tile / n_tb, tb = tile % n_tb;
+        int64_t o0 = rb * TILE_ROWS, o1 = o0 + TILE_ROWS < n_out ? o0 + TILE_ROWS : n_out;
+        int64_t t0 = tb * TILE_TOKENS, t1 = t0 + TILE_TOKENS < n_tok ? t0 + TILE_TOKENS : n_tok;
+        for (int64_t t = t0; t < t1; t++) {
+            const uint8_t *a = act + (size_t)t * astride;
+            float *yt = y + t * n_out;
+            for (int64_t o = o0; o < o1; o++)
+                yt[o] = dot(n_in, wdata + (size_t)o * wstride, a);
+        }
+    }
+}
+
+int matmul_ref(const struct matmul_weight *w, const float *x, int64_t n_tok, float *y,
+               struct adakv_err *e) {
+    const struct quant_kernels *k = quant_kernels_isa(w->type, SIMD_ISA_SCALAR);
+    if (!k)
+        return err_set(e, "matmul_ref: weight type %s has no kernels", tensor_type_name(w->type));
+    float *row = malloc((size_t)w->n_in * sizeof(float));
+    if (!row)
+        return err_set(e, "matmul_ref: out of memory for a row of %lld values", (long long)w->n_in);
+    const uint8_t *wdata = w->data;
+    for (int64_t o = 0; o < w->n_out; o++) {
+        k->dequant_row(wdata + (size_t)o * w->row_bytes, row, w->n_in);
+        for (int64_t t = 0; t < n_tok; t++) {
+            const float *xt = x + t * w->n_in;
+            double s = 0.0;
+            for (int64_t i = 0; i < w->n_in; i++)
+                s += (double)row[i] * (double)xt[i];
+            y[t * w->n_out + o] = (float)s;
+        }
+    }
+    free(row);
+    return 0;
+}

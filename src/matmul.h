@@ -1,0 +1,44 @@
+/* The linear-layer product every forward pass step uses: Y = X W^T for a weight matrix stored in
+ * any supported ggml type (rows of n_in values, quantized in blocks along the row).
+ *
+ * Numerics follow llama.cpp: X is first quantized to the weight type's activation type (see
+ * simd/quant.h), then each weight row is dotted with each quantized activation row by the
+ * dispatched kernel of the ISA in use. matmul_ref is the plain reference for tests: dequantized
+ * weights times the unquantized f32 activations, accumulated in double. */
+#ifndef ADAKV_MATMUL_H
+#define ADAKV_MATMUL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+struct matmul_weight {
+    uint32_t type;    /* ggml type id of W (enum tensor_type) */
+    int64_t n_in;     /* values per row; a multiple of the type's block size */
+    int64_t n_out;    /* rows */
+    const void *data; /* [n_out] rows of row_bytes, no alignment required */
+    size_t row_bytes; /* stride between rows, >= the row size of n_in values */
+};
+
+/* True when W of this type can be multiplied (a weight type with kernels). */
+bool matmul_type_supported(uint32_t type);
+
+/* Workspace bytes matmul() needs for n_tok activation rows (the quantized copy of X). */
+size_t matmul_ws_size(uint32_t type, int64_t n_in, int64_t n_tok);
+
+/* Y[t][o] = sum_i W[o][i] * X[t][i] for t < n_tok: X is [n_tok][n_in] f32, Y is [n_tok][n_out]
+ * f32. ws: caller-owned, matmul_ws_size(type, n_in, n_tok) bytes; nothing is allocated inside.
+ * Threaded with OpenMP: call it from outside any parallel region. Decode (few tokens) splits
+ * output rows across threads; prefill tiles rows x tokens so that a block of weight rows is
+ * reused across many tokens while it is in cache. Preconditions are asserted, not checked:
+ * the model loader validates types and shapes once. */
+void matmul(const struct matmul_weight *w, const float *x, int64_t n_tok, float *y, void *ws);
+
+/* Plain reference: dequantize each row, dot with the f32 row of X in double. Single-threaded.
+ * Returns -1 (e set) only when its row buffer cannot be allocated or the type is unsupported. */
+int matmul_ref(const struct matmul_weight *w, const float *x, int64_t n_tok, float *y,
+               struct adakv_err *e);
+
+#endif
