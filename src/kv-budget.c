@@ -68,7 +68,7 @@ int kv_budget_ada(const float *scores, int n_head_kv, const int32_t *off, int b_
         free(frac);
         return -1;
     }
-    const double floor_rows = floor((double)alpha * b_sel);
+    const double floor_rows = floorf(alpha * (float)b_sel); /* in float, as the flag reads */
     int given = 0;
     for (int g = 0; g < n_head_kv; g++) {
         double want = (1.0 - alpha) * count[g] + floor_rows;
@@ -80,6 +80,20 @@ int kv_budget_ada(const float *scores, int n_head_kv, const int32_t *off, int b_
             frac[g] = -1.0; /* full: takes nothing more */
         }
         given += budget[g];
+    }
+    /* Ragged heads (a second prefill on a compressed cache) can make the floors overshoot the
+     * uniform total; take the excess from the heads furthest above their floor. */
+    while (given > total) {
+        int worst = -1, worst_extra = 0;
+        for (int g = 0; g < n_head_kv; g++) {
+            int n = off[g + 1] - off[g], fl = floor_rows < n ? (int)floor_rows : n;
+            if (budget[g] - fl > worst_extra || (worst >= 0 && budget[g] - fl == worst_extra)) {
+                worst = g;
+                worst_extra = budget[g] - fl;
+            }
+        }
+        budget[worst]--;
+        given--;
     }
     /* Hand out the residual one row per pass in (fraction, winners, lower head) order. The sum of
      * n_g is >= total, so a head with room always exists while given < total. */
@@ -110,7 +124,7 @@ int kv_budget_ada(const float *scores, int n_head_kv, const int32_t *off, int b_
 int kv_budget_ada_kvpress(const float *scores, int n_head_kv, const int32_t *off, int b_sel,
                           float alpha, int32_t *budget, struct adakv_err *e) {
     const int total = layer_total(n_head_kv, off, b_sel);
-    const int n_safe = (int)floor((double)alpha * b_sel);
+    const int n_safe = (int)floorf(alpha * (float)b_sel);
     size_t n = (size_t)off[n_head_kv];
     float *forced = malloc((n ? n : 1) * sizeof *forced);
     uint32_t *scratch = malloc((n ? n : 1) * sizeof *scratch);
