@@ -88,6 +88,9 @@ int adakv_eval(struct adakv_ctx *c, const int32_t *tokens, int n, float *logits,
 int adakv_ctx_n_past(const struct adakv_ctx *c);      /* next position = tokens evaluated so far */
 void adakv_ctx_reset(struct adakv_ctx *c);            /* empty the cache, keep the allocations */
 size_t adakv_ctx_kv_bytes(const struct adakv_ctx *c); /* bytes currently allocated for K/V */
+/* Sets or clears (fn = NULL) the compression hook, e.g. to prefill a question on top of an
+ * already compressed context without compressing again (question-agnostic mode). */
+void adakv_ctx_set_compress(struct adakv_ctx *c, adakv_compress_layer_fn fn, void *user);
 /* The context's KV cache (for presses, reports and tests); owned by the context. */
 struct kv_cache *adakv_ctx_kv(struct adakv_ctx *c);
 

@@ -15,14 +15,15 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "ops.h"
 
 enum kv_type { KV_TYPE_INT8 = 0, KV_TYPE_F16, KV_TYPE_F32 };
 
 struct kv_segment {
-    int32_t len; /* live rows */
-    int32_t cap; /* allocated rows */
-    void *k;     /* [cap][head_dim] of the cache type */
-    void *v;     /* [cap][head_dim] */
+    int32_t len;    /* live rows */
+    int32_t cap;    /* allocated rows */
+    void *k;        /* [cap][head_dim] of the cache type */
+    void *v;        /* [cap][head_dim] */
     float *k_scale; /* [cap] (int8 only, else NULL) */
     float *v_scale; /* [cap] (int8 only, else NULL) */
     int32_t *pos;   /* [cap] original token position of each row */
@@ -42,5 +43,33 @@ static inline struct kv_segment *kv_cache_seg(const struct kv_cache *c, int laye
 
 /* Bytes of one stored row (values only, plus its scale for int8). */
 size_t kv_row_bytes(enum kv_type t, int head_dim);
+
+/* Sets up an empty cache: the segment table is allocated, every segment has len = cap = 0 and
+ * gets its rows on first append (so a layer's memory exists only once that layer has run).
+ * -1 with e set on bad dimensions or out of memory. */
+int kv_cache_init(struct kv_cache *c, enum kv_type type, int n_layer, int n_head_kv, int head_dim,
+                  struct adakv_err *e);
+/* Frees every segment (malloc'ed arrays, which kv-compact.c may have realloc'ed) and the table. */
+void kv_cache_free(struct kv_cache *c);
+/* Sets every segment's len to 0 and keeps its memory for reuse. */
+void kv_cache_clear(struct kv_cache *c);
+
+/* Grows one segment to hold at least `rows` rows (realloc, live rows kept); never shrinks. */
+int kv_segment_reserve(struct kv_segment *s, enum kv_type type, int head_dim, int32_t rows,
+                       struct adakv_err *e);
+
+/* Appends n rows to segment (layer, head): row r takes k + r * stride and v + r * stride
+ * (head_dim f32 values each, K already rotated), stored in the cache type (int8 rows through
+ * `quant`, one scale per row for K and one for V), with position pos0 + r. Capacity grows
+ * geometrically when the reserve is used up, so decode appends rarely allocate. -1 with e set
+ * when memory runs out (the segment is unchanged). */
+int kv_cache_append(struct kv_cache *c, int layer, int head, const float *k, const float *v,
+                    size_t stride, int n, int32_t pos0, op_quant_row_i8_fn quant,
+                    struct adakv_err *e);
+
+/* Bytes allocated for K and V rows (with their int8 scales) over all segments, by capacity. */
+size_t kv_cache_bytes(const struct kv_cache *c);
+/* Rows currently live over all segments of one layer. */
+size_t kv_cache_layer_rows(const struct kv_cache *c, int layer);
 
 #endif

@@ -1,0 +1,469 @@
+/* The forward pass (forward.h): context creation, layer-major prefill / decode, attention over
+ * the KV cache with an online softmax, and the output head. */
+#include "forward.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "matmul.h"
+#include "quant.h"
+#include "tensor-type.h"
+
+/* ==== small helpers ==== */
+
+static struct matmul_weight weight_of(const struct gguf_tensor *t) {
+    return (struct matmul_weight){
+        .type = t->type,
+        .n_in = (int64_t)t->ne[0],
+        .n_out = (int64_t)t->ne[1],
+        .data = t->data,
+        .row_bytes = (size_t)tensor_type_row_size(t->type, t->ne[0]),
+    };
+}
+
+/* y[n][n_out] = x[n][n_in] W^T, by the dispatched matmul or, for reference contexts, the plain
+ * double-accumulating one (which may fail to allocate its row buffer). */
+static int linear(struct adakv_ctx *c, const struct gguf_tensor *t, const float *x, int n, float *y,
+                  struct adakv_err *e) {
+    const struct matmul_weight w = weight_of(t);
+    if (c->reference)
+        return matmul_ref(&w, x, n, y, e);
+    matmul(&w, x, n, y, c->ws);
+    return 0;
+}
+
+static const float *f32_data(const struct gguf_tensor *t) {
+    return (const float *)t->data;
+}
+
+static size_t kv_elem_bytes(enum kv_type t) {
+    return t == KV_TYPE_INT8 ? 1 : t == KV_TYPE_F16 ? 2 : 4;
+}
+
+/* ==== RoPE angles ==== */
+
+/* cos/sin of every rotated pair for positions pos0 .. pos0 + n - 1, computed the way ggml's
+ * rope cache does it (float theta advanced by repeated multiplication, divided by the per-dim
+ * frequency factor, scaled by freq_scale), so that our keys match llama.cpp's to the last bit
+ * that matters. */
+static void rope_angles(const struct adakv_model *m, int32_t pos0, int n, float *cs) {
+    const struct model_hparams *hp = &m->hp;
+    const int half = hp->n_rot / 2;
+    const float theta_scale = powf(hp->rope_base, -2.0f / (float)hp->n_rot);
+    for (int t = 0; t < n; t++) {
+        float *row = cs + (size_t)t * hp->n_rot;
+        float theta = (float)(pos0 + t);
+        for (int i = 0; i < half; i++) {
+            float ff = 1.0f;
+            if (m->w.rope_freqs)
+                memcpy(&ff, (const char *)m->w.rope_freqs->data + i * sizeof ff, sizeof ff);
+            const float th = hp->rope_freq_scale * (theta / ff);
+            row[i] = cosf(th);
+            row[half + i] = sinf(th);
+            theta *= theta_scale;
+        }
+    }
+}
+
+/* ==== attention ==== */
+
+/* First row index in [0, len) whose stored position exceeds p (positions are non-decreasing
+ * in a segment: appends are in order and compaction is stable). */
+static int32_t rows_up_to(const int32_t *pos, int32_t len, int32_t p) {
+    int32_t lo = 0, hi = len;
+    while (lo < hi) {
+        const int32_t mid = lo + (hi - lo) / 2;
+        if (pos[mid] <= p)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void attn_scores(const struct simd_ops *ops, enum kv_type type, const struct kv_segment *seg,
+                        int32_t j0, int kt, float *s, int ks, const float *q, int rows, int d,
+                        float mul) {
+    const char *k = (const char *)seg->k + (size_t)j0 * d * kv_elem_bytes(type);
+    switch (type) {
+    case KV_TYPE_INT8:
+        ops->attn_qk_i8(s, ks, q, d, rows, (const int8_t *)k, seg->k_scale + j0, kt, d, mul);
+        break;
+    case KV_TYPE_F16:
+        ops->attn_qk_f16(s, ks, q, d, rows, (const uint16_t *)k, kt, d, mul);
+        break;
+    case KV_TYPE_F32:
+        ops->attn_qk_f32(s, ks, q, d, rows, (const float *)k, kt, d, mul);
+        break;
+    }
+}
+
+static void attn_values(const struct simd_ops *ops, enum kv_type type, const struct kv_segment *seg,
+                        int32_t j0, int kt, float *acc, const float *p, int ks, int rows, int d) {
+    const char *v = (const char *)seg->v + (size_t)j0 * d * kv_elem_bytes(type);
+    switch (type) {
+    case KV_TYPE_INT8:
+        ops->attn_av_i8(acc, d, p, ks, rows, (const int8_t *)v, seg->v_scale + j0, kt, d);
+        break;
+    case KV_TYPE_F16:
+        ops->attn_av_f16(acc, d, p, ks, rows, (const uint16_t *)v, kt, d);
+        break;
+    case KV_TYPE_F32:
+        ops->attn_av_f32(acc, d, p, ks, rows, (const float *)v, kt, d);
+        break;
+    }
+}
+
+/* One work item: the G query heads of KV head g for tokens t0..t1 of the chunk (token t at
+ * position pos0 + t), against every cached row of that head whose position is not after the
+ * query's. Key tiles are folded in with an online softmax (running max m, running sum l,
+ * rescaled accumulator), so no tokens x tokens matrix ever exists. */
+static void attn_item(const struct adakv_ctx *c, int layer, int g, int t0, int t1, int32_t pos0,
+                      const float *q, float *out, float *scratch) {
+    const struct model_hparams *hp = &c->model->hp;
+    const int G = hp->n_head / hp->n_head_kv, d = hp->head_dim, KT = FORWARD_ATTN_KTILE;
+    const size_t qdim = (size_t)hp->n_head * d;
+    const int rows = (t1 - t0) * G;
+    float *qbuf = scratch, *s = qbuf + (size_t)rows * d, *mx = s + (size_t)rows * KT;
+    float *l = mx + rows, *acc = l + rows;
+    const struct kv_segment *seg = kv_cache_seg(&c->kv, layer, g);
+    const struct simd_ops *ops = c->ops;
+
+    /* Pack the query rows (token-major, then head within the group) contiguously. */
+    for (int t = t0; t < t1; t++)
+        memcpy(qbuf + (size_t)(t - t0) * G * d, q + t * qdim + (size_t)g * G * d,
+               (size_t)G * d * sizeof *qbuf);
+    for (int r = 0; r < rows; r++)
+        mx[r] = -INFINITY, l[r] = 0.0f;
+    memset(acc, 0, (size_t)rows * d * sizeof *acc);
+
+    const int32_t first_pos = pos0 + t0, last_pos = pos0 + t1 - 1;
+    const int32_t n_k = rows_up_to(seg->pos, seg->len, last_pos);
+    const float mul = 1.0f / sqrtf((float)d);
+    for (int32_t j0 = 0; j0 < n_k; j0 += KT) {
+        const int kt = n_k - j0 < KT ? (int)(n_k - j0) : KT;
+        attn_scores(ops, c->kv.type, seg, j0, kt, s, KT, qbuf, rows, d, mul);
+        const bool causal_edge = seg->pos[j0 + kt - 1] > first_pos;
+        for (int r = 0; r < rows; r++) {
+            float *sr = s + (size_t)r * KT;
+            if (causal_edge) {
+                const int32_t qp = first_pos + r / G;
+                for (int jj = 0; jj < kt; jj++)
+                    if (seg->pos[j0 + jj] > qp)
+                        sr[jj] = -INFINITY;
+            }
+            float mt = -INFINITY;
+            for (int jj = 0; jj < kt; jj++)
+                mt = sr[jj] > mt ? sr[jj] : mt;
+            if (mt == -INFINITY) { /* every key of this tile is in this row's future */
+                memset(sr, 0, (size_t)kt * sizeof *sr);
+                continue;
+            }
+            const float m_new = mt > mx[r] ? mt : mx[r];
+            const float corr = expf(mx[r] - m_new); /* 0 on the first tile (mx = -inf) */
+            l[r] = l[r] * corr + ops->exp_sum(sr, kt, m_new);
+            if (corr != 1.0f) {
+                float *ar = acc + (size_t)r * d;
+                for (int i = 0; i < d; i++)
+                    ar[i] *= corr;
+            }
+            mx[r] = m_new;
+        }
+        attn_values(ops, c->kv.type, seg, j0, kt, acc, s, KT, rows, d);
+    }
+    /* Every query sees at least its own key (appended before attention), so l > 0. */
+    for (int r = 0; r < rows; r++) {
+        const int t = t0 + r / G, h = g * G + r % G;
+        float *o = out + t * qdim + (size_t)h * d;
+        const float inv = 1.0f / l[r];
+        for (int i = 0; i < d; i++)
+            o[i] = acc[(size_t)r * d + i] * inv;
+    }
+}
+
+/* Attention of chunk rows 0..n (token t at position pos0 + t) over layer `layer`'s cache,
+ * parallel over (KV head, query tile): each work item reads one KV head's rows once for all of
+ * its G query heads. */
+static void attention(struct adakv_ctx *c, int layer, int n, int32_t pos0) {
+    const int n_kv = c->model->hp.n_head_kv, QT = FORWARD_ATTN_QTILE;
+    const int n_qt = (n + QT - 1) / QT, items = n_kv * n_qt;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(c->n_threads)
+    for (int it = 0; it < items; it++) {
+        const int g = it % n_kv, qt = it / n_kv;
+        const int t0 = qt * QT, t1 = t0 + QT < n ? t0 + QT : n;
+        float *scratch = c->attn_scratch + (size_t)omp_get_thread_num() * c->attn_scratch_floats;
+        attn_item(c, layer, g, t0, t1, pos0, c->q, c->att, scratch);
+    }
+}
+
+/* ==== one layer over one chunk ==== */
+
+static int layer_chunk(struct adakv_ctx *c, int il, int c0, int m, int n, int32_t pos_base,
+                       struct adakv_err *e) {
+    const struct adakv_model *mod = c->model;
+    const struct model_hparams *hp = &mod->hp;
+    const struct model_layer *L = &mod->w.layers[il];
+    const struct simd_ops *ops = c->ops;
+    const int D = hp->n_embd, d = hp->head_dim;
+    const int qdim = hp->n_head * d, kvdim = hp->n_head_kv * d;
+    float *x = c->x + (size_t)c0 * D;
+    const int32_t pos0 = pos_base + c0;
+
+    for (int t = 0; t < m; t++)
+        ops->rmsnorm(c->xn + (size_t)t * D, x + (size_t)t * D, f32_data(L->attn_norm), D,
+                     hp->norm_eps);
+    if (linear(c, L->wq, c->xn, m, c->q, e) || linear(c, L->wk, c->xn, m, c->k, e) ||
+        linear(c, L->wv, c->xn, m, c->v, e))
+        return -1;
+    const int neox = hp->rope_pairing == ROPE_PAIRING_NEOX;
+    for (int t = 0; t < m; t++) {
+        const float *cs = c->rope_cs + (size_t)(c0 + t) * hp->n_rot;
+        ops->rope(c->q + (size_t)t * qdim, hp->n_head, d, hp->n_rot, cs, neox);
+        ops->rope(c->k + (size_t)t * kvdim, hp->n_head_kv, d, hp->n_rot, cs, neox);
+    }
+    for (int g = 0; g < hp->n_head_kv; g++)
+        if (kv_cache_append(&c->kv, il, g, c->k + (size_t)g * d, c->v + (size_t)g * d, kvdim, m,
+                            pos0, ops->quant_row_i8, e))
+            return -1;
+    /* Keep the post-RoPE queries of the batch's last `window` tokens for the press. */
+    const int n_window = n < c->window ? n : c->window;
+    for (int t = 0; t < m; t++) {
+        const int w = c0 + t - (n - n_window);
+        if (w >= 0)
+            memcpy(c->q_window + (size_t)w * qdim, c->q + (size_t)t * qdim,
+                   (size_t)qdim * sizeof(float));
+    }
+    attention(c, il, m, pos0);
+    if (linear(c, L->wo, c->att, m, c->proj, e))
+        return -1;
+    for (size_t i = 0; i < (size_t)m * D; i++)
+        x[i] += c->proj[i];
+
+    for (int t = 0; t < m; t++)
+        ops->rmsnorm(c->xn + (size_t)t * D, x + (size_t)t * D, f32_data(L->ffn_norm), D,
+                     hp->norm_eps);
+    if (linear(c, L->w_gate, c->xn, m, c->gate, e) || linear(c, L->w_up, c->xn, m, c->up, e))
+        return -1;
+    for (int t = 0; t < m; t++)
+        ops->swiglu(c->gate + (size_t)t * hp->n_ff, c->gate + (size_t)t * hp->n_ff,
+                    c->up + (size_t)t * hp->n_ff, hp->n_ff);
+    if (linear(c, L->w_down, c->gate, m, c->proj, e))
+        return -1;
+    for (size_t i = 0; i < (size_t)m * D; i++)
+        x[i] += c->proj[i];
+    return 0;
+}
+
+/* ==== eval ==== */
+
+static int embed(struct adakv_ctx *c, const int32_t *tokens, int n) {
+    const struct gguf_tensor *t = c->model->w.token_embd;
+    const struct quant_kernels *k = quant_kernels_isa(t->type, SIMD_ISA_SCALAR);
+    const size_t row = (size_t)tensor_type_row_size(t->type, t->ne[0]);
+    const int D = c->model->hp.n_embd;
+    for (int i = 0; i < n; i++)
+        k->dequant_row((const char *)t->data + (size_t)tokens[i] * row, c->x + (size_t)i * D, D);
+    return 0;
+}
+
+static int output_head(struct adakv_ctx *c, int n, float *logits, bool all_logits,
+                       struct adakv_err *e) {
+    const struct adakv_model *mod = c->model;
+    const int D = mod->hp.n_embd;
+    const int first = all_logits ? 0 : n - 1;
+    for (int c0 = first; c0 < n; c0 += c->chunk) {
+        const int m = n - c0 < c->chunk ? n - c0 : c->chunk;
+        for (int t = 0; t < m; t++)
+            c->ops->rmsnorm(c->xn + (size_t)t * D, c->x + (size_t)(c0 + t) * D,
+                            f32_data(mod->w.output_norm), D, mod->hp.norm_eps);
+        float *dst = logits + (size_t)(c0 - first) * mod->hp.n_vocab;
+        if (linear(c, mod->w.output, c->xn, m, dst, e))
+            return -1;
+    }
+    return 0;
+}
+
+int adakv_eval(struct adakv_ctx *c, const int32_t *tokens, int n, float *logits, bool all_logits,
+               struct adakv_err *e) {
+    const struct model_hparams *hp = &c->model->hp;
+    if (c->broken)
+        return err_set(e, "eval: an earlier eval failed midway; reset the context first");
+    if (n <= 0 || !tokens)
+        return err_set(e, "eval: no tokens to evaluate (n = %d)", n);
+    if (n > c->n_ctx - c->n_past)
+        return err_set(e, "eval: %d tokens do not fit in the context (%d of %d positions used)", n,
+                       c->n_past, c->n_ctx);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
+            return err_set(e, "eval: token id %d at index %d is outside the vocabulary [0, %d)",
+                           (int)tokens[i], i, hp->n_vocab);
+
+    omp_set_num_threads(c->n_threads); /* for matmul's parallel regions */
+    const int32_t pos_base = c->n_past;
+    rope_angles(c->model, pos_base, n, c->rope_cs);
+    embed(c, tokens, n);
+    c->broken = true; /* until every layer has appended its rows */
+    for (int il = 0; il < hp->n_layer; il++) {
+        for (int c0 = 0; c0 < n; c0 += c->chunk) {
+            const int m = n - c0 < c->chunk ? n - c0 : c->chunk;
+            if (layer_chunk(c, il, c0, m, n, pos_base, e))
+                return -1;
+        }
+        /* COMPRESSION POINT: layer il's cache is complete for this batch. */
+        if (c->compress_layer && n > 1) {
+            const int n_window = n < c->window ? n : c->window;
+            if (c->compress_layer(c->compress_user, &c->kv, il, c->q_window, n_window, e))
+                return -1;
+        }
+    }
+    c->n_past += n;
+    c->broken = false;
+    if (logits)
+        return output_head(c, n, logits, all_logits, e);
+    return 0;
+}
+
+/* ==== context ==== */
+
+void adakv_ctx_params_default(struct adakv_ctx_params *p) {
+    memset(p, 0, sizeof *p);
+    p->n_ctx = 4096;
+    p->kv_type = ADAKV_KV_INT8;
+    p->window = FORWARD_WINDOW_DEFAULT;
+}
+
+static size_t ws_bytes(const struct adakv_model *m, int chunk) {
+    size_t best = matmul_ws_size(m->w.output->type, (int64_t)m->w.output->ne[0], chunk);
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        const struct model_layer *L = &m->w.layers[il];
+        const struct gguf_tensor *ts[] = {L->wq,     L->wk,   L->wv,    L->wo,
+                                          L->w_gate, L->w_up, L->w_down};
+        for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+            const size_t b = matmul_ws_size(ts[i]->type, (int64_t)ts[i]->ne[0], chunk);
+            best = b > best ? b : best;
+        }
+    }
+    return best;
+}
+
+void adakv_ctx_free(struct adakv_ctx *c) {
+    if (!c)
+        return;
+    kv_cache_free(&c->kv);
+    free(c->x), free(c->xn), free(c->q), free(c->k), free(c->v), free(c->att);
+    free(c->gate), free(c->up), free(c->proj), free(c->rope_cs), free(c->q_window);
+    free(c->ws), free(c->attn_scratch);
+    free(c);
+}
+
+static float *alloc_floats(size_t rows, size_t cols, bool *ok) {
+    float *p = malloc(rows * cols * sizeof(float) + 64);
+    *ok = *ok && p;
+    return p;
+}
+
+#define MAX_CTX (1 << 22)
+
+struct adakv_ctx *adakv_ctx_new(struct adakv_model *m, const struct adakv_ctx_params *p,
+                                struct adakv_err *e) {
+    struct adakv_ctx_params def;
+    if (!p) {
+        adakv_ctx_params_default(&def);
+        p = &def;
+    }
+    if (p->n_ctx < 1 || p->n_ctx > MAX_CTX) {
+        err_set(e, "context: n_ctx %d is out of range [1, %d]", p->n_ctx, MAX_CTX);
+        return NULL;
+    }
+    if (p->window < 0 || p->window > p->n_ctx) {
+        err_set(e, "context: window %d is out of range [0, n_ctx %d]", p->window, p->n_ctx);
+        return NULL;
+    }
+    enum kv_type kt;
+    switch (p->kv_type) {
+    case ADAKV_KV_INT8:
+        kt = KV_TYPE_INT8;
+        break;
+    case ADAKV_KV_F16:
+        kt = KV_TYPE_F16;
+        break;
+    case ADAKV_KV_F32:
+        kt = KV_TYPE_F32;
+        break;
+    default:
+        err_set(e, "context: unknown KV type %d", (int)p->kv_type);
+        return NULL;
+    }
+    struct adakv_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        err_set(e, "context: out of memory");
+        return NULL;
+    }
+    const struct model_hparams *hp = &m->hp;
+    c->model = m;
+    c->n_ctx = p->n_ctx;
+    c->n_threads = p->n_threads > 0   ? p->n_threads
+                   : m->n_threads > 0 ? m->n_threads
+                                      : omp_get_num_procs();
+    c->reference = p->reference;
+    c->window = p->window > 0 ? p->window : FORWARD_WINDOW_DEFAULT;
+    c->window = c->window < c->n_ctx ? c->window : c->n_ctx;
+    c->compress_layer = p->compress_layer;
+    c->compress_user = p->compress_user;
+    c->ops = p->reference ? simd_ops_scalar() : simd_ops_best();
+    if (kv_cache_init(&c->kv, kt, hp->n_layer, hp->n_head_kv, hp->head_dim, e)) {
+        free(c);
+        return NULL;
+    }
+    c->chunk = c->n_ctx < FORWARD_CHUNK ? c->n_ctx : FORWARD_CHUNK;
+    const size_t ch = (size_t)c->chunk, qdim = (size_t)hp->n_head * hp->head_dim;
+    const size_t kvdim = (size_t)hp->n_head_kv * hp->head_dim;
+    const size_t rows = (size_t)FORWARD_ATTN_QTILE * (hp->n_head / hp->n_head_kv);
+    bool ok = true;
+    c->x = alloc_floats(c->n_ctx, hp->n_embd, &ok);
+    c->xn = alloc_floats(ch, hp->n_embd, &ok);
+    c->q = alloc_floats(ch, qdim, &ok);
+    c->k = alloc_floats(ch, kvdim, &ok);
+    c->v = alloc_floats(ch, kvdim, &ok);
+    c->att = alloc_floats(ch, qdim, &ok);
+    c->gate = alloc_floats(ch, hp->n_ff, &ok);
+    c->up = alloc_floats(ch, hp->n_ff, &ok);
+    c->proj = alloc_floats(ch, hp->n_embd, &ok);
+    c->rope_cs = alloc_floats(c->n_ctx, hp->n_rot, &ok);
+    c->q_window = alloc_floats(c->window, qdim, &ok);
+    c->ws = malloc(ws_bytes(m, c->chunk) + 64);
+    ok = ok && c->ws;
+    c->attn_scratch_floats = rows * (2 * (size_t)hp->head_dim + FORWARD_ATTN_KTILE + 2) + 16;
+    c->attn_scratch = alloc_floats(c->n_threads, c->attn_scratch_floats, &ok);
+    if (!ok) {
+        err_set(e, "context: out of memory for the scratch of %d tokens", c->n_ctx);
+        adakv_ctx_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+int adakv_ctx_n_past(const struct adakv_ctx *c) {
+    return c->n_past;
+}
+
+void adakv_ctx_reset(struct adakv_ctx *c) {
+    kv_cache_clear(&c->kv);
+    c->n_past = 0;
+    c->broken = false;
+}
+
+size_t adakv_ctx_kv_bytes(const struct adakv_ctx *c) {
+    return kv_cache_bytes(&c->kv);
+}
+struct kv_cache *adakv_ctx_kv(struct adakv_ctx *c) {
+    return &c->kv;
+}
+
+void adakv_ctx_set_compress(struct adakv_ctx *c, adakv_compress_layer_fn fn, void *user) {
+    c->compress_layer = fn;
+    c->compress_user = user;
+}

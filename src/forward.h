@@ -1,0 +1,64 @@
+/* The forward pass of a decoder-only transformer (llama family) over a context's int8/f16/f32
+ * KV cache, and the context that holds its state.
+ *
+ * Shape of one eval of n tokens (architecture.md section 1):
+ *   embed all n tokens;
+ *   for each layer (LAYER-MAJOR: the layer runs over every token before the next layer starts),
+ *     in row chunks of at most FORWARD_CHUNK tokens:
+ *       rmsnorm -> Q,K,V matmuls -> RoPE on Q and K -> append K (post-RoPE), V to the layer's
+ *       cache -> attention of the chunk's queries over the cache (causal by stored position,
+ *       online softmax over key tiles, GQA without repeating K/V) -> O matmul -> residual ->
+ *       rmsnorm -> SwiGLU MLP -> residual;
+ *     keep the last `window` post-RoPE query rows of the layer;
+ *     COMPRESSION POINT: if the context has a compress_layer hook and n > 1, call it with the
+ *     layer's cache and query window, so a press can evict before the next layer runs (peak KV
+ *     memory = one layer's full cache + the compressed others);
+ *   final rmsnorm and the output head for the rows whose logits are wanted.
+ * Positions always continue from the number of tokens evaluated so far (n_past), never from a
+ * head's (possibly compressed) length.
+ *
+ * All scratch is allocated by adakv_ctx_new for n_ctx tokens; eval never allocates except when
+ * a KV segment's reserve is used up (geometric growth, kv-cache.c). */
+#ifndef ADAKV_FORWARD_H
+#define ADAKV_FORWARD_H
+
+#include "adakv.h"
+#include "kv-cache.h"
+#include "model.h"
+#include "ops.h"
+
+#define FORWARD_CHUNK          512 /* rows per matmul call in prefill */
+#define FORWARD_WINDOW_DEFAULT 32  /* query rows kept per layer for scoring */
+#define FORWARD_ATTN_QTILE     16  /* query tokens per attention work item */
+#define FORWARD_ATTN_KTILE     128 /* keys per online-softmax step */
+
+struct adakv_ctx {
+    struct adakv_model *model; /* not owned */
+    int n_ctx;
+    int n_threads;  /* resolved (>= 1) */
+    bool reference; /* scalar ops + matmul_ref */
+    int window;     /* query rows kept per layer */
+    adakv_compress_layer_fn compress_layer;
+    void *compress_user;
+    const struct simd_ops *ops; /* kernel table in use */
+    struct kv_cache kv;
+    int n_past;  /* positions consumed so far */
+    bool broken; /* a failed eval left the cache half-written: reset first */
+
+    /* scratch, sized at creation; shapes in tokens x values */
+    int chunk;           /* min(n_ctx, FORWARD_CHUNK) */
+    float *x;            /* [n_ctx][n_embd] residual stream of the batch */
+    float *xn;           /* [chunk][n_embd] normed rows */
+    float *q;            /* [chunk][n_head * head_dim] */
+    float *k, *v;        /* [chunk][n_head_kv * head_dim] */
+    float *att;          /* [chunk][n_head * head_dim] attention output */
+    float *gate, *up;    /* [chunk][n_ff] */
+    float *proj;         /* [chunk][n_embd] O / down projection output */
+    float *rope_cs;      /* [n_ctx][n_rot] cos then sin per token of the batch */
+    float *q_window;     /* [window][n_head * head_dim] last query rows of a layer */
+    void *ws;            /* matmul workspace */
+    float *attn_scratch; /* [n_threads][attn_scratch_floats] */
+    size_t attn_scratch_floats;
+};
+
+#endif
