@@ -158,7 +158,7 @@ int simd_isa_init(struct adakv_err *e) {
     const char *v = getenv("ADAKV_ISA");
     if (!v || !*v)
         return 0;
-    enum simd_isa cap;
+    enum simd_isa cap = SIMD_ISA_SCALAR;
     if (simd_isa_parse(v, &cap, e) < 0)
         return -1;
     if (cap != SIMD_ISA_SCALAR && isa_rank(cap) == 0)
@@ -186,11 +186,9 @@ enum simd_isa simd_isa(void) {
     pthread_once(&env_once, env_read_once);
     enum simd_isa det = simd_isa_detected();
     int cap = atomic_load_explicit(&isa_cap, memory_order_relaxed);
-    if (cap >= SIMD_ISA_COUNT)
+    if (cap >= SIMD_ISA_COUNT || isa_rank((enum simd_isa)cap) >= isa_rank(det))
         return det;
-    return isa_rank((enum simd_isa)cap) < isa_rank(det)
-               ? (isa_rank(cap) ? (enum simd_isa)cap : SIMD_ISA_SCALAR)
-               : det;
+    return isa_rank((enum simd_isa)cap) == 0 ? SIMD_ISA_SCALAR : (enum simd_isa)cap;
 }
 
 const char *simd_isa_name(enum simd_isa isa) {
