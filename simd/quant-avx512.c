@@ -492,14 +492,12 @@ DOT_Q6K(dot_q6_k_plain, dot_u8s8_plain)
 
 /* ============================== the table ============================== */
 
-void quant_fill_avx512(struct quant_kernels *t) {
-    const struct simd_cpu_flags *f = simd_cpu_flags();
-    int vnni = f->avx512_vnni;
+void quant_fill_avx512(struct quant_kernels *t, bool vnni, bool bf16) {
     t[TENSOR_TYPE_F32].vec_dot = dot_f32;
     t[TENSOR_TYPE_F16] =
         (struct quant_kernels){dequant_f16, quantize_f16, dot_f16, TENSOR_TYPE_F16};
-    t[TENSOR_TYPE_BF16] = (struct quant_kernels){
-        dequant_bf16, quantize_bf16, f->avx512_bf16 ? dot_bf16_dp : dot_bf16, TENSOR_TYPE_BF16};
+    t[TENSOR_TYPE_BF16] = (struct quant_kernels){dequant_bf16, quantize_bf16,
+                                                 bf16 ? dot_bf16_dp : dot_bf16, TENSOR_TYPE_BF16};
     t[TENSOR_TYPE_Q4_0] = (struct quant_kernels){
         dequant_q4_0, quantize_q8_0, vnni ? dot_q4_0_vnni : dot_q4_0_plain, TENSOR_TYPE_Q8_0};
     t[TENSOR_TYPE_Q4_1] = (struct quant_kernels){

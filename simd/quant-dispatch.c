@@ -17,7 +17,8 @@ static void tables_build(void) {
     quant_fill_avx2(tables[SIMD_ISA_AVX512]);
 #endif
 #ifdef ADAKV_BUILD_AVX512
-    quant_fill_avx512(tables[SIMD_ISA_AVX512]);
+    const struct simd_cpu_flags *f = simd_cpu_flags();
+    quant_fill_avx512(tables[SIMD_ISA_AVX512], f->avx512_vnni, f->avx512_bf16);
 #endif
 }
 

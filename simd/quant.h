@@ -17,6 +17,7 @@
 #ifndef ADAKV_SIMD_QUANT_H
 #define ADAKV_SIMD_QUANT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -187,6 +188,8 @@ const struct quant_kernels *quant_kernels(uint32_t type);
 /* Table fillers, one per ISA file: each overwrites the entries it implements. */
 void quant_fill_scalar(struct quant_kernels *t);
 void quant_fill_avx2(struct quant_kernels *t);
-void quant_fill_avx512(struct quant_kernels *t);
+/* vnni / bf16: use the vpdpbusd / vdpbf16ps paths (the dispatcher passes the CPU's flags; tests
+ * pass false to exercise the fallbacks on machines that have them). */
+void quant_fill_avx512(struct quant_kernels *t, bool vnni, bool bf16);
 
 #endif
