@@ -85,7 +85,10 @@ static int rd_skip(struct reader *r, uint64_t n, const char *field) {
     return 0;
 }
 
+/* Outputs are zeroed on failure too: callers stop at -1, but -O3 cannot see that err_set
+ * always returns -1 and would warn about maybe-uninitialized values. */
 static int rd_u32(struct reader *r, uint32_t *v, const char *field) {
+    *v = 0;
     if (rd_left(r) < 4)
         return rd_truncated(r, field);
     *v = le32(r->base + r->pos);
@@ -94,6 +97,7 @@ static int rd_u32(struct reader *r, uint32_t *v, const char *field) {
 }
 
 static int rd_u64(struct reader *r, uint64_t *v, const char *field) {
+    *v = 0;
     if (rd_left(r) < 8)
         return rd_truncated(r, field);
     *v = le64(r->base + r->pos);
@@ -102,7 +106,7 @@ static int rd_u64(struct reader *r, uint64_t *v, const char *field) {
 }
 
 static int rd_str(struct reader *r, struct gguf_str *s, const char *field) {
-    uint64_t len;
+    uint64_t len = 0;
     if (rd_u64(r, &len, field) < 0)
         return -1;
     if (len > rd_left(r))
@@ -153,7 +157,8 @@ const char *gguf_type_name(enum gguf_type t) {
 }
 
 static int rd_type(struct reader *r, enum gguf_type *t, const char *field) {
-    uint32_t v;
+    uint32_t v = 0;
+    *t = GGUF_TYPE_UINT8;
     if (rd_u32(r, &v, field) < 0)
         return -1;
     if (v >= GGUF_TYPE_COUNT)
@@ -210,8 +215,8 @@ static int rd_array_body(struct reader *r, enum gguf_type et, uint64_t n, int de
             if (strs)
                 strs[i] = s;
         } else {
-            enum gguf_type sub_et;
-            uint64_t sub_n;
+            enum gguf_type sub_et = GGUF_TYPE_UINT8;
+            uint64_t sub_n = 0;
             if (rd_array_head(r, &sub_et, &sub_n, depth + 1) < 0 ||
                 rd_array_body(r, sub_et, sub_n, depth + 1, NULL) < 0)
                 return -1;
@@ -517,7 +522,7 @@ static int read_alignment(struct gguf_file *f, struct adakv_err *e) {
     f->alignment = GGUF_DEFAULT_ALIGNMENT;
     if (!gguf_find(f, "general.alignment"))
         return 0;
-    uint32_t a;
+    uint32_t a = 0;
     if (gguf_get_u32(f, "general.alignment", &a, e) < 0)
         return -1;
     if (a == 0 || (a & (a - 1)) != 0)
@@ -739,7 +744,7 @@ static int get_int(const struct gguf_file *f, const char *key, struct int_value 
 
 static int get_unsigned(const struct gguf_file *f, const char *key, uint64_t max, uint64_t *out,
                         struct adakv_err *e) {
-    struct int_value v;
+    struct int_value v = {false, 0};
     if (get_int(f, key, &v, e) < 0)
         return -1;
     if (v.neg)
@@ -757,7 +762,7 @@ int gguf_get_u64(const struct gguf_file *f, const char *key, uint64_t *out, stru
 }
 
 int gguf_get_u32(const struct gguf_file *f, const char *key, uint32_t *out, struct adakv_err *e) {
-    uint64_t v;
+    uint64_t v = 0;
     if (get_unsigned(f, key, UINT32_MAX, &v, e) < 0)
         return -1;
     *out = (uint32_t)v;
@@ -765,7 +770,7 @@ int gguf_get_u32(const struct gguf_file *f, const char *key, uint32_t *out, stru
 }
 
 int gguf_get_i64(const struct gguf_file *f, const char *key, int64_t *out, struct adakv_err *e) {
-    struct int_value v;
+    struct int_value v = {false, 0};
     if (get_int(f, key, &v, e) < 0)
         return -1;
     if (!v.neg && v.mag > (uint64_t)INT64_MAX)
@@ -846,7 +851,7 @@ struct gguf_str gguf_arr_str(const struct gguf_kv *kv, uint64_t i) {
 bool gguf_arr_i64(const struct gguf_kv *kv, uint64_t i, int64_t *out) {
     assert(kv->type == GGUF_TYPE_ARRAY && i < kv->arr_n);
     size_t es = gguf_type_size(kv->arr_type);
-    struct int_value v;
+    struct int_value v = {false, 0};
     if (!es || !decode_int(kv->arr_type, kv->data + i * es, &v))
         return false;
     if (!v.neg && v.mag > (uint64_t)INT64_MAX)

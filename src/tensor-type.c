@@ -94,6 +94,6 @@ int tensor_type_nbytes(uint32_t type, uint64_t ne0, uint64_t nrows, uint64_t *ou
 }
 
 uint64_t tensor_type_row_size(uint32_t type, uint64_t ne0) {
-    uint64_t n;
+    uint64_t n = 0;
     return tensor_type_nbytes(type, ne0, 1, &n, NULL) == 0 ? n : 0;
 }
