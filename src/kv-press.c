@@ -106,7 +106,7 @@ int kv_press_parse_budget(const char *s, int *out, struct adakv_err *e) {
 }
 
 int kv_press_parse_ratio(const char *s, float *out, struct adakv_err *e) {
-    float v;
+    float v = 0.0f;
     if (parse_float(s, "--kv-ratio", &v, e) < 0)
         return -1;
     if (!(v >= 0.0f && v < 1.0f))
@@ -116,7 +116,7 @@ int kv_press_parse_ratio(const char *s, float *out, struct adakv_err *e) {
 }
 
 int kv_press_parse_alpha(const char *s, float *out, struct adakv_err *e) {
-    float v;
+    float v = 0.0f;
     if (parse_float(s, "--alpha", &v, e) < 0)
         return -1;
     if (!(v >= 0.0f && v <= 1.0f))
@@ -130,7 +130,7 @@ int kv_press_parse_window(const char *s, int *out, struct adakv_err *e) {
 }
 
 int kv_press_parse_kernel(const char *s, int *out, struct adakv_err *e) {
-    int v;
+    int v = 0;
     if (parse_int(s, "--pool-kernel", 1, 1023, &v, e) < 0)
         return -1;
     if (v % 2 == 0)
@@ -140,7 +140,7 @@ int kv_press_parse_kernel(const char *s, int *out, struct adakv_err *e) {
 }
 
 int kv_press_parse_beta(const char *s, float *out, struct adakv_err *e) {
-    float v;
+    float v = 0.0f;
     if (parse_float(s, "--beta", &v, e) < 0)
         return -1;
     if (!(v > 0.0f))
