@@ -45,11 +45,10 @@ static size_t kv_elem_bytes(enum kv_type t) {
 
 /* ==== RoPE angles ==== */
 
-/* cos/sin of every rotated pair for positions pos0 .. pos0 + n - 1, computed the way ggml's
- * rope cache does it (float theta advanced by repeated multiplication, divided by the per-dim
- * frequency factor, scaled by freq_scale), so that our keys match llama.cpp's to the last bit
- * that matters. */
-static void rope_angles(const struct adakv_model *m, int32_t pos0, int n, float *cs) {
+/* Computed the way ggml's rope cache does it (float theta advanced by repeated
+ * multiplication, divided by the per-dim frequency factor, scaled by freq_scale), so that our
+ * keys match llama.cpp's to the last bit that matters. */
+void forward_rope_angles(const struct adakv_model *m, int32_t pos0, int n, float *cs) {
     const struct model_hparams *hp = &m->hp;
     const int half = hp->n_rot / 2;
     const float theta_scale = powf(hp->rope_base, -2.0f / (float)hp->n_rot);
@@ -303,7 +302,7 @@ int adakv_eval(struct adakv_ctx *c, const int32_t *tokens, int n, float *logits,
 
     omp_set_num_threads(c->n_threads); /* for matmul's parallel regions */
     const int32_t pos_base = c->n_past;
-    rope_angles(c->model, pos_base, n, c->rope_cs);
+    forward_rope_angles(c->model, pos_base, n, c->rope_cs);
     embed(c, tokens, n);
     c->broken = true; /* until every layer has appended its rows */
     for (int il = 0; il < hp->n_layer; il++) {
@@ -378,8 +377,8 @@ struct adakv_ctx *adakv_ctx_new(struct adakv_model *m, const struct adakv_ctx_pa
         err_set(e, "context: n_ctx %d is out of range [1, %d]", p->n_ctx, MAX_CTX);
         return NULL;
     }
-    if (p->window < 0 || p->window > p->n_ctx) {
-        err_set(e, "context: window %d is out of range [0, n_ctx %d]", p->window, p->n_ctx);
+    if (p->window < 0) {
+        err_set(e, "context: window %d is negative", p->window);
         return NULL;
     }
     enum kv_type kt;

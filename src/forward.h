@@ -61,4 +61,9 @@ struct adakv_ctx {
     size_t attn_scratch_floats;
 };
 
+/* RoPE angles for positions pos0 .. pos0 + n - 1: row t of cs holds n_rot/2 cosines then
+ * n_rot/2 sines of pos * freq_scale * base^(-2i/n_rot) / freq_factor[i] (the simd rope op's
+ * layout). Exposed for tests. */
+void forward_rope_angles(const struct adakv_model *m, int32_t pos0, int n, float *cs);
+
 #endif

@@ -1,0 +1,128 @@
+/* adakv_model_load: open and validate the GGUF file, pick the architecture named by
+ * general.architecture, read its hyperparameters, bind its tensors (type and shape checked),
+ * load the tokenizer. Every failure is one line naming the file and what is wrong. */
+#include "model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor-type.h"
+#include "tokenizer.h"
+
+void model_type_counts(const struct gguf_file *f, char *buf, size_t size) {
+    uint64_t counts[TENSOR_TYPE_COUNT];
+    gguf_count_tensor_types(f, counts);
+    buf[0] = '\0';
+    size_t off = 0;
+    for (;;) {
+        int best = -1; /* most frequent type not yet printed */
+        for (int t = 0; t < TENSOR_TYPE_COUNT; t++)
+            if (counts[t] && (best < 0 || counts[t] > counts[best]))
+                best = t;
+        if (best < 0)
+            return;
+        const int n = snprintf(buf + off, size - off, "%s%s: %llu", off ? ", " : "",
+                               tensor_type_name((uint32_t)best), (unsigned long long)counts[best]);
+        if (n < 0 || (size_t)n >= size - off) {
+            if (size >= 4)
+                memcpy(buf + (off + 4 <= size ? off : size - 4), "...", 4);
+            return;
+        }
+        off += (size_t)n;
+        counts[best] = 0;
+    }
+}
+
+static char *copy_str(struct gguf_str s) {
+    char *p = malloc(s.len + 1);
+    if (p) {
+        memcpy(p, s.ptr, s.len);
+        p[s.len] = '\0';
+    }
+    return p;
+}
+
+void adakv_model_free(struct adakv_model *m) {
+    if (!m)
+        return;
+    if (m->tok)
+        tokenizer_free(m->tok);
+    free(m->w.layers);
+    free(m->name);
+    if (m->gguf)
+        gguf_close(m->gguf);
+    free(m);
+}
+
+static int load_arch(struct adakv_model *m, struct adakv_err *e) {
+    const struct gguf_file *f = m->gguf;
+    struct gguf_str arch;
+    if (gguf_get_str(f, "general.architecture", &arch, e))
+        return -1;
+    m->arch = arch_find(arch);
+    if (!m->arch)
+        return err_set(e, "%s: unknown architecture '%.*s' (supported: %s)", f->path,
+                       (int)(arch.len > 64 ? 64 : arch.len), arch.ptr, arch_supported_names());
+    if (m->arch->load_hparams(f, &m->hp, e))
+        return -1;
+    if (m->arch->bind_tensors(f, &m->hp, &m->w, e))
+        return -1;
+    return 0;
+}
+
+struct adakv_model *adakv_model_load(const char *path, const struct adakv_model_params *p,
+                                     struct adakv_err *e) {
+    struct adakv_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        err_set(e, "%s: out of memory", path);
+        return NULL;
+    }
+    m->n_threads = p && p->n_threads > 0 ? p->n_threads : 0;
+    m->gguf = gguf_open(path, e);
+    if (!m->gguf || load_arch(m, e))
+        goto fail;
+    struct gguf_str name = {0, ""};
+    if (gguf_find(m->gguf, "general.name") && gguf_get_str(m->gguf, "general.name", &name, e))
+        goto fail;
+    if (!(m->name = copy_str(name))) {
+        err_set(e, "%s: out of memory", path);
+        goto fail;
+    }
+    if (gguf_find(m->gguf, "tokenizer.ggml.model")) {
+        if (!(m->tok = tokenizer_load(m->gguf, e)))
+            goto fail;
+        if (tokenizer_n_vocab(m->tok) > m->hp.n_vocab) {
+            err_set(e, "%s: tokenizer has %d tokens but the model only %d embeddings", path,
+                    tokenizer_n_vocab(m->tok), m->hp.n_vocab);
+            goto fail;
+        }
+    }
+    model_type_counts(m->gguf, m->type_counts, sizeof m->type_counts);
+    return m;
+fail:
+    adakv_model_free(m);
+    return NULL;
+}
+
+void adakv_model_get_info(const struct adakv_model *m, struct adakv_model_info *out) {
+    memset(out, 0, sizeof *out);
+    out->arch = m->arch->name;
+    out->name = m->name;
+    out->n_vocab = m->hp.n_vocab;
+    out->n_ctx_train = m->hp.n_ctx_train;
+    out->n_layer = m->hp.n_layer;
+    out->n_embd = m->hp.n_embd;
+    out->n_head = m->hp.n_head;
+    out->n_head_kv = m->hp.n_head_kv;
+    out->head_dim = m->hp.head_dim;
+    out->n_ff = m->hp.n_ff;
+    snprintf(out->type_counts, sizeof out->type_counts, "%s", m->type_counts);
+}
+
+const struct tokenizer *adakv_model_tokenizer(const struct adakv_model *m) {
+    return m->tok;
+}
+const struct gguf_file *adakv_model_gguf(const struct adakv_model *m) {
+    return m->gguf;
+}
