@@ -1,0 +1,197 @@
+/* Chat formats recognised from template markers; see chat.h. */
+#include "chat.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static bool has(const char *s, size_t n, const char *needle) {
+    return memmem(s, n, needle, strlen(needle)) != NULL;
+}
+
+enum chat_format chat_detect(const char *tmpl, size_t len) {
+    if (!tmpl)
+        return CHAT_FORMAT_UNKNOWN;
+    if (has(tmpl, len, "<|im_start|>"))
+        return CHAT_FORMAT_CHATML;
+    if (has(tmpl, len, "<|start_header_id|>") && has(tmpl, len, "<|end_header_id|>"))
+        return CHAT_FORMAT_LLAMA3;
+    if (has(tmpl, len, "[INST]"))
+        return CHAT_FORMAT_MISTRAL;
+    return CHAT_FORMAT_UNKNOWN;
+}
+
+const char *chat_format_name(enum chat_format fmt) {
+    switch (fmt) {
+    case CHAT_FORMAT_CHATML:
+        return "chatml";
+    case CHAT_FORMAT_LLAMA3:
+        return "llama3";
+    case CHAT_FORMAT_MISTRAL:
+        return "mistral";
+    default:
+        return "unknown";
+    }
+}
+
+/* Growable output string. */
+struct buf {
+    char *p;
+    size_t n, cap;
+    bool oom;
+};
+
+static void put(struct buf *b, const char *s, size_t n) {
+    if (b->oom)
+        return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np) {
+            b->oom = true;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+static void puts_(struct buf *b, const char *s) {
+    put(b, s, strlen(s));
+}
+
+/* The default system message a ChatML template writes when the conversation has none (SmolLM2:
+ * "You are a helpful AI assistant named SmolLM, trained by Hugging Face"; Qwen2: "You are a
+ * helpful assistant."): a string literal "<|im_start|>system\n<text><|im_end|>" whose text
+ * is plain (no quote, no expression). Occurrences that continue with an expression (the
+ * branch that copies the user's own system message) are skipped. Returns false if none. */
+static bool chatml_default_system(const char *t, size_t n, struct buf *sys) {
+    static const char head[] = "<|im_start|>system";
+    const char *end = t + n, *p = t;
+    while ((p = memmem(p, (size_t)(end - p), head, sizeof head - 1))) {
+        const char *q = p + sizeof head - 1;
+        p = q;
+        if (q < end && *q == '\n')
+            q++;
+        else if (end - q >= 2 && q[0] == '\\' && q[1] == 'n')
+            q += 2;
+        else
+            continue;
+        const char *stop = memmem(q, (size_t)(end - q), "<|im_end|>", 10);
+        if (!stop || stop == q)
+            continue;
+        bool plain = true;
+        for (const char *c = q; c < stop && plain; c++)
+            plain = *c != '\'' && *c != '"' && *c != '{' && *c != '}';
+        if (!plain)
+            continue;
+        sys->n = 0;
+        for (const char *c = q; c < stop; c++) { /* Jinja string escapes */
+            if (*c == '\\' && c + 1 < stop && c[1] == 'n') {
+                put(sys, "\n", 1);
+                c++;
+            } else {
+                put(sys, c, 1);
+            }
+        }
+        return !sys->oom;
+    }
+    return false;
+}
+
+static bool is_ascii_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+static void render_llama3(const char *t, size_t n, const char *u, size_t len, struct buf *b) {
+    /* Llama 3.1+ templates always open with a system block carrying the knowledge cut-off and
+     * a date: a fixed default ("26 Jul 2024") or, with strftime_now, today's date. */
+    if (has(t, n, "Cutting Knowledge Date")) {
+        char date[32] = "26 Jul 2024";
+        if (has(t, n, "strftime_now")) {
+            time_t now = time(NULL);
+            struct tm tmv;
+            if (localtime_r(&now, &tmv))
+                strftime(date, sizeof date, "%d %b %Y", &tmv);
+        }
+        puts_(b, "<|start_header_id|>system<|end_header_id|>\n\n"
+                 "Cutting Knowledge Date: December 2023\nToday Date: ");
+        puts_(b, date);
+        puts_(b, "\n\n<|eot_id|>");
+    }
+    /* Llama 3 templates pipe the content through Jinja's trim. */
+    if (has(t, n, "trim")) {
+        while (len && is_ascii_space(u[0])) {
+            u++;
+            len--;
+        }
+        while (len && is_ascii_space(u[len - 1]))
+            len--;
+    }
+    puts_(b, "<|start_header_id|>user<|end_header_id|>\n\n");
+    put(b, u, len);
+    puts_(b, "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+}
+
+int chat_apply_template(const char *tmpl, size_t tmpl_len, const char *user_text, size_t len,
+                        char **out, size_t *out_len, struct adakv_err *e) {
+    enum chat_format fmt = tmpl ? chat_detect(tmpl, tmpl_len) : CHAT_FORMAT_CHATML;
+    struct buf b = {0}, sys = {0};
+    switch (fmt) {
+    case CHAT_FORMAT_CHATML:
+        if (tmpl && chatml_default_system(tmpl, tmpl_len, &sys)) {
+            puts_(&b, "<|im_start|>system\n");
+            put(&b, sys.p, sys.n);
+            puts_(&b, "<|im_end|>\n");
+        }
+        puts_(&b, "<|im_start|>user\n");
+        put(&b, user_text, len);
+        puts_(&b, "<|im_end|>\n<|im_start|>assistant\n");
+        break;
+    case CHAT_FORMAT_LLAMA3:
+        render_llama3(tmpl, tmpl_len, user_text, len, &b);
+        break;
+    case CHAT_FORMAT_MISTRAL:
+        /* v0.1/v0.2 templates write "[INST] " + content + " [/INST]"; v0.3 and later drop the
+         * space before [/INST], tekken versions both spaces: follow the template's literals. */
+        puts_(&b, has(tmpl, tmpl_len, "[INST] ") ? "[INST] " : "[INST]");
+        put(&b, user_text, len);
+        puts_(&b, has(tmpl, tmpl_len, " [/INST]") ? " [/INST]" : "[/INST]");
+        break;
+    default:
+        free(sys.p);
+        return err_set(e, "tokenizer.chat_template: unsupported chat format (adakv knows ChatML, "
+                          "Llama 3 and Mistral [INST]); use the prompt without --chat");
+    }
+    free(sys.p);
+    if (b.oom || sys.oom || !b.p) {
+        free(b.p);
+        return err_set(e, "chat: out of memory");
+    }
+    *out = b.p;
+    *out_len = b.n;
+    return 0;
+}
+
+int chat_apply(const struct gguf_file *f, const char *user_text, size_t len, char **out,
+               size_t *out_len, struct adakv_err *e) {
+    const struct gguf_kv *kv = gguf_find(f, "tokenizer.chat_template");
+    if (!kv)
+        return chat_apply_template(NULL, 0, user_text, len, out, out_len, e);
+    struct gguf_str s;
+    if (gguf_get_str(f, "tokenizer.chat_template", &s, e))
+        return -1;
+    if (chat_detect(s.ptr, s.len) == CHAT_FORMAT_UNKNOWN)
+        return err_set(e,
+                       "%s: tokenizer.chat_template: unsupported chat format (adakv knows "
+                       "ChatML, Llama 3 and Mistral [INST]); use the prompt without --chat",
+                       f->path);
+    return chat_apply_template(s.ptr, s.len, user_text, len, out, out_len, e);
+}

@@ -1,0 +1,83 @@
+/* Internal layout shared by tokenizer.c (loading, special tokens, pieces), tokenizer-bpe.c and
+ * tokenizer-spm.c. Not part of the public API. */
+#ifndef ADAKV_TOKENIZER_IMPL_H
+#define ADAKV_TOKENIZER_IMPL_H
+
+#include "tokenizer.h"
+
+enum tok_model { TOK_MODEL_BPE, TOK_MODEL_SPM };
+
+/* Pre-tokenizer regex sets of llama.cpp (llm_tokenizer_bpe), keyed by tokenizer.ggml.pre. */
+enum tok_pre {
+    TOK_PRE_DEFAULT, /* no tokenizer.ggml.pre: llama.cpp's 4-stage "default" */
+    TOK_PRE_GPT2,    /* 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S) */
+    TOK_PRE_SMOLLM,  /* \p{N} first, then the GPT-2 pattern (starcoder family) */
+    TOK_PRE_LLAMA3,  /* case-insensitive contractions, \p{N}{1,3}, newline-aware whitespace */
+    TOK_PRE_QWEN2,   /* as LLAMA3 but single \p{N} */
+};
+
+struct tok_token {
+    const char *text; /* into t->arena, not NUL-terminated */
+    uint32_t len;
+    float score;
+    unsigned attr; /* enum token_attr */
+};
+
+struct tok_merge {
+    const char *text; /* "left right" line, into t->arena */
+    uint32_t len;
+    uint32_t split; /* byte offset of the separating space */
+};
+
+/* Open-addressing hash table of indices (slot value = index + 1, 0 = empty). */
+struct tok_index {
+    uint32_t *slots;
+    size_t mask;
+};
+
+struct tokenizer {
+    enum tok_model model;
+    enum tok_pre pre;
+    char pre_name[48];
+    int32_t n_vocab;
+    struct tok_token *tokens;
+    struct tok_index vocab_index;
+    uint32_t n_merges;
+    struct tok_merge *merges;
+    struct tok_index merge_index;
+    char *arena; /* copies of all token and merge strings */
+
+    int32_t bos, eos, eot, eom, unk;
+    bool add_bos, add_eos, add_space_prefix, clean_spaces, ignore_merges;
+    uint8_t *eog; /* one flag per token */
+
+    /* Control/user-defined/unknown tokens, longest text first: matched before BPE/SPM. */
+    int32_t *special;
+    size_t n_special;
+
+    char warning[256];
+};
+
+uint64_t tok_hash(const char *s, size_t n, uint64_t h);
+#define TOK_HASH_SEED 0xcbf29ce484222325ull
+
+/* Token id of text[0..len), -1 if none. */
+int32_t tok_lookup(const struct tokenizer *t, const char *text, size_t len);
+/* Rank of the merge (left, right), -1 if none. */
+int32_t tok_merge_rank(const struct tokenizer *t, const char *l, size_t ln, const char *r,
+                       size_t rn);
+
+/* Growable id array for the encoders. */
+struct tok_ids {
+    int32_t *v;
+    size_t n, cap;
+};
+int tok_ids_push(struct tok_ids *ids, int32_t id, struct adakv_err *e);
+
+/* Encoders of one raw-text fragment (no special tokens inside), appending to ids. */
+int tok_bpe_encode(const struct tokenizer *t, const char *text, size_t len, struct tok_ids *ids,
+                   struct adakv_err *e);
+int tok_spm_encode(const struct tokenizer *t, const char *text, size_t len, struct tok_ids *ids,
+                   struct adakv_err *e);
+
+#endif

@@ -1,0 +1,933 @@
+/* Tokenizer loading from GGUF metadata, special tokens, encode dispatch, pieces and decode.
+ * The BPE and SPM merge loops live in tokenizer-bpe.c and tokenizer-spm.c.
+ *
+ * Defaults and special-token rules follow llama.cpp's llama_vocab::impl::load (read as facts):
+ * which model family adds BOS, which texts mark end-of-generation, which control-looking tokens
+ * are forced to control type, and how special-token text is split out before BPE/SPM. */
+#include "tokenizer-impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- hash tables */
+
+uint64_t tok_hash(const char *s, size_t n, uint64_t h) {
+    for (size_t i = 0; i < n; i++) { /* FNV-1a: short keys, no alignment needs */
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static uint64_t tok_mix(uint64_t h) { /* spread FNV's weak low bits before masking */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h;
+}
+
+static int index_init(struct tok_index *ix, size_t n, struct adakv_err *e) {
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap <<= 1;
+    ix->slots = calloc(cap, sizeof *ix->slots);
+    if (!ix->slots)
+        return err_set(e, "tokenizer: out of memory for a %zu-entry hash table", n);
+    ix->mask = cap - 1;
+    return 0;
+}
+
+int32_t tok_lookup(const struct tokenizer *t, const char *text, size_t len) {
+    size_t i = tok_mix(tok_hash(text, len, TOK_HASH_SEED)) & t->vocab_index.mask;
+    for (;; i = (i + 1) & t->vocab_index.mask) {
+        uint32_t s = t->vocab_index.slots[i];
+        if (!s)
+            return -1;
+        const struct tok_token *tk = &t->tokens[s - 1];
+        if (tk->len == len && memcmp(tk->text, text, len) == 0)
+            return (int32_t)(s - 1);
+    }
+}
+
+/* Later duplicates replace earlier ones, as llama.cpp's token_to_id[word] = i does. */
+static void vocab_insert(struct tokenizer *t, uint32_t id) {
+    const struct tok_token *tk = &t->tokens[id];
+    size_t i = tok_mix(tok_hash(tk->text, tk->len, TOK_HASH_SEED)) & t->vocab_index.mask;
+    for (;; i = (i + 1) & t->vocab_index.mask) {
+        uint32_t s = t->vocab_index.slots[i];
+        if (!s || (t->tokens[s - 1].len == tk->len &&
+                   memcmp(t->tokens[s - 1].text, tk->text, tk->len) == 0)) {
+            t->vocab_index.slots[i] = id + 1;
+            return;
+        }
+    }
+}
+
+int32_t tok_merge_rank(const struct tokenizer *t, const char *l, size_t ln, const char *r,
+                       size_t rn) {
+    if (!t->n_merges)
+        return -1;
+    uint64_t h = tok_hash(l, ln, TOK_HASH_SEED);
+    h = tok_hash(" ", 1, h);
+    h = tok_hash(r, rn, h);
+    size_t i = tok_mix(h) & t->merge_index.mask;
+    for (;; i = (i + 1) & t->merge_index.mask) {
+        uint32_t s = t->merge_index.slots[i];
+        if (!s)
+            return -1;
+        const struct tok_merge *m = &t->merges[s - 1];
+        /* The stored split (first space from offset 1) must fall exactly between l and r. */
+        if (m->len == ln + 1 + rn && m->split == ln && memcmp(m->text, l, ln) == 0 &&
+            memcmp(m->text + ln + 1, r, rn) == 0)
+            return (int32_t)(s - 1);
+    }
+}
+
+/* The first occurrence of a merge line keeps its rank (llama.cpp: bpe_ranks.emplace). */
+static void merge_insert(struct tokenizer *t, uint32_t rank) {
+    const struct tok_merge *m = &t->merges[rank];
+    size_t i = tok_mix(tok_hash(m->text, m->len, TOK_HASH_SEED)) & t->merge_index.mask;
+    for (;; i = (i + 1) & t->merge_index.mask) {
+        uint32_t s = t->merge_index.slots[i];
+        if (!s) {
+            t->merge_index.slots[i] = rank + 1;
+            return;
+        }
+        const struct tok_merge *o = &t->merges[s - 1];
+        if (o->len == m->len && memcmp(o->text, m->text, m->len) == 0)
+            return;
+    }
+}
+
+int tok_ids_push(struct tok_ids *ids, int32_t id, struct adakv_err *e) {
+    if (ids->n == ids->cap) {
+        size_t cap = ids->cap ? ids->cap * 2 : 64;
+        int32_t *v = realloc(ids->v, cap * sizeof *v);
+        if (!v)
+            return err_set(e, "tokenizer: out of memory for %zu token ids", cap);
+        ids->v = v;
+        ids->cap = cap;
+    }
+    ids->v[ids->n++] = id;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- metadata helpers */
+
+static const struct gguf_kv *find_typed(const struct gguf_file *f, const char *key,
+                                        enum gguf_type type) {
+    const struct gguf_kv *kv = gguf_find(f, key);
+    return kv && kv->type == type ? kv : NULL;
+}
+
+/* Optional token id key: keeps *id when absent or out of range (llama.cpp warns and keeps its
+ * default). */
+static int read_id(const struct gguf_file *f, const char *key, int32_t n_vocab, int32_t *id,
+                   struct adakv_err *e) {
+    if (!gguf_find(f, key))
+        return 0;
+    uint32_t v;
+    if (gguf_get_u32(f, key, &v, e))
+        return -1;
+    if (v < (uint32_t)n_vocab)
+        *id = (int32_t)v;
+    return 0;
+}
+
+static int read_bool(const struct gguf_file *f, const char *key, bool *out, struct adakv_err *e) {
+    if (!gguf_find(f, key))
+        return 0;
+    return gguf_get_bool(f, key, out, e);
+}
+
+/* Reads element i of an INT32 or FLOAT32 array entry (values may be unaligned). */
+static float arr_f32(const struct gguf_kv *kv, uint64_t i) {
+    if (kv->arr_type == GGUF_TYPE_INT32) {
+        int32_t v;
+        memcpy(&v, kv->data + 4 * i, 4);
+        return (float)v;
+    }
+    float v;
+    memcpy(&v, kv->data + 4 * i, 4);
+    return v;
+}
+
+/* Pre-tokenizer names llama.cpp knows for the regex sets adakv implements. */
+struct pre_entry {
+    const char *name;
+    enum tok_pre pre;
+    bool clean_spaces, ignore_merges, add_bos;
+};
+static const struct pre_entry pre_table[] = {
+    {"default", TOK_PRE_DEFAULT, true, false, false},
+    {"llama3", TOK_PRE_LLAMA3, true, true, true},
+    {"llama-v3", TOK_PRE_LLAMA3, true, true, true},
+    {"llama-bpe", TOK_PRE_LLAMA3, true, true, true},
+    {"falcon3", TOK_PRE_LLAMA3, true, true, true},
+    {"falcon-h1", TOK_PRE_LLAMA3, true, true, true},
+    {"pixtral", TOK_PRE_LLAMA3, true, true, true},
+    {"midm-2.0", TOK_PRE_LLAMA3, true, true, true},
+    {"lfm2", TOK_PRE_LLAMA3, true, true, true},
+    {"dbrx", TOK_PRE_LLAMA3, true, false, false},
+    {"smaug-bpe", TOK_PRE_LLAMA3, true, false, false},
+    {"smollm", TOK_PRE_SMOLLM, false, false, false},
+    {"starcoder", TOK_PRE_SMOLLM, true, false, false},
+    {"refact", TOK_PRE_SMOLLM, true, false, false},
+    {"command-r", TOK_PRE_SMOLLM, false, false, false},
+    {"codeshell", TOK_PRE_SMOLLM, true, false, false},
+    {"exaone", TOK_PRE_SMOLLM, true, false, false},
+    {"minerva-7b", TOK_PRE_SMOLLM, true, false, false},
+    {"mellum2", TOK_PRE_SMOLLM, true, false, false},
+    {"gpt-2", TOK_PRE_GPT2, true, false, false},
+    {"gpt2", TOK_PRE_GPT2, true, false, false},
+    {"phi-2", TOK_PRE_GPT2, true, false, false},
+    {"mpt", TOK_PRE_GPT2, true, false, false},
+    {"olmo", TOK_PRE_GPT2, true, false, false},
+    {"jais", TOK_PRE_GPT2, true, false, false},
+    {"exaone4", TOK_PRE_GPT2, true, false, false},
+    {"trillion", TOK_PRE_GPT2, false, false, false},
+    {"granite-docling", TOK_PRE_GPT2, false, false, false},
+    {"qwen2", TOK_PRE_QWEN2, true, false, false},
+    {"deepseek-r1-qwen", TOK_PRE_QWEN2, true, false, false},
+    {"stablelm2", TOK_PRE_QWEN2, true, false, false},
+    {"megrez", TOK_PRE_QWEN2, true, false, false},
+    {"hunyuan", TOK_PRE_QWEN2, false, false, false},
+    {"solar-open", TOK_PRE_QWEN2, false, false, false},
+};
+
+/* Texts that llama.cpp treats as end-of-generation markers (forcing control type). */
+static const char *const eog_texts[] = {
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|flush|>",
+    "<|calls|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "</s>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "[EOS]",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+    "<eos>",
+    "<turn|>",
+    "<|tool_response>",
+    "<\xef\xbd\x9c"
+    "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+    "[e~[",
+};
+/* Candidates for the end-of-turn token when tokenizer.ggml.eot_token_id is absent. */
+static const char *const eot_texts[] = {
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "<|end_of_text|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "<\xef\xbd\x9c"
+    "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+    "<end_of_utterance>",
+};
+/* Fill-in-the-middle markers: forced to control type; pad/repo/sep also end generation. */
+static const char *const fim_control_texts[] = {
+    "<|fim_prefix|>",
+    "<fim-prefix>",
+    "<fim_prefix>",
+    "<PRE>",
+    "\xe2\x96\x81<PRE>",
+    "<|code_prefix|>",
+    "<|prefix|>",
+    "<|fim_suffix|>",
+    "<fim-suffix>",
+    "<fim_suffix>",
+    "<SUF>",
+    "\xe2\x96\x81<SUF>",
+    "<|code_suffix|>",
+    "<|suffix|>",
+    "<|fim_middle|>",
+    "<fim-middle>",
+    "<fim_middle>",
+    "<MID>",
+    "\xe2\x96\x81<MID>",
+    "<|code_middle|>",
+    "<|middle|>",
+};
+static const char *const fim_pad_texts[] = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>",
+                                            "[PAD]"};
+static const char *const fim_rep_texts[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>",
+                                            "<reponame>"};
+static const char *const fim_sep_texts[] = {"<|file_sep|>"};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static int32_t find_cstr(const struct tokenizer *t, const char *s) {
+    return tok_lookup(t, s, strlen(s));
+}
+
+/* First text of the list present in the vocab (llama.cpp picks in hash order; we pick in list
+ * order so the result is deterministic), forced to control type. */
+static int32_t detect_first(struct tokenizer *t, const char *const *texts, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        int32_t id = find_cstr(t, texts[i]);
+        if (id >= 0) {
+            t->tokens[id].attr |= TOKEN_ATTR_CONTROL;
+            return id;
+        }
+    }
+    return -1;
+}
+
+static int cmp_special(const void *a, const void *b, void *ctx) {
+    const struct tokenizer *t = ctx;
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    if (t->tokens[x].len != t->tokens[y].len)
+        return t->tokens[x].len > t->tokens[y].len ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+static int setup_special(struct tokenizer *t, const struct gguf_file *f, struct adakv_err *e) {
+    int32_t fim_pad = -1, fim_rep = -1, fim_sep = -1;
+    if (read_id(f, "tokenizer.ggml.fim_pad_token_id", t->n_vocab, &fim_pad, e) ||
+        read_id(f, "tokenizer.ggml.fim_rep_token_id", t->n_vocab, &fim_rep, e) ||
+        read_id(f, "tokenizer.ggml.fim_sep_token_id", t->n_vocab, &fim_sep, e))
+        return -1;
+    if (t->eot < 0)
+        t->eot = detect_first(t, eot_texts, COUNT(eot_texts));
+    if (t->eom < 0)
+        t->eom = detect_first(t, (const char *const[]){"<|eom_id|>"}, 1);
+    for (size_t i = 0; i < COUNT(fim_control_texts); i++)
+        detect_first(t, &fim_control_texts[i], 1);
+    if (fim_pad < 0)
+        fim_pad = detect_first(t, fim_pad_texts, COUNT(fim_pad_texts));
+    if (fim_rep < 0)
+        fim_rep = detect_first(t, fim_rep_texts, COUNT(fim_rep_texts));
+    if (fim_sep < 0)
+        fim_sep = detect_first(t, fim_sep_texts, COUNT(fim_sep_texts));
+
+    t->eog = calloc((size_t)t->n_vocab, 1);
+    if (!t->eog)
+        return err_set(e, "tokenizer: out of memory");
+    for (size_t i = 0; i < COUNT(eog_texts); i++) {
+        int32_t id = find_cstr(t, eog_texts[i]);
+        if (id >= 0) {
+            t->eog[id] = 1;
+            t->tokens[id].attr |= TOKEN_ATTR_CONTROL;
+        }
+    }
+    const int32_t extra[] = {fim_pad, fim_rep, fim_sep, t->eos, t->eot, t->eom};
+    for (size_t i = 0; i < COUNT(extra); i++)
+        if (extra[i] >= 0)
+            t->eog[extra[i]] = 1;
+
+    size_t n = 0;
+    for (int32_t id = 0; id < t->n_vocab; id++)
+        n += (t->tokens[id].attr &
+              (TOKEN_ATTR_CONTROL | TOKEN_ATTR_USER_DEFINED | TOKEN_ATTR_UNKNOWN)) != 0;
+    t->special = malloc((n ? n : 1) * sizeof *t->special);
+    if (!t->special)
+        return err_set(e, "tokenizer: out of memory");
+    for (int32_t id = 0; id < t->n_vocab; id++)
+        if (t->tokens[id].attr &
+            (TOKEN_ATTR_CONTROL | TOKEN_ATTR_USER_DEFINED | TOKEN_ATTR_UNKNOWN))
+            t->special[t->n_special++] = id;
+    /* Longest first so "<|im_start|>" wins over any shorter token inside it; equal lengths by
+     * id (llama.cpp's std::sort leaves them in unspecified order). */
+    qsort_r(t->special, t->n_special, sizeof *t->special, cmp_special, t);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- load */
+
+static unsigned attr_of_type(int32_t type) {
+    switch (type) {
+    case 1:
+        return TOKEN_ATTR_NORMAL;
+    case 2:
+        return TOKEN_ATTR_UNKNOWN;
+    case 3:
+        return TOKEN_ATTR_CONTROL;
+    case 4:
+        return TOKEN_ATTR_USER_DEFINED;
+    case 5:
+        return TOKEN_ATTR_UNUSED;
+    case 6:
+        return TOKEN_ATTR_BYTE;
+    default:
+        return TOKEN_ATTR_UNDEFINED;
+    }
+}
+
+static int load_model_kind(struct tokenizer *t, const struct gguf_file *f, struct adakv_err *e) {
+    struct gguf_str model;
+    if (gguf_get_str(f, "tokenizer.ggml.model", &model, e))
+        return -1;
+    if (gguf_str_eq(model, "gpt2")) {
+        t->model = TOK_MODEL_BPE;
+        t->bos = t->eos = 11; /* llama.cpp's BPE defaults, used only without the keys */
+        t->unk = -1;
+        t->add_bos = false;
+        t->add_space_prefix = false;
+        t->clean_spaces = true;
+    } else if (gguf_str_eq(model, "llama")) {
+        t->model = TOK_MODEL_SPM;
+        t->bos = 1;
+        t->eos = 2;
+        t->unk = 0;
+        t->add_bos = true;
+        t->add_space_prefix = true;
+        t->clean_spaces = false;
+        snprintf(t->pre_name, sizeof t->pre_name, "spm");
+        return 0;
+    } else {
+        return err_set(e, "%s: tokenizer.ggml.model '%.*s' is not supported (gpt2 or llama)",
+                       f->path, (int)(model.len > 64 ? 64 : model.len), model.ptr);
+    }
+
+    const struct gguf_kv *pre = find_typed(f, "tokenizer.ggml.pre", GGUF_TYPE_STRING);
+    struct gguf_str name = {0, ""};
+    if (pre && gguf_get_str(f, "tokenizer.ggml.pre", &name, e))
+        return -1;
+    if (!pre || name.len == 0) {
+        t->pre = TOK_PRE_DEFAULT;
+        snprintf(t->pre_name, sizeof t->pre_name, "default");
+        snprintf(t->warning, sizeof t->warning,
+                 "%s: no tokenizer.ggml.pre: using llama.cpp's default pre-tokenizer, "
+                 "tokenization may be wrong",
+                 f->path);
+        return 0;
+    }
+    for (size_t i = 0; i < COUNT(pre_table); i++) {
+        if (gguf_str_eq(name, pre_table[i].name)) {
+            t->pre = pre_table[i].pre;
+            t->clean_spaces = pre_table[i].clean_spaces;
+            t->ignore_merges = pre_table[i].ignore_merges;
+            t->add_bos = pre_table[i].add_bos;
+            snprintf(t->pre_name, sizeof t->pre_name, "%s", pre_table[i].name);
+            return 0;
+        }
+    }
+    t->pre = TOK_PRE_GPT2;
+    snprintf(t->pre_name, sizeof t->pre_name, "gpt2");
+    snprintf(t->warning, sizeof t->warning,
+             "%s: unknown tokenizer.ggml.pre '%.*s': using the GPT-2 pre-tokenizer, "
+             "tokenization may differ from the model's",
+             f->path, (int)(name.len > 48 ? 48 : name.len), name.ptr);
+    return 0;
+}
+
+static int load_vocab(struct tokenizer *t, const struct gguf_file *f, struct adakv_err *e) {
+    const struct gguf_kv *toks = gguf_get_arr(f, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, e);
+    if (!toks)
+        return -1;
+    if (toks->arr_n == 0 || toks->arr_n > INT32_MAX / 2)
+        return err_set(e, "%s: tokenizer.ggml.tokens has %llu entries", f->path,
+                       (unsigned long long)toks->arr_n);
+    uint64_t n = toks->arr_n;
+    t->n_vocab = (int32_t)n;
+
+    const struct gguf_kv *types = gguf_find(f, "tokenizer.ggml.token_type");
+    if (types && (types->type != GGUF_TYPE_ARRAY || types->arr_type != GGUF_TYPE_INT32))
+        return err_set(e, "%s: tokenizer.ggml.token_type is not an int32 array", f->path);
+    if (types && types->arr_n < n)
+        return err_set(e, "%s: tokenizer.ggml.token_type has %llu entries for %llu tokens", f->path,
+                       (unsigned long long)types->arr_n, (unsigned long long)n);
+    const struct gguf_kv *scores = gguf_find(f, "tokenizer.ggml.scores");
+    if (scores && (scores->type != GGUF_TYPE_ARRAY ||
+                   (scores->arr_type != GGUF_TYPE_FLOAT32 && scores->arr_type != GGUF_TYPE_INT32)))
+        return err_set(e, "%s: tokenizer.ggml.scores is not a float32 or int32 array", f->path);
+    if (scores && scores->arr_n < n)
+        return err_set(e, "%s: tokenizer.ggml.scores has %llu entries for %llu tokens", f->path,
+                       (unsigned long long)scores->arr_n, (unsigned long long)n);
+
+    const struct gguf_kv *merges = NULL;
+    if (t->model == TOK_MODEL_BPE) {
+        merges = gguf_get_arr(f, "tokenizer.ggml.merges", GGUF_TYPE_STRING, e);
+        if (!merges)
+            return -1;
+        if (merges->arr_n > UINT32_MAX / 2)
+            return err_set(e, "%s: tokenizer.ggml.merges has too many entries", f->path);
+    }
+
+    /* One arena for every string: token texts (empty ones become "[EMPTY_i]" like llama.cpp)
+     * and merge lines. */
+    size_t bytes = 0;
+    for (uint64_t i = 0; i < n; i++)
+        bytes += toks->arr_strs[i].len ? toks->arr_strs[i].len : 24;
+    if (merges)
+        for (uint64_t i = 0; i < merges->arr_n; i++)
+            bytes += merges->arr_strs[i].len;
+    t->arena = malloc(bytes ? bytes : 1);
+    t->tokens = calloc(n, sizeof *t->tokens);
+    if (!t->arena || !t->tokens)
+        return err_set(e, "tokenizer: out of memory for %llu tokens", (unsigned long long)n);
+    if (index_init(&t->vocab_index, n, e))
+        return -1;
+    char *p = t->arena;
+    for (uint64_t i = 0; i < n; i++) {
+        struct tok_token *tk = &t->tokens[i];
+        const struct gguf_str s = toks->arr_strs[i];
+        if (s.len > UINT32_MAX)
+            return err_set(e, "%s: token %llu is too long", f->path, (unsigned long long)i);
+        if (s.len) {
+            memcpy(p, s.ptr, s.len);
+            tk->len = (uint32_t)s.len;
+        } else {
+            tk->len = (uint32_t)snprintf(p, 24, "[EMPTY_%llu]", (unsigned long long)i);
+        }
+        tk->text = p;
+        p += tk->len;
+        tk->score = scores ? arr_f32(scores, i) : 0.0f;
+        if (types) {
+            int32_t ty;
+            memcpy(&ty, types->data + 4 * i, 4);
+            tk->attr = attr_of_type(ty);
+        } else {
+            tk->attr = TOKEN_ATTR_NORMAL;
+        }
+        vocab_insert(t, (uint32_t)i);
+    }
+    if (merges) {
+        t->n_merges = (uint32_t)merges->arr_n;
+        t->merges = calloc(t->n_merges ? t->n_merges : 1, sizeof *t->merges);
+        if (!t->merges || index_init(&t->merge_index, t->n_merges, e))
+            return err_set(e, "tokenizer: out of memory for %u merges", t->n_merges);
+        for (uint32_t i = 0; i < t->n_merges; i++) {
+            const struct gguf_str s = merges->arr_strs[i];
+            struct tok_merge *m = &t->merges[i];
+            memcpy(p, s.ptr, s.len);
+            m->text = p;
+            m->len = (uint32_t)s.len;
+            p += s.len;
+            /* Split at the first space found from byte 1 on; a line without one never matches
+             * (llama.cpp stores it as the pair ("", "")). */
+            const char *sp = s.len > 1 ? memchr(m->text + 1, ' ', s.len - 1) : NULL;
+            if (!sp)
+                continue;
+            m->split = (uint32_t)(sp - m->text);
+            merge_insert(t, i);
+        }
+    }
+    return 0;
+}
+
+struct tokenizer *tokenizer_load(const struct gguf_file *f, struct adakv_err *e) {
+    struct tokenizer *t = calloc(1, sizeof *t);
+    if (!t) {
+        err_set(e, "tokenizer: out of memory");
+        return NULL;
+    }
+    t->eot = t->eom = -1;
+    if (load_model_kind(t, f, e) || load_vocab(t, f, e))
+        goto fail;
+    if (t->bos >= t->n_vocab)
+        t->bos = -1;
+    if (t->eos >= t->n_vocab)
+        t->eos = -1;
+    if (t->unk >= t->n_vocab)
+        t->unk = -1;
+    if (read_id(f, "tokenizer.ggml.bos_token_id", t->n_vocab, &t->bos, e) ||
+        read_id(f, "tokenizer.ggml.eos_token_id", t->n_vocab, &t->eos, e) ||
+        read_id(f, "tokenizer.ggml.eot_token_id", t->n_vocab, &t->eot, e) ||
+        read_id(f, "tokenizer.ggml.eom_token_id", t->n_vocab, &t->eom, e) ||
+        read_id(f, "tokenizer.ggml.unknown_token_id", t->n_vocab, &t->unk, e) ||
+        read_bool(f, "tokenizer.ggml.add_bos_token", &t->add_bos, e) ||
+        read_bool(f, "tokenizer.ggml.add_eos_token", &t->add_eos, e) ||
+        read_bool(f, "tokenizer.ggml.add_space_prefix", &t->add_space_prefix, e))
+        goto fail;
+    if (setup_special(t, f, e))
+        goto fail;
+    return t;
+fail:
+    tokenizer_free(t);
+    return NULL;
+}
+
+void tokenizer_free(struct tokenizer *t) {
+    if (!t)
+        return;
+    free(t->tokens);
+    free(t->vocab_index.slots);
+    free(t->merges);
+    free(t->merge_index.slots);
+    free(t->arena);
+    free(t->eog);
+    free(t->special);
+    free(t);
+}
+
+/* ---------------------------------------------------------------- accessors */
+
+int32_t tokenizer_n_vocab(const struct tokenizer *t) {
+    return t->n_vocab;
+}
+int32_t tokenizer_bos(const struct tokenizer *t) {
+    return t->bos;
+}
+int32_t tokenizer_eos(const struct tokenizer *t) {
+    return t->eos;
+}
+int32_t tokenizer_eot(const struct tokenizer *t) {
+    return t->eot;
+}
+bool tokenizer_adds_bos(const struct tokenizer *t) {
+    return t->add_bos;
+}
+const char *tokenizer_warning(const struct tokenizer *t) {
+    return t->warning[0] ? t->warning : NULL;
+}
+const char *tokenizer_model_name(const struct tokenizer *t) {
+    return t->model == TOK_MODEL_BPE ? "gpt2" : "llama";
+}
+const char *tokenizer_pre_name(const struct tokenizer *t) {
+    return t->pre_name;
+}
+
+bool tokenizer_is_eog(const struct tokenizer *t, int32_t id) {
+    return id >= 0 && id < t->n_vocab && t->eog[id];
+}
+
+unsigned tokenizer_attr(const struct tokenizer *t, int32_t id) {
+    return id >= 0 && id < t->n_vocab ? t->tokens[id].attr : TOKEN_ATTR_UNDEFINED;
+}
+
+const char *tokenizer_token_text(const struct tokenizer *t, int32_t id, size_t *len) {
+    if (id < 0 || id >= t->n_vocab)
+        return NULL;
+    *len = t->tokens[id].len;
+    return t->tokens[id].text;
+}
+
+int32_t tokenizer_find(const struct tokenizer *t, const char *text, size_t len) {
+    return tok_lookup(t, text, len);
+}
+
+/* ---------------------------------------------------------------- encode */
+
+/* A piece of the input: raw text still to be tokenized, or an already recognised token. */
+struct fragment {
+    int32_t token; /* -1 for raw text */
+    size_t off, len;
+};
+
+struct frag_list {
+    struct fragment *v;
+    size_t n, cap;
+};
+
+static int frag_push(struct frag_list *l, struct fragment fr, struct adakv_err *e) {
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        struct fragment *v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return err_set(e, "tokenizer: out of memory");
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = fr;
+    return 0;
+}
+
+/* Splits the raw fragments at every occurrence of each special token's text, longest tokens
+ * first, leftmost occurrence first (llama.cpp's tokenizer_st_partition). */
+static int partition_special(const struct tokenizer *t, const char *text, size_t len,
+                             bool parse_special, struct frag_list *frags, struct adakv_err *e) {
+    struct frag_list next = {0};
+    if (len && frag_push(frags, (struct fragment){-1, 0, len}, e))
+        return -1;
+    for (size_t k = 0; k < t->n_special; k++) {
+        int32_t id = t->special[k];
+        const struct tok_token *tk = &t->tokens[id];
+        if (!parse_special && (tk->attr & (TOKEN_ATTR_CONTROL | TOKEN_ATTR_UNKNOWN)))
+            continue; /* user-defined tokens are matched even then */
+        bool any = false;
+        for (size_t i = 0; i < frags->n && !any; i++)
+            any = frags->v[i].token < 0 &&
+                  memmem(text + frags->v[i].off, frags->v[i].len, tk->text, tk->len);
+        if (!any)
+            continue;
+        next.n = 0;
+        for (size_t i = 0; i < frags->n; i++) {
+            struct fragment fr = frags->v[i];
+            if (fr.token >= 0) {
+                if (frag_push(&next, fr, e))
+                    goto fail;
+                continue;
+            }
+            size_t off = fr.off, end = fr.off + fr.len;
+            while (off < end) {
+                const char *m = memmem(text + off, end - off, tk->text, tk->len);
+                if (!m)
+                    break;
+                size_t at = (size_t)(m - text);
+                if (at > off && frag_push(&next, (struct fragment){-1, off, at - off}, e))
+                    goto fail;
+                if (frag_push(&next, (struct fragment){id, at, tk->len}, e))
+                    goto fail;
+                off = at + tk->len;
+            }
+            if (off < end && frag_push(&next, (struct fragment){-1, off, end - off}, e))
+                goto fail;
+        }
+        struct frag_list tmp = *frags;
+        *frags = next;
+        next = tmp;
+    }
+    free(next.v);
+    return 0;
+fail:
+    free(next.v);
+    return -1;
+}
+
+int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len, bool add_special,
+                     bool parse_special, int32_t **out, size_t *n_out, struct adakv_err *e) {
+    struct tok_ids ids = {*out, 0, 0};
+    struct frag_list frags = {0};
+    char *buf = NULL; /* SPM: the fragment with its space prefix */
+    size_t buf_cap = 0;
+    *n_out = 0;
+    if (partition_special(t, text, len, parse_special, &frags, e))
+        goto fail;
+    if (add_special && t->add_bos) {
+        if (t->bos < 0) {
+            err_set(e, "tokenizer: the model adds BOS but has no BOS token");
+            goto fail;
+        }
+        if (tok_ids_push(&ids, t->bos, e))
+            goto fail;
+    }
+    /* SPM puts a space before raw text at the start and after every special token. */
+    bool prev_special = true;
+    for (size_t i = 0; i < frags.n; i++) {
+        const struct fragment *fr = &frags.v[i];
+        if (fr->token >= 0) {
+            if (tok_ids_push(&ids, fr->token, e))
+                goto fail;
+            prev_special = true;
+            continue;
+        }
+        if (t->model == TOK_MODEL_BPE) {
+            if (tok_bpe_encode(t, text + fr->off, fr->len, &ids, e))
+                goto fail;
+            continue;
+        }
+        size_t need = fr->len + 1;
+        if (need > buf_cap) {
+            char *nb = realloc(buf, need);
+            if (!nb) {
+                err_set(e, "tokenizer: out of memory");
+                goto fail;
+            }
+            buf = nb;
+            buf_cap = need;
+        }
+        size_t n = 0;
+        if (t->add_space_prefix && prev_special)
+            buf[n++] = ' ';
+        memcpy(buf + n, text + fr->off, fr->len);
+        if (tok_spm_encode(t, buf, n + fr->len, &ids, e))
+            goto fail;
+        prev_special = false;
+    }
+    if (add_special && t->add_eos) {
+        if (t->eos < 0) {
+            err_set(e, "tokenizer: the model adds EOS but has no EOS token");
+            goto fail;
+        }
+        if (tok_ids_push(&ids, t->eos, e))
+            goto fail;
+    }
+    free(buf);
+    free(frags.v);
+    *out = ids.v;
+    *n_out = ids.n;
+    return 0;
+fail:
+    free(buf);
+    free(frags.v);
+    *out = ids.v;
+    *n_out = 0;
+    return -1;
+}
+
+/* ---------------------------------------------------------------- pieces and decode */
+
+struct sink {
+    char *buf;
+    size_t cap, n;
+};
+
+static void sink_put(struct sink *s, const void *p, size_t k) {
+    if (s->n + k <= s->cap)
+        memcpy(s->buf + s->n, p, k);
+    s->n += k;
+}
+
+static int hex_digit(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Byte of an SPM "<0xNN>" token (strtol on the two characters after "<0x", like llama.cpp). */
+static unsigned char spm_byte(const struct tok_token *tk) {
+    unsigned v = 0;
+    for (size_t i = 3; i < 5 && i < tk->len; i++) {
+        int d = hex_digit(tk->text[i]);
+        if (d < 0)
+            break;
+        v = v * 16 + (unsigned)d;
+    }
+    return (unsigned char)v;
+}
+
+/* Vocab alphabet -> bytes. A code point outside GPT-2's byte alphabet is written as
+ * "[UNK_BYTE_0x<its UTF-8 in hex><token text>]", as llama_decode_text does. */
+static void bpe_decode_text(const struct tok_token *tk, struct sink *s) {
+    const unsigned char *p = (const unsigned char *)tk->text;
+    size_t i = 0;
+    while (i < tk->len) {
+        size_t adv;
+        uint32_t cpt = unicode_decode_lenient(p + i, tk->len - i, &adv);
+        i += adv;
+        int b = unicode_cpt_to_byte(cpt);
+        if (b >= 0) {
+            unsigned char c = (unsigned char)b;
+            sink_put(s, &c, 1);
+            continue;
+        }
+        char u[4], hex[3];
+        size_t k = unicode_encode(cpt, u);
+        sink_put(s, "[UNK_BYTE_0x", 12);
+        for (size_t j = 0; j < k; j++) {
+            snprintf(hex, sizeof hex, "%02x", (unsigned char)u[j]);
+            sink_put(s, hex, 2);
+        }
+        sink_put(s, tk->text, tk->len);
+        sink_put(s, "]", 1);
+    }
+}
+
+static void spm_unescape(const struct tok_token *tk, struct sink *s) {
+    size_t i = 0;
+    while (i < tk->len) {
+        if (i + 3 <= tk->len && memcmp(tk->text + i, "\xe2\x96\x81", 3) == 0) {
+            sink_put(s, " ", 1);
+            i += 3;
+        } else {
+            sink_put(s, tk->text + i, 1);
+            i++;
+        }
+    }
+}
+
+static void piece_to_sink(const struct tokenizer *t, int32_t id, bool special, struct sink *s) {
+    if (id < 0 || id >= t->n_vocab)
+        return;
+    const struct tok_token *tk = &t->tokens[id];
+    unsigned a = tk->attr;
+    if (!special && (a & (TOKEN_ATTR_UNKNOWN | TOKEN_ATTR_CONTROL)))
+        return;
+    if (a & (TOKEN_ATTR_UNKNOWN | TOKEN_ATTR_CONTROL | TOKEN_ATTR_USER_DEFINED)) {
+        sink_put(s, tk->text, tk->len);
+    } else if (a & TOKEN_ATTR_NORMAL) {
+        if (t->model == TOK_MODEL_BPE)
+            bpe_decode_text(tk, s);
+        else
+            spm_unescape(tk, s);
+    } else if (a & TOKEN_ATTR_BYTE) {
+        unsigned char c = spm_byte(tk); /* BPE byte tokens use the same <0xNN> form */
+        sink_put(s, &c, 1);
+    }
+    /* unused and undefined tokens render nothing */
+}
+
+size_t tokenizer_piece(const struct tokenizer *t, int32_t id, bool special, char *buf, size_t cap) {
+    struct sink s = {buf, cap, 0};
+    piece_to_sink(t, id, special, &s);
+    return s.n;
+}
+
+/* llama.cpp's clean_spaces passes: " ?" " !" " ." " ," lose the space, " ' " loses both,
+ * and " 's" " 'm" " 're" " 've" lose the space. */
+static size_t clean_spaces(char *text, size_t total) {
+    size_t n = total ? 1 : 0;
+    for (size_t i = 1; i < total; i++) {
+        char x = text[i];
+        if (text[i - 1] == ' ' && (x == '?' || x == '!' || x == '.' || x == ','))
+            n--;
+        text[n++] = x;
+    }
+    total = n;
+    n = total ? 1 : 0;
+    for (size_t i = 1; i < total; i++) {
+        char x = text[i];
+        if (x == '\'' && i + 1 < total && text[i - 1] == ' ' && text[i + 1] == ' ') {
+            n--;
+            text[++i] = '\0';
+        }
+        text[n++] = x;
+    }
+    total = n;
+    n = total ? 1 : 0;
+    for (size_t i = 1; i < total; i++) {
+        char x = text[i];
+        if (text[i - 1] == ' ' && x == '\'' && i + 1 < total) {
+            char x1 = text[i + 1];
+            if (x1 == 's' || x1 == 'm')
+                n--;
+            else if (i + 2 < total &&
+                     ((x1 == 'r' && text[i + 2] == 'e') || (x1 == 'v' && text[i + 2] == 'e')))
+                n--;
+        }
+        text[n++] = x;
+    }
+    return n;
+}
+
+int tokenizer_decode(const struct tokenizer *t, const int32_t *ids, size_t n, bool remove_special,
+                     bool unparse_special, char **out, size_t *out_len, struct adakv_err *e) {
+    bool remove_space = t->add_space_prefix;
+    if (remove_special && t->add_bos && n > 0 && ids[0] == t->bos) {
+        remove_space = false;
+        ids++;
+        n--;
+    }
+    if (remove_special && t->add_eos && n > 0 && ids[n - 1] == t->eos)
+        n--;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += tokenizer_piece(t, ids[i], unparse_special, NULL, 0);
+    char *buf = malloc(total + 1);
+    if (!buf)
+        return err_set(e, "tokenizer: out of memory for %zu decoded bytes", total);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = tokenizer_piece(t, ids[i], unparse_special, buf + o, total - o);
+        /* Only the first piece loses one leading space (llama.cpp's lstrip = remove_space). */
+        if (i == 0 && remove_space && k > 0 && buf[o] == ' ') {
+            memmove(buf + o, buf + o + 1, k - 1);
+            k--;
+        }
+        o += k;
+    }
+    if (t->clean_spaces)
+        o = clean_spaces(buf, o);
+    buf[o] = '\0';
+    *out = buf;
+    *out_len = o;
+    return 0;
+}
