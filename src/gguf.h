@@ -81,9 +81,15 @@ struct gguf_file {
 /* Nested arrays deeper than this are refused (bounds the parser's recursion). */
 #define GGUF_MAX_ARRAY_DEPTH 8
 
-/* Opens and validates `path`. On failure returns NULL and sets e to one line such as
- * "model.gguf: truncated file while reading tensor info 12 (blk.1.attn_q.weight)". Tensor
- * types unknown to adakv are reported by name. */
+/* Opens and validates `path`. On failure returns NULL and sets e to one line that starts with
+ * the path, such as "model.gguf: truncated file while reading the type of tensor info 12
+ * ('blk.1.attn_q.weight') (offset 4242)" or "model.gguf: tensor 'blk.0.attn_q.weight' has
+ * unsupported type 16 (IQ2_XXS)". Checks: magic, version 2 or 3, every metadata value (nested
+ * arrays up to GGUF_MAX_ARRAY_DEPTH), no duplicate keys, general.alignment (a power of two),
+ * tensor names (<= 64 bytes, unique), n_dims 1..4, every ne >= 1, element and byte counts
+ * without overflow, known type, whole blocks per row, aligned offsets, data inside the file,
+ * no overlapping tensors. Nothing proportional to a count is allocated before the count is
+ * checked against the bytes left. */
 struct gguf_file *gguf_open(const char *path, struct adakv_err *e);
 
 /* gguf_open with options. GGUF_OPEN_ANY_KNOWN_TYPE accepts tensors of every ggml type in

@@ -310,6 +310,87 @@ Test(gguf, many_tensors_lookup) {
     gw_free(w);
 }
 
+/* String arrays the size of a real vocabulary (49152 tokens, 48900 merges) must index in linear
+ * time; 400k entries would take minutes if building arr_strs were quadratic. */
+Test(gguf, large_string_array_is_linear, .timeout = 20) {
+    enum { N = 400000 };
+    char(*buf)[16] = malloc((size_t)N * sizeof *buf);
+    const char **strs = malloc((size_t)N * sizeof *strs);
+    for (int i = 0; i < N; i++) {
+        snprintf(buf[i], sizeof buf[i], "t%d", i);
+        strs[i] = buf[i];
+    }
+    struct gw *w = gw_new();
+    gw_kv_arr_str(w, "tokenizer.ggml.tokens", strs, N);
+    struct adakv_err e;
+    struct gguf_file *f = open_written(w, "bigarr", 0, &e);
+    cr_assert_not_null(f, "%s", e.msg);
+    const struct gguf_kv *kv = gguf_get_arr(f, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &e);
+    cr_assert_not_null(kv);
+    cr_assert_eq(kv->arr_n, N);
+    for (int i = 0; i < N; i += 9973)
+        cr_assert(gguf_str_eq(kv->arr_strs[i], buf[i]), "element %d", i);
+    cr_assert(gguf_str_eq(kv->arr_strs[N - 1], buf[N - 1]));
+    gguf_close(f);
+    gw_free(w);
+    free(strs);
+    free(buf);
+}
+
+/* The writer's intended use by other tests: a one-layer llama with random weights. */
+Test(gguf, writer_builds_tiny_llama) {
+    enum { n_embd = 64, n_ff = 128, n_vocab = 32, n_head = 4, n_head_kv = 2 };
+    struct gw *w = gw_new();
+    gw_kv_str(w, "general.architecture", "llama");
+    gw_kv_u32(w, "llama.block_count", 1);
+    gw_kv_u32(w, "llama.embedding_length", n_embd);
+    gw_kv_u32(w, "llama.feed_forward_length", n_ff);
+    gw_kv_u32(w, "llama.attention.head_count", n_head);
+    gw_kv_u32(w, "llama.attention.head_count_kv", n_head_kv);
+    gw_kv_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    gw_kv_str(w, "tokenizer.ggml.model", "gpt2");
+    const char *toks[n_vocab];
+    char names[n_vocab][8];
+    for (int i = 0; i < n_vocab; i++) {
+        snprintf(names[i], sizeof names[i], "%c", 'a' + i % 26);
+        names[i][1] = i >= 26 ? 'x' : '\0';
+        names[i][2] = '\0';
+        toks[i] = names[i];
+    }
+    gw_kv_arr_str(w, "tokenizer.ggml.tokens", toks, n_vocab);
+    static float weights[n_ff * n_embd];
+    srand(1);
+    for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++)
+        weights[i] = (float)rand() / RAND_MAX - 0.5f;
+    struct {
+        const char *name;
+        uint64_t ne0, ne1;
+    } mats[] = {
+        {"token_embd.weight", n_embd, n_vocab},       {"blk.0.attn_q.weight", n_embd, n_embd},
+        {"blk.0.attn_k.weight", n_embd, 32},          {"blk.0.attn_v.weight", n_embd, 32},
+        {"blk.0.attn_output.weight", n_embd, n_embd}, {"blk.0.ffn_gate.weight", n_embd, n_ff},
+        {"blk.0.ffn_up.weight", n_embd, n_ff},        {"blk.0.ffn_down.weight", n_ff, n_embd},
+    };
+    for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
+        gw_tensor(w, mats[i].name, TENSOR_TYPE_F32, 2, (uint64_t[]){mats[i].ne0, mats[i].ne1},
+                  weights, mats[i].ne0 * mats[i].ne1 * 4);
+    const char *norms[] = {"blk.0.attn_norm.weight", "blk.0.ffn_norm.weight", "output_norm.weight"};
+    for (int i = 0; i < 3; i++)
+        gw_tensor(w, norms[i], TENSOR_TYPE_F32, 1, (uint64_t[]){n_embd}, weights, n_embd * 4);
+    struct adakv_err e;
+    struct gguf_file *f = open_written(w, "tiny", 0, &e);
+    cr_assert_not_null(f, "%s", e.msg);
+    cr_assert_eq(f->n_tensors, 11);
+    const struct gguf_tensor *t = gguf_find_tensor(f, "blk.0.ffn_down.weight");
+    cr_assert(t && t->ne[0] == n_ff && t->ne[1] == n_embd && t->nbytes == n_ff * n_embd * 4);
+    cr_assert(memcmp(t->data, weights, t->nbytes) == 0);
+    uint32_t u32;
+    cr_assert_eq(gguf_get_u32(f, "llama.attention.head_count_kv", &u32, &e), 0);
+    cr_assert_eq(u32, n_head_kv);
+    gguf_close(f);
+    gw_free(w);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Typed getters                                                                                */
 
