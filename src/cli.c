@@ -1,0 +1,209 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+void cli_usage(FILE *out) {
+    fputs("usage: adakv-run [options] model.gguf [prompt.txt]\n"
+          "\n"
+          "input\n"
+          "  -m, --model FILE       GGUF model (or the first positional argument)\n"
+          "  -f, --file FILE        prompt file, '-' for stdin (or the second positional)\n"
+          "  -p, --prompt TEXT      prompt text\n"
+          "      --chat             wrap the prompt in the model's chat template\n"
+          "      --perplexity FILE  perplexity of FILE in chunks of -c tokens (llama-perplexity)\n"
+          "generation\n"
+          "  -n, --n-predict N      tokens to generate (default 128, -1 = until end of turn)\n"
+          "  -c, --ctx-size N       context size in tokens (default min(model, 4096))\n"
+          "  -s, --seed N           sampling seed (default: random)\n"
+          "      --temp F           temperature, 0 = greedy (default 0.8)\n"
+          "      --top-k N          top-k, 0 = off (default 40)\n"
+          "      --top-p F          top-p in (0, 1], 1 = off (default 0.95)\n"
+          "KV cache\n"
+          "      --kv-type T        int8 (default), f16 or f32; -ctk/-ctv are aliases\n"
+          "machine\n"
+          "  -t, --threads N        threads (default: all cores)\n"
+          "      --reference        plain C kernels everywhere (slow; for comparisons)\n"
+          "output\n"
+          "      --progress MODE    prefill progress on stderr: auto (TTY only), on, off\n"
+          "      --no-perf          no timing summary on stderr\n"
+          "  -h, --help             this text\n"
+          "      --version          print the version\n"
+          "Generated text goes to stdout; progress, timings and errors go to stderr.\n",
+          out);
+}
+
+static int parse_long(const char *flag, const char *s, long lo, long hi, long *out,
+                      struct adakv_err *e) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end != '\0')
+        return err_set(e, "%s: expected an integer, got '%s'", flag, s);
+    if (v < lo || v > hi)
+        return err_set(e, "%s: %ld is out of range [%ld, %ld]", flag, v, lo, hi);
+    *out = v;
+    return 0;
+}
+
+static int parse_float(const char *flag, const char *s, double lo, double hi, bool lo_open,
+                       float *out, struct adakv_err *e) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end != '\0' || !isfinite(v))
+        return err_set(e, "%s: expected a number, got '%s'", flag, s);
+    if (v < lo || v > hi || (lo_open && v == lo))
+        return err_set(e, "%s: %g is out of range %s%g, %g]", flag, v, lo_open ? "(" : "[", lo, hi);
+    *out = (float)v;
+    return 0;
+}
+
+static int parse_kv_type(const char *flag, const char *s, enum adakv_kv_type *out,
+                         struct adakv_err *e) {
+    if (!strcmp(s, "int8") || !strcmp(s, "q8") || !strcmp(s, "i8"))
+        *out = ADAKV_KV_INT8;
+    else if (!strcmp(s, "f16"))
+        *out = ADAKV_KV_F16;
+    else if (!strcmp(s, "f32"))
+        *out = ADAKV_KV_F32;
+    else
+        return err_set(e, "%s: unsupported KV type '%s' (supported: int8, f16, f32)", flag, s);
+    return 0;
+}
+
+static void defaults(struct cli_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->n_predict = 128;
+    o->temp = 0.8f;
+    o->top_k = 40;
+    o->top_p = 0.95f;
+    o->perf = true;
+    o->kv_type = ADAKV_KV_INT8;
+    o->progress = CLI_PROGRESS_AUTO;
+}
+
+static bool is(const char *a, const char *s1, const char *s2) {
+    return !strcmp(a, s1) || (s2 && !strcmp(a, s2));
+}
+
+int cli_parse(int argc, char **argv, struct cli_opts *o, struct adakv_err *e) {
+    defaults(o);
+    const char *positional[2] = {NULL, NULL};
+    int n_pos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        long v = 0;
+        /* flags without a value */
+        if (is(a, "-h", "--help")) {
+            o->help = true;
+            continue;
+        }
+        if (is(a, "--version", NULL)) {
+            o->version = true;
+            continue;
+        }
+        if (is(a, "--chat", NULL)) {
+            o->chat = true;
+            continue;
+        }
+        if (is(a, "--no-perf", NULL)) {
+            o->perf = false;
+            continue;
+        }
+        if (is(a, "--reference", NULL)) {
+            o->reference = true;
+            continue;
+        }
+        if (a[0] != '-' || !strcmp(a, "-")) {
+            if (n_pos == 2)
+                return err_set(e, "unexpected argument '%s' (model and prompt file already given)",
+                               a);
+            positional[n_pos++] = a;
+            continue;
+        }
+        /* flags with a value */
+        if (i + 1 >= argc)
+            return err_set(e, "%s: missing value", a);
+        const char *val = argv[++i];
+        if (is(a, "-m", "--model"))
+            o->model_path = val;
+        else if (is(a, "-f", "--file"))
+            o->prompt_file = val;
+        else if (is(a, "-p", "--prompt"))
+            o->prompt_text = val;
+        else if (is(a, "--perplexity", NULL))
+            o->perplexity_file = val;
+        else if (is(a, "-n", "--n-predict")) {
+            if (parse_long(a, val, -1, INT_MAX, &v, e))
+                return -1;
+            o->n_predict = (int)v;
+        } else if (is(a, "-c", "--ctx-size")) {
+            if (parse_long(a, val, 0, 1 << 20, &v, e))
+                return -1;
+            o->n_ctx = (int)v;
+        } else if (is(a, "-t", "--threads")) {
+            if (parse_long(a, val, 0, 1024, &v, e))
+                return -1;
+            o->n_threads = (int)v;
+        } else if (is(a, "-s", "--seed")) {
+            char *end;
+            errno = 0;
+            unsigned long long s = strtoull(val, &end, 10);
+            if (errno || end == val || *end != '\0' || val[0] == '-')
+                return err_set(e, "%s: expected a non-negative integer, got '%s'", a, val);
+            o->seed = s;
+            o->seed_set = true;
+        } else if (is(a, "--temp", NULL)) {
+            if (parse_float(a, val, 0.0, 100.0, false, &o->temp, e))
+                return -1;
+        } else if (is(a, "--top-k", NULL)) {
+            if (parse_long(a, val, 0, INT_MAX, &v, e))
+                return -1;
+            o->top_k = (int)v;
+        } else if (is(a, "--top-p", NULL)) {
+            if (parse_float(a, val, 0.0, 1.0, true, &o->top_p, e))
+                return -1;
+        } else if (is(a, "--kv-type", "-ctk") || is(a, "-ctv", NULL)) {
+            if (parse_kv_type(a, val, &o->kv_type, e))
+                return -1;
+        } else if (is(a, "--progress", NULL)) {
+            if (!strcmp(val, "auto"))
+                o->progress = CLI_PROGRESS_AUTO;
+            else if (!strcmp(val, "on"))
+                o->progress = CLI_PROGRESS_ON;
+            else if (!strcmp(val, "off"))
+                o->progress = CLI_PROGRESS_OFF;
+            else
+                return err_set(e, "%s: expected auto, on or off, got '%s'", a, val);
+        } else {
+            return err_set(e, "unknown option '%s' (see adakv-run --help)", a);
+        }
+    }
+    if (o->help || o->version)
+        return 0;
+    int p = 0;
+    if (!o->model_path && p < n_pos)
+        o->model_path = positional[p++];
+    if (p < n_pos) {
+        if (o->prompt_file)
+            return err_set(e, "prompt file given twice ('%s' and -f '%s')", positional[p],
+                           o->prompt_file);
+        o->prompt_file = positional[p++];
+    }
+    if (p < n_pos)
+        return err_set(e, "unexpected argument '%s'", positional[p]);
+    if (!o->model_path)
+        return err_set(e, "no model given (adakv-run [options] model.gguf [prompt.txt])");
+    int sources = !!o->prompt_file + !!o->prompt_text + !!o->perplexity_file;
+    if (sources > 1)
+        return err_set(e, "give only one of a prompt file, -p and --perplexity");
+    if (sources == 0)
+        return err_set(e, "no prompt given (a prompt file, '-' for stdin, or -p TEXT)");
+    return 0;
+}

@@ -1,0 +1,39 @@
+/* adakv-run's command line: parsed and validated into struct cli_opts before anything is
+ * loaded, so a bad flag costs no time and gets one line naming the flag. */
+#ifndef ADAKV_CLI_H
+#define ADAKV_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "adakv.h"
+
+enum cli_progress { CLI_PROGRESS_AUTO, CLI_PROGRESS_ON, CLI_PROGRESS_OFF };
+
+struct cli_opts {
+    const char *model_path;
+    const char *prompt_file; /* "-" = stdin */
+    const char *prompt_text; /* -p */
+    const char *perplexity_file;
+    int n_predict; /* -1 = until end of generation or context */
+    int n_ctx;     /* 0 = min(training context, 4096) */
+    int n_threads; /* 0 = all cores */
+    uint64_t seed;
+    bool seed_set;
+    float temp;
+    int top_k;
+    float top_p;
+    bool chat;
+    bool reference; /* --reference: plain C kernels (for comparisons) */
+    bool perf;      /* timing summary on stderr (on by default) */
+    enum adakv_kv_type kv_type;
+    enum cli_progress progress;
+    bool help, version;
+};
+
+/* Parses argv. Returns 0, or -1 with one line in e naming the bad flag or value. */
+int cli_parse(int argc, char **argv, struct cli_opts *o, struct adakv_err *e);
+void cli_usage(FILE *out);
+
+#endif

@@ -1,0 +1,277 @@
+/* adakv-run as a user meets it: every bad input gives exactly one line on stderr that names the
+ * file or flag, and a non-zero exit; never a crash. Runs the built binary as a child process. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct run {
+    int status;      /* exit status, or 128 + signal */
+    char err[8192];  /* stderr */
+    char out[65536]; /* stdout */
+};
+
+static const char *env(const char *k) {
+    const char *v = getenv(k);
+    cr_assert(v, "%s is not set (run through make check)", k);
+    return v;
+}
+
+static char *path_in_build(const char *name) {
+    static char buf[4][1024];
+    static int i;
+    char *p = buf[i++ % 4];
+    snprintf(p, 1024, "%s/%s", env("ADAKV_BUILDDIR"), name);
+    return p;
+}
+
+static void slurp(int fd, char *buf, size_t cap) {
+    size_t n = 0;
+    ssize_t r;
+    while ((r = read(fd, buf + n, cap - 1 - n)) > 0)
+        n += (size_t)r;
+    buf[n] = '\0';
+}
+
+/* Runs adakv-run with args (NULL-terminated); stdin from `stdin_text` (or /dev/null). */
+static void run_cli(struct run *r, const char *stdin_text, const char *const *args) {
+    char exe[1024];
+    snprintf(exe, sizeof exe, "%s/adakv-run", env("ADAKV_BUILDDIR"));
+    const char *argv[64] = {exe};
+    int n = 1;
+    for (; args[n - 1]; n++)
+        argv[n] = args[n - 1];
+    argv[n] = NULL;
+    char in_path[1024];
+    snprintf(in_path, sizeof in_path, "%s/tests/cli-stdin-%d.txt", env("ADAKV_BUILDDIR"),
+             (int)getpid());
+    FILE *f = fopen(in_path, "w");
+    cr_assert(f);
+    if (stdin_text)
+        fputs(stdin_text, f);
+    fclose(f);
+    char out_path[1100], err_path[1100];
+    snprintf(out_path, sizeof out_path, "%s.out", in_path);
+    snprintf(err_path, sizeof err_path, "%s.err", in_path);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int in = open(in_path, O_RDONLY), out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644),
+            err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(in, 0);
+        dup2(out, 1);
+        dup2(err, 2);
+        execv(exe, (char *const *)argv);
+        _exit(127);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    int fd = open(err_path, O_RDONLY);
+    slurp(fd, r->err, sizeof r->err);
+    close(fd);
+    fd = open(out_path, O_RDONLY);
+    slurp(fd, r->out, sizeof r->out);
+    close(fd);
+    unlink(in_path);
+    unlink(out_path);
+    unlink(err_path);
+}
+
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* The contract for bad input: non-zero exit (not a signal), one stderr line containing `what`. */
+static void expect_one_line_error(const struct run *r, const char *what) {
+    cr_assert(r->status != 0 && r->status < 128, "exit status %d, stderr: %s", r->status, r->err);
+    cr_assert_eq(count_lines(r->err), 1, "expected one stderr line, got: %s", r->err);
+    cr_assert(strstr(r->err, what), "stderr lacks '%s': %s", what, r->err);
+}
+
+static void write_file(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    cr_assert(f, "cannot write %s", path);
+    fwrite(data, 1, n, f);
+    fclose(f);
+}
+
+Test(cli, missing_model_file) {
+    struct run r;
+    const char *a[] = {"/nonexistent/model.gguf", "-p", "hi", NULL};
+    run_cli(&r, NULL, a);
+    expect_one_line_error(&r, "/nonexistent/model.gguf");
+}
+
+Test(cli, non_gguf_file) {
+    struct run r;
+    char *p = path_in_build("tests/cli-not-gguf.bin");
+    write_file(p, "this is plain text, not a GGUF model\n", 37);
+    const char *a[] = {p, "-p", "hi", NULL};
+    run_cli(&r, NULL, a);
+    expect_one_line_error(&r, p);
+    unlink(p);
+}
+
+Test(cli, truncated_gguf) {
+    /* the first 100 KiB of the real model: header and metadata cut mid-way */
+    FILE *f = fopen(env("ADAKV_MODEL"), "rb");
+    cr_assert(f, "default model missing: run tools/fetch-model.sh");
+    static char buf[100 * 1024];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    char *p = path_in_build("tests/cli-truncated.gguf");
+    write_file(p, buf, n);
+    struct run r;
+    const char *a[] = {p, "-p", "hi", NULL};
+    run_cli(&r, NULL, a);
+    expect_one_line_error(&r, p);
+    unlink(p);
+}
+
+Test(cli, missing_prompt_file) {
+    struct run r;
+    const char *a[] = {env("ADAKV_MODEL"), "/nonexistent/prompt.txt", NULL};
+    run_cli(&r, NULL, a);
+    expect_one_line_error(&r, "/nonexistent/prompt.txt");
+}
+
+Test(cli, empty_prompt_file) {
+    char *p = path_in_build("tests/cli-empty.txt");
+    write_file(p, "", 0);
+    struct run r;
+    const char *a[] = {env("ADAKV_MODEL"), p, NULL};
+    run_cli(&r, NULL, a);
+    expect_one_line_error(&r, "empty");
+    unlink(p);
+}
+
+Test(cli, empty_prompt_on_stdin) {
+    struct run r;
+    const char *a[] = {env("ADAKV_MODEL"), "-", NULL};
+    run_cli(&r, "", a);
+    expect_one_line_error(&r, "empty");
+}
+
+Test(cli, negative_n_predict) {
+    struct run r;
+    const char *a[] = {env("ADAKV_MODEL"), "-p", "hi", "-n", "-5", NULL};
+    run_cli(&r, NULL, a);
+    expect_one_line_error(&r, "-n");
+}
+
+Test(cli, bad_numbers_and_unknown_flags) {
+    const char *cases[][3] = {
+        {"-c", "abc", "-c"},           {"-t", "-1", "-t"},
+        {"--temp", "-0.5", "--temp"},  {"--top-p", "0", "--top-p"},
+        {"--top-p", "1.5", "--top-p"}, {"--top-k", "x", "--top-k"},
+        {"--kv-type", "q4_0", "q4_0"}, {"-s", "-3", "-s"},
+        {"--bogus", "1", "--bogus"},   {"--progress", "maybe", "--progress"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct run r;
+        const char *a[] = {env("ADAKV_MODEL"), "-p", "hi", cases[i][0], cases[i][1], NULL};
+        run_cli(&r, NULL, a);
+        expect_one_line_error(&r, cases[i][2]);
+    }
+}
+
+Test(cli, missing_flag_value) {
+    struct run r;
+    const char *a[] = {env("ADAKV_MODEL"), "-p", NULL};
+    run_cli(&r, NULL, a);
+    expect_one_line_error(&r, "-p");
+}
+
+Test(cli, prompt_longer_than_context) {
+    struct run r;
+    const char *a[] = {env("ADAKV_MODEL"),
+                       "-p",
+                       "one two three four five six seven eight nine ten eleven twelve",
+                       "-c",
+                       "8",
+                       NULL};
+    run_cli(&r, NULL, a);
+    expect_one_line_error(&r, "-c 8");
+}
+
+Test(cli, help_and_version_succeed) {
+    struct run r;
+    const char *a[] = {"--help", NULL};
+    run_cli(&r, NULL, a);
+    cr_assert_eq(r.status, 0);
+    cr_assert(strstr(r.out, "usage: adakv-run"));
+    const char *b[] = {"--version", NULL};
+    run_cli(&r, NULL, b);
+    cr_assert_eq(r.status, 0);
+    cr_assert(strstr(r.out, "adakv-run "));
+}
+
+/* Copies the real model with `find` (n bytes) replaced by `repl` at its first occurrence after
+ * byte offset `from`, so a test gets a GGUF that is valid except for one field. */
+static char *patched_model(const char *name, const void *find, size_t n, const void *repl,
+                           size_t skip_after_match) {
+    FILE *f = fopen(env("ADAKV_MODEL"), "rb");
+    cr_assert(f, "default model missing: run tools/fetch-model.sh");
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)size);
+    cr_assert(buf && fread(buf, 1, (size_t)size, f) == (size_t)size);
+    fclose(f);
+    char *hit = memmem(buf, 8u << 20, find, n); /* metadata and tensor infos: first 8 MiB */
+    cr_assert(hit, "pattern not found in the model header");
+    memcpy(hit + skip_after_match, repl, n - skip_after_match);
+    char *p = path_in_build(name);
+    write_file(p, buf, (size_t)size);
+    free(buf);
+    return p;
+}
+
+Test(cli, unknown_architecture) {
+    /* key "general.architecture", type 8 (string), length 5, "llama" -> "zzzzz" */
+    char find[20 + 4 + 8 + 5], repl[sizeof find];
+    memcpy(find, "general.architecture", 20);
+    uint32_t t = 8;
+    uint64_t len = 5;
+    memcpy(find + 20, &t, 4);
+    memcpy(find + 24, &len, 8);
+    memcpy(find + 32, "llama", 5);
+    memcpy(repl, find, sizeof find);
+    memcpy(repl + 32, "zzzzz", 5);
+    char *p = patched_model("tests/cli-arch.gguf", find, sizeof find, repl, 0);
+    struct run r;
+    const char *a[] = {p, "-p", "hi", NULL};
+    run_cli(&r, NULL, a);
+    expect_one_line_error(&r, "zzzzz");
+    unlink(p);
+}
+
+Test(cli, unsupported_tensor_type) {
+    /* tensor info of token_embd.weight: name, n_dims 2, ne {576, 49152}, type 8 (Q8_0) -> 20
+     * (IQ4_NL: a real ggml type with 32-element blocks that adakv does not implement) */
+    const char *name = "token_embd.weight";
+    char find[17 + 4 + 16 + 4], repl[sizeof find];
+    memcpy(find, name, 17);
+    uint32_t nd = 2, ty = 8, ty2 = 20;
+    uint64_t ne[2] = {576, 49152};
+    memcpy(find + 17, &nd, 4);
+    memcpy(find + 21, ne, 16);
+    memcpy(find + 37, &ty, 4);
+    memcpy(repl, find, sizeof find);
+    memcpy(repl + 37, &ty2, 4);
+    char *p = patched_model("tests/cli-type.gguf", find, sizeof find, repl, 0);
+    struct run r;
+    const char *a[] = {p, "-p", "hi", NULL};
+    run_cli(&r, NULL, a);
+    expect_one_line_error(&r, "token_embd.weight");
+    unlink(p);
+}
