@@ -461,7 +461,7 @@ static int load_vocab(struct tokenizer *t, const struct gguf_file *f, struct ada
      * and merge lines. */
     size_t bytes = 0;
     for (uint64_t i = 0; i < n; i++)
-        bytes += toks->arr_strs[i].len ? toks->arr_strs[i].len : 24;
+        bytes += toks->arr_strs[i].len + 24; /* room for "[EMPTY_i]" if it has to replace */
     if (merges)
         for (uint64_t i = 0; i < merges->arr_n; i++)
             bytes += merges->arr_strs[i].len;
@@ -474,9 +474,11 @@ static int load_vocab(struct tokenizer *t, const struct gguf_file *f, struct ada
     char *p = t->arena;
     for (uint64_t i = 0; i < n; i++) {
         struct tok_token *tk = &t->tokens[i];
-        const struct gguf_str s = toks->arr_strs[i];
+        struct gguf_str s = toks->arr_strs[i];
         if (s.len > UINT32_MAX)
             return err_set(e, "%s: token %llu is too long", f->path, (unsigned long long)i);
+        /* llama.cpp reads strings through a const char *, so a NUL ends the text. */
+        s.len = strnlen(s.ptr, s.len);
         if (s.len) {
             memcpy(p, s.ptr, s.len);
             tk->len = (uint32_t)s.len;
@@ -501,7 +503,8 @@ static int load_vocab(struct tokenizer *t, const struct gguf_file *f, struct ada
         if (!t->merges || index_init(&t->merge_index, t->n_merges, e))
             return err_set(e, "tokenizer: out of memory for %u merges", t->n_merges);
         for (uint32_t i = 0; i < t->n_merges; i++) {
-            const struct gguf_str s = merges->arr_strs[i];
+            struct gguf_str s = merges->arr_strs[i];
+            s.len = strnlen(s.ptr, s.len); /* as for tokens: a NUL ends the line */
             struct tok_merge *m = &t->merges[i];
             memcpy(p, s.ptr, s.len);
             m->text = p;

@@ -348,3 +348,214 @@ Test(smollm2, encode_appends_nothing_on_empty_and_handles_large_text) {
     free(big);
     free(ids);
 }
+
+/* ---------------------------------------------------------------- vocab variants
+ * The default model's vocab under other pre-tokenizers, and a synthetic SentencePiece vocab made
+ * from it, against llama.cpp's ids on the same corpus (tokenizer-golden-variants.txt; the
+ * script documents how the variants are built, and this test rebuilds them the same way). */
+#include "gguf-writer.h"
+
+struct strset {
+    const char **p;
+    size_t *n;
+    size_t mask;
+};
+
+static bool strset_add(struct strset *s, const char *p, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
+    for (size_t i = (size_t)(h ^ (h >> 29)) & s->mask;; i = (i + 1) & s->mask) {
+        if (!s->p[i]) {
+            s->p[i] = p;
+            s->n[i] = n;
+            return true;
+        }
+        if (s->n[i] == n && memcmp(s->p[i], p, n) == 0)
+            return false;
+    }
+}
+
+/* Writes the variant's vocab-only GGUF and returns its path. */
+static const char *write_variant(const char *name) {
+    static char path[4096];
+    const char *dir = getenv("ADAKV_BUILDDIR");
+    snprintf(path, sizeof path, "%s/tests/tok-variant-%s.gguf", dir ? dir : ".", name);
+    struct adakv_err e = {{0}};
+    struct gw *w = gw_new();
+    gw_kv_str(w, "general.architecture", "llama");
+    if (strcmp(name, "spm") != 0) {
+        const struct gguf_kv *toks =
+            gguf_get_arr(model_file, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &e);
+        const struct gguf_kv *merges =
+            gguf_get_arr(model_file, "tokenizer.ggml.merges", GGUF_TYPE_STRING, &e);
+        const struct gguf_kv *types =
+            gguf_get_arr(model_file, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, &e);
+        cr_assert(toks && merges && types, "%s", e.msg);
+        gw_kv_str(w, "tokenizer.ggml.model", "gpt2");
+        if (strcmp(name, "default") != 0)
+            gw_kv_str(w, "tokenizer.ggml.pre", name);
+        const struct gguf_kv *arrs[2] = {toks, merges};
+        const char *keys[2] = {"tokenizer.ggml.tokens", "tokenizer.ggml.merges"};
+        for (int a = 0; a < 2; a++) {
+            const char **strs = malloc(arrs[a]->arr_n * sizeof *strs);
+            uint64_t *lens = malloc(arrs[a]->arr_n * sizeof *lens);
+            for (uint64_t i = 0; i < arrs[a]->arr_n; i++) {
+                strs[i] = arrs[a]->arr_strs[i].ptr;
+                lens[i] = arrs[a]->arr_strs[i].len;
+            }
+            gw_kv_arr_str_n(w, keys[a], strs, lens, arrs[a]->arr_n);
+            free(strs);
+            free(lens);
+        }
+        int32_t *ty = malloc(types->arr_n * sizeof *ty);
+        memcpy(ty, types->data, types->arr_n * sizeof *ty);
+        gw_kv_arr_i32(w, "tokenizer.ggml.token_type", ty, types->arr_n);
+        free(ty);
+        gw_kv_u32(w, "tokenizer.ggml.bos_token_id", 1);
+        gw_kv_u32(w, "tokenizer.ggml.eos_token_id", 2);
+    } else {
+        size_t n_max = 300 + (size_t)tokenizer_n_vocab(tok);
+        const char **strs = calloc(n_max, sizeof *strs);
+        uint64_t *lens = calloc(n_max, sizeof *lens);
+        int32_t *types = calloc(n_max, sizeof *types);
+        float *scores = calloc(n_max, sizeof *scores);
+        char *arena = malloc((size_t)tokenizer_n_vocab(tok) * 64 + 4096), *ap = arena;
+        struct strset seen = {calloc(1 << 18, sizeof(char *)), calloc(1 << 18, sizeof(size_t)),
+                              (1 << 18) - 1};
+        size_t n = 0;
+        const char *fixed[] = {"<unk>", "<s>", "</s>"};
+        for (int i = 0; i < 3; i++) {
+            strs[n] = fixed[i];
+            lens[n] = strlen(fixed[i]);
+            types[n++] = i == 0 ? 2 : 3;
+        }
+        for (int b = 0; b < 256; b++) {
+            ap += sprintf(ap, "<0x%02X>", b);
+            strs[n] = ap - 6;
+            lens[n] = 6;
+            types[n++] = 6;
+        }
+        strs[n] = "[INST]";
+        lens[n] = 6;
+        types[n++] = 3;
+        strs[n] = "[/INST]";
+        lens[n] = 7;
+        types[n++] = 3;
+        for (size_t i = 0; i < n; i++)
+            strset_add(&seen, strs[i], lens[i]);
+        char piece[1024];
+        for (int32_t id = 17; id < tokenizer_n_vocab(tok); id++) {
+            size_t k = tokenizer_piece(tok, id, false, piece, sizeof piece);
+            cr_assert_leq(k, sizeof piece);
+            if (!valid_utf8(piece, k))
+                continue;
+            char *start = ap;
+            for (size_t i = 0; i < k; i++) {
+                if (piece[i] == ' ') {
+                    memcpy(ap, "\xe2\x96\x81", 3);
+                    ap += 3;
+                } else {
+                    *ap++ = piece[i];
+                }
+            }
+            size_t len = (size_t)(ap - start);
+            if (len == 0 || !strset_add(&seen, start, len)) {
+                ap = start;
+                continue;
+            }
+            strs[n] = start;
+            lens[n] = len;
+            types[n] = 1;
+            scores[n++] = -(float)id;
+        }
+        gw_kv_str(w, "tokenizer.ggml.model", "llama");
+        gw_kv_arr_str_n(w, "tokenizer.ggml.tokens", strs, lens, n);
+        gw_kv_arr_i32(w, "tokenizer.ggml.token_type", types, n);
+        gw_kv_arr_f32(w, "tokenizer.ggml.scores", scores, n);
+        gw_kv_u32(w, "tokenizer.ggml.bos_token_id", 1);
+        gw_kv_u32(w, "tokenizer.ggml.eos_token_id", 2);
+        gw_kv_u32(w, "tokenizer.ggml.unknown_token_id", 0);
+        free(strs);
+        free(lens);
+        free(types);
+        free(scores);
+        free(arena);
+        free(seen.p);
+        free(seen.n);
+    }
+    gw_write(w, path);
+    gw_free(w);
+    return path;
+}
+
+static void check_variant(const char *name, const char *want_pre, bool want_bos) {
+    struct golden g;
+    golden_load(&g);
+    free(g.text);
+    g.text = tt_read_file(tt_data_path("tokenizer-golden-variants.txt"), &g.len);
+    cr_assert(g.text, "cannot read tokenizer-golden-variants.txt");
+    struct adakv_err e = {{0}};
+    struct gguf_file *f = gguf_open(write_variant(name), &e);
+    cr_assert(f, "%s", e.msg);
+    struct tokenizer *t = tokenizer_load(f, &e);
+    cr_assert(t, "%s", e.msg);
+    cr_expect_str_eq(tokenizer_pre_name(t), want_pre);
+    cr_expect_eq(tokenizer_adds_bos(t), want_bos);
+    if (strcmp(name, "default") == 0)
+        cr_expect_not_null(tokenizer_warning(t));
+    else
+        cr_expect_null(tokenizer_warning(t));
+
+    long checked = 0, mismatches = 0;
+    int32_t *ids = NULL, want[20000];
+    size_t n_ids, nl = strlen(name);
+    for (char *line = strtok(g.text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, "V ", 2) != 0 || strncmp(line + 2, name, nl) != 0 || line[2 + nl] != ' ')
+            continue;
+        long idx, nbytes;
+        int add, parse, off;
+        cr_assert_eq(sscanf(line + 3 + nl, "%ld %d %d %ld :%n", &idx, &add, &parse, &nbytes, &off),
+                     4);
+        cr_assert(idx >= 0 && idx < g.n_corpus && (long)g.corpus[idx].n == nbytes);
+        size_t n_want = 0;
+        char *p = line + 3 + nl + off, *end;
+        for (long v; v = strtol(p, &end, 10), end != p; p = end)
+            want[n_want++] = (int32_t)v;
+        cr_assert_eq(
+            tokenizer_encode(t, g.corpus[idx].p, g.corpus[idx].n, add, parse, &ids, &n_ids, &e), 0,
+            "%s", e.msg);
+        checked++;
+        if (n_ids != n_want || memcmp(ids, want, n_ids * sizeof *ids) != 0) {
+            if (mismatches < 6) {
+                cr_log_error("%s: string %ld (add=%d parse=%d) differs", name, idx, add, parse);
+                print_ids("llama.cpp", want, n_want);
+                print_ids("adakv    ", ids, n_ids);
+            }
+            mismatches++;
+        }
+    }
+    cr_log_info("%s: %ld encodings checked, %ld mismatches", name, checked, mismatches);
+    cr_expect_geq(checked, g.n_corpus);
+    cr_expect_eq(mismatches, 0);
+    free(ids);
+    tokenizer_free(t);
+    gguf_close(f);
+    golden_free(&g);
+}
+
+Test(smollm2, variant_llama3) {
+    check_variant("llama3", "llama3", true);
+}
+Test(smollm2, variant_qwen2) {
+    check_variant("qwen2", "qwen2", false);
+}
+Test(smollm2, variant_gpt2) {
+    check_variant("gpt-2", "gpt-2", false);
+}
+Test(smollm2, variant_default) {
+    check_variant("default", "default", false);
+}
+Test(smollm2, variant_spm) {
+    check_variant("spm", "spm", true);
+}
