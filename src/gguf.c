@@ -444,7 +444,8 @@ static int place_tensor(const struct gguf_file *f, struct gguf_tensor *t, struct
 /* Open / close                                                                                 */
 
 static int map_file(struct gguf_file *f, struct adakv_err *e) {
-    int fd = open(f->path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO by mistake must fail below, not wait for a writer */
+    int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return err_set(e, "%s: cannot open: %s", f->path, strerror(errno));
     struct stat st;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "gguf-writer.h"
@@ -877,6 +878,102 @@ Test(gguf, byte_flips_never_crash) {
             }
         }
     free(copy);
+    gw_free(w);
+}
+
+/* Random multi-byte mutations (fixed seed): the reader either accepts with every view inside the
+ * image or rejects with a message naming the file; ASan checks the reads. */
+Test(gguf, random_mutations_never_crash) {
+    struct gw *w = truncation_file();
+    size_t len;
+    const uint8_t *img = gw_bytes(w, &len);
+    uint8_t *copy = malloc(len);
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    int accepted = 0;
+    for (int iter = 0; iter < 20000; iter++) {
+        memcpy(copy, img, len);
+        size_t cut = len;
+        for (int k = 0; k < 1 + iter % 4; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+            size_t pos = (size_t)(x % len);
+            copy[pos] =
+                (x >> 32) & 1 ? (uint8_t)(x >> 40) : (uint8_t)(copy[pos] ^ (1u << (x >> 56) % 8));
+        }
+        if (iter % 7 == 0)
+            cut = (size_t)(x % (len + 1)); /* sometimes also truncate */
+        struct adakv_err e;
+        struct gguf_file *f = gguf_open_memory(copy, cut ? cut : 1, "fuzz.gguf", 0, &e);
+        if (f) {
+            accepted++;
+            for (uint64_t i = 0; i < f->n_tensors; i++) {
+                const uint8_t *d = f->tensors[i].data;
+                cr_assert(d >= copy && d + f->tensors[i].nbytes <= copy + cut);
+            }
+            for (uint64_t i = 0; i < f->n_kv; i++)
+                if (f->kv[i].arr_strs)
+                    for (uint64_t j = 0; j < f->kv[i].arr_n; j++)
+                        cr_assert((const uint8_t *)f->kv[i].arr_strs[j].ptr +
+                                      f->kv[i].arr_strs[j].len <=
+                                  copy + cut);
+            gguf_close(f);
+        } else {
+            cr_assert(strncmp(e.msg, "fuzz.gguf: ", 11) == 0, "%s", e.msg);
+        }
+    }
+    cr_assert_gt(accepted, 0, "some mutations only touch data bytes and must still open");
+    free(copy);
+    gw_free(w);
+}
+
+/* The inspector prints what the reader read (run from the build tree). */
+Test(gguf, inspector_output) {
+    const char *build = getenv("ADAKV_BUILDDIR");
+    if (!build)
+        cr_skip_test("ADAKV_BUILDDIR not set (run through make check)");
+    struct gw *w = small_file();
+    gw_kv_f32(w, "eps", 1e-5f);
+    gw_kv_i64(w, "neg", -7);
+    gw_tensor(w, "q.weight", TENSOR_TYPE_Q4_1, 2, (uint64_t[]){32, 3}, NULL, 60);
+    char *path = tmp_path("insp");
+    gw_write(w, path);
+    char *cmd = NULL;
+    cr_assert(asprintf(&cmd, "'%s/adakv-gguf' '%s' 2>&1", build, path) > 0);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    char out[8192];
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    cr_assert_eq(pclose(p), 0, "adakv-gguf failed: %s", out);
+    const char *want[] = {
+        "gguf version 3",
+        "3 tensors",
+        "string             1  general.architecture = \"llama\"",
+        "u32                1  llama.block_count = 2",
+        "[string]           3  tokenizer.ggml.tokens = [\"a\", \"bc\", \"\"]",
+        "f32                1  eps = 1e-05",
+        "i64                1  neg = -7",
+        "F32     4 x 2",
+        "a.weight",
+        "Q4_1    32 x 3",
+        "q.weight",
+        "F32          2 tensors",
+        "Q4_1         1 tensors",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        cr_assert(strstr(out, want[i]) != NULL, "output lacks '%s':\n%s", want[i], out);
+    /* a broken file: exit status 1 and one line on stderr */
+    gw_patch_u32(w, GW_VERSION, 0, 0, 1);
+    gw_write(w, path);
+    p = popen(cmd, "r");
+    n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status %d", status);
+    cr_assert(strstr(out, "GGUF version 1 is not supported") != NULL, "%s", out);
+    cr_assert(strchr(out, '\n') == out + n - 1, "one line: %s", out);
+    unlink(path);
+    free(path);
+    free(cmd);
     gw_free(w);
 }
 
