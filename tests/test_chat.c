@@ -1,0 +1,122 @@
+/* Chat formats: the default model's own template (expected text rendered with Python's jinja2
+ * from the template in the GGUF, messages = [user "What is 2+2?"], add_generation_prompt), and
+ * short templates written for this test that carry the markers of each family. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat.h"
+#include "gguf.h"
+#include "tokenizer.h"
+
+static void expect_render(const char *tmpl, const char *user, const char *want) {
+    struct adakv_err e = {{0}};
+    char *out = NULL;
+    size_t n = 0;
+    cr_assert_eq(
+        chat_apply_template(tmpl, tmpl ? strlen(tmpl) : 0, user, strlen(user), &out, &n, &e), 0,
+        "%s", e.msg);
+    cr_expect_str_eq(out, want);
+    cr_expect_eq(n, strlen(want));
+    free(out);
+}
+
+Test(chat, smollm2_template_from_the_model) {
+    struct adakv_err e = {{0}};
+    const char *path = getenv("ADAKV_MODEL");
+    cr_assert(path);
+    struct gguf_file *f = gguf_open(path, &e);
+    cr_assert(f, "%s", e.msg);
+    struct gguf_str tmpl;
+    cr_assert_eq(gguf_get_str(f, "tokenizer.chat_template", &tmpl, &e), 0, "%s", e.msg);
+    cr_expect_eq(chat_detect(tmpl.ptr, tmpl.len), CHAT_FORMAT_CHATML);
+
+    const char *want = "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained "
+                       "by Hugging Face<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n"
+                       "<|im_start|>assistant\n";
+    char *out;
+    size_t n;
+    cr_assert_eq(chat_apply(f, "What is 2+2?", 12, &out, &n, &e), 0, "%s", e.msg);
+    cr_expect_str_eq(out, want);
+
+    /* Encoded with parse_special the markers become single control tokens. */
+    struct tokenizer *t = tokenizer_load(f, &e);
+    cr_assert(t, "%s", e.msg);
+    int32_t *ids = NULL;
+    size_t n_ids;
+    cr_assert_eq(tokenizer_encode(t, out, n, true, true, &ids, &n_ids, &e), 0);
+    int32_t im_start = tokenizer_find(t, "<|im_start|>", 12);
+    int32_t im_end = tokenizer_find(t, "<|im_end|>", 10);
+    size_t starts = 0, ends = 0;
+    for (size_t i = 0; i < n_ids; i++) {
+        starts += ids[i] == im_start;
+        ends += ids[i] == im_end;
+    }
+    cr_expect_eq(ids[0], im_start);
+    cr_expect_eq(starts, 3);
+    cr_expect_eq(ends, 2);
+    cr_expect(tokenizer_is_eog(t, im_end));
+    free(ids);
+    free(out);
+    tokenizer_free(t);
+    gguf_close(f);
+}
+
+Test(chat, chatml_variants) {
+    /* Qwen2-style default system message, written with Jinja's "\n" escapes. */
+    expect_render("{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system"
+                  "\\nYou are a helpful assistant.<|im_end|>\\n' }}{% endif %}{{'<|im_start|>' + "
+                  "message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}",
+                  "hi",
+                  "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+                  "hi<|im_end|>\n<|im_start|>assistant\n");
+    /* A system block that only copies the user's system message is not a default. */
+    expect_render("{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + "
+                  "messages[0]['content'] + '<|im_end|>\\n' }}{%- endif %}{{ '<|im_start|>' }}",
+                  "hi", "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+    /* No template at all: plain ChatML, as llama.cpp falls back to. */
+    expect_render(NULL, "x\ny", "<|im_start|>user\nx\ny<|im_end|>\n<|im_start|>assistant\n");
+}
+
+Test(chat, llama3) {
+    const char *l3 = "{{ bos_token }}{% for message in messages %}{{ '<|start_header_id|>' + "
+                     "message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + "
+                     "'<|eot_id|>' }}{% endfor %}";
+    cr_expect_eq(chat_detect(l3, strlen(l3)), CHAT_FORMAT_LLAMA3);
+    expect_render(l3, "  Hello there \n",
+                  "<|start_header_id|>user<|end_header_id|>\n\nHello there<|eot_id|>"
+                  "<|start_header_id|>assistant<|end_header_id|>\n\n");
+    const char *l31 = "{%- if not date_string is defined %}{%- set date_string = \"26 Jul 2024\" "
+                      "%}{%- endif %}{{- \"Cutting Knowledge Date: December 2023\\n\" }}"
+                      "<|start_header_id|><|end_header_id|>{{ message['content'] | trim }}";
+    expect_render(l31, "Hi",
+                  "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: "
+                  "December 2023\nToday Date: 26 Jul 2024\n\n<|eot_id|>"
+                  "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+                  "<|start_header_id|>assistant<|end_header_id|>\n\n");
+}
+
+Test(chat, mistral) {
+    const char *v1 = "{{ bos_token }}{% for message in messages %}{% if message['role'] == "
+                     "'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}{% endif %}";
+    cr_expect_eq(chat_detect(v1, strlen(v1)), CHAT_FORMAT_MISTRAL);
+    expect_render(v1, "Say hi", "[INST] Say hi [/INST]");
+    const char *v3 = "{{- \"[INST] \" + message[\"content\"] + \"[/INST]\" }}";
+    expect_render(v3, "Say hi", "[INST] Say hi[/INST]");
+    const char *tekken = "{{- '[INST]' + message['content'] + '[/INST]' }}";
+    expect_render(tekken, "Say hi", "[INST]Say hi[/INST]");
+}
+
+Test(chat, unknown_format_is_one_error_line) {
+    struct adakv_err e = {{0}};
+    char *out = NULL;
+    size_t n;
+    const char *tmpl = "{% for m in messages %}<start_of_turn>{{ m['content'] }}{% endfor %}";
+    cr_expect_eq(chat_detect(tmpl, strlen(tmpl)), CHAT_FORMAT_UNKNOWN);
+    cr_expect_eq(chat_apply_template(tmpl, strlen(tmpl), "x", 1, &out, &n, &e), -1);
+    cr_expect_null(out);
+    cr_expect(strstr(e.msg, "tokenizer.chat_template") != NULL, "%s", e.msg);
+    cr_expect_null(strchr(e.msg, '\n'));
+    cr_expect_str_eq(chat_format_name(CHAT_FORMAT_CHATML), "chatml");
+    cr_expect_str_eq(chat_format_name(CHAT_FORMAT_UNKNOWN), "unknown");
+}
