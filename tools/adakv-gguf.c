@@ -140,7 +140,7 @@ static void print_array(const struct gguf_kv *kv, const struct show_opts *o) {
         }
     }
     if (n < kv->arr_n)
-        printf(", ... (%" PRIu64 " more)", kv->arr_n - n);
+        printf("%s... (%" PRIu64 " more)", n ? ", " : "", kv->arr_n - n);
     putchar(']');
 }
 
