@@ -37,8 +37,11 @@ struct gguf_str {
 };
 
 /* One metadata entry. For scalars, `data` points at the value bytes (little-endian, possibly
- * unaligned: read with memcpy). For arrays, `arr_type` and `arr_n` describe the elements and
- * `data` points at the first element; string arrays are walked with gguf_arr_str(). */
+ * unaligned: read with memcpy, or better through the typed getters). For a string, `data` points
+ * at its u64 length (gguf_get_str decodes it). For arrays, `arr_type` and `arr_n` describe the
+ * elements and `data` points at the first element; string arrays also get `arr_strs` (one view
+ * per element, built in one pass at open), walked directly or with gguf_arr_str(). Arrays of
+ * arrays are validated but not indexed (arr_strs NULL). A bool byte other than 0 reads as true. */
 struct gguf_kv {
     struct gguf_str key;
     enum gguf_type type;
