@@ -490,24 +490,293 @@ DOT_K45(dot_q5_k_plain, dot_u8s8_plain, struct block_q5_k,
 DOT_Q6K(dot_q6_k_vnni, dot_u8s8_vnni)
 DOT_Q6K(dot_q6_k_plain, dot_u8s8_plain)
 
+/* ============================== blocked rows x tokens (VNNI) ============================== */
+
+/* Packed activation row (see quant_pack_bytes): qs[np*64] int8 (or uint8 = q+128 for signed
+ * weights), dpair[np*16] f32 (scale of block 2p in lanes 0-7, of 2p+1 in lanes 8-15), s[nb16]
+ * f32 (Q8_1 block sums), spair[np*16] (s/8 spread like dpair, exact: a power-of-two division
+ * of an f16 value). A missing last block of an odd count is zero. The quantization is
+ * quantize_block_8, the same as quantize_act, so results match vec_dot's arithmetic. */
+static void pack_act_8(const float *restrict x, void *restrict dst, int64_t n, int unsigned_q) {
+    int64_t nb = n / QK, np = (nb + 1) / 2;
+    int8_t *qs = dst;
+    float *dp = (float *)(qs + np * 64), *s = dp + np * 16, *sp = s + (nb + 15) / 16 * 16;
+    for (int64_t b = 0; b < nb; b++) {
+        uint16_t dh;
+        int sum;
+        float d = quantize_block_8(x + b * QK, &dh, qs + b * QK, &sum);
+        _mm256_storeu_ps(dp + (b / 2) * 16 + (b % 2) * 8, _mm256_set1_ps(f16(dh)));
+        s[b] = f16(quant_f32_to_f16(d * (float)sum));
+        _mm256_storeu_ps(sp + (b / 2) * 16 + (b % 2) * 8, _mm256_set1_ps(s[b] / 8.0f));
+        if (unsigned_q) {
+            __m256i q = _mm256_loadu_si256((const void *)(qs + b * QK));
+            _mm256_storeu_si256((void *)(qs + b * QK), _mm256_xor_si256(q, _mm256_set1_epi8(-128)));
+        }
+    }
+    if (nb % 2) {
+        memset(qs + nb * QK, unsigned_q ? 0x80 : 0, QK);
+        memset(dp + (nb / 2) * 16 + 8, 0, 8 * sizeof(float));
+        memset(sp + (nb / 2) * 16 + 8, 0, 8 * sizeof(float));
+    }
+    for (int64_t b = nb; b < (nb + 15) / 16 * 16; b++)
+        s[b] = 0.0f;
+}
+static void pack_act_q8_1(const float *restrict x, void *restrict dst, int64_t n) {
+    pack_act_8(x, dst, n, 0);
+}
+static void pack_act_q8_0u(const float *restrict x, void *restrict dst, int64_t n) {
+    pack_act_8(x, dst, n, 1);
+}
+
+/* One weight row unpacked for the inner loop: wq[np*64] bytes in activation order, dw[np*16]
+ * the block scales spread like dpair, wm[nb16] the block minimums (Q4_1) and, for signed Q8_0
+ * weights, corr[np*16] int32 = -128 * (sum of the lane's 4 weights), so that
+ * dpbusd(corr, q+128, w) = sum(q*w) of the lane exactly. */
+struct row_prep {
+    _Alignas(64) uint8_t wq[QUANT_GEMM_MAX_N];
+    _Alignas(64) float dw[QUANT_GEMM_MAX_N / 4];
+    _Alignas(64) int32_t corr[QUANT_GEMM_MAX_N / 4];
+    _Alignas(64) float wm[QUANT_GEMM_MAX_N / 32];
+};
+
+static void prep_q4_1(struct row_prep *p, const struct block_q4_1 *x, int64_t nb) {
+    for (int64_t b = 0; b < nb; b++) {
+        _mm256_store_si256((void *)(p->wq + b * QK), nibbles_32(x[b].qs));
+        _mm256_store_ps(p->dw + (b / 2) * 16 + (b % 2) * 8, _mm256_set1_ps(f16(x[b].d)));
+        p->wm[b] = f16(x[b].m);
+    }
+    if (nb % 2) {
+        memset(p->wq + nb * QK, 0, QK);
+        memset(p->dw + (nb / 2) * 16 + 8, 0, 8 * sizeof(float));
+    }
+    for (int64_t b = nb; b < (nb + 15) / 16 * 16; b++)
+        p->wm[b] = 0.0f;
+}
+
+static void prep_q8_0(struct row_prep *p, const struct block_q8_0 *x, int64_t nb) {
+    for (int64_t b = 0; b < nb; b++) {
+        _mm256_store_si256((void *)(p->wq + b * QK), _mm256_loadu_si256((const void *)x[b].qs));
+        _mm256_store_ps(p->dw + (b / 2) * 16 + (b % 2) * 8, _mm256_set1_ps(f16(x[b].d)));
+    }
+    if (nb % 2) {
+        memset(p->wq + nb * QK, 0, QK);
+        memset(p->dw + (nb / 2) * 16 + 8, 0, 8 * sizeof(float));
+    }
+    /* Each lane's own -128 * (sum of its 4 weights): the lane then holds exactly sum(q*w) of its
+     * 4 bytes, so no large terms cancel later in float (a per-block correction spread evenly
+     * over 8 lanes would be exact in int32 but lose ~7 bits to float cancellation). */
+    for (int64_t k = 0; k < (nb + 1) / 2; k++) {
+        __m512i c = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(-128),
+                                        _mm512_load_si512(p->wq + 64 * k));
+        _mm512_store_si512(p->corr + 16 * k, _mm512_sub_epi32(_mm512_setzero_si512(), c));
+    }
+}
+
+/* Two tokens per pass so each unpacked weight pair is loaded once for both. */
+#define GEMM_BODY(UNSIGNED_W, HAS_MIN)                                                             \
+    for (int64_t t = 0; t < n_tok; t += 2) {                                                       \
+        int two = t + 1 < n_tok;                                                                   \
+        const int8_t *q0 = (const int8_t *)((const uint8_t *)act + (size_t)t * act_stride);        \
+        const int8_t *q1 = two ? q0 + act_stride : q0;                                             \
+        const float *d0 = (const float *)(q0 + np * 64), *d1 = (const float *)(q1 + np * 64);      \
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();                                 \
+        for (int64_t k = 0; k < np; k++) {                                                         \
+            __m512i wv = _mm512_load_si512(p->wq + 64 * k);                                        \
+            __m512 dw = _mm512_load_ps(p->dw + 16 * k);                                            \
+            __m512i i0, i1;                                                                        \
+            if (UNSIGNED_W) {                                                                      \
+                i0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv,                               \
+                                         _mm512_loadu_si512(q0 + 64 * k));                         \
+                i1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv,                               \
+                                         _mm512_loadu_si512(q1 + 64 * k));                         \
+            } else {                                                                               \
+                __m512i c = _mm512_load_si512(p->corr + 16 * k);                                   \
+                i0 = _mm512_dpbusd_epi32(c, _mm512_loadu_si512(q0 + 64 * k), wv);                  \
+                i1 = _mm512_dpbusd_epi32(c, _mm512_loadu_si512(q1 + 64 * k), wv);                  \
+            }                                                                                      \
+            a0 = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_loadu_ps(d0 + 16 * k)),                  \
+                                 _mm512_cvtepi32_ps(i0), a0);                                      \
+            a1 = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_loadu_ps(d1 + 16 * k)),                  \
+                                 _mm512_cvtepi32_ps(i1), a1);                                      \
+        }                                                                                          \
+        if (HAS_MIN) {                                                                             \
+            const float *s0 = d0 + np * 16, *s1 = d1 + np * 16;                                    \
+            for (int64_t b = 0; b < nb; b += 16) {                                                 \
+                __m512 m = _mm512_load_ps(p->wm + b);                                              \
+                a0 = _mm512_fmadd_ps(m, _mm512_loadu_ps(s0 + b), a0);                              \
+                a1 = _mm512_fmadd_ps(m, _mm512_loadu_ps(s1 + b), a1);                              \
+            }                                                                                      \
+        }                                                                                          \
+        y[(size_t)t * y_stride + r] = _mm512_reduce_add_ps(a0);                                    \
+        if (two)                                                                                   \
+            y[(size_t)(t + 1) * y_stride + r] = _mm512_reduce_add_ps(a1);                          \
+    }
+
+/* Decode (one token): stream four weight rows at a time straight from their blocks, sharing
+ * each activation load between them. Per pair of blocks and row: unpack, one vpdpbusd, one
+ * scale product and FMA; the f16 scales (and Q4_1 minimums) of both blocks are broadcast and
+ * widened with one vcvtph2ps. */
+static inline __m512 pair_f16(uint16_t h0, uint16_t h1) {
+    __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)h0)),
+                                        _mm_set1_epi16((short)h1), 1);
+    return _mm512_cvtph_ps(v);
+}
+
+#define GEMV_ROWS 4
+
+static void gemv_q4_1(int64_t n, const uint8_t *restrict w, size_t w_stride, int64_t n_rows,
+                      const int8_t *restrict act, float *restrict y) {
+    int64_t nb = n / QK, np = (nb + 1) / 2, npf = nb / 2; /* full pairs */
+    const float *dp = (const float *)(act + np * 64);
+    const float *sp = dp + np * 16 + (nb + 15) / 16 * 16;
+    const float *s = dp + np * 16;
+    int64_t r = 0;
+    for (; r + GEMV_ROWS <= n_rows; r += GEMV_ROWS) {
+        const struct block_q4_1 *x[GEMV_ROWS];
+        __m512 acc[GEMV_ROWS];
+        for (int k = 0; k < GEMV_ROWS; k++) {
+            x[k] = (const void *)(w + (size_t)(r + k) * w_stride);
+            acc[k] = _mm512_setzero_ps();
+        }
+        for (int64_t p = 0; p < npf; p++) {
+            __m512i a = _mm512_loadu_si512(act + 64 * p);
+            __m512 da = _mm512_loadu_ps(dp + 16 * p), sa = _mm512_loadu_ps(sp + 16 * p);
+            for (int k = 0; k < GEMV_ROWS; k++) {
+                const struct block_q4_1 *b = x[k] + 2 * p;
+                __m512i u = join_256(nibbles_32(b[0].qs), nibbles_32(b[1].qs));
+                __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, a);
+                __m512 dw = pair_f16(b[0].d, b[1].d), mw = pair_f16(b[0].m, b[1].m);
+                acc[k] = _mm512_fmadd_ps(mw, sa, acc[k]);
+                acc[k] = _mm512_fmadd_ps(_mm512_mul_ps(dw, da), _mm512_cvtepi32_ps(d), acc[k]);
+            }
+        }
+        for (int k = 0; k < GEMV_ROWS; k++) {
+            float tail = 0.0f;
+            if (nb % 2) { /* last single block: scalar scale and minimum */
+                const struct block_q4_1 *b = x[k] + nb - 1;
+                __m256i d = _mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles_32(b->qs),
+                                                _mm256_loadu_si256((const void *)(act + 64 * npf)));
+                __m512i d512 = _mm512_maskz_mov_epi64(0x0f, _mm512_castsi256_si512(d));
+                tail = f16(b->d) * dp[16 * npf] * (float)_mm512_reduce_add_epi32(d512) +
+                       f16(b->m) * s[nb - 1];
+            }
+            y[r + k] = _mm512_reduce_add_ps(acc[k]) + tail;
+        }
+    }
+    for (; r < n_rows; r++) { /* fewer than four rows left */
+        const struct block_q4_1 *x = (const void *)(w + (size_t)r * w_stride);
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t p = 0; p < np; p++) {
+            int two = 2 * p + 1 < nb;
+            __m256i u1 = two ? nibbles_32(x[2 * p + 1].qs) : _mm256_setzero_si256();
+            __m512i u = join_256(nibbles_32(x[2 * p].qs), u1);
+            __m512i d =
+                _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, _mm512_loadu_si512(act + 64 * p));
+            __m512 dw = pair_f16(x[2 * p].d, two ? x[2 * p + 1].d : 0);
+            __m512 mw = pair_f16(x[2 * p].m, two ? x[2 * p + 1].m : 0);
+            acc = _mm512_fmadd_ps(mw, _mm512_loadu_ps(sp + 16 * p), acc);
+            acc = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_loadu_ps(dp + 16 * p)),
+                                  _mm512_cvtepi32_ps(d), acc);
+        }
+        y[r] = _mm512_reduce_add_ps(acc);
+    }
+}
+
+/* Q8_0 rows against unsigned activations (q+128): sum(q*w) = dpbusd(q+128, w) - 128*sum(w),
+ * the second term from a dpbusd of 128s against the same weights. */
+/* One row at a time for Q8_0: measured on a 576x49152 matrix streamed from memory, 2 or 4
+ * interleaved rows ran 2-3x slower than 1 (34-byte blocks make half the 32-byte loads split
+ * cache lines; with several streams those stall), while Q4_1 gains ~25% from 4 rows. */
+#define GEMV_ROWS_Q8 1
+static void gemv_q8_0(int64_t n, const uint8_t *restrict w, size_t w_stride, int64_t n_rows,
+                      const int8_t *restrict act, float *restrict y) {
+    int64_t nb = n / QK, np = (nb + 1) / 2;
+    const float *dp = (const float *)(act + np * 64);
+    const __m512i c128 = _mm512_set1_epi8(-128);
+    int64_t r = 0;
+    for (; r < n_rows; r += GEMV_ROWS_Q8) {
+        int nr = n_rows - r < GEMV_ROWS_Q8 ? (int)(n_rows - r) : GEMV_ROWS_Q8;
+        const struct block_q8_0 *x[GEMV_ROWS_Q8];
+        __m512 acc[GEMV_ROWS_Q8];
+        for (int k = 0; k < GEMV_ROWS_Q8; k++) {
+            x[k] = (const void *)(w + (size_t)(r + (k < nr ? k : 0)) * w_stride);
+            acc[k] = _mm512_setzero_ps();
+        }
+        for (int64_t p = 0; p < np; p++) {
+            int two = 2 * p + 1 < nb;
+            __m512i a = _mm512_loadu_si512(act + 64 * p);
+            __m512 da = _mm512_loadu_ps(dp + 16 * p);
+            for (int k = 0; k < GEMV_ROWS_Q8; k++) {
+                const struct block_q8_0 *b = x[k] + 2 * p;
+                __m256i w1 =
+                    two ? _mm256_loadu_si256((const void *)b[1].qs) : _mm256_setzero_si256();
+                __m512i wv = join_256(_mm256_loadu_si256((const void *)b[0].qs), w1);
+                __m512i d = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), a, wv),
+                                             _mm512_dpbusd_epi32(_mm512_setzero_si512(), c128, wv));
+                __m512 dw = pair_f16(b[0].d, two ? b[1].d : 0);
+                acc[k] = _mm512_fmadd_ps(_mm512_mul_ps(dw, da), _mm512_cvtepi32_ps(d), acc[k]);
+            }
+        }
+        for (int k = 0; k < nr; k++)
+            y[r + k] = _mm512_reduce_add_ps(acc[k]);
+    }
+}
+
+static void gemm_q4_1(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
+                      const void *restrict act, size_t act_stride, int64_t n_tok, float *restrict y,
+                      size_t y_stride) {
+    if (n_tok == 1) {
+        gemv_q4_1(n, w, w_stride, n_rows, act, y);
+        return;
+    }
+    struct row_prep prep; /* 50 KiB of stack: one unpacked row, reused for every token */
+    struct row_prep *p = &prep;
+    int64_t nb = n / QK, np = (nb + 1) / 2;
+    for (int64_t r = 0; r < n_rows; r++) {
+        prep_q4_1(p, (const void *)((const uint8_t *)w + (size_t)r * w_stride), nb);
+        GEMM_BODY(1, 1)
+    }
+}
+
+static void gemm_q8_0(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
+                      const void *restrict act, size_t act_stride, int64_t n_tok, float *restrict y,
+                      size_t y_stride) {
+    if (n_tok == 1) {
+        gemv_q8_0(n, w, w_stride, n_rows, act, y);
+        return;
+    }
+    struct row_prep prep; /* 50 KiB of stack: one unpacked row, reused for every token */
+    struct row_prep *p = &prep;
+    int64_t nb = n / QK, np = (nb + 1) / 2;
+    for (int64_t r = 0; r < n_rows; r++) {
+        prep_q8_0(p, (const void *)((const uint8_t *)w + (size_t)r * w_stride), nb);
+        GEMM_BODY(0, 0)
+    }
+}
+
 /* ============================== the table ============================== */
 
 void quant_fill_avx512(struct quant_kernels *t, bool vnni, bool bf16) {
     t[TENSOR_TYPE_F32].vec_dot = dot_f32;
-    t[TENSOR_TYPE_F16] =
-        (struct quant_kernels){dequant_f16, quantize_f16, dot_f16, TENSOR_TYPE_F16};
-    t[TENSOR_TYPE_BF16] = (struct quant_kernels){dequant_bf16, quantize_bf16,
-                                                 bf16 ? dot_bf16_dp : dot_bf16, TENSOR_TYPE_BF16};
-    t[TENSOR_TYPE_Q4_0] = (struct quant_kernels){
-        dequant_q4_0, quantize_q8_0, vnni ? dot_q4_0_vnni : dot_q4_0_plain, TENSOR_TYPE_Q8_0};
-    t[TENSOR_TYPE_Q4_1] = (struct quant_kernels){
-        dequant_q4_1, quantize_q8_1, vnni ? dot_q4_1_vnni : dot_q4_1_plain, TENSOR_TYPE_Q8_1};
-    t[TENSOR_TYPE_Q5_0] = (struct quant_kernels){
-        dequant_q5_0, quantize_q8_0, vnni ? dot_q5_0_vnni : dot_q5_0_plain, TENSOR_TYPE_Q8_0};
-    t[TENSOR_TYPE_Q5_1] = (struct quant_kernels){
-        dequant_q5_1, quantize_q8_1, vnni ? dot_q5_1_vnni : dot_q5_1_plain, TENSOR_TYPE_Q8_1};
-    t[TENSOR_TYPE_Q8_0] = (struct quant_kernels){
-        dequant_q8_0, quantize_q8_0, vnni ? dot_q8_0_vnni : dot_q8_0_plain, TENSOR_TYPE_Q8_0};
+    t[TENSOR_TYPE_F16] = QUANT_ENTRY(dequant_f16, quantize_f16, dot_f16, TENSOR_TYPE_F16);
+    t[TENSOR_TYPE_BF16] =
+        QUANT_ENTRY(dequant_bf16, quantize_bf16, bf16 ? dot_bf16_dp : dot_bf16, TENSOR_TYPE_BF16);
+    t[TENSOR_TYPE_Q4_0] = QUANT_ENTRY(dequant_q4_0, quantize_q8_0,
+                                      vnni ? dot_q4_0_vnni : dot_q4_0_plain, TENSOR_TYPE_Q8_0);
+    t[TENSOR_TYPE_Q4_1] = QUANT_ENTRY(dequant_q4_1, quantize_q8_1,
+                                      vnni ? dot_q4_1_vnni : dot_q4_1_plain, TENSOR_TYPE_Q8_1);
+    t[TENSOR_TYPE_Q5_0] = QUANT_ENTRY(dequant_q5_0, quantize_q8_0,
+                                      vnni ? dot_q5_0_vnni : dot_q5_0_plain, TENSOR_TYPE_Q8_0);
+    t[TENSOR_TYPE_Q5_1] = QUANT_ENTRY(dequant_q5_1, quantize_q8_1,
+                                      vnni ? dot_q5_1_vnni : dot_q5_1_plain, TENSOR_TYPE_Q8_1);
+    t[TENSOR_TYPE_Q8_0] = QUANT_ENTRY(dequant_q8_0, quantize_q8_0,
+                                      vnni ? dot_q8_0_vnni : dot_q8_0_plain, TENSOR_TYPE_Q8_0);
+    if (vnni) {
+        t[TENSOR_TYPE_Q4_1].pack_act = pack_act_q8_1;
+        t[TENSOR_TYPE_Q4_1].gemm = gemm_q4_1;
+        t[TENSOR_TYPE_Q8_0].pack_act = pack_act_q8_0u;
+        t[TENSOR_TYPE_Q8_0].gemm = gemm_q8_0;
+    }
     t[TENSOR_TYPE_Q4_K].quantize_act = quantize_q8_k;
     t[TENSOR_TYPE_Q4_K].vec_dot = vnni ? dot_q4_k_vnni : dot_q4_k_plain;
     t[TENSOR_TYPE_Q5_K].quantize_act = quantize_q8_k;

@@ -457,28 +457,17 @@ static float dot_q6_k_q8_k(int64_t n, const void *restrict w, const void *restri
 /* ============================== the table ============================== */
 
 void quant_fill_scalar(struct quant_kernels *t) {
-    t[TENSOR_TYPE_F32] =
-        (struct quant_kernels){dequant_f32, quantize_f32, dot_f32, TENSOR_TYPE_F32};
-    t[TENSOR_TYPE_F16] =
-        (struct quant_kernels){dequant_f16, quantize_f16, dot_f16, TENSOR_TYPE_F16};
-    t[TENSOR_TYPE_BF16] =
-        (struct quant_kernels){dequant_bf16, quantize_bf16, dot_bf16, TENSOR_TYPE_BF16};
-    t[TENSOR_TYPE_Q4_0] =
-        (struct quant_kernels){dequant_q4_0, quantize_q8_0, dot_q4_0_q8_0, TENSOR_TYPE_Q8_0};
-    t[TENSOR_TYPE_Q4_1] =
-        (struct quant_kernels){dequant_q4_1, quantize_q8_1, dot_q4_1_q8_1, TENSOR_TYPE_Q8_1};
-    t[TENSOR_TYPE_Q5_0] =
-        (struct quant_kernels){dequant_q5_0, quantize_q8_0, dot_q5_0_q8_0, TENSOR_TYPE_Q8_0};
-    t[TENSOR_TYPE_Q5_1] =
-        (struct quant_kernels){dequant_q5_1, quantize_q8_1, dot_q5_1_q8_1, TENSOR_TYPE_Q8_1};
-    t[TENSOR_TYPE_Q8_0] =
-        (struct quant_kernels){dequant_q8_0, quantize_q8_0, dot_q8_0_q8_0, TENSOR_TYPE_Q8_0};
-    t[TENSOR_TYPE_Q8_1] = (struct quant_kernels){dequant_q8_1, NULL, NULL, TENSOR_TYPE_Q8_1};
-    t[TENSOR_TYPE_Q4_K] =
-        (struct quant_kernels){dequant_q4_k, quantize_q8_k, dot_q4_k_q8_k, TENSOR_TYPE_Q8_K};
-    t[TENSOR_TYPE_Q5_K] =
-        (struct quant_kernels){dequant_q5_k, quantize_q8_k, dot_q5_k_q8_k, TENSOR_TYPE_Q8_K};
-    t[TENSOR_TYPE_Q6_K] =
-        (struct quant_kernels){dequant_q6_k, quantize_q8_k, dot_q6_k_q8_k, TENSOR_TYPE_Q8_K};
-    t[TENSOR_TYPE_Q8_K] = (struct quant_kernels){dequant_q8_k, NULL, NULL, TENSOR_TYPE_Q8_K};
+    t[TENSOR_TYPE_F32] = QUANT_ENTRY(dequant_f32, quantize_f32, dot_f32, TENSOR_TYPE_F32);
+    t[TENSOR_TYPE_F16] = QUANT_ENTRY(dequant_f16, quantize_f16, dot_f16, TENSOR_TYPE_F16);
+    t[TENSOR_TYPE_BF16] = QUANT_ENTRY(dequant_bf16, quantize_bf16, dot_bf16, TENSOR_TYPE_BF16);
+    t[TENSOR_TYPE_Q4_0] = QUANT_ENTRY(dequant_q4_0, quantize_q8_0, dot_q4_0_q8_0, TENSOR_TYPE_Q8_0);
+    t[TENSOR_TYPE_Q4_1] = QUANT_ENTRY(dequant_q4_1, quantize_q8_1, dot_q4_1_q8_1, TENSOR_TYPE_Q8_1);
+    t[TENSOR_TYPE_Q5_0] = QUANT_ENTRY(dequant_q5_0, quantize_q8_0, dot_q5_0_q8_0, TENSOR_TYPE_Q8_0);
+    t[TENSOR_TYPE_Q5_1] = QUANT_ENTRY(dequant_q5_1, quantize_q8_1, dot_q5_1_q8_1, TENSOR_TYPE_Q8_1);
+    t[TENSOR_TYPE_Q8_0] = QUANT_ENTRY(dequant_q8_0, quantize_q8_0, dot_q8_0_q8_0, TENSOR_TYPE_Q8_0);
+    t[TENSOR_TYPE_Q8_1] = QUANT_ENTRY(dequant_q8_1, NULL, NULL, TENSOR_TYPE_Q8_1);
+    t[TENSOR_TYPE_Q4_K] = QUANT_ENTRY(dequant_q4_k, quantize_q8_k, dot_q4_k_q8_k, TENSOR_TYPE_Q8_K);
+    t[TENSOR_TYPE_Q5_K] = QUANT_ENTRY(dequant_q5_k, quantize_q8_k, dot_q5_k_q8_k, TENSOR_TYPE_Q8_K);
+    t[TENSOR_TYPE_Q6_K] = QUANT_ENTRY(dequant_q6_k, quantize_q8_k, dot_q6_k_q8_k, TENSOR_TYPE_Q8_K);
+    t[TENSOR_TYPE_Q8_K] = QUANT_ENTRY(dequant_q8_k, NULL, NULL, TENSOR_TYPE_Q8_K);
 }

@@ -168,12 +168,39 @@ typedef void (*quant_quantize_row_fn)(const float *restrict src, void *restrict 
 /* sum over n elements of weight row w times activation row a (a in the activation type). */
 typedef float (*quant_vec_dot_fn)(int64_t n, const void *restrict w, const void *restrict a);
 
+/* Optional blocked kernel for many rows x many tokens (ISA tables only; NULL in the scalar one).
+ * act holds n_tok rows made by pack_act, act_stride bytes apart; it computes
+ * y[t * y_stride + r] = dot(weight row r, activation row t) for r < n_rows, t < n_tok, with the
+ * same activation quantization (bit for bit) and the same per-block arithmetic as vec_dot, so
+ * it differs from vec_dot only by summation order. n <= QUANT_GEMM_MAX_N. */
+typedef void (*quant_gemm_fn)(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
+                              const void *restrict act, size_t act_stride, int64_t n_tok,
+                              float *restrict y, size_t y_stride);
+
+#define QUANT_GEMM_MAX_N 16384
+
+/* Bytes of one packed activation row of n values (32-blocks): the int8 quants of block pairs
+ * contiguous, then each pair's two f32 scales repeated over 8 lanes each, then the f32 block
+ * sums of Q8_1 (padded to 16), then those sums / 8 repeated like the scales. The layout is
+ * private to the ISA file that packs and reads it. */
+static inline size_t quant_pack_bytes(int64_t n) {
+    int64_t nb = n / 32, np = (nb + 1) / 2;
+    return (size_t)(np * 64 + np * 64 + (nb + 15) / 16 * 16 * 4 + np * 64);
+}
+
 struct quant_kernels {
     quant_dequant_row_fn dequant_row;   /* NULL: type unsupported */
     quant_quantize_row_fn quantize_act; /* f32 -> act_type (only for weight types) */
     quant_vec_dot_fn vec_dot;           /* weight row . act_type row (only for weight types) */
     uint32_t act_type;                  /* llama.cpp's vec_dot_type for this weight type */
+    quant_quantize_row_fn pack_act;     /* optional, with gemm: f32 -> packed rows */
+    quant_gemm_fn gemm;                 /* optional: rows x tokens at once */
 };
+
+/* A table entry without the optional blocked kernels. */
+#define QUANT_ENTRY(deq, quant, dot, act)                                                          \
+    ((struct quant_kernels){                                                                       \
+        .dequant_row = (deq), .quantize_act = (quant), .vec_dot = (dot), .act_type = (act)})
 
 #define QUANT_TYPE_TABLE_SIZE 31 /* ids 0..30 (BF16 is 30) */
 

@@ -24,11 +24,44 @@ static size_t act_row_bytes(const struct quant_kernels *k, int64_t n_in) {
     return (b + WS_ALIGN - 1) / WS_ALIGN * WS_ALIGN;
 }
 
+/* Bytes per activation row in ws: the activation type's row, or the packed row of the blocked
+ * kernels, whichever is larger, so one size serves every ISA cap. */
+static size_t ws_row_bytes(const struct quant_kernels *k, int64_t n_in) {
+    size_t b = act_row_bytes(k, n_in);
+    if (k->act_type == TENSOR_TYPE_Q8_0 || k->act_type == TENSOR_TYPE_Q8_1) {
+        size_t p = (quant_pack_bytes(n_in) + WS_ALIGN - 1) / WS_ALIGN * WS_ALIGN;
+        b = p > b ? p : b;
+    }
+    return b;
+}
+
 size_t matmul_ws_size(uint32_t type, int64_t n_in, int64_t n_tok) {
     const struct quant_kernels *k = quant_kernels_isa(type, SIMD_ISA_SCALAR);
     if (!k || !k->vec_dot || k->act_type == TENSOR_TYPE_F32)
         return 0; /* f32 weights dot the f32 activations directly */
-    return act_row_bytes(k, n_in) * (size_t)n_tok;
+    return ws_row_bytes(k, n_in) * (size_t)n_tok;
+}
+
+/* The blocked path: pack X once, then tiles of rows x tokens, each tile one gemm call. */
+static void matmul_blocked(const struct quant_kernels *k, const struct matmul_weight *w,
+                           const float *x, int64_t n_tok, float *y, uint8_t *ws) {
+    const int64_t n_in = w->n_in, n_out = w->n_out;
+    const size_t astride = ws_row_bytes(k, n_in);
+#pragma omp parallel for schedule(static) if (n_tok > 1)
+    for (int64_t t = 0; t < n_tok; t++)
+        k->pack_act(x + t * n_in, ws + (size_t)t * astride, n_in);
+    const int64_t n_rb = (n_out + TILE_ROWS - 1) / TILE_ROWS;
+    const int64_t n_tb = (n_tok + TILE_TOKENS - 1) / TILE_TOKENS;
+    const uint8_t *wdata = w->data;
+#pragma omp parallel for schedule(static)
+    for (int64_t tile = 0; tile < n_rb * n_tb; tile++) {
+        int64_t rb = tile / n_tb, tb = tile % n_tb;
+        int64_t o0 = rb * TILE_ROWS, t0 = tb * TILE_TOKENS;
+        int64_t nr = n_out - o0 < TILE_ROWS ? n_out - o0 : TILE_ROWS;
+        int64_t nt = n_tok - t0 < TILE_TOKENS ? n_tok - t0 : TILE_TOKENS;
+        k->gemm(n_in, wdata + (size_t)o0 * w->row_bytes, w->row_bytes, nr,
+                ws + (size_t)t0 * astride, astride, nt, y + t0 * n_out + o0, (size_t)n_out);
+    }
 }
 
 void matmul(const struct matmul_weight *w, const float *x, int64_t n_tok, float *y, void *ws) {
@@ -40,11 +73,16 @@ void matmul(const struct matmul_weight *w, const float *x, int64_t n_tok, float 
     const uint8_t *wdata = w->data;
     const size_t wstride = w->row_bytes;
 
+    if (k->gemm && n_in <= QUANT_GEMM_MAX_N) {
+        matmul_blocked(k, w, x, n_tok, y, ws);
+        return;
+    }
+
     const uint8_t *act = (const uint8_t *)x;
     size_t astride = (size_t)n_in * sizeof(float);
     if (k->act_type != TENSOR_TYPE_F32) {
         assert(ws);
-        astride = act_row_bytes(k, n_in);
+        astride = ws_row_bytes(k, n_in);
         uint8_t *q = ws;
 #pragma omp parallel for schedule(static) if (n_tok > 1)
         for (int64_t t = 0; t < n_tok; t++)

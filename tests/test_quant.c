@@ -211,6 +211,71 @@ Test(quant_simd, avx512_without_vnni_bf16_matches_scalar) {
 }
 #endif
 
+/* The blocked kernels (rows x tokens, and the one-token GEMV they switch to) against the scalar
+ * vec_dot of the same weights and the scalar-quantized activations: same per-block integer sums
+ * and scale products, so the vec_dot tolerance applies. Row counts cover the 4-row groups and
+ * their tails, token counts the 2-token pairing and its tail, block counts odd and even. */
+static void check_gemm(enum simd_isa isa) {
+    uint64_t seed = 0xabcdefull;
+    for (int li = 0; li < QT_N_LAYOUTS; li++) {
+        const struct qt_layout *l = &qt_layouts[li];
+        const struct quant_kernels *k = quant_kernels_isa(l->type, isa);
+        const struct quant_kernels *ref = quant_kernels_isa(l->type, SIMD_ISA_SCALAR);
+        if (!k->gemm)
+            continue;
+        for (int ci = 0; ci < N_COUNTS; ci++)
+            for (int64_t n_rows = 1; n_rows <= 9; n_rows += 4)
+                for (int64_t n_tok = 1; n_tok <= 3; n_tok++) {
+                    int64_t nb = block_counts[ci], n = nb * l->blck;
+                    size_t rb = tensor_type_row_size(l->type, n) + 1; /* odd stride */
+                    size_t pb = quant_pack_bytes(n), ab = tensor_type_row_size(ref->act_type, n);
+                    uint8_t *w = malloc(rb * n_rows), *pa = malloc(pb * n_tok), *qa = malloc(ab);
+                    float *x = malloc(n * n_tok * 4), *y = malloc(n_rows * n_tok * 4);
+                    for (int64_t r = 0; r < n_rows; r++)
+                        qt_fill_blocks(l, w + r * rb, nb, &seed, (int)(r % 2));
+                    qt_fill_act(x, n * n_tok, &seed, (int)(n_tok % 2));
+                    for (int64_t t = 0; t < n_tok; t++)
+                        k->pack_act(x + t * n, pa + t * pb, n);
+                    k->gemm(n, w, rb, n_rows, pa, pb, n_tok, y, (size_t)n_rows);
+                    for (int64_t t = 0; t < n_tok; t++) {
+                        ref->quantize_act(x + t * n, qa, n);
+                        double *av = malloc(n * sizeof *av);
+                        float *af = malloc(n * 4);
+                        act_values(ref->act_type, qa, n, av);
+                        for (int64_t i = 0; i < n; i++)
+                            af[i] = (float)av[i];
+                        for (int64_t r = 0; r < n_rows; r++) {
+                            float want = ref->vec_dot(n, w + r * rb, qa);
+                            double tol =
+                                (double)(nb + 16) * 0x1p-22 * dot_magnitude(l, w + r * rb, af, n) +
+                                1e-30;
+                            float got = y[t * n_rows + r];
+                            cr_assert(fabs((double)got - (double)want) <= tol,
+                                      "%s %s gemm nb=%lld rows=%lld toks=%lld: y[%lld][%lld] = "
+                                      "%.9g, scalar %.9g, tol %.3g",
+                                      simd_isa_name(isa), tensor_type_name(l->type), (long long)nb,
+                                      (long long)n_rows, (long long)n_tok, (long long)t,
+                                      (long long)r, got, want, tol);
+                        }
+                        free(av);
+                        free(af);
+                    }
+                    free(w);
+                    free(pa);
+                    free(qa);
+                    free(x);
+                    free(y);
+                }
+    }
+}
+
+Test(quant_simd, blocked_kernels_match_scalar_dot) {
+    enum simd_isa isas[SIMD_ISA_COUNT];
+    int n = qt_simd_isas(isas);
+    for (int i = 0; i < n; i++)
+        check_gemm(isas[i]);
+}
+
 /* ------------------------------------------------------------------ scalar dot vs double */
 
 /* The scalar dot equals the exact dot of dequantized weights and dequantized activations up to
