@@ -1,6 +1,7 @@
 #include "matmul.h"
 
 #include <assert.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "quant.h"
@@ -69,6 +70,8 @@ void matmul(const struct matmul_weight *w, const float *x, int64_t n_tok, float 
     assert(k && k->vec_dot);
     assert(w->n_in % tensor_type_blck_size(w->type) == 0);
     assert(w->row_bytes >= tensor_type_row_size(w->type, (uint64_t)w->n_in));
+    assert((uintptr_t)w->data % (w->type == TENSOR_TYPE_F32 ? 4 : 2) == 0);
+    assert(w->row_bytes % (w->type == TENSOR_TYPE_F32 ? 4 : 2) == 0);
     const int64_t n_in = w->n_in, n_out = w->n_out;
     const uint8_t *wdata = w->data;
     const size_t wstride = w->row_bytes;

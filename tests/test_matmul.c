@@ -60,7 +60,7 @@ static void check_type(const struct qt_layout *l, enum simd_isa isa, uint64_t *s
     int64_t n_in = l->blck == 256 ? 512 : (l->blck == 32 ? 96 : 45);
     int64_t n_out = 37; /* odd: partial row tiles */
     int64_t nb = n_in / l->blck;
-    size_t row_bytes = tensor_type_row_size(l->type, n_in) + 3; /* padded stride, unaligned */
+    size_t row_bytes = tensor_type_row_size(l->type, n_in) + 4; /* padded stride, not 64-aligned */
     uint8_t *wbuf = malloc(row_bytes * n_out);
     for (int64_t o = 0; o < n_out; o++)
         qt_fill_blocks(l, wbuf + o * row_bytes, nb, seed, o % 3 == 0);

@@ -227,7 +227,8 @@ static void check_gemm(enum simd_isa isa) {
             for (int64_t n_rows = 1; n_rows <= 9; n_rows += 4)
                 for (int64_t n_tok = 1; n_tok <= 3; n_tok++) {
                     int64_t nb = block_counts[ci], n = nb * l->blck;
-                    size_t rb = tensor_type_row_size(l->type, n) + 1; /* odd stride */
+                    size_t rb =
+                        tensor_type_row_size(l->type, n) + 2; /* padded stride, not 64-aligned */
                     size_t pb = quant_pack_bytes(n), ab = tensor_type_row_size(ref->act_type, n);
                     uint8_t *w = malloc(rb * n_rows), *pa = malloc(pb * n_tok), *qa = malloc(ab);
                     float *x = malloc(n * n_tok * 4), *y = malloc(n_rows * n_tok * 4);
