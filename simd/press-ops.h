@@ -1,0 +1,45 @@
+/* Kernels of the press stage (scoring the KV cache before eviction), one table per ISA, chosen
+ * at run time like simd/ops.h. Every op has a plain C reference that tests/test_press_kernels.c
+ * holds the ISA versions to.
+ *
+ * qk_*: attention logits of many query rows (the observation window of every query head of a
+ *   GQA group) against all keys of one KV head. Same contract as the attn_qk ops of ops.h, whose
+ *   scalar versions are the reference; the ISA versions are blocked GEMMs for n_q in the tens.
+ * vnorm_l1: CriticalKV's ||v_r W_O^h||_1 per value row, accumulated into out (so a GQA group's
+ *   query heads can sum into one buffer):
+ *     out[r] += sum_{e < n_out} | sum_{i < d} v[r * d + i] * w[i * n_out + e] |
+ *   v: n rows of d f32; w: [d][n_out] f32 row-major (W_O^h transposed). n, d, n_out >= 1. */
+#ifndef ADAKV_SIMD_PRESS_OPS_H
+#define ADAKV_SIMD_PRESS_OPS_H
+
+#include "ops.h"
+
+typedef void (*op_vnorm_l1_fn)(float *out, const float *v, int n, int d, const float *w, int n_out);
+
+struct press_ops {
+    const char *isa; /* "scalar", "avx512": names the table */
+    op_attn_qk_i8_fn qk_i8;
+    op_attn_qk_f16_fn qk_f16;
+    op_attn_qk_f32_fn qk_f32;
+    op_vnorm_l1_fn vnorm_l1;
+};
+
+/* The reference table. */
+const struct press_ops *press_ops_scalar(void);
+/* The best table for this CPU, honouring the ISA cap of simd/cpu.h (ADAKV_ISA). */
+const struct press_ops *press_ops_best(void);
+/* The table named like a simd_ops table ("scalar", "avx2", "avx512"), so a caller that picked
+ * simd_ops_scalar() for a reference run gets the reference here too. Levels without press
+ * kernels (avx2, neon) get the reference; NULL for an ISA this CPU or build cannot run. */
+const struct press_ops *press_ops_by_name(const char *isa);
+
+void vnorm_l1__scalar(float *out, const float *v, int n, int d, const float *w, int n_out);
+void vnorm_l1__avx512(float *out, const float *v, int n, int d, const float *w, int n_out);
+void qk_gemm_i8__avx512(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,
+                        const int8_t *k, const float *k_scale, int n_k, int d, float mul);
+void qk_gemm_f16__avx512(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,
+                         const uint16_t *k, int n_k, int d, float mul);
+void qk_gemm_f32__avx512(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,
+                         const float *k, int n_k, int d, float mul);
+
+#endif
