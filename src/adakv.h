@@ -85,13 +85,56 @@ void adakv_ctx_free(struct adakv_ctx *c);
  * for n > 1. */
 int adakv_eval(struct adakv_ctx *c, const int32_t *tokens, int n, float *logits, bool all_logits,
                struct adakv_err *e);
-int adakv_ctx_n_past(const struct adakv_ctx *c);      /* next position = tokens evaluated so far */
-void adakv_ctx_reset(struct adakv_ctx *c);            /* empty the cache, keep the allocations */
+int adakv_ctx_n_past(const struct adakv_ctx *c); /* next position = tokens evaluated so far */
+void adakv_ctx_reset(struct adakv_ctx *c);       /* empty the cache, keep the allocations */
+/* Forgets every token at position >= n_past (e.g. a question and its answer), so one compressed
+ * context can answer several questions without being recomputed. */
+int adakv_ctx_rewind(struct adakv_ctx *c, int n_past, struct adakv_err *e);
 size_t adakv_ctx_kv_bytes(const struct adakv_ctx *c); /* bytes currently allocated for K/V */
+size_t adakv_ctx_kv_rows(const struct adakv_ctx *c);  /* live K/V rows over all layers and heads */
 /* Sets or clears (fn = NULL) the compression hook, e.g. to prefill a question on top of an
  * already compressed context without compressing again (question-agnostic mode). */
 void adakv_ctx_set_compress(struct adakv_ctx *c, adakv_compress_layer_fn fn, void *user);
 /* The context's KV cache (for presses, reports and tests); owned by the context. */
 struct kv_cache *adakv_ctx_kv(struct adakv_ctx *c);
+
+/* ---- KV presses: which rows each layer keeps after prefill (Ada-KV, SnapKV, ...) ----
+ *
+ *     struct adakv_press *p = adakv_press_new();
+ *     adakv_press_set(p, "press", "ada-snapkv", &e);   // the same names and checks as the CLI
+ *     adakv_press_set(p, "kv-budget", "256", &e);
+ *     adakv_ctx_set_press(ctx, p, &e);                  // copied; p may be freed
+ *     adakv_eval(ctx, context, n, NULL, false, &e);     // layer-major prefill, compressed
+ *     adakv_ctx_press_enable(ctx, false);               // question-agnostic: the question's
+ *     adakv_eval(ctx, question, m, logits, false, &e);  // prefill keeps the compressed context
+ *
+ * Options (name: value): press: full snapkv pyramid critical streaming random knorm
+ * ada-snapkv ada-pyramid ada-critical, and kvpress names (no_press, streaming_llm, pyramidkv,
+ * adakv_snapkv, critical_snapkv, critical_adakv_snapkv); kv-budget: rows kept per KV head,
+ * window included; kv-ratio: fraction removed in [0, 1); ada: on|off|kvpress; alpha: [0, 1];
+ * window; pool-kernel (odd); pool: max|avg; beta; sink; critical-ratio; seed; reserve (rows left
+ * free per head for decode). */
+struct adakv_press;
+struct adakv_press *adakv_press_new(void); /* defaults: the full cache (no eviction) */
+void adakv_press_free(struct adakv_press *p);
+int adakv_press_set(struct adakv_press *p, const char *name, const char *value,
+                    struct adakv_err *e);
+/* Cross-checks the options (e.g. budget and ratio both given). */
+int adakv_press_check(const struct adakv_press *p, struct adakv_err *e);
+/* "ada-snapkv, budget 256, window 32, alpha 0.20" */
+void adakv_press_describe(const struct adakv_press *p, char *buf, size_t size);
+bool adakv_press_evicts(const struct adakv_press *p);
+int adakv_press_window(const struct adakv_press *p);
+
+/* Installs the press on the context (replacing any earlier one, and any compress_layer hook).
+ * With report, each compressed layer records what --kv-report prints. */
+int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool report,
+                        struct adakv_err *e);
+/* Turns compression of later prefills off (question-agnostic: a question prefilled on top of a
+ * compressed context) or back on. */
+void adakv_ctx_press_enable(struct adakv_ctx *c, bool on);
+/* One line per layer of the last compression (budgets min/median/max, attention mass kept, the
+ * L1 bound, the measured output change, bytes before -> after); *out is malloc'ed. */
+int adakv_ctx_kv_report(const struct adakv_ctx *c, char **out, struct adakv_err *e);
 
 #endif

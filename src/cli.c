@@ -9,33 +9,52 @@
 #include "error.h"
 
 void cli_usage(FILE *out) {
-    fputs("usage: adakv-run [options] model.gguf [prompt.txt]\n"
-          "\n"
-          "input\n"
-          "  -m, --model FILE       GGUF model (or the first positional argument)\n"
-          "  -f, --file FILE        prompt file, '-' for stdin (or the second positional)\n"
-          "  -p, --prompt TEXT      prompt text\n"
-          "      --chat             wrap the prompt in the model's chat template\n"
-          "      --perplexity FILE  perplexity of FILE in chunks of -c tokens (llama-perplexity)\n"
-          "generation\n"
-          "  -n, --n-predict N      tokens to generate (default 128, -1 = until end of turn)\n"
-          "  -c, --ctx-size N       context size in tokens (default min(model, 4096))\n"
-          "  -s, --seed N           sampling seed (default: random)\n"
-          "      --temp F           temperature, 0 = greedy (default 0.8)\n"
-          "      --top-k N          top-k, 0 = off (default 40)\n"
-          "      --top-p F          top-p in (0, 1], 1 = off (default 0.95)\n"
-          "KV cache\n"
-          "      --kv-type T        int8 (default), f16 or f32; -ctk/-ctv are aliases\n"
-          "machine\n"
-          "  -t, --threads N        threads (default: all cores)\n"
-          "      --reference        plain C kernels everywhere (slow; for comparisons)\n"
-          "output\n"
-          "      --progress MODE    prefill progress on stderr: auto (TTY only), on, off\n"
-          "      --no-perf          no timing summary on stderr\n"
-          "  -h, --help             this text\n"
-          "      --version          print the version\n"
-          "Generated text goes to stdout; progress, timings and errors go to stderr.\n",
-          out);
+    fputs(
+        "usage: adakv-run [options] model.gguf [prompt.txt]\n"
+        "\n"
+        "input\n"
+        "  -m, --model FILE       GGUF model (or the first positional argument)\n"
+        "  -f, --file FILE        prompt file, '-' for stdin (or the second positional)\n"
+        "  -p, --prompt TEXT      prompt text\n"
+        "      --chat             wrap the prompt in the model's chat template\n"
+        "      --perplexity FILE  perplexity of FILE in chunks of -c tokens (llama-perplexity)\n"
+        "generation\n"
+        "  -n, --n-predict N      tokens to generate (default 128, -1 = until end of turn)\n"
+        "  -c, --ctx-size N       context size in tokens (default min(model, 4096))\n"
+        "  -s, --seed N           sampling seed (default: random)\n"
+        "      --temp F           temperature, 0 = greedy (default 0.8)\n"
+        "      --top-k N          top-k, 0 = off (default 40)\n"
+        "      --top-p F          top-p in (0, 1], 1 = off (default 0.95)\n"
+        "KV cache\n"
+        "      --kv-type T        int8 (default), f16 or f32; -ctk/-ctv are aliases\n"
+        "      --press NAME       full (default), snapkv, pyramid, critical, streaming, random,\n"
+        "                         knorm, ada-snapkv, ada-pyramid, ada-critical; kvpress names\n"
+        "                         (adakv_snapkv, pyramidkv, critical_adakv_snapkv, ...) too\n"
+        "      --kv-budget N      KV rows kept per KV head, window included (alone: ada-snapkv)\n"
+        "      --kv-ratio R       fraction of rows removed, in [0, 1) (kvpress semantics)\n"
+        "      --ada              Ada-KV head-wise budgets (paper code); --ada-kvpress: kvpress's\n"
+        "      --alpha F          Ada-KV uniform floor in [0, 1] (default 0.2)\n"
+        "      --window N         observation window, query rows (default 32)\n"
+        "      --pool-kernel N    score pooling kernel, odd (default 7); --pool max|avg\n"
+        "      --beta F           PyramidKV steepness (default 20)\n"
+        "      --sink N           StreamingLLM sink tokens (default 4)\n"
+        "      --critical-ratio F CriticalKV stage-1 share of each head's budget (default 0.5)\n"
+        "      --question FILE    a question about the prompt (repeatable; or a line\n"
+        "                         '<<<question>>>' in the prompt file separates it)\n"
+        "      --question-aware   compress context and question together (default: the\n"
+        "                         context alone, so it can answer several questions)\n"
+        "      --kv-report        per layer: head budgets, attention mass kept, L1 bound,\n"
+        "                         measured output change, bytes before -> after\n"
+        "machine\n"
+        "  -t, --threads N        threads (default: all cores)\n"
+        "      --reference        plain C kernels everywhere (slow; for comparisons)\n"
+        "output\n"
+        "      --progress MODE    prefill progress on stderr: auto (TTY only), on, off\n"
+        "      --no-perf          no timing summary on stderr\n"
+        "  -h, --help             this text\n"
+        "      --version          print the version\n"
+        "Generated text goes to stdout; progress, timings and errors go to stderr.\n",
+        out);
 }
 
 static int parse_long(const char *flag, const char *s, long lo, long hi, long *out,
@@ -79,6 +98,7 @@ static int parse_kv_type(const char *flag, const char *s, enum adakv_kv_type *ou
 
 static void defaults(struct cli_opts *o) {
     memset(o, 0, sizeof *o);
+    o->press = adakv_press_new();
     o->n_predict = 128;
     o->temp = 0.8f;
     o->top_k = 40;
@@ -92,8 +112,15 @@ static bool is(const char *a, const char *s1, const char *s2) {
     return !strcmp(a, s1) || (s2 && !strcmp(a, s2));
 }
 
+void cli_opts_free(struct cli_opts *o) {
+    adakv_press_free(o->press);
+    o->press = NULL;
+}
+
 int cli_parse(int argc, char **argv, struct cli_opts *o, struct adakv_err *e) {
     defaults(o);
+    if (!o->press)
+        return err_set(e, "out of memory");
     const char *positional[2] = {NULL, NULL};
     int n_pos = 0;
     for (int i = 1; i < argc; i++) {
@@ -120,6 +147,19 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct adakv_err *e) {
             o->reference = true;
             continue;
         }
+        if (is(a, "--kv-report", NULL)) {
+            o->kv_report = true;
+            continue;
+        }
+        if (is(a, "--question-aware", NULL)) {
+            o->question_aware = true;
+            continue;
+        }
+        if (is(a, "--ada", NULL) || is(a, "--ada-kvpress", NULL)) {
+            if (adakv_press_set(o->press, "ada", a[5] ? "kvpress" : "on", e))
+                return -1;
+            continue;
+        }
         if (a[0] != '-' || !strcmp(a, "-")) {
             if (n_pos == 2)
                 return err_set(e, "unexpected argument '%s' (model and prompt file already given)",
@@ -139,7 +179,18 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct adakv_err *e) {
             o->prompt_text = val;
         else if (is(a, "--perplexity", NULL))
             o->perplexity_file = val;
-        else if (is(a, "-n", "--n-predict")) {
+        else if (is(a, "--question", NULL)) {
+            if (o->n_questions == (int)(sizeof o->questions / sizeof o->questions[0]))
+                return err_set(e, "--question: at most %d questions",
+                               (int)(sizeof o->questions / sizeof o->questions[0]));
+            o->questions[o->n_questions++] = val;
+        } else if (is(a, "--press", NULL) || is(a, "--kv-budget", NULL) ||
+                   is(a, "--kv-ratio", NULL) || is(a, "--alpha", NULL) || is(a, "--window", NULL) ||
+                   is(a, "--pool-kernel", NULL) || is(a, "--pool", NULL) || is(a, "--beta", NULL) ||
+                   is(a, "--sink", NULL) || is(a, "--critical-ratio", NULL)) {
+            if (adakv_press_set(o->press, a + 2, val, e))
+                return -1;
+        } else if (is(a, "-n", "--n-predict")) {
             if (parse_long(a, val, -1, INT_MAX, &v, e))
                 return -1;
             o->n_predict = (int)v;
@@ -205,5 +256,7 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct adakv_err *e) {
         return err_set(e, "give only one of a prompt file, -p and --perplexity");
     if (sources == 0)
         return err_set(e, "no prompt given (a prompt file, '-' for stdin, or -p TEXT)");
-    return 0;
+    if (o->perplexity_file && o->n_questions)
+        return err_set(e, "--question does not apply to --perplexity");
+    return adakv_press_check(o->press, e);
 }

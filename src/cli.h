@@ -28,6 +28,11 @@ struct cli_opts {
     bool reference; /* --reference: plain C kernels (for comparisons) */
     bool perf;      /* timing summary on stderr (on by default) */
     enum adakv_kv_type kv_type;
+    struct adakv_press *press; /* owned: --press, --kv-budget, ... (see adakv_press_set) */
+    bool kv_report;            /* --kv-report */
+    const char *questions[16]; /* --question FILE, repeatable */
+    int n_questions;
+    bool question_aware; /* compress context and question together */
     enum cli_progress progress;
     bool help, version;
 };
@@ -35,5 +40,9 @@ struct cli_opts {
 /* Parses argv. Returns 0, or -1 with one line in e naming the bad flag or value. */
 int cli_parse(int argc, char **argv, struct cli_opts *o, struct adakv_err *e);
 void cli_usage(FILE *out);
+void cli_opts_free(struct cli_opts *o);
+
+/* A prompt file may hold the question after a line that is exactly this. */
+#define CLI_QUESTION_SEPARATOR "<<<question>>>"
 
 #endif

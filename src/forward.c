@@ -1,6 +1,7 @@
 /* The forward pass (forward.h): context creation, layer-major prefill / decode, attention over
  * the KV cache with an online softmax, and the output head. */
 #include "forward.h"
+#include "press-ctx.h"
 
 #include <math.h>
 #include <omp.h>
@@ -352,6 +353,7 @@ void adakv_ctx_free(struct adakv_ctx *c) {
     if (!c)
         return;
     kv_cache_free(&c->kv);
+    press_binding_free(c->press);
     free(c->x), free(c->xn), free(c->q), free(c->k), free(c->v), free(c->att);
     free(c->gate), free(c->up), free(c->proj), free(c->rope_cs), free(c->q_window);
     free(c->ws), free(c->attn_scratch);
@@ -455,11 +457,41 @@ void adakv_ctx_reset(struct adakv_ctx *c) {
     c->broken = false;
 }
 
+int adakv_ctx_rewind(struct adakv_ctx *c, int n_past, struct adakv_err *e) {
+    if (c->broken)
+        return err_set(e, "rewind: an earlier eval failed midway; reset the context first");
+    if (n_past < 0 || n_past > c->n_past)
+        return err_set(e, "rewind: position %d is outside [0, %d]", n_past, c->n_past);
+    kv_cache_truncate(&c->kv, n_past);
+    c->n_past = n_past;
+    return 0;
+}
+
+size_t adakv_ctx_kv_rows(const struct adakv_ctx *c) {
+    size_t rows = 0;
+    for (size_t i = 0; i < (size_t)c->kv.n_layer * c->kv.n_head_kv; i++)
+        rows += (size_t)c->kv.seg[i].len;
+    return rows;
+}
+
 size_t adakv_ctx_kv_bytes(const struct adakv_ctx *c) {
     return kv_cache_bytes(&c->kv);
 }
 struct kv_cache *adakv_ctx_kv(struct adakv_ctx *c) {
     return &c->kv;
+}
+
+int forward_set_window(struct adakv_ctx *c, int window, struct adakv_err *e) {
+    if (window < 1)
+        return err_set(e, "--window: %d must be >= 1", window);
+    window = window < c->n_ctx ? window : c->n_ctx;
+    const struct model_hparams *hp = &c->model->hp;
+    float *q = realloc(c->q_window, (size_t)window * hp->n_head * hp->head_dim * sizeof *q);
+    if (!q)
+        return err_set(e, "context: out of memory for a %d-row query window", window);
+    c->q_window = q;
+    c->window = window;
+    return 0;
 }
 
 void adakv_ctx_set_compress(struct adakv_ctx *c, adakv_compress_layer_fn fn, void *user) {

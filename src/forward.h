@@ -40,7 +40,8 @@ struct adakv_ctx {
     int window;     /* query rows kept per layer */
     adakv_compress_layer_fn compress_layer;
     void *compress_user;
-    const struct simd_ops *ops; /* kernel table in use */
+    struct press_binding *press; /* owned; installed by adakv_ctx_set_press (press-ctx.c) */
+    const struct simd_ops *ops;  /* kernel table in use */
     struct kv_cache kv;
     int n_past;  /* positions consumed so far */
     bool broken; /* a failed eval left the cache half-written: reset first */
@@ -65,5 +66,8 @@ struct adakv_ctx {
  * n_rot/2 sines of pos * freq_scale * base^(-2i/n_rot) / freq_factor[i] (the simd rope op's
  * layout). Exposed for tests. */
 void forward_rope_angles(const struct adakv_model *m, int32_t pos0, int n, float *cs);
+
+/* Keeps the last `window` query rows of each layer from now on (clamped to n_ctx). */
+int forward_set_window(struct adakv_ctx *c, int window, struct adakv_err *e);
 
 #endif

@@ -47,6 +47,14 @@ void kv_cache_clear(struct kv_cache *c) {
         c->seg[i].len = 0;
 }
 
+void kv_cache_truncate(struct kv_cache *c, int32_t pos) {
+    for (size_t i = 0; i < (size_t)c->n_layer * c->n_head_kv; i++) {
+        struct kv_segment *s = &c->seg[i];
+        while (s->len > 0 && s->pos[s->len - 1] >= pos) /* rows are in position order */
+            s->len--;
+    }
+}
+
 /* realloc of one array; on failure the old block stays valid and is still owned by s. */
 static int grow(void **p, size_t bytes) {
     void *q = realloc(*p, bytes);

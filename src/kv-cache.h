@@ -54,6 +54,10 @@ void kv_cache_free(struct kv_cache *c);
 /* Sets every segment's len to 0 and keeps its memory for reuse. */
 void kv_cache_clear(struct kv_cache *c);
 
+/* Drops every row at position >= pos (rows stay in position order through appends and
+ * compaction, so this only shortens each segment). Memory is kept for reuse. */
+void kv_cache_truncate(struct kv_cache *c, int32_t pos);
+
 /* Grows one segment to hold at least `rows` rows (realloc, live rows kept); never shrinks. */
 int kv_segment_reserve(struct kv_segment *s, enum kv_type type, int head_dim, int32_t rows,
                        struct adakv_err *e);

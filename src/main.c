@@ -1,7 +1,7 @@
 /* adakv-run: a thin program over libadakv.
- * flags -> model load -> tokenize (+ chat template) -> prefill (layer-major, KV presses) ->
- * decode loop streaming text to stdout -> timing summary on stderr.
- * This is the only place that prints errors and exits. */
+ * flags -> prompt (+ questions) -> model load -> tokenize (+ chat template) -> prefill
+ * (layer-major, with the KV press) -> decode loop streaming text to stdout -> timing summary on
+ * stderr. This is the only place that prints errors and exits. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,21 +13,17 @@
 #include "adakv.h"
 #include "chat.h"
 #include "cli.h"
+#include "cpu.h"
 #include "perplexity.h"
 #include "sampler.h"
 #include "tokenizer.h"
 
-#define MAX_PROMPT_BYTES (256u << 20) /* refuse absurd inputs before reading them */
+#define MAX_INPUT_BYTES (256u << 20) /* refuse absurd inputs before reading them */
 
 static double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int die(const char *msg) {
-    fprintf(stderr, "adakv-run: %s\n", msg);
-    return 1;
 }
 
 /* Reads a whole file ("-" = stdin) into a NUL-terminated buffer. */
@@ -37,20 +33,14 @@ static int read_all(const char *path, char **out, size_t *len, struct adakv_err 
         return err_set(e, "%s: %s", path, strerror(errno));
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) {
-            if (f != stdin)
-                fclose(f);
-            return err_set(e, "%s: out of memory", path);
-        }
+    int rc = 0;
+    while (buf) {
         n += fread(buf + n, 1, cap - 1 - n, f);
         if (n < cap - 1)
             break;
-        if (cap >= MAX_PROMPT_BYTES) {
-            free(buf);
-            if (f != stdin)
-                fclose(f);
-            return err_set(e, "%s: larger than %u MiB", path, MAX_PROMPT_BYTES >> 20);
+        if (cap >= MAX_INPUT_BYTES) {
+            rc = err_set(e, "%s: larger than %u MiB", path, MAX_INPUT_BYTES >> 20);
+            break;
         }
         cap *= 2;
         char *nb = realloc(buf, cap);
@@ -58,12 +48,15 @@ static int read_all(const char *path, char **out, size_t *len, struct adakv_err 
             free(buf);
         buf = nb;
     }
-    int bad = ferror(f);
+    if (!buf)
+        rc = err_set(e, "%s: out of memory", path);
+    else if (!rc && ferror(f))
+        rc = err_set(e, "%s: read error", path);
     if (f != stdin)
         fclose(f);
-    if (bad) {
+    if (rc) {
         free(buf);
-        return err_set(e, "%s: read error", path);
+        return -1;
     }
     buf[n] = '\0';
     *out = buf;
@@ -71,10 +64,253 @@ static int read_all(const char *path, char **out, size_t *len, struct adakv_err 
     return 0;
 }
 
-static long peak_rss_kib(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss;
+/* ==== what the run owns ==== */
+
+struct text {
+    char *s;
+    size_t n;
+    const char *name; /* for messages */
+};
+
+struct run {
+    struct cli_opts o;
+    struct text context;
+    struct text questions[17]; /* from a separator line, then every --question */
+    int n_questions;
+    struct adakv_model *m;
+    struct adakv_model_info info;
+    const struct tokenizer *tok;
+    struct adakv_ctx *ctx;
+    int n_ctx;
+    float *logits;
+    /* timings (ms) and counts, llama.cpp's perf vocabulary */
+    double t0, t_load, t_prompt, t_eval, t_sample;
+    long n_prompt, n_eval, n_gen;
+    size_t kv_rows_after_prefill; /* rows kept right after the (last) compressed prefill */
+};
+
+static void run_free(struct run *r) {
+    free(r->context.s);
+    for (int i = 0; i < r->n_questions; i++)
+        free(r->questions[i].s);
+    free(r->logits);
+    adakv_ctx_free(r->ctx);
+    adakv_model_free(r->m);
+    cli_opts_free(&r->o);
+}
+
+static int fail(struct run *r, const char *msg) {
+    fprintf(stderr, "adakv-run: %s\n", msg);
+    run_free(r);
+    return 1;
+}
+
+/* Reads the prompt (or perplexity text) and the questions; a prompt file may carry a question
+ * after a line that is exactly CLI_QUESTION_SEPARATOR. */
+static int read_inputs(struct run *r, struct adakv_err *e) {
+    const struct cli_opts *o = &r->o;
+    const char *input = o->perplexity_file ? o->perplexity_file : o->prompt_file;
+    if (input) {
+        if (read_all(input, &r->context.s, &r->context.n, e))
+            return -1;
+        r->context.name = input;
+    } else {
+        r->context.n = strlen(o->prompt_text);
+        r->context.s = strdup(o->prompt_text);
+        r->context.name = "-p";
+        if (!r->context.s)
+            return err_set(e, "out of memory");
+    }
+    if (!o->perplexity_file) {
+        const char *sep = CLI_QUESTION_SEPARATOR;
+        size_t sl = strlen(sep);
+        for (char *p = r->context.s; (p = strstr(p, sep)); p += sl) {
+            bool line_start = p == r->context.s || p[-1] == '\n';
+            bool line_end = p[sl] == '\n' || p[sl] == '\0' || (p[sl] == '\r' && p[sl + 1] == '\n');
+            if (!line_start || !line_end)
+                continue;
+            char *q = p + sl + (p[sl] == '\r') + (p[sl] != '\0');
+            struct text *t = &r->questions[r->n_questions++];
+            t->n = strlen(q);
+            t->s = strdup(q);
+            t->name = r->context.name;
+            if (!t->s)
+                return err_set(e, "out of memory");
+            *p = '\0';
+            r->context.n = (size_t)(p - r->context.s);
+            break;
+        }
+    }
+    for (int i = 0; i < o->n_questions; i++) {
+        struct text *t = &r->questions[r->n_questions];
+        if (read_all(o->questions[i], &t->s, &t->n, e))
+            return -1;
+        t->name = o->questions[i];
+        r->n_questions++;
+    }
+    if (r->context.n == 0)
+        return err_set(e, "%s: the prompt is empty", r->context.name);
+    for (int i = 0; i < r->n_questions; i++)
+        if (r->questions[i].n == 0)
+            return err_set(e, "%s: the question is empty", r->questions[i].name);
+    return 0;
+}
+
+/* Tokenizes context (+ question): the chat template wraps the whole user turn, and the tokens
+ * are cut where the question starts so the context part is identical for every question.
+ * Special-token text is parsed, as llama.cpp's tools do. */
+static int tokenize(struct run *r, const struct text *q, int32_t **ctx_tok, size_t *n_ctx_tok,
+                    int32_t **q_tok, size_t *n_q_tok, struct adakv_err *e) {
+    size_t n = r->context.n + (q ? q->n + 1 : 0);
+    char *user = malloc(n + 1);
+    if (!user)
+        return err_set(e, "out of memory");
+    memcpy(user, r->context.s, r->context.n);
+    size_t q_at = r->context.n;
+    if (q) {
+        bool nl = r->context.n && r->context.s[r->context.n - 1] == '\n';
+        if (!nl)
+            user[q_at++] = '\n';
+        memcpy(user + q_at, q->s, q->n);
+        n = q_at + q->n;
+    }
+    user[n] = '\0';
+    char *text = user;
+    size_t text_len = n, split = q ? q_at : n;
+    if (r->o.chat) {
+        /* render once with a marker-free user text, then locate the question by its offset
+         * from the end: the template adds only a fixed suffix after the user text */
+        if (chat_apply(adakv_model_gguf(r->m), user, n, &text, &text_len, e)) {
+            free(user);
+            return -1;
+        }
+        char *at = memmem(text, text_len, user, n);
+        split = at ? (size_t)(at - text) + (q ? q_at : n) : text_len;
+        free(user);
+    }
+    int rc = tokenizer_encode(r->tok, text, split, true, true, ctx_tok, n_ctx_tok, e);
+    if (!rc)
+        rc = tokenizer_encode(r->tok, text + split, text_len - split, false, true, q_tok, n_q_tok,
+                              e);
+    free(text);
+    return rc;
+}
+
+static int prefill(struct run *r, const int32_t *toks, size_t n, bool compress,
+                   struct adakv_err *e) {
+    if (n == 0)
+        return 0;
+    if ((long)n > r->n_ctx - adakv_ctx_n_past(r->ctx))
+        return err_set(e, "the prompt is %zu tokens, longer than the context (-c %d)",
+                       n + adakv_ctx_n_past(r->ctx), r->n_ctx);
+    if (compress && adakv_press_evicts(r->o.press) && (long)n < adakv_press_window(r->o.press))
+        return err_set(e, "--window: %d is longer than the prompt (%zu tokens)",
+                       adakv_press_window(r->o.press), n);
+    adakv_ctx_press_enable(r->ctx, compress);
+    double t = now_ms();
+    int rc = adakv_eval(r->ctx, toks, (int)n, r->logits, false, e);
+    r->t_prompt += now_ms() - t;
+    r->n_prompt += (long)n;
+    if (compress)
+        r->kv_rows_after_prefill = adakv_ctx_kv_rows(r->ctx);
+    return rc;
+}
+
+/* Samples from r->logits, streams each piece to stdout, feeds it back; stops at an
+ * end-of-generation token, after -n tokens, or when the context is full. */
+static int generate(struct run *r, struct sampler *smp, struct adakv_err *e) {
+    struct utf8_stream us = {0};
+    size_t piece_cap = 256, out_cap = 3 * (256 + 4);
+    char *piece = malloc(piece_cap), *out = malloc(out_cap);
+    int rc = piece && out ? 0 : err_set(e, "out of memory");
+    for (int n_gen = 0; !rc && (r->o.n_predict < 0 || n_gen < r->o.n_predict);) {
+        double ts = now_ms();
+        int32_t id = sampler_sample(smp, r->logits);
+        r->t_sample += now_ms() - ts;
+        if (tokenizer_is_eog(r->tok, id))
+            break;
+        size_t np = tokenizer_piece(r->tok, id, false, piece, piece_cap);
+        if (np > piece_cap) { /* vocab strings are untrusted: any length may come */
+            char *p2 = realloc(piece, np), *o2 = realloc(out, 3 * (np + 4));
+            piece = p2 ? p2 : piece;
+            out = o2 ? o2 : out;
+            if (!p2 || !o2) {
+                rc = err_set(e, "out of memory for a token piece");
+                break;
+            }
+            piece_cap = np;
+            out_cap = 3 * (np + 4);
+            tokenizer_piece(r->tok, id, false, piece, piece_cap);
+        }
+        fwrite(out, 1, utf8_stream_push(&us, piece, np, out, out_cap), stdout);
+        fflush(stdout);
+        r->n_gen++;
+        if (++n_gen == r->o.n_predict)
+            break; /* the last token needs no forward pass */
+        if (adakv_ctx_n_past(r->ctx) >= r->n_ctx) {
+            fprintf(stderr, "adakv-run: stopped: context of %d tokens is full\n", r->n_ctx);
+            break;
+        }
+        double t = now_ms();
+        rc = adakv_eval(r->ctx, &id, 1, r->logits, false, e);
+        r->t_eval += now_ms() - t;
+        r->n_eval++;
+    }
+    if (out)
+        fwrite(out, 1, utf8_stream_flush(&us, out, out_cap), stdout);
+    printf("\n");
+    fflush(stdout);
+    free(piece);
+    free(out);
+    return rc;
+}
+
+/* Prefill + generate for the prompt alone, or for each question. Question-agnostic: the context
+ * is compressed once, each question is prefilled on top without compression, and the context
+ * is rewound to before the question for the next one. Question-aware: context and question are
+ * compressed together, from scratch for each question. */
+static int answer(struct run *r, struct sampler *smp, struct adakv_err *e) {
+    int nq = r->n_questions ? r->n_questions : 1;
+    int ctx_past = -1;
+    for (int i = 0; i < nq; i++) {
+        int32_t *ct = NULL, *qt = NULL;
+        size_t n_ct = 0, n_qt = 0;
+        int rc = tokenize(r, r->n_questions ? &r->questions[i] : NULL, &ct, &n_ct, &qt, &n_qt, e);
+        if (!rc && n_ct + n_qt == 0)
+            rc = err_set(e, "%s: the prompt has no tokens", r->context.name);
+        if (!rc && i > 0)
+            printf("\n");
+        if (!rc && r->o.question_aware) {
+            int32_t *all = realloc(ct, (n_ct + n_qt) * sizeof *all);
+            rc = all ? 0 : err_set(e, "out of memory");
+            if (all) {
+                ct = all;
+                memcpy(ct + n_ct, qt, n_qt * sizeof *qt);
+                adakv_ctx_reset(r->ctx);
+                rc = prefill(r, ct, n_ct + n_qt, true, e);
+            }
+        } else if (!rc) {
+            if (ctx_past < 0) {
+                rc = prefill(r, ct, n_ct, true, e);
+                ctx_past = adakv_ctx_n_past(r->ctx);
+            } else {
+                rc = adakv_ctx_rewind(r->ctx, ctx_past, e);
+            }
+            if (!rc)
+                rc = prefill(r, qt, n_qt, false, e);
+        }
+        if (!rc && r->o.kv_report && i == 0) {
+            char *rep = NULL;
+            if (adakv_ctx_kv_report(r->ctx, &rep, e) == 0)
+                fputs(rep, stderr);
+            free(rep);
+        }
+        free(ct);
+        free(qt);
+        if (rc || (rc = generate(r, smp, e)))
+            return rc;
+    }
+    return 0;
 }
 
 static void ppl_progress(void *user, int chunk, int n_chunk, double ppl) {
@@ -82,242 +318,140 @@ static void ppl_progress(void *user, int chunk, int n_chunk, double ppl) {
     fprintf(stderr, "[%d/%d] running PPL = %.4f\n", chunk + 1, n_chunk, ppl);
 }
 
-static const char *kv_type_name(enum adakv_kv_type t) {
-    return t == ADAKV_KV_INT8 ? "int8" : t == ADAKV_KV_F16 ? "f16" : "f32";
+static int perplexity(struct run *r, struct adakv_err *e) {
+    int32_t *toks = NULL;
+    size_t n = 0;
+    if (tokenizer_encode(r->tok, r->context.s, r->context.n, true, false, &toks, &n, e))
+        return -1;
+    struct ppl_result res;
+    double t = now_ms();
+    int32_t bos = tokenizer_adds_bos(r->tok) ? tokenizer_bos(r->tok) : -1;
+    int rc = perplexity_run(r->ctx, r->info.n_vocab, toks, n, r->n_ctx, bos, r->logits,
+                            ppl_progress, NULL, &res, e);
+    free(toks);
+    if (rc)
+        return -1;
+    printf("Final estimate: PPL = %.4f +/- %.5f\n", res.ppl, res.ppl_err);
+    r->t_prompt = now_ms() - t;
+    r->n_prompt = (long)res.n_chunk * r->n_ctx;
+    return 0;
+}
+
+static void print_perf(const struct run *r) {
+    const double tp = r->t_prompt, te = r->t_eval;
+    fprintf(stderr, "adakv_perf:            model = %s (%s, %s), %d layers, %d/%d heads, %s\n",
+            r->o.model_path, r->info.arch, r->info.type_counts, r->info.n_layer, r->info.n_head,
+            r->info.n_head_kv, simd_isa_name(simd_isa()));
+    fprintf(stderr, "adakv_perf:        load time = %10.2f ms\n", r->t_load);
+    fprintf(stderr,
+            "adakv_perf: prompt eval time = %10.2f ms / %5ld tokens (%8.2f ms per token, %8.2f "
+            "tokens per second)\n",
+            tp, r->n_prompt, r->n_prompt ? tp / r->n_prompt : 0.0,
+            tp > 0 ? r->n_prompt / (tp / 1e3) : 0.0);
+    fprintf(stderr,
+            "adakv_perf:        eval time = %10.2f ms / %5ld runs   (%8.2f ms per token, %8.2f "
+            "tokens per second)\n",
+            te, r->n_eval, r->n_eval ? te / r->n_eval : 0.0, te > 0 ? r->n_eval / (te / 1e3) : 0.0);
+    fprintf(stderr, "adakv_perf:    sampling time = %10.2f ms / %5ld tokens\n", r->t_sample,
+            r->n_gen);
+    fprintf(stderr, "adakv_perf:       total time = %10.2f ms / %5ld tokens\n", now_ms() - r->t0,
+            r->n_prompt + r->n_gen);
+    /* rows: one per (token, layer, KV head); f16 bytes of the same rows without eviction */
+    const int n_past = adakv_ctx_n_past(r->ctx);
+    const size_t full = (size_t)n_past * r->info.n_layer * r->info.n_head_kv;
+    const size_t rows = adakv_ctx_kv_rows(r->ctx);
+    const double f16_mib = full * 2.0 * 2 * r->info.head_dim / (1024.0 * 1024.0);
+    const char *kv = r->o.kv_type == ADAKV_KV_INT8  ? "int8"
+                     : r->o.kv_type == ADAKV_KV_F16 ? "f16"
+                                                    : "f32";
+    char press[160];
+    adakv_press_describe(r->o.press, press, sizeof press);
+    fprintf(stderr,
+            "adakv_perf:         kv cache = %s, %zu of %zu rows kept (%.1f%% evicted), %s, "
+            "%.2f MiB (f16 without eviction: %.2f MiB)\n",
+            kv, rows, full, full ? 100.0 * (1.0 - (double)rows / full) : 0.0, press,
+            adakv_ctx_kv_bytes(r->ctx) / (1024.0 * 1024.0), f16_mib);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    fprintf(stderr, "adakv_perf:         peak RSS = %.1f MiB\n", ru.ru_maxrss / 1024.0);
 }
 
 int main(int argc, char **argv) {
-    struct cli_opts o;
+    struct run r;
+    memset(&r, 0, sizeof r);
     struct adakv_err e = {{0}};
-    if (cli_parse(argc, argv, &o, &e))
-        return die(e.msg);
-    if (o.help) {
+    if (cli_parse(argc, argv, &r.o, &e))
+        return fail(&r, e.msg);
+    if (r.o.help) {
         cli_usage(stdout);
+        run_free(&r);
         return 0;
     }
-    if (o.version) {
+    if (r.o.version) {
         printf("adakv-run %s\n", ADAKV_VERSION);
+        run_free(&r);
         return 0;
     }
+    if (simd_isa_init(&e)) /* a typo in ADAKV_ISA is an error, not a silent fallback */
+        return fail(&r, e.msg);
+    /* inputs first: a missing prompt file fails before the model is mapped */
+    if (read_inputs(&r, &e))
+        return fail(&r, e.msg);
 
-    /* read the input before loading the model: a missing prompt file fails fast */
-    char *text = NULL;
-    size_t text_len = 0;
-    const char *input = o.perplexity_file ? o.perplexity_file : o.prompt_file;
-    if (input) {
-        if (read_all(input, &text, &text_len, &e))
-            return die(e.msg);
-    } else {
-        text_len = strlen(o.prompt_text);
-        text = malloc(text_len + 1);
-        if (!text)
-            return die("out of memory");
-        memcpy(text, o.prompt_text, text_len + 1);
-    }
-    if (text_len == 0) {
-        free(text);
-        snprintf(e.msg, sizeof e.msg, "%s: the prompt is empty", input ? input : "-p");
-        return die(e.msg);
-    }
-
-    double t0 = now_ms();
-    struct adakv_model_params mp = {.n_threads = o.n_threads};
-    struct adakv_model *m = adakv_model_load(o.model_path, &mp, &e);
-    if (!m) {
-        free(text);
-        return die(e.msg);
-    }
-    struct adakv_model_info info;
-    adakv_model_get_info(m, &info);
-    const struct tokenizer *tok = adakv_model_tokenizer(m);
-
-    /* tokenize: chat template first when asked, special-token text is parsed like llama.cpp */
-    char *prompt = text;
-    size_t prompt_len = text_len;
-    if (o.chat && !o.perplexity_file) {
-        if (chat_apply(adakv_model_gguf(m), text, text_len, &prompt, &prompt_len, &e)) {
-            free(text);
-            adakv_model_free(m);
-            return die(e.msg);
-        }
-    }
-    int32_t *toks = NULL;
-    size_t n_toks = 0;
-    bool parse_special = !o.perplexity_file;
-    int rc = tokenizer_encode(tok, prompt, prompt_len, true, parse_special, &toks, &n_toks, &e);
-    if (prompt != text)
-        free(prompt);
-    free(text);
-    if (rc) {
-        adakv_model_free(m);
-        return die(e.msg);
-    }
-    if (n_toks == 0) {
-        free(toks);
-        adakv_model_free(m);
-        return die("the prompt has no tokens");
-    }
-
-    int n_ctx = o.n_ctx;
-    if (n_ctx == 0)
-        n_ctx = info.n_ctx_train < 4096 ? info.n_ctx_train : 4096;
-    if (o.perplexity_file && o.n_ctx == 0)
-        n_ctx = 512; /* llama-perplexity's default chunk */
-
+    r.t0 = now_ms();
+    struct adakv_model_params mp = {.n_threads = r.o.n_threads};
+    if (!(r.m = adakv_model_load(r.o.model_path, &mp, &e)))
+        return fail(&r, e.msg);
+    adakv_model_get_info(r.m, &r.info);
+    r.tok = adakv_model_tokenizer(r.m);
+    if (tokenizer_warning(r.tok))
+        fprintf(stderr, "adakv-run: warning: %s\n", tokenizer_warning(r.tok));
+    r.n_ctx = r.o.n_ctx                   ? r.o.n_ctx
+              : r.o.perplexity_file       ? 512 /* llama-perplexity's default chunk */
+              : r.info.n_ctx_train < 4096 ? r.info.n_ctx_train
+                                          : 4096;
     struct adakv_ctx_params cp;
     adakv_ctx_params_default(&cp);
-    cp.n_ctx = n_ctx;
-    cp.kv_type = o.kv_type;
-    cp.n_threads = o.n_threads;
-    cp.reference = o.reference;
-    struct adakv_ctx *ctx = adakv_ctx_new(m, &cp, &e);
-    if (!ctx) {
-        free(toks);
-        adakv_model_free(m);
-        return die(e.msg);
+    cp.n_ctx = r.n_ctx;
+    cp.kv_type = r.o.kv_type;
+    cp.n_threads = r.o.n_threads;
+    cp.reference = r.o.reference;
+    if (!(r.ctx = adakv_ctx_new(r.m, &cp, &e)))
+        return fail(&r, e.msg);
+    if (!r.o.perplexity_file &&
+        adakv_press_set(r.o.press, "reserve", r.o.n_predict < 0 ? "0" : "256", &e) == 0) {
+        /* decode room after compaction: -n rows per head (capped: the cache still grows) */
+        char reserve[16];
+        snprintf(reserve, sizeof reserve, "%d",
+                 r.o.n_predict < 0 || r.o.n_predict > r.n_ctx ? r.n_ctx : r.o.n_predict);
+        adakv_press_set(r.o.press, "reserve", reserve, &e);
     }
-    double t_load = now_ms() - t0;
-    int status = 0;
+    if (adakv_ctx_set_press(r.ctx, r.o.press, r.o.kv_report, &e))
+        return fail(&r, e.msg);
+    size_t n_logits = (size_t)(r.o.perplexity_file ? r.n_ctx : 1) * r.info.n_vocab;
+    if (!(r.logits = malloc(n_logits * sizeof *r.logits)))
+        return fail(&r, "out of memory for logits");
+    r.t_load = now_ms() - r.t0;
 
-    if (o.perplexity_file) {
-        float *logits = malloc((size_t)n_ctx * info.n_vocab * sizeof *logits);
-        struct ppl_result r;
-        double tp = now_ms();
-        int32_t bos = tokenizer_adds_bos(tok) ? tokenizer_bos(tok) : -1;
-        if (!logits)
-            status = die("out of memory for perplexity logits");
-        else if (perplexity_run(ctx, info.n_vocab, toks, n_toks, n_ctx, bos, logits, ppl_progress,
-                                NULL, &r, &e))
-            status = die(e.msg);
-        else {
-            printf("Final estimate: PPL = %.4f +/- %.5f\n", r.ppl, r.ppl_err);
-            if (o.perf) {
-                double ms = now_ms() - tp;
-                fprintf(stderr,
-                        "adakv_perf: perplexity: %d chunks of %d tokens, %ld scored, %.2f ms "
-                        "(%.2f tokens per second)\n",
-                        r.n_chunk, n_ctx, r.n_scored, ms, r.n_chunk * n_ctx / (ms / 1e3));
-            }
-        }
-        free(logits);
-        goto done;
-    }
-
-    if ((int)n_toks > n_ctx) {
-        snprintf(e.msg, sizeof e.msg, "the prompt is %zu tokens, longer than the context (-c %d)",
-                 n_toks, n_ctx);
-        status = die(e.msg);
-        goto done;
-    }
-
-    {
-        float *logits = malloc((size_t)info.n_vocab * sizeof *logits);
+    int rc;
+    if (r.o.perplexity_file) {
+        rc = perplexity(&r, &e);
+    } else {
         struct sampler smp;
-        struct sampler_params sp = {.temp = o.temp,
-                                    .top_k = o.top_k,
-                                    .top_p = o.top_p,
-                                    .seed = o.seed_set ? o.seed : (uint64_t)time(NULL) ^ getpid()};
-        if (!logits || sampler_init(&smp, &sp, info.n_vocab, &e)) {
-            free(logits);
-            status = die(logits ? e.msg : "out of memory");
-            goto done;
-        }
-        double tp = now_ms();
-        if (adakv_eval(ctx, toks, (int)n_toks, logits, false, &e)) {
-            status = die(e.msg);
-            sampler_free(&smp);
-            free(logits);
-            goto done;
-        }
-        double t_prompt = now_ms() - tp;
-
-        /* decode loop: sample, stream the piece, feed it back */
-        struct utf8_stream us = {0};
-        size_t piece_cap = 256, out_cap = 3 * (256 + 4);
-        char *piece = malloc(piece_cap), *outbuf = malloc(out_cap);
-        int n_gen = 0, n_eval = 0;
-        double td = now_ms(), t_sample = 0.0;
-        bool ctx_full = false;
-        for (;;) {
-            if (o.n_predict == 0)
-                break;
-            double ts = now_ms();
-            int32_t id = sampler_sample(&smp, logits);
-            t_sample += now_ms() - ts;
-            if (tokenizer_is_eog(tok, id))
-                break;
-            size_t np = tokenizer_piece(tok, id, false, piece, piece_cap);
-            if (np > piece_cap) { /* vocab strings are untrusted: any length may come */
-                piece_cap = np;
-                out_cap = 3 * (np + 4);
-                piece = realloc(piece, piece_cap);
-                outbuf = realloc(outbuf, out_cap);
-                if (!piece || !outbuf) {
-                    status = die("out of memory for a token piece");
-                    break;
-                }
-                tokenizer_piece(tok, id, false, piece, piece_cap);
-            }
-            size_t no = utf8_stream_push(&us, piece, np, outbuf, out_cap);
-            fwrite(outbuf, 1, no, stdout);
-            fflush(stdout);
-            n_gen++;
-            if (o.n_predict >= 0 && n_gen >= o.n_predict)
-                break; /* the last token needs no forward pass */
-            if (adakv_ctx_n_past(ctx) >= n_ctx) {
-                ctx_full = true;
-                break;
-            }
-            if (adakv_eval(ctx, &id, 1, logits, false, &e)) {
-                status = die(e.msg);
-                break;
-            }
-            n_eval++;
-        }
-        if (outbuf) {
-            size_t no = utf8_stream_flush(&us, outbuf, out_cap);
-            fwrite(outbuf, 1, no, stdout);
-        }
-        free(piece);
-        free(outbuf);
-        printf("\n");
-        fflush(stdout);
-        if (ctx_full)
-            fprintf(stderr, "adakv-run: stopped: context of %d tokens is full\n", n_ctx);
-        double t_eval = now_ms() - td - t_sample;
-        if (o.perf && status == 0) {
-            fprintf(stderr, "adakv_perf:        load time = %10.2f ms\n", t_load);
-            fprintf(stderr,
-                    "adakv_perf: prompt eval time = %10.2f ms / %5zu tokens (%8.2f ms per "
-                    "token, %8.2f tokens per second)\n",
-                    t_prompt, n_toks, t_prompt / n_toks, n_toks / (t_prompt / 1e3));
-            fprintf(stderr,
-                    "adakv_perf:        eval time = %10.2f ms / %5d runs   (%8.2f ms per "
-                    "token, %8.2f tokens per second)\n",
-                    t_eval, n_eval, n_eval ? t_eval / n_eval : 0.0,
-                    n_eval ? n_eval / (t_eval / 1e3) : 0.0);
-            fprintf(stderr, "adakv_perf:    sampling time = %10.2f ms / %5d tokens\n", t_sample,
-                    n_gen);
-            fprintf(stderr, "adakv_perf:       total time = %10.2f ms / %5zu tokens\n",
-                    now_ms() - t0, n_toks + n_gen);
-        }
+        struct sampler_params sp = {.temp = r.o.temp,
+                                    .top_k = r.o.top_k,
+                                    .top_p = r.o.top_p,
+                                    .seed =
+                                        r.o.seed_set ? r.o.seed : (uint64_t)time(NULL) ^ getpid()};
+        rc = sampler_init(&smp, &sp, r.info.n_vocab, &e);
+        if (!rc)
+            rc = answer(&r, &smp, &e);
         sampler_free(&smp);
-        free(logits);
     }
-
-done:
-    /* a failed run prints its one error line and nothing else */
-    if (o.perf && status == 0) {
-        fprintf(stderr, "adakv_perf:            model = %s (%s, %s), %d layers, %d/%d heads\n",
-                o.model_path, info.arch, info.type_counts, info.n_layer, info.n_head,
-                info.n_head_kv);
-        fprintf(stderr, "adakv_perf:         kv cache = %s, %d tokens, %.2f MiB\n",
-                kv_type_name(o.kv_type), adakv_ctx_n_past(ctx),
-                adakv_ctx_kv_bytes(ctx) / (1024.0 * 1024.0));
-        fprintf(stderr, "adakv_perf:         peak RSS = %.1f MiB\n", peak_rss_kib() / 1024.0);
-    }
-    free(toks);
-    adakv_ctx_free(ctx);
-    adakv_model_free(m);
-    return status;
+    if (rc)
+        return fail(&r, e.msg);
+    if (r.o.perf) /* a failed run prints its one error line and nothing else */
+        print_perf(&r);
+    run_free(&r);
+    return 0;
 }

@@ -275,3 +275,54 @@ Test(cli, unsupported_tensor_type) {
     expect_one_line_error(&r, "token_embd.weight");
     unlink(p);
 }
+
+/* Every press flag rejects bad values with one line naming the flag (issue 3). */
+Test(cli, bad_press_flags) {
+    const char *cases[][3] = {
+        {"--kv-budget", "0", "--kv-budget"},
+        {"--kv-budget", "-5", "--kv-budget"},
+        {"--kv-ratio", "1", "--kv-ratio"},
+        {"--kv-ratio", "-0.1", "--kv-ratio"},
+        {"--press", "h2o-ish", "h2o-ish"},
+        {"--alpha", "1.5", "--alpha"},
+        {"--alpha", "-0.2", "--alpha"},
+        {"--pool-kernel", "4", "--pool-kernel"},
+        {"--window", "0", "--window"},
+        {"--beta", "0", "--beta"},
+        {"--critical-ratio", "2", "--critical-ratio"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct run r;
+        const char *a[] = {env("ADAKV_MODEL"), "-p", "hi", cases[i][0], cases[i][1], NULL};
+        run_cli(&r, NULL, a);
+        expect_one_line_error(&r, cases[i][2]);
+    }
+}
+
+Test(cli, press_needs_a_budget_and_not_two) {
+    struct run r;
+    const char *a[] = {env("ADAKV_MODEL"), "-p", "hi", "--press", "snapkv", NULL};
+    run_cli(&r, NULL, a);
+    expect_one_line_error(&r, "--kv-budget");
+    const char *b[] = {env("ADAKV_MODEL"), "-p",  "hi", "--kv-budget", "64",
+                       "--kv-ratio",       "0.5", NULL};
+    run_cli(&r, NULL, b);
+    expect_one_line_error(&r, "mutually exclusive");
+}
+
+Test(cli, window_longer_than_prompt) {
+    struct run r;
+    const char *a[] = {env("ADAKV_MODEL"), "-p", "a short prompt", "--kv-budget", "16", NULL};
+    run_cli(&r, NULL, a);
+    expect_one_line_error(&r, "--window");
+}
+
+Test(cli, empty_question_file) {
+    char *p = path_in_build("tests/cli-empty-question.txt");
+    write_file(p, "", 0);
+    struct run r;
+    const char *a[] = {env("ADAKV_MODEL"), "-p", "some context", "--question", p, NULL};
+    run_cli(&r, NULL, a);
+    expect_one_line_error(&r, p);
+    unlink(p);
+}

@@ -1,0 +1,272 @@
+/* Binds a press (kv-press.h) to a context: the public adakv_press_* / adakv_ctx_set_press API.
+ * The context calls press_layer() once per layer during layer-major prefill; for CriticalKV and
+ * for --kv-report this dequantizes the layer's W_O first, so the press sees
+ * ||v W_O^h||_1 through the weights actually in the file. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adakv.h"
+#include "error.h"
+#include "forward.h"
+#include "kv-press.h"
+#include "kv-report.h"
+#include "press-ctx.h"
+#include "quant.h"
+#include "tensor-type.h"
+
+struct adakv_press {
+    struct kv_press_config cfg;
+    bool kind_set; /* --press given; else a budget alone means ada-snapkv */
+};
+
+struct press_binding {
+    struct kv_press_config cfg;
+    struct kv_press_hook hook;
+    const struct adakv_model *model;
+    float *w_o; /* [n_embd][n_head * head_dim] scratch when the press or report needs W_O */
+    struct kv_report report;
+    bool has_report;
+    bool enabled;
+};
+
+struct adakv_press *adakv_press_new(void) {
+    struct adakv_press *p = calloc(1, sizeof *p);
+    if (p) {
+        kv_press_config_default(&p->cfg);
+        p->cfg.kind = KV_PRESS_FULL;
+    }
+    return p;
+}
+
+void adakv_press_free(struct adakv_press *p) {
+    free(p);
+}
+
+static int parse_int(const char *flag, const char *s, long lo, long hi, long *out,
+                     struct adakv_err *e) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end)
+        return err_set(e, "--%s: '%s' is not an integer", flag, s);
+    if (v < lo || v > hi)
+        return err_set(e, "--%s: %ld is out of range [%ld, %ld]", flag, v, lo, hi);
+    *out = v;
+    return 0;
+}
+
+int adakv_press_set(struct adakv_press *p, const char *name, const char *value,
+                    struct adakv_err *e) {
+    struct kv_press_config *c = &p->cfg;
+    long v = 0;
+    if (!value)
+        return err_set(e, "--%s: missing value", name);
+    if (!strcmp(name, "press")) {
+        if (kv_press_parse_name(value, c, e))
+            return -1;
+        p->kind_set = true;
+        return 0;
+    }
+    if (!strcmp(name, "kv-budget"))
+        return kv_press_parse_budget(value, &c->budget, e);
+    if (!strcmp(name, "kv-ratio"))
+        return kv_press_parse_ratio(value, &c->ratio, e);
+    if (!strcmp(name, "alpha"))
+        return kv_press_parse_alpha(value, &c->alpha, e);
+    if (!strcmp(name, "window"))
+        return kv_press_parse_window(value, &c->window, e);
+    if (!strcmp(name, "pool-kernel"))
+        return kv_press_parse_kernel(value, &c->kernel, e);
+    if (!strcmp(name, "pool"))
+        return kv_press_parse_pool(value, &c->pool, e);
+    if (!strcmp(name, "beta"))
+        return kv_press_parse_beta(value, &c->beta, e);
+    if (!strcmp(name, "sink"))
+        return kv_press_parse_sink(value, &c->n_sink, e);
+    if (!strcmp(name, "ada")) {
+        if (!strcmp(value, "on"))
+            c->alloc = KV_ALLOC_ADA;
+        else if (!strcmp(value, "off"))
+            c->alloc = KV_ALLOC_UNIFORM;
+        else if (!strcmp(value, "kvpress"))
+            c->alloc = KV_ALLOC_ADA_KVPRESS;
+        else
+            return err_set(e, "--ada: expected on, off or kvpress, got '%s'", value);
+        return 0;
+    }
+    if (!strcmp(name, "critical-ratio")) {
+        char *end;
+        errno = 0;
+        float f = strtof(value, &end);
+        if (errno || end == value || *end || !(f >= 0.0f && f <= 1.0f))
+            return err_set(e, "--critical-ratio: '%s' is not a number in [0, 1]", value);
+        c->critical_ratio = f;
+        return 0;
+    }
+    if (!strcmp(name, "seed")) {
+        if (parse_int(name, value, 0, 0x7fffffffL, &v, e))
+            return -1;
+        c->seed = (uint64_t)v;
+        return 0;
+    }
+    if (!strcmp(name, "reserve")) {
+        if (parse_int(name, value, 0, 1 << 24, &v, e))
+            return -1;
+        c->reserve = (int)v;
+        return 0;
+    }
+    return err_set(e, "unknown press option '%s'", name);
+}
+
+/* The configuration that will run: a budget or ratio without --press means ada-snapkv. */
+static struct kv_press_config resolved(const struct adakv_press *p) {
+    struct kv_press_config c = p->cfg;
+    if (!p->kind_set && (c.budget > 0 || c.ratio > 0.0f)) {
+        c.kind = KV_PRESS_SNAPKV;
+        c.alloc = KV_ALLOC_ADA;
+    }
+    return c;
+}
+
+int adakv_press_check(const struct adakv_press *p, struct adakv_err *e) {
+    struct kv_press_config c = resolved(p);
+    if (kv_press_config_check(&c, e))
+        return -1;
+    if (c.kind != KV_PRESS_FULL && c.budget == 0 && c.ratio == 0.0f)
+        return err_set(e, "--press %s: give a budget (--kv-budget N or --kv-ratio R)",
+                       kv_press_name(c.kind));
+    return 0;
+}
+
+bool adakv_press_evicts(const struct adakv_press *p) {
+    struct kv_press_config c = resolved(p);
+    return c.kind != KV_PRESS_FULL && (c.budget > 0 || c.ratio > 0.0f);
+}
+
+int adakv_press_window(const struct adakv_press *p) {
+    return p->cfg.window;
+}
+
+void adakv_press_describe(const struct adakv_press *p, char *buf, size_t size) {
+    struct kv_press_config c = resolved(p);
+    if (!adakv_press_evicts(p)) {
+        snprintf(buf, size, "full (no eviction)");
+        return;
+    }
+    char budget[48];
+    if (c.budget > 0)
+        snprintf(budget, sizeof budget, "budget %d", c.budget);
+    else
+        snprintf(budget, sizeof budget, "ratio %.2f", c.ratio);
+    snprintf(buf, size, "%s%s, %s, window %d, %s", c.alloc == KV_ALLOC_UNIFORM ? "" : "ada-",
+             kv_press_name(c.kind), budget, c.window,
+             c.alloc == KV_ALLOC_UNIFORM ? "uniform heads"
+             : c.alloc == KV_ALLOC_ADA   ? "Ada-KV heads"
+                                         : "Ada-KV (kvpress) heads");
+    if (c.alloc != KV_ALLOC_UNIFORM) {
+        size_t n = strlen(buf);
+        snprintf(buf + n, size - n, ", alpha %.2f", c.alpha);
+    }
+}
+
+/* Dequantizes layer `layer`'s attn_output weight: row r (output dim r) holds n_head * head_dim
+ * inputs, which is exactly the [n_embd][n_head * head_dim] layout the press reads. */
+static void dequant_w_o(const struct adakv_model *m, int layer, float *dst) {
+    const struct gguf_tensor *t = m->w.layers[layer].wo;
+    const struct quant_kernels *k = quant_kernels_isa(t->type, simd_isa());
+    const size_t row = (size_t)tensor_type_row_size(t->type, t->ne[0]);
+    for (int64_t r = 0; r < (int64_t)t->ne[1]; r++)
+        k->dequant_row((const char *)t->data + (size_t)r * row, dst + (size_t)r * t->ne[0],
+                       t->ne[0]);
+}
+
+static int press_layer(void *user, struct kv_cache *kv, int layer, const float *q_window,
+                       int n_window, struct adakv_err *e) {
+    struct press_binding *b = user;
+    if (!b->enabled)
+        return 0;
+    if (b->w_o) {
+        dequant_w_o(b->model, layer, b->w_o);
+        b->hook.w_o = b->w_o;
+    }
+    return kv_press_compress_layer(&b->hook, kv, layer, q_window, n_window, e);
+}
+
+void press_binding_free(struct press_binding *b) {
+    if (!b)
+        return;
+    if (b->has_report)
+        kv_report_free(&b->report);
+    free(b->w_o);
+    free(b);
+}
+
+int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool report,
+                        struct adakv_err *e) {
+    if (adakv_press_check(p, e))
+        return -1;
+    const struct model_hparams *hp = &c->model->hp;
+    struct press_binding *b = calloc(1, sizeof *b);
+    if (!b)
+        return err_set(e, "press: out of memory");
+    b->cfg = resolved(p);
+    b->model = c->model;
+    b->enabled = true;
+    b->hook = (struct kv_press_hook){.cfg = &b->cfg,
+                                     .n_layer = hp->n_layer,
+                                     .n_head = hp->n_head,
+                                     .n_embd = hp->n_embd,
+                                     .ops = c->ops};
+    if (report) {
+        if (kv_report_init(&b->report, hp->n_layer, e)) {
+            free(b);
+            return -1;
+        }
+        b->has_report = true;
+        b->hook.report = &b->report;
+    }
+    if (report || kv_press_needs_w_o(&b->cfg)) {
+        b->w_o = malloc((size_t)hp->n_embd * hp->n_head * hp->head_dim * sizeof *b->w_o);
+        if (!b->w_o) {
+            press_binding_free(b);
+            return err_set(e, "press: out of memory for W_O");
+        }
+    }
+    /* the press scores the last `window` queries: the context must keep that many */
+    if (forward_set_window(c, b->cfg.window, e)) {
+        press_binding_free(b);
+        return -1;
+    }
+    press_binding_free(c->press);
+    c->press = b;
+    adakv_ctx_set_compress(c, adakv_press_evicts(p) || report ? press_layer : NULL, b);
+    return 0;
+}
+
+void adakv_ctx_press_enable(struct adakv_ctx *c, bool on) {
+    if (c->press)
+        c->press->enabled = on;
+}
+
+int adakv_ctx_kv_report(const struct adakv_ctx *c, char **out, struct adakv_err *e) {
+    if (!c->press || !c->press->has_report)
+        return err_set(e, "kv report: no press with a report is installed");
+    const struct kv_report *r = &c->press->report;
+    size_t cap = (size_t)r->n_layer * 200 + 1, n = 0;
+    char *buf = malloc(cap);
+    if (!buf)
+        return err_set(e, "kv report: out of memory");
+    buf[0] = '\0';
+    for (int l = 0; l < r->n_layer; l++) {
+        int k = kv_report_format(r, l, buf + n, cap - n);
+        if (k < 0 || (size_t)k + 2 >= cap - n)
+            break;
+        n += (size_t)k;
+        buf[n++] = '\n';
+        buf[n] = '\0';
+    }
+    *out = buf;
+    return 0;
+}
