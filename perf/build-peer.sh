@@ -1,0 +1,51 @@
+#!/bin/sh
+# Builds the peer: llama.cpp's llama-bench, llama-perplexity and llama-completion from the source
+# that the PyPI package llama-cpp-python ships in its sdist (vendor/llama.cpp), so that adakv is
+# compared with exactly the llama.cpp the golden data came from. Nothing of it is committed: it
+# all lives under the git-ignored perf/peer/.
+#
+# Usage: perf/build-peer.sh            (from the repository root; about 6 minutes on 2 cores)
+# Env:   LLAMA_CPP_PYTHON_VERSION  sdist version (default: the installed llama_cpp's, else newest)
+#        PEER_DIR                  where to download, unpack and build (default perf/peer)
+#        JOBS                      parallel build jobs (default 2)
+# Prints the llama.cpp commit and writes PEER_DIR/bin -> the binaries, PEER_DIR/COMMIT.
+# Needs: pip, cmake, a C++17 compiler (tools/install-deps.sh). Idempotent: reruns only rebuild.
+set -eu
+
+peer=${PEER_DIR:-perf/peer}
+jobs=${JOBS:-2}
+ver=${LLAMA_CPP_PYTHON_VERSION:-$(python3 -c 'import llama_cpp; print(llama_cpp.__version__)' 2>/dev/null || true)}
+
+command -v cmake >/dev/null || { echo "build-peer: cmake not found (apt-get install cmake)" >&2; exit 1; }
+mkdir -p "$peer"
+
+if [ -n "$ver" ]; then spec="llama-cpp-python==$ver"; else spec="llama-cpp-python"; fi
+if ! ls "$peer"/llama_cpp_python-"${ver:-}"*.tar.gz >/dev/null 2>&1; then
+    pip download --quiet --no-deps --no-binary :all: -d "$peer" "$spec"
+fi
+sdist=$(ls -t "$peer"/llama_cpp_python-"${ver:-}"*.tar.gz | head -n 1)
+src=$peer/$(basename "$sdist" .tar.gz)
+[ -d "$src/vendor/llama.cpp" ] || tar -xzf "$sdist" -C "$peer"
+[ -f "$src/vendor/llama.cpp/CMakeLists.txt" ] || { echo "build-peer: $sdist has no vendor/llama.cpp" >&2; exit 1; }
+
+# The sdist has no git metadata; its CHANGELOG names the llama.cpp commit it vendors.
+ver=${src##*llama_cpp_python-}
+commit=$(sed -n "/^## \[$ver\]/,/^## \[/p" "$src/CHANGELOG.md" | grep -o 'llama\.cpp@[0-9a-f]*' | head -n 1 | cut -d@ -f2)
+
+# No network at build time: no curl/openssl, no web UI download. Unknown options in older
+# releases only draw a cmake warning. The build number and commit are passed in because the
+# unpacked sdist sits inside adakv's git tree, whose HEAD llama.cpp would otherwise report.
+cmake -S "$src/vendor/llama.cpp" -B "$peer/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
+    -DLLAMA_BUILD_APP=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_UI=OFF \
+    -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_NUMBER=0 -DLLAMA_BUILD_COMMIT="$commit" >"$peer/cmake.log" 2>&1
+cmake --build "$peer/build" --config Release -j "$jobs" \
+    --target llama-bench llama-perplexity llama-completion >"$peer/build.log" 2>&1
+
+ln -sfn build/bin "$peer/bin"
+echo "$commit" >"$peer/COMMIT"
+echo "llama-cpp-python $ver, llama.cpp commit $commit"
+for t in llama-bench llama-perplexity llama-completion; do
+    [ -x "$peer/bin/$t" ] || { echo "build-peer: $t was not built (see $peer/build.log)" >&2; exit 1; }
+    echo "$peer/bin/$t"
+done
