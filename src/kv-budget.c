@@ -1,6 +1,7 @@
 /* Budget allocation of kv-budget.h. */
 #include "kv-budget.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,8 +54,15 @@ static int layer_total(int n_head_kv, const int32_t *off, int b_sel) {
     return total;
 }
 
-int kv_budget_ada(const float *scores, int n_head_kv, const int32_t *off, int b_sel, float alpha,
-                  int32_t *budget, struct adakv_err *e) {
+/* Rows head g may keep at most: its candidates, and the cap. */
+static int head_limit(const int32_t *off, int g, int cap) {
+    int n = off[g + 1] - off[g];
+    return n < cap ? n : cap;
+}
+
+/* kv_budget_ada with every head also capped at `cap` (>= b_sel); INT_MAX = no cap. */
+static int ada_budget(const float *scores, int n_head_kv, const int32_t *off, int b_sel, int cap,
+                      float alpha, int32_t *budget, struct adakv_err *e) {
     const int total = layer_total(n_head_kv, off, b_sel);
     int32_t *count = malloc((size_t)n_head_kv * sizeof *count);
     double *frac = malloc((size_t)n_head_kv * sizeof *frac);
@@ -72,7 +80,7 @@ int kv_budget_ada(const float *scores, int n_head_kv, const int32_t *off, int b_
     int given = 0;
     for (int g = 0; g < n_head_kv; g++) {
         double want = (1.0 - alpha) * count[g] + floor_rows;
-        int n = off[g + 1] - off[g];
+        int n = head_limit(off, g, cap);
         budget[g] = (int32_t)floor(want);
         frac[g] = want - budget[g];
         if (budget[g] >= n) {
@@ -86,7 +94,7 @@ int kv_budget_ada(const float *scores, int n_head_kv, const int32_t *off, int b_
     while (given > total) {
         int worst = -1, worst_extra = 0;
         for (int g = 0; g < n_head_kv; g++) {
-            int n = off[g + 1] - off[g], fl = floor_rows < n ? (int)floor_rows : n;
+            int n = head_limit(off, g, cap), fl = floor_rows < n ? (int)floor_rows : n;
             if (budget[g] - fl > worst_extra || (worst >= 0 && budget[g] - fl == worst_extra)) {
                 worst = g;
                 worst_extra = budget[g] - fl;
@@ -96,11 +104,12 @@ int kv_budget_ada(const float *scores, int n_head_kv, const int32_t *off, int b_
         given--;
     }
     /* Hand out the residual one row per pass in (fraction, winners, lower head) order. The sum of
-     * n_g is >= total, so a head with room always exists while given < total. */
+     * the limits min(n_g, cap) is >= total (cap >= b_sel), so a head with room always exists
+     * while given < total. */
     while (given < total) {
         int best = -1;
         for (int g = 0; g < n_head_kv; g++) {
-            if (budget[g] >= off[g + 1] - off[g])
+            if (budget[g] >= head_limit(off, g, cap))
                 continue;
             if (best < 0 || frac[g] > frac[best] ||
                 (frac[g] == frac[best] && count[g] > count[best]))
@@ -114,11 +123,23 @@ int kv_budget_ada(const float *scores, int n_head_kv, const int32_t *off, int b_
             reset &= frac[g] < 0.0;
         if (reset)
             for (int g = 0; g < n_head_kv; g++)
-                frac[g] = budget[g] >= off[g + 1] - off[g] ? -1.0 : 0.0;
+                frac[g] = budget[g] >= head_limit(off, g, cap) ? -1.0 : 0.0;
     }
     free(count);
     free(frac);
     return 0;
+}
+
+int kv_budget_ada(const float *scores, int n_head_kv, const int32_t *off, int b_sel, float alpha,
+                  int32_t *budget, struct adakv_err *e) {
+    return ada_budget(scores, n_head_kv, off, b_sel, INT_MAX, alpha, budget, e);
+}
+
+int kv_budget_ada_capped(const float *scores, int n_head_kv, const int32_t *off, int b_sel, int cap,
+                         float alpha, int32_t *budget, struct adakv_err *e) {
+    if (cap < b_sel)
+        return err_set(e, "kv-budget: head cap %d is below the mean budget %d", cap, b_sel);
+    return ada_budget(scores, n_head_kv, off, b_sel, cap, alpha, budget, e);
 }
 
 int kv_budget_ada_kvpress(const float *scores, int n_head_kv, const int32_t *off, int b_sel,

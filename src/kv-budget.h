@@ -26,6 +26,13 @@ void kv_budget_uniform(int n_head_kv, const int32_t *off, int b_sel, int32_t *bu
 int kv_budget_ada(const float *scores, int n_head_kv, const int32_t *off, int b_sel, float alpha,
                   int32_t *budget, struct adakv_err *e);
 
+/* kv_budget_ada with every head also capped at `cap` rows (cap >= b_sel; -1 with e set
+ * otherwise): the same layer total sum_g min(b_sel, n_g), the rows a capped head cannot take
+ * going to the other heads by the same residual rule. Decode-time eviction uses it so Ada-KV
+ * can move rows between heads while every head stays under --kv-max. */
+int kv_budget_ada_capped(const float *scores, int n_head_kv, const int32_t *off, int b_sel, int cap,
+                         float alpha, int32_t *budget, struct adakv_err *e);
+
 /* Ada-KV as kvpress's AdaKVPress does it (algorithms.md 2.3): each head's own top
  * floor(alpha b_sel) are forced in first, then the rest of the layer total competes globally.
  * Exact total; every head keeps at least min(floor(alpha b_sel), n_g). */

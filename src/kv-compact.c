@@ -25,11 +25,10 @@ static void *resize(void *p, size_t bytes, size_t old_bytes) {
     return bytes <= old_bytes ? p : NULL;
 }
 
-int kv_segment_compact(struct kv_segment *s, enum kv_type type, int head_dim, const int32_t *keep,
-                       int n_keep, int reserve, struct adakv_err *e) {
-    if (n_keep < 0 || n_keep > s->len || reserve < 0)
-        return err_set(e, "kv-compact: keeping %d of %d rows with reserve %d", n_keep, s->len,
-                       reserve);
+int kv_segment_pack(struct kv_segment *s, enum kv_type type, int head_dim, const int32_t *keep,
+                    int n_keep, struct adakv_err *e) {
+    if (n_keep < 0 || n_keep > s->len)
+        return err_set(e, "kv-compact: keeping %d of %d rows", n_keep, s->len);
     for (int i = 0; i < n_keep; i++)
         if (keep[i] < 0 || keep[i] >= s->len || (i > 0 && keep[i] <= keep[i - 1]))
             return err_set(e, "kv-compact: kept row %d (index %d) is not ascending within [0, %d)",
@@ -44,7 +43,16 @@ int kv_segment_compact(struct kv_segment *s, enum kv_type type, int head_dim, co
     if (s->pos)
         pack(s->pos, sizeof *s->pos, keep, n_keep);
     s->len = n_keep;
+    return 0;
+}
 
+int kv_segment_compact(struct kv_segment *s, enum kv_type type, int head_dim, const int32_t *keep,
+                       int n_keep, int reserve, struct adakv_err *e) {
+    if (reserve < 0)
+        return err_set(e, "kv-compact: reserve %d must be >= 0", reserve);
+    if (kv_segment_pack(s, type, head_dim, keep, n_keep, e) < 0)
+        return -1;
+    const size_t row = elem_bytes(type) * (size_t)head_dim;
     const size_t cap = (size_t)n_keep + (size_t)reserve, old = (size_t)s->cap;
     if (cap == old)
         return 0;

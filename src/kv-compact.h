@@ -18,4 +18,11 @@
 int kv_segment_compact(struct kv_segment *s, enum kv_type type, int head_dim, const int32_t *keep,
                        int n_keep, int reserve, struct adakv_err *e);
 
+/* The packing half of kv_segment_compact: rows keep[0..n_keep) move to the front in order and
+ * s->len = n_keep, but the capacity stays, so the freed rows become reserve (decode-time
+ * eviction: the cap is fixed and decode keeps appending without allocating). Same checks; on
+ * error s is untouched. */
+int kv_segment_pack(struct kv_segment *s, enum kv_type type, int head_dim, const int32_t *keep,
+                    int n_keep, struct adakv_err *e);
+
 #endif

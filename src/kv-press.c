@@ -2,6 +2,7 @@
 #include "kv-press.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,8 @@ void kv_press_config_default(struct kv_press_config *c) {
         .critical_eps = 1e-4f,
         .seed = 42,
         .reserve = 0,
+        .kv_max = 0,
+        .decode_chunk = 64,
     };
 }
 
@@ -153,6 +156,14 @@ int kv_press_parse_sink(const char *s, int *out, struct adakv_err *e) {
     return parse_int(s, "--sink", 0, 1L << 20, out, e);
 }
 
+int kv_press_parse_kv_max(const char *s, int *out, struct adakv_err *e) {
+    return parse_int(s, "--kv-max", 1, 1L << 30, out, e);
+}
+
+int kv_press_parse_kv_chunk(const char *s, int *out, struct adakv_err *e) {
+    return parse_int(s, "--kv-chunk", 1, 1L << 30, out, e);
+}
+
 int kv_press_parse_pool(const char *s, enum kv_pool *out, struct adakv_err *e) {
     if (s && strcmp(s, "max") == 0)
         *out = KV_POOL_MAX;
@@ -190,6 +201,13 @@ int kv_press_config_check(const struct kv_press_config *c, struct adakv_err *e) 
         return err_set(e, "critical stage-1 ratio %g is outside [0, 1]", c->critical_ratio);
     if (c->reserve < 0)
         return err_set(e, "kv reserve %d must be >= 0", c->reserve);
+    if (c->kv_max < 0)
+        return err_set(e, "--kv-max: %d must be >= 1 (or 0 for no cap)", c->kv_max);
+    if (c->kv_max > 0 && c->kv_max <= c->window)
+        return err_set(e, "--kv-max: %d must exceed --window %d (the recent rows re-scoring it)",
+                       c->kv_max, c->window);
+    if (c->decode_chunk < 1)
+        return err_set(e, "--kv-chunk: %d must be >= 1", c->decode_chunk);
     return 0;
 }
 
@@ -284,9 +302,14 @@ static void scored_free(struct scored_bufs *s) {
     free(s->scratch);
 }
 
+/* Scores, budgets and picks for one layer: every head keeps its window plus its share of the
+ * selectable rows. b_sel is the mean selectable budget per head (window excluded); cap_sel
+ * caps a head under Ada-KV (INT_MAX: only by its own length). decode: no pyramid schedule, and
+ * Ada-KV always in the capped paper form (kv_press_compress_decode). */
 static int plan_scored(const struct kv_press_hook *hk, const struct simd_ops *ops,
                        const struct kv_cache *kv, int layer, const float *q_window, int n_window,
-                       int b, struct layer_plan *p, struct adakv_err *e) {
+                       int b_sel, int cap_sel, bool decode, struct layer_plan *p,
+                       struct adakv_err *e) {
     const struct kv_press_config *c = hk->cfg;
     const int n_kv = kv->n_head_kv;
     struct scored_bufs s = {0};
@@ -315,13 +338,14 @@ static int plan_scored(const struct kv_press_hook *hk, const struct simd_ops *op
                              s.off, s.scores, e) < 0)
         goto fail;
 
-    int b_sel = b - n_window;
-    if (c->kind == KV_PRESS_PYRAMID) {
+    if (c->kind == KV_PRESS_PYRAMID && !decode) {
         kv_budget_pyramid(hk->n_layer, b_sel, max_prefix, c->beta, s.sched);
         b_sel = s.sched[layer];
     }
     int rc = 0;
-    if (c->alloc == KV_ALLOC_ADA)
+    if (decode && c->alloc != KV_ALLOC_UNIFORM)
+        rc = kv_budget_ada_capped(s.scores, n_kv, s.off, b_sel, cap_sel, c->alpha, s.budget, e);
+    else if (c->alloc == KV_ALLOC_ADA)
         rc = kv_budget_ada(s.scores, n_kv, s.off, b_sel, c->alpha, s.budget, e);
     else if (c->alloc == KV_ALLOC_ADA_KVPRESS)
         rc = kv_budget_ada_kvpress(s.scores, n_kv, s.off, b_sel, c->alpha, s.budget, e);
@@ -424,7 +448,8 @@ int kv_press_compress_layer(void *user, struct kv_cache *kv, int layer, const fl
         plan_streaming(kv, layer, b, c->n_sink, &p);
     else if (b <= n_window)
         plan_recent(kv, layer, b, &p);
-    else if ((rc = plan_scored(hk, ops, kv, layer, q_window, n_window, b, &p, e)) < 0)
+    else if ((rc = plan_scored(hk, ops, kv, layer, q_window, n_window, b - n_window, INT_MAX, false,
+                               &p, e)) < 0)
         goto done;
 
     if (hk->report &&
@@ -437,6 +462,89 @@ int kv_press_compress_layer(void *user, struct kv_cache *kv, int layer, const fl
     if (hk->report && rc == 0)
         kv_report_layer_after(hk->report, kv, layer);
 done:
+    free(p.keep);
+    free(p.start);
+    free(p.n_keep);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- decode-time eviction */
+
+/* Keep lists for every head of a layer, sized by the live rows. */
+static int plan_alloc(const struct kv_cache *kv, int layer, struct layer_plan *p,
+                      struct adakv_err *e) {
+    const int n_kv = kv->n_head_kv;
+    size_t rows = 0;
+    for (int g = 0; g < n_kv; g++)
+        rows += (size_t)kv_cache_seg(kv, layer, g)->len;
+    p->keep = malloc((rows ? rows : 1) * sizeof(int32_t));
+    p->start = malloc((size_t)n_kv * sizeof(int32_t));
+    p->n_keep = malloc((size_t)n_kv * sizeof(int32_t));
+    if (!p->keep || !p->start || !p->n_keep)
+        return err_set(e, "kv-press: out of memory planning layer %d", layer);
+    for (int g = 0, at = 0; g < n_kv; g++) {
+        p->start[g] = at;
+        at += kv_cache_seg(kv, layer, g)->len;
+    }
+    return 0;
+}
+
+int kv_press_compress_decode(const struct kv_press_hook *hk, struct kv_cache *kv, int layer,
+                             const float *q_recent, int n_recent, int max_rows,
+                             struct adakv_err *e) {
+    const struct kv_press_config *c = hk->cfg;
+    const int n_kv = kv->n_head_kv;
+    if (layer < 0 || layer >= kv->n_layer)
+        return err_set(e, "kv-press: layer %d outside [0, %d)", layer, kv->n_layer);
+    if (max_rows < 1)
+        return err_set(e, "--kv-max: %d must be >= 1", max_rows);
+    int over = 0;
+    for (int g = 0; g < n_kv; g++)
+        over |= kv_cache_seg(kv, layer, g)->len > max_rows;
+    if (!over)
+        return 0; /* under the cap: the cache stays bit-identical */
+
+    const bool streaming = c->kind == KV_PRESS_STREAMING;
+    if (streaming)
+        n_recent = 0; /* sinks + the most recent rows: no scores, no queries */
+    else if (n_recent < 1 || !q_recent)
+        return err_set(e, "kv-press: layer %d: decode-time eviction needs the recent queries",
+                       layer);
+    if (n_recent >= max_rows)
+        return err_set(e, "--kv-max: %d must exceed the %d recent rows that re-score the cache",
+                       max_rows, n_recent);
+    if (hk->n_head < n_kv || hk->n_head % n_kv != 0)
+        return err_set(e, "kv-press: %d query heads do not group over %d KV heads", hk->n_head,
+                       n_kv);
+    if (c->kind == KV_PRESS_CRITICAL && (!hk->w_o || hk->n_embd < 1))
+        return err_set(e, "kv-press: the critical press needs this layer's W_O (hook.w_o)");
+    for (int g = 0; g < n_kv; g++)
+        if (kv_cache_seg(kv, layer, g)->len < n_recent)
+            return err_set(e, "kv-press: layer %d head %d holds fewer rows than the %d recent ones",
+                           layer, g, n_recent);
+    /* Compact to a chunk below the cap, so the next eviction of this layer is at least a chunk
+     * of decode steps away; Ada-KV may give a head up to half a chunk more than the mean (so
+     * every head keeps half a chunk of headroom). Never below the recent rows plus one. */
+    const int chunk = c->decode_chunk > 0 ? c->decode_chunk : 1;
+    int target = max_rows - chunk;
+    target = target > n_recent ? target : n_recent + 1;
+    int cap = max_rows - chunk / 2;
+    cap = cap > target ? cap : target;
+    cap = cap < max_rows ? cap : max_rows;
+
+    struct layer_plan p = {0};
+    int rc = plan_alloc(kv, layer, &p, e);
+    if (rc == 0) {
+        const struct simd_ops *ops = hk->ops ? hk->ops : simd_ops_best();
+        if (streaming)
+            plan_streaming(kv, layer, target, c->n_sink, &p);
+        else
+            rc = plan_scored(hk, ops, kv, layer, q_recent, n_recent, target - n_recent,
+                             cap - n_recent, true, &p, e);
+    }
+    for (int g = 0; g < n_kv && rc == 0; g++)
+        rc = kv_segment_pack(kv_cache_seg(kv, layer, g), kv->type, kv->head_dim,
+                             p.keep + p.start[g], p.n_keep[g], e);
     free(p.keep);
     free(p.start);
     free(p.n_keep);

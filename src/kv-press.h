@@ -68,6 +68,8 @@ struct kv_press_config {
     float critical_eps;        /* CriticalKV epsilon, default 1e-4 */
     uint64_t seed;             /* random press */
     int reserve;               /* rows left free per segment for decode after compaction */
+    int kv_max;       /* --kv-max: rows per KV head during decode, 0 = no cap (the engine's flag) */
+    int decode_chunk; /* --kv-chunk: rows below --kv-max a decode-time eviction frees, default 64 */
 };
 
 struct kv_report;
@@ -97,6 +99,8 @@ int kv_press_parse_kernel(const char *s, int *out, struct adakv_err *e);  /* --p
 int kv_press_parse_beta(const char *s, float *out, struct adakv_err *e);  /* --beta > 0 */
 int kv_press_parse_sink(const char *s, int *out, struct adakv_err *e);    /* --sink >= 0 */
 int kv_press_parse_pool(const char *s, enum kv_pool *out, struct adakv_err *e); /* max|avg */
+int kv_press_parse_kv_max(const char *s, int *out, struct adakv_err *e);        /* --kv-max >= 1 */
+int kv_press_parse_kv_chunk(const char *s, int *out, struct adakv_err *e); /* --kv-chunk >= 1 */
 /* --window must not exceed the prompt: checked once the prompt is tokenized. */
 int kv_press_check_window(int window, int prompt_len, struct adakv_err *e);
 
@@ -110,5 +114,28 @@ int kv_press_head_budget(const struct kv_press_config *c, int len);
 /* The hook (adakv_compress_layer_fn); user is a struct kv_press_hook. */
 int kv_press_compress_layer(void *user, struct kv_cache *kv, int layer, const float *q_window,
                             int n_window, struct adakv_err *e);
+
+/* Decode-time eviction (--kv-max, issue 3 item 8), called by the engine between decode steps
+ * for each layer (cheap when nothing overflows: it only reads the segment lengths).
+ *
+ * When some KV head of `layer` holds more than max_rows rows, the layer is re-scored with the
+ * n_recent most recent query rows q_recent ([n_recent][n_head][head_dim], post-RoPE, the same
+ * layout as q_window) against each head's rows, exactly like SnapKV scores a prompt with its
+ * window: the last n_recent rows of every segment are those queries' own keys and are always
+ * kept. Then every head is compacted in place, stable, to at most
+ *     target = max_rows - cfg->decode_chunk rows (uniform), or
+ *     up to max_rows - decode_chunk / 2 rows for a head that Ada-KV favours, with the layer
+ *     total of the uniform case (kv_budget_ada_capped, for either --ada variant),
+ * never below n_recent + 1. The freed rows stay allocated as reserve (no realloc), so decode
+ * keeps appending without allocating and the layer is not evicted again for at least
+ * decode_chunk / 2 steps. Scorers: the configured one (snapkv, critical (needs hook.w_o for this
+ * layer), knorm, random; pyramid scores like snapkv (no layer schedule under a per-head cap);
+ * full has no scorer of its own and uses SnapKV's); streaming keeps n_sink + the most recent
+ * rows and needs no queries. Original positions are kept with every row.
+ * When no head exceeds max_rows the call returns 0 and touches nothing (bytes identical).
+ * -1 with e set: max_rows < 1 or <= n_recent, missing queries or W_O, out of memory. */
+int kv_press_compress_decode(const struct kv_press_hook *hk, struct kv_cache *kv, int layer,
+                             const float *q_recent, int n_recent, int max_rows,
+                             struct adakv_err *e);
 
 #endif
