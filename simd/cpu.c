@@ -122,16 +122,12 @@ enum simd_isa simd_isa_detected(void) {
     return isa_detected;
 }
 
-static bool isa_is_x86(enum simd_isa isa) {
-    return isa == SIMD_ISA_AVX2 || isa == SIMD_ISA_AVX512;
-}
-
 /* Rank within a family; an ISA of the other family ranks as scalar. */
 static int isa_rank(enum simd_isa isa) {
 #ifdef SIMD_CPU_ARM64
     return isa == SIMD_ISA_NEON ? 1 : 0;
 #else
-    return isa_is_x86(isa) ? (int)isa : 0;
+    return isa == SIMD_ISA_AVX2 || isa == SIMD_ISA_AVX512 ? (int)isa : 0;
 #endif
 }
 
