@@ -30,6 +30,11 @@ struct kv_report_layer {
     double l1_bound;         /* Ada-KV bound summed over heads, mean over window queries */
     double out_change; /* measured ||y - y_hat||_1 summed over heads, same mean; NAN w/o W_O */
     size_t bytes_before, bytes_after; /* bytes allocated for the layer's K/V segments */
+    /* Per (query head, window query) checks, with W_O only (n_checked = 0 without it): how many
+     * were measured, how many exceeded the Ada-KV bound (2.5) and the CriticalKV bound (4.1)
+     * beyond double rounding (both must stay 0), and the largest change / Ada bound. */
+    int n_checked, n_over_ada, n_over_critical;
+    double worst_ratio;
 };
 
 struct kv_report {

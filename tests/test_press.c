@@ -386,6 +386,14 @@ Test(press, report_change_within_bound_on_random_heads) {
                       "%s layer %d: change %g, bound %g", names[k], l, L->out_change, L->l1_bound);
             cr_assert(L->mass_kept > 0 && L->mass_kept < 1);
             cr_assert_lt(L->bytes_after, L->bytes_before);
+            /* and for every query head and window query on its own, both bounds */
+            cr_assert_eq(L->n_checked, N_HEAD * WIN, "%s layer %d", names[k], l);
+            cr_assert_eq(L->n_over_ada, 0, "%s layer %d: %d of %d over the Ada-KV bound", names[k],
+                         l, L->n_over_ada, L->n_checked);
+            cr_assert_eq(L->n_over_critical, 0, "%s layer %d: %d over the CriticalKV bound",
+                         names[k], l, L->n_over_critical);
+            cr_assert(L->worst_ratio > 0 && L->worst_ratio <= 1 + 1e-9, "%s layer %d: ratio %g",
+                      names[k], l, L->worst_ratio);
             char line[256];
             kv_report_format(&r, l, line, sizeof line);
             cr_assert(strstr(line, "L1 bound"), "%s", line);
