@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The KV-eviction fidelity study of issue 3 ("Fidelity on real text"), end to end:
+#   1. every press x budget, question-agnostic, int8 cache, against the full int8 cache;
+#   2. the full int8 cache (and f16) against the full f32 cache.
+# Raw CSVs go to perf/out/ (git-ignored); the tables are printed and saved beside them.
+# docs/fidelity.md records a run of this script on the default model.
+#
+# Usage: tools/fidelity.sh [build-dir] [model.gguf] [text.txt]
+# Env: PREFIX (default 6000), CONT (default 500), THREADS (default: all cores), PRESSES, BUDGETS.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$top/build}
+model=${2:-$top/models/SmolLM2-135M-Instruct.Q4_1.gguf}
+text=${3:-$top/tests/data/text/fidelity-en.txt}
+prefix=${PREFIX:-6000}
+cont=${CONT:-500}
+threads=${THREADS:-0}
+presses=${PRESSES:-full,snapkv,ada-snapkv,streaming,pyramid,ada-pyramid,critical,ada-critical}
+budgets=${BUDGETS:-64,128,256,512,1024}
+out=$top/perf/out
+tool=$build/adakv-fidelity
+[ -x "$tool" ] || { echo "fidelity.sh: $tool not built (tools/build.sh $build)" >&2; exit 1; }
+mkdir -p "$out"
+# Threads that spin while waiting collapse when the cores are shared; the study runs for long.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+common=(-m "$model" -f "$text" --prefix "$prefix" --continuation "$cont" -t "$threads")
+
+{
+    echo "# $(date -u +%FT%TZ) $(uname -m) $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
+    echo "# git $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+} >"$out/fidelity-machine.txt"
+
+nice "$tool" "${common[@]}" --kv-type int8 --ref-kv-type f32 --press full \
+    --csv "$out/fidelity-int8-vs-f32.csv" | tee "$out/fidelity-int8-vs-f32.txt"
+nice "$tool" "${common[@]}" --kv-type int8 --press "$presses" --kv-budget "$budgets" \
+    --csv "$out/fidelity-presses.csv" | tee "$out/fidelity-presses.txt"
+nice "$tool" "${common[@]}" --kv-type f16 --ref-kv-type f32 --press full \
+    --csv "$out/fidelity-f16-vs-f32.csv" | tee "$out/fidelity-f16-vs-f32.txt"
