@@ -572,45 +572,64 @@ static void prep_q8_0(struct row_prep *p, const struct block_q8_0 *x, int64_t nb
     }
 }
 
-/* Two tokens per pass so each unpacked weight pair is loaded once for both. */
-#define GEMM_BODY(UNSIGNED_W, HAS_MIN)                                                             \
-    for (int64_t t = 0; t < n_tok; t += 2) {                                                       \
-        int two = t + 1 < n_tok;                                                                   \
-        const int8_t *q0 = (const int8_t *)((const uint8_t *)act + (size_t)t * act_stride);        \
-        const int8_t *q1 = two ? q0 + act_stride : q0;                                             \
-        const float *d0 = (const float *)(q0 + np * 64), *d1 = (const float *)(q1 + np * 64);      \
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();                                 \
-        for (int64_t k = 0; k < np; k++) {                                                         \
-            __m512i wv = _mm512_load_si512(p->wq + 64 * k);                                        \
-            __m512 dw = _mm512_load_ps(p->dw + 16 * k);                                            \
-            __m512i i0, i1;                                                                        \
-            if (UNSIGNED_W) {                                                                      \
-                i0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv,                               \
-                                         _mm512_loadu_si512(q0 + 64 * k));                         \
-                i1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv,                               \
-                                         _mm512_loadu_si512(q1 + 64 * k));                         \
-            } else {                                                                               \
-                __m512i c = _mm512_load_si512(p->corr + 16 * k);                                   \
-                i0 = _mm512_dpbusd_epi32(c, _mm512_loadu_si512(q0 + 64 * k), wv);                  \
-                i1 = _mm512_dpbusd_epi32(c, _mm512_loadu_si512(q1 + 64 * k), wv);                  \
-            }                                                                                      \
-            a0 = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_loadu_ps(d0 + 16 * k)),                  \
-                                 _mm512_cvtepi32_ps(i0), a0);                                      \
-            a1 = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_loadu_ps(d1 + 16 * k)),                  \
-                                 _mm512_cvtepi32_ps(i1), a1);                                      \
-        }                                                                                          \
-        if (HAS_MIN) {                                                                             \
-            const float *s0 = d0 + np * 16, *s1 = d1 + np * 16;                                    \
-            for (int64_t b = 0; b < nb; b += 16) {                                                 \
-                __m512 m = _mm512_load_ps(p->wm + b);                                              \
-                a0 = _mm512_fmadd_ps(m, _mm512_loadu_ps(s0 + b), a0);                              \
-                a1 = _mm512_fmadd_ps(m, _mm512_loadu_ps(s1 + b), a1);                              \
-            }                                                                                      \
-        }                                                                                          \
-        y[(size_t)t * y_stride + r] = _mm512_reduce_add_ps(a0);                                    \
-        if (two)                                                                                   \
-            y[(size_t)(t + 1) * y_stride + r] = _mm512_reduce_add_ps(a1);                          \
+/* Two rows x two tokens per pass: each unpacked weight pair is loaded once for both tokens and
+ * each activation pair once for both rows. unsigned_w / has_min are constants at each call site,
+ * so the compiler specializes the loop. */
+static inline __attribute__((always_inline)) __m512i tile_dot(__m512i wv, __m512i a, __m512i c,
+                                                              int unsigned_w) {
+    return unsigned_w ? _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, a)
+                      : _mm512_dpbusd_epi32(c, a, wv);
+}
+
+static inline __attribute__((always_inline)) void
+gemm_tile_2x2(const struct row_prep *p0, const struct row_prep *p1, int64_t nb, int64_t np,
+              const uint8_t *act, size_t act_stride, int64_t n_tok, float *y, size_t y_stride,
+              int64_t r, int two_rows, int unsigned_w, int has_min) {
+    for (int64_t t = 0; t < n_tok; t += 2) {
+        int two = t + 1 < n_tok;
+        const int8_t *q0 = (const int8_t *)(act + (size_t)t * act_stride);
+        const int8_t *q1 = two ? q0 + act_stride : q0;
+        const float *d0 = (const float *)(q0 + np * 64), *d1 = (const float *)(q1 + np * 64);
+        __m512 a00 = _mm512_setzero_ps(), a01 = _mm512_setzero_ps();
+        __m512 a10 = _mm512_setzero_ps(), a11 = _mm512_setzero_ps();
+        for (int64_t k = 0; k < np; k++) {
+            __m512i x0 = _mm512_loadu_si512(q0 + 64 * k), x1 = _mm512_loadu_si512(q1 + 64 * k);
+            __m512 s0 = _mm512_loadu_ps(d0 + 16 * k), s1 = _mm512_loadu_ps(d1 + 16 * k);
+            __m512i w0 = _mm512_load_si512(p0->wq + 64 * k),
+                    w1 = _mm512_load_si512(p1->wq + 64 * k);
+            __m512i c0 = unsigned_w ? w0 : _mm512_load_si512(p0->corr + 16 * k);
+            __m512i c1 = unsigned_w ? w1 : _mm512_load_si512(p1->corr + 16 * k);
+            __m512 dw0 = _mm512_load_ps(p0->dw + 16 * k), dw1 = _mm512_load_ps(p1->dw + 16 * k);
+            a00 = _mm512_fmadd_ps(_mm512_mul_ps(dw0, s0),
+                                  _mm512_cvtepi32_ps(tile_dot(w0, x0, c0, unsigned_w)), a00);
+            a01 = _mm512_fmadd_ps(_mm512_mul_ps(dw0, s1),
+                                  _mm512_cvtepi32_ps(tile_dot(w0, x1, c0, unsigned_w)), a01);
+            a10 = _mm512_fmadd_ps(_mm512_mul_ps(dw1, s0),
+                                  _mm512_cvtepi32_ps(tile_dot(w1, x0, c1, unsigned_w)), a10);
+            a11 = _mm512_fmadd_ps(_mm512_mul_ps(dw1, s1),
+                                  _mm512_cvtepi32_ps(tile_dot(w1, x1, c1, unsigned_w)), a11);
+        }
+        if (has_min) {
+            const float *m0 = d0 + np * 16, *m1 = d1 + np * 16;
+            for (int64_t b = 0; b < nb; b += 16) {
+                __m512 s0 = _mm512_loadu_ps(m0 + b), s1 = _mm512_loadu_ps(m1 + b);
+                __m512 wm0 = _mm512_load_ps(p0->wm + b), wm1 = _mm512_load_ps(p1->wm + b);
+                a00 = _mm512_fmadd_ps(wm0, s0, a00);
+                a01 = _mm512_fmadd_ps(wm0, s1, a01);
+                a10 = _mm512_fmadd_ps(wm1, s0, a10);
+                a11 = _mm512_fmadd_ps(wm1, s1, a11);
+            }
+        }
+        y[(size_t)t * y_stride + r] = _mm512_reduce_add_ps(a00);
+        if (two)
+            y[(size_t)(t + 1) * y_stride + r] = _mm512_reduce_add_ps(a01);
+        if (two_rows) {
+            y[(size_t)t * y_stride + r + 1] = _mm512_reduce_add_ps(a10);
+            if (two)
+                y[(size_t)(t + 1) * y_stride + r + 1] = _mm512_reduce_add_ps(a11);
+        }
     }
+}
 
 /* Decode (one token): stream four weight rows at a time straight from their blocks, sharing
  * each activation load between them. Per pair of blocks and row: unpack, one vpdpbusd, one
@@ -729,12 +748,19 @@ static void gemm_q4_1(int64_t n, const void *restrict w, size_t w_stride, int64_
         gemv_q4_1(n, w, w_stride, n_rows, act, y);
         return;
     }
-    struct row_prep prep; /* 50 KiB of stack: one unpacked row, reused for every token */
-    struct row_prep *p = &prep;
+    struct row_prep prep[2]; /* 2 x 50 KiB of stack: two unpacked rows, reused for every token */
     int64_t nb = n / QK, np = (nb + 1) / 2;
-    for (int64_t r = 0; r < n_rows; r++) {
-        prep_q4_1(p, (const void *)((const uint8_t *)w + (size_t)r * w_stride), nb);
-        GEMM_BODY(1, 1)
+    const uint8_t *wb = w;
+    for (int64_t r = 0; r < n_rows; r += 2) {
+        int two_rows = r + 1 < n_rows;
+        prep_q4_1(&prep[0], (const struct block_q4_1 *)(const void *)(wb + (size_t)r * w_stride),
+                  nb);
+        if (two_rows)
+            prep_q4_1(&prep[1],
+                      (const struct block_q4_1 *)(const void *)(wb + (size_t)(r + 1) * w_stride),
+                      nb);
+        gemm_tile_2x2(&prep[0], two_rows ? &prep[1] : &prep[0], nb, np, act, act_stride, n_tok, y,
+                      y_stride, r, two_rows, 1, 1);
     }
 }
 
@@ -745,12 +771,19 @@ static void gemm_q8_0(int64_t n, const void *restrict w, size_t w_stride, int64_
         gemv_q8_0(n, w, w_stride, n_rows, act, y);
         return;
     }
-    struct row_prep prep; /* 50 KiB of stack: one unpacked row, reused for every token */
-    struct row_prep *p = &prep;
+    struct row_prep prep[2]; /* 2 x 50 KiB of stack: two unpacked rows, reused for every token */
     int64_t nb = n / QK, np = (nb + 1) / 2;
-    for (int64_t r = 0; r < n_rows; r++) {
-        prep_q8_0(p, (const void *)((const uint8_t *)w + (size_t)r * w_stride), nb);
-        GEMM_BODY(0, 0)
+    const uint8_t *wb = w;
+    for (int64_t r = 0; r < n_rows; r += 2) {
+        int two_rows = r + 1 < n_rows;
+        prep_q8_0(&prep[0], (const struct block_q8_0 *)(const void *)(wb + (size_t)r * w_stride),
+                  nb);
+        if (two_rows)
+            prep_q8_0(&prep[1],
+                      (const struct block_q8_0 *)(const void *)(wb + (size_t)(r + 1) * w_stride),
+                      nb);
+        gemm_tile_2x2(&prep[0], two_rows ? &prep[1] : &prep[0], nb, np, act, act_stride, n_tok, y,
+                      y_stride, r, two_rows, 0, 0);
     }
 }
 
