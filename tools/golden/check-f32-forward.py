@@ -16,7 +16,7 @@ top-1 >= 99%), and checks the golden file against an implementation that shares 
 llama.cpp.
 
 Rerun: python3 tools/golden/check-f32-forward.py [--mode exact|llamacpp|both] [--n-pos N]
-(about a minute per mode for 2,048 positions on 2 cores, 1.5 GB of memory). Writes nothing.
+(a few minutes for both modes over 2,048 positions on 2 cores, about 2 GB of memory). Writes nothing.
 """
 
 import argparse
