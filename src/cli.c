@@ -187,7 +187,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct adakv_err *e) {
         } else if (is(a, "--press", NULL) || is(a, "--kv-budget", NULL) ||
                    is(a, "--kv-ratio", NULL) || is(a, "--alpha", NULL) || is(a, "--window", NULL) ||
                    is(a, "--pool-kernel", NULL) || is(a, "--pool", NULL) || is(a, "--beta", NULL) ||
-                   is(a, "--sink", NULL) || is(a, "--critical-ratio", NULL)) {
+                   is(a, "--sink", NULL) || is(a, "--critical-ratio", NULL) ||
+                   is(a, "--kv-max", NULL) || is(a, "--kv-chunk", NULL)) {
             if (adakv_press_set(o->press, a + 2, val, e))
                 return -1;
         } else if (is(a, "-n", "--n-predict")) {

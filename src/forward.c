@@ -236,6 +236,16 @@ static int layer_chunk(struct adakv_ctx *c, int il, int c0, int m, int n, int32_
             memcpy(c->q_window + (size_t)w * qdim, c->q + (size_t)t * qdim,
                    (size_t)qdim * sizeof(float));
     }
+    if (c->q_recent) {
+        for (int t = 0; t < m; t++) {
+            const int idx = c0 + t;
+            if (idx < n - c->recent_cap)
+                continue;
+            const long slot = (c->recent_total + idx) % c->recent_cap;
+            memcpy(c->q_recent + ((size_t)il * c->recent_cap + (size_t)slot) * qdim,
+                   c->q + (size_t)t * qdim, (size_t)qdim * sizeof(float));
+        }
+    }
     attention(c, il, m, pos0);
     if (linear(c, L->wo, c->att, m, c->proj, e))
         return -1;
@@ -321,6 +331,10 @@ int adakv_eval(struct adakv_ctx *c, const int32_t *tokens, int n, float *logits,
     }
     c->n_past += n;
     c->broken = false;
+    c->recent_total += n;
+    /* decode-time eviction runs between decode steps, once this token's rows are in */
+    if (n == 1 && c->press && press_after_decode(c, e))
+        return -1;
     if (logits)
         return output_head(c, n, logits, all_logits, e);
     return 0;
@@ -356,6 +370,7 @@ void adakv_ctx_free(struct adakv_ctx *c) {
     press_binding_free(c->press);
     free(c->x), free(c->xn), free(c->q), free(c->k), free(c->v), free(c->att);
     free(c->gate), free(c->up), free(c->proj), free(c->rope_cs), free(c->q_window);
+    free(c->q_recent);
     free(c->ws), free(c->attn_scratch);
     free(c);
 }
@@ -454,6 +469,7 @@ int adakv_ctx_n_past(const struct adakv_ctx *c) {
 void adakv_ctx_reset(struct adakv_ctx *c) {
     kv_cache_clear(&c->kv);
     c->n_past = 0;
+    c->recent_total = 0;
     c->broken = false;
 }
 
@@ -464,6 +480,7 @@ int adakv_ctx_rewind(struct adakv_ctx *c, int n_past, struct adakv_err *e) {
         return err_set(e, "rewind: position %d is outside [0, %d]", n_past, c->n_past);
     kv_cache_truncate(&c->kv, n_past);
     c->n_past = n_past;
+    c->recent_total = 0; /* the recorded queries may belong to forgotten tokens */
     return 0;
 }
 
@@ -479,6 +496,31 @@ size_t adakv_ctx_kv_bytes(const struct adakv_ctx *c) {
 }
 struct kv_cache *adakv_ctx_kv(struct adakv_ctx *c) {
     return &c->kv;
+}
+
+int forward_record_recent(struct adakv_ctx *c, int cap, struct adakv_err *e) {
+    const struct model_hparams *hp = &c->model->hp;
+    const size_t qdim = (size_t)hp->n_head * hp->head_dim;
+    float *q = realloc(c->q_recent, (size_t)hp->n_layer * cap * qdim * sizeof *q);
+    if (!q)
+        return err_set(e, "context: out of memory for %d recent query rows per layer", cap);
+    c->q_recent = q;
+    c->recent_cap = cap;
+    c->recent_total = 0;
+    return 0;
+}
+
+int forward_recent_queries(const struct adakv_ctx *c, int il, float *dst) {
+    const struct model_hparams *hp = &c->model->hp;
+    const size_t qdim = (size_t)hp->n_head * hp->head_dim;
+    const int n = c->recent_total < c->recent_cap ? (int)c->recent_total : c->recent_cap;
+    for (int i = 0; i < n; i++) {
+        const long slot = (c->recent_total - n + i) % c->recent_cap;
+        memcpy(dst + (size_t)i * qdim,
+               c->q_recent + ((size_t)il * c->recent_cap + (size_t)slot) * qdim,
+               qdim * sizeof *dst);
+    }
+    return n;
 }
 
 int forward_set_window(struct adakv_ctx *c, int window, struct adakv_err *e) {

@@ -41,7 +41,12 @@ struct adakv_ctx {
     adakv_compress_layer_fn compress_layer;
     void *compress_user;
     struct press_binding *press; /* owned; installed by adakv_ctx_set_press (press-ctx.c) */
-    const struct simd_ops *ops;  /* kernel table in use */
+    /* decode-time eviction (--kv-max) re-scores with the most recent queries: a ring of the
+     * last recent_cap query rows of every layer, recorded only when a press asks for it */
+    float *q_recent; /* [n_layer][recent_cap][n_head * head_dim], or NULL */
+    int recent_cap;
+    long recent_total;          /* tokens recorded since the last reset or rewind */
+    const struct simd_ops *ops; /* kernel table in use */
     struct kv_cache kv;
     int n_past;  /* positions consumed so far */
     bool broken; /* a failed eval left the cache half-written: reset first */
@@ -66,6 +71,11 @@ struct adakv_ctx {
  * n_rot/2 sines of pos * freq_scale * base^(-2i/n_rot) / freq_factor[i] (the simd rope op's
  * layout). Exposed for tests. */
 void forward_rope_angles(const struct adakv_model *m, int32_t pos0, int n, float *cs);
+
+/* Starts recording the last `cap` query rows of every layer (for decode-time eviction). */
+int forward_record_recent(struct adakv_ctx *c, int cap, struct adakv_err *e);
+/* Copies layer il's recorded query rows, oldest first, into dst; returns how many. */
+int forward_recent_queries(const struct adakv_ctx *c, int il, float *dst);
 
 /* Keeps the last `window` query rows of each layer from now on (clamped to n_ctx). */
 int forward_set_window(struct adakv_ctx *c, int window, struct adakv_err *e);

@@ -25,7 +25,8 @@ struct press_binding {
     struct kv_press_config cfg;
     struct kv_press_hook hook;
     const struct adakv_model *model;
-    float *w_o; /* [n_embd][n_head * head_dim] scratch when the press or report needs W_O */
+    float *w_o;   /* [n_embd][n_head * head_dim] scratch when the press or report needs W_O */
+    float *q_lin; /* [window][n_head * head_dim] recent queries, oldest first (--kv-max) */
     struct kv_report report;
     bool has_report;
     bool enabled;
@@ -111,6 +112,10 @@ int adakv_press_set(struct adakv_press *p, const char *name, const char *value,
         c->seed = (uint64_t)v;
         return 0;
     }
+    if (!strcmp(name, "kv-max"))
+        return kv_press_parse_kv_max(value, &c->kv_max, e);
+    if (!strcmp(name, "kv-chunk"))
+        return kv_press_parse_kv_chunk(value, &c->decode_chunk, e);
     if (!strcmp(name, "reserve")) {
         if (parse_int(name, value, 0, 1 << 24, &v, e))
             return -1;
@@ -123,7 +128,7 @@ int adakv_press_set(struct adakv_press *p, const char *name, const char *value,
 /* The configuration that will run: a budget or ratio without --press means ada-snapkv. */
 static struct kv_press_config resolved(const struct adakv_press *p) {
     struct kv_press_config c = p->cfg;
-    if (!p->kind_set && (c.budget > 0 || c.ratio > 0.0f)) {
+    if (!p->kind_set && (c.budget > 0 || c.ratio > 0.0f || c.kv_max > 0)) {
         c.kind = KV_PRESS_SNAPKV;
         c.alloc = KV_ALLOC_ADA;
     }
@@ -134,7 +139,7 @@ int adakv_press_check(const struct adakv_press *p, struct adakv_err *e) {
     struct kv_press_config c = resolved(p);
     if (kv_press_config_check(&c, e))
         return -1;
-    if (c.kind != KV_PRESS_FULL && c.budget == 0 && c.ratio == 0.0f)
+    if (c.kind != KV_PRESS_FULL && c.budget == 0 && c.ratio == 0.0f && c.kv_max == 0)
         return err_set(e, "--press %s: give a budget (--kv-budget N or --kv-ratio R)",
                        kv_press_name(c.kind));
     return 0;
@@ -151,24 +156,28 @@ int adakv_press_window(const struct adakv_press *p) {
 
 void adakv_press_describe(const struct adakv_press *p, char *buf, size_t size) {
     struct kv_press_config c = resolved(p);
-    if (!adakv_press_evicts(p)) {
+    if (!adakv_press_evicts(p) && c.kv_max == 0) {
         snprintf(buf, size, "full (no eviction)");
         return;
     }
     char budget[48];
     if (c.budget > 0)
         snprintf(budget, sizeof budget, "budget %d", c.budget);
-    else
+    else if (c.ratio > 0.0f)
         snprintf(budget, sizeof budget, "ratio %.2f", c.ratio);
-    snprintf(buf, size, "%s%s, %s, window %d, %s", c.alloc == KV_ALLOC_UNIFORM ? "" : "ada-",
-             kv_press_name(c.kind), budget, c.window,
-             c.alloc == KV_ALLOC_UNIFORM ? "uniform heads"
-             : c.alloc == KV_ALLOC_ADA   ? "Ada-KV heads"
-                                         : "Ada-KV (kvpress) heads");
-    if (c.alloc != KV_ALLOC_UNIFORM) {
-        size_t n = strlen(buf);
-        snprintf(buf + n, size - n, ", alpha %.2f", c.alpha);
-    }
+    else
+        snprintf(budget, sizeof budget, "no prefill eviction");
+    int n =
+        snprintf(buf, size, "%s%s, %s, window %d, %s", c.alloc == KV_ALLOC_UNIFORM ? "" : "ada-",
+                 kv_press_name(c.kind), budget, c.window,
+                 c.alloc == KV_ALLOC_UNIFORM ? "uniform heads"
+                 : c.alloc == KV_ALLOC_ADA   ? "Ada-KV heads"
+                                             : "Ada-KV (kvpress) heads");
+    if (c.alloc != KV_ALLOC_UNIFORM && n > 0 && (size_t)n < size)
+        n += snprintf(buf + n, size - (size_t)n, ", alpha %.2f", c.alpha);
+    if (c.kv_max > 0 && n > 0 && (size_t)n < size)
+        snprintf(buf + n, size - (size_t)n, ", decode cap %d rows/head (chunk %d)", c.kv_max,
+                 c.decode_chunk);
 }
 
 /* Dequantizes layer `layer`'s attn_output weight: row r (output dim r) holds n_head * head_dim
@@ -200,6 +209,7 @@ void press_binding_free(struct press_binding *b) {
     if (b->has_report)
         kv_report_free(&b->report);
     free(b->w_o);
+    free(b->q_lin);
     free(b);
 }
 
@@ -239,9 +249,43 @@ int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool r
         press_binding_free(b);
         return -1;
     }
+    if (b->cfg.kv_max > 0) {
+        if (b->cfg.kind == KV_PRESS_FULL) {
+            press_binding_free(b);
+            return err_set(e, "--kv-max: the full press keeps everything (choose a press)");
+        }
+        b->q_lin = malloc((size_t)c->window * hp->n_head * hp->head_dim * sizeof *b->q_lin);
+        int rc = b->q_lin ? forward_record_recent(c, c->window, e)
+                          : err_set(e, "press: out of memory for recent queries");
+        if (rc) {
+            press_binding_free(b);
+            return -1;
+        }
+    }
     press_binding_free(c->press);
     c->press = b;
     adakv_ctx_set_compress(c, adakv_press_evicts(p) || report ? press_layer : NULL, b);
+    return 0;
+}
+
+int press_after_decode(struct adakv_ctx *c, struct adakv_err *e) {
+    struct press_binding *b = c->press;
+    if (!b->cfg.kv_max)
+        return 0;
+    for (int il = 0; il < c->kv.n_layer; il++) {
+        bool over = false;
+        for (int g = 0; g < c->kv.n_head_kv && !over; g++)
+            over = kv_cache_seg(&c->kv, il, g)->len > b->cfg.kv_max;
+        if (!over) /* the common case costs a few compares per layer */
+            continue;
+        int n_recent = forward_recent_queries(c, il, b->q_lin);
+        if (b->w_o) {
+            dequant_w_o(b->model, il, b->w_o);
+            b->hook.w_o = b->w_o;
+        }
+        if (kv_press_compress_decode(&b->hook, &c->kv, il, b->q_lin, n_recent, b->cfg.kv_max, e))
+            return -1;
+    }
     return 0;
 }
 

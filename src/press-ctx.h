@@ -2,7 +2,14 @@
 #ifndef ADAKV_PRESS_CTX_H
 #define ADAKV_PRESS_CTX_H
 
+#include "adakv.h"
+
 struct press_binding;
 void press_binding_free(struct press_binding *b);
+
+struct adakv_ctx;
+/* Decode-time eviction (--kv-max), called by the context after each decode step: any layer
+ * whose heads outgrew the cap is re-scored with the recent queries and compacted in place. */
+int press_after_decode(struct adakv_ctx *c, struct adakv_err *e);
 
 #endif
