@@ -294,7 +294,8 @@ static inline __m512 pair_scale(float s0, float s1) {
 
 /* The 32-block integer dots below all share one shape: per pair of blocks, build the unsigned
  * weight bytes u (64 B), the activation bytes a (64 B), the integer dot per block in 8 lanes
- * each, then one FMA with the per-block float scale. KERNEL expands it for VNNI and plain. */
+ * each, then one FMA with the per-block float scale. Instantiated once with vpdpbusd and once
+ * with maddubs + madd. */
 #define DOT_Q8_PAIRS(NAME, DOTFN, WT, AT, UBYTES, BIAS, DSCALE, MTERM)                             \
     static float NAME(int64_t n, const void *restrict w, const void *restrict a) {                 \
         const WT *x = w;                                                                           \
@@ -631,8 +632,8 @@ gemm_tile_2x2(const struct row_prep *p0, const struct row_prep *p1, int64_t nb, 
     }
 }
 
-/* Decode (one token): stream four weight rows at a time straight from their blocks, sharing
- * each activation load between them. Per pair of blocks and row: unpack, one vpdpbusd, one
+/* Decode (one token): stream weight rows straight from their blocks (Q4_1: four rows at a time,
+ * sharing each activation load between them). Per pair of blocks and row: unpack, one vpdpbusd, one
  * scale product and FMA; the f16 scales (and Q4_1 minimums) of both blocks are broadcast and
  * widened with one vcvtph2ps. */
 static inline __m512 pair_f16(uint16_t h0, uint16_t h1) {
@@ -702,10 +703,11 @@ static void gemv_q4_1(int64_t n, const uint8_t *restrict w, size_t w_stride, int
 }
 
 /* Q8_0 rows against unsigned activations (q+128): sum(q*w) = dpbusd(q+128, w) - 128*sum(w),
- * the second term from a dpbusd of 128s against the same weights. */
-/* One row at a time for Q8_0: measured on a 576x49152 matrix streamed from memory, 2 or 4
- * interleaved rows ran 2-3x slower than 1 (34-byte blocks make half the 32-byte loads split
- * cache lines; with several streams those stall), while Q4_1 gains ~25% from 4 rows. */
+ * the second term from a dpbusd of 128s against the same weights, per lane, so the lanes hold
+ * exact partial dots and nothing cancels in float.
+ * One row at a time: measured on the 576x49152 LM head streamed from memory, 2 or 4 interleaved
+ * rows ran 2-3x slower than 1 (cause not pinned down; 34-byte blocks make many 32-byte loads
+ * split cache lines), while Q4_1 gains ~25% from 4 rows. */
 #define GEMV_ROWS_Q8 1
 static void gemv_q8_0(int64_t n, const uint8_t *restrict w, size_t w_stride, int64_t n_rows,
                       const int8_t *restrict act, float *restrict y) {
