@@ -330,7 +330,9 @@ static inline __m512 pair_scale(float s0, float s1) {
 #define U_Q4(b) nibbles_32((b)->qs)
 #define U_Q5(b) _mm256_or_si256(nibbles_32((b)->qs), fifth_bits_32((b)->qh))
 /* Q8_0 weights are signed: the integer dot uses x+128 (unsigned) and subtracts 128*sum(y). */
-#define U_Q8(b)        _mm256_xor_si256(_mm256_loadu_si256((const void *)(b)->qs), _mm256_set1_epi8(-128))
+static inline __m256i U_Q8(const struct block_q8_0 *b) {
+    return _mm256_xor_si256(_mm256_loadu_si256((const void *)b->qs), _mm256_set1_epi8(-128));
+}
 #define DS(xb, yb)     (f16((xb).d) * f16((yb).d))
 #define NO_MIN(xb, yb) 0.0f
 #define MIN_S(xb, yb)  (f16((xb).m) * f16((yb).s))
