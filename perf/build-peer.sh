@@ -14,9 +14,15 @@ set -eu
 
 peer=${PEER_DIR:-perf/peer}
 jobs=${JOBS:-2}
-ver=${LLAMA_CPP_PYTHON_VERSION:-$(python3 -c 'import llama_cpp; print(llama_cpp.__version__)' 2>/dev/null || true)}
+installed=$(python3 -c 'import llama_cpp; print(llama_cpp.__version__)' 2>/dev/null || true)
+ver=${LLAMA_CPP_PYTHON_VERSION:-$installed}
 
-command -v cmake >/dev/null || { echo "build-peer: cmake not found (apt-get install cmake)" >&2; exit 1; }
+die() {
+    echo "build-peer: $*" >&2
+    exit 1
+}
+
+command -v cmake >/dev/null || die "cmake not found (apt-get install cmake)"
 mkdir -p "$peer"
 
 if [ -n "$ver" ]; then spec="llama-cpp-python==$ver"; else spec="llama-cpp-python"; fi
@@ -26,11 +32,13 @@ fi
 sdist=$(ls -t "$peer"/llama_cpp_python-"${ver:-}"*.tar.gz | head -n 1)
 src=$peer/$(basename "$sdist" .tar.gz)
 [ -d "$src/vendor/llama.cpp" ] || tar -xzf "$sdist" -C "$peer"
-[ -f "$src/vendor/llama.cpp/CMakeLists.txt" ] || { echo "build-peer: $sdist has no vendor/llama.cpp" >&2; exit 1; }
+[ -f "$src/vendor/llama.cpp/CMakeLists.txt" ] || die "$sdist has no vendor/llama.cpp"
 
 # The sdist has no git metadata; its CHANGELOG names the llama.cpp commit it vendors.
 ver=${src##*llama_cpp_python-}
-commit=$(sed -n "/^## \[$ver\]/,/^## \[/p" "$src/CHANGELOG.md" | grep -o 'llama\.cpp@[0-9a-f]*' | head -n 1 | cut -d@ -f2)
+commit=$(sed -n "/^## \[$ver\]/,/^## \[/p" "$src/CHANGELOG.md" |
+    grep -o 'llama\.cpp@[0-9a-f]*' | head -n 1 | cut -d@ -f2)
+[ -n "$commit" ] || commit=unknown
 
 # No network at build time: no curl/openssl, no web UI download. Unknown options in older
 # releases only draw a cmake warning. The build number and commit are passed in because the
@@ -38,14 +46,16 @@ commit=$(sed -n "/^## \[$ver\]/,/^## \[/p" "$src/CHANGELOG.md" | grep -o 'llama\
 cmake -S "$src/vendor/llama.cpp" -B "$peer/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
     -DLLAMA_BUILD_APP=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_UI=OFF \
-    -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_NUMBER=0 -DLLAMA_BUILD_COMMIT="$commit" >"$peer/cmake.log" 2>&1
+    -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_NUMBER=0 -DLLAMA_BUILD_COMMIT="$commit" \
+    >"$peer/cmake.log" 2>&1 || die "cmake configure failed, see $peer/cmake.log"
 cmake --build "$peer/build" --config Release -j "$jobs" \
-    --target llama-bench llama-perplexity llama-completion >"$peer/build.log" 2>&1
+    --target llama-bench llama-perplexity llama-completion >"$peer/build.log" 2>&1 ||
+    die "build failed, see $peer/build.log"
 
 ln -sfn build/bin "$peer/bin"
 echo "$commit" >"$peer/COMMIT"
 echo "llama-cpp-python $ver, llama.cpp commit $commit"
 for t in llama-bench llama-perplexity llama-completion; do
-    [ -x "$peer/bin/$t" ] || { echo "build-peer: $t was not built (see $peer/build.log)" >&2; exit 1; }
+    [ -x "$peer/bin/$t" ] || die "$t was not built (see $peer/build.log)"
     echo "$peer/bin/$t"
 done

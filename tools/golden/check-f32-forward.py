@@ -16,7 +16,8 @@ top-1 >= 99%), and checks the golden file against an implementation that shares 
 llama.cpp.
 
 Rerun: python3 tools/golden/check-f32-forward.py [--mode exact|llamacpp|both] [--n-pos N]
-(a few minutes for both modes over 2,048 positions on 2 cores, about 2 GB of memory). Writes nothing.
+(a few minutes for both modes over 2,048 positions on 2 cores, about 2 GB of memory).
+Writes nothing.
 """
 
 import argparse
@@ -130,7 +131,7 @@ def forward(m, tokens, mode):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--file", default=os.path.join(ref.REPO, "tests/data/golden/logits-perplexity-en.bin"))
+    ap.add_argument("--file", default=ref.GOLDEN_LOGITS)
     ap.add_argument("--model")
     ap.add_argument("--mode", choices=["exact", "llamacpp", "both"], default="both")
     ap.add_argument("--n-pos", type=int, default=0, help="first N positions only (0: all)")
@@ -138,7 +139,8 @@ def main():
 
     golden = ref.read_logits(args.file)
     if args.n_pos:
-        golden = {k: (v[: args.n_pos] if isinstance(v, np.ndarray) else v) for k, v in golden.items()}
+        for key in ("tokens", "lse", "ids", "logits"):
+            golden[key] = golden[key][: args.n_pos]
     m = Model(ref.model_path(args.model))
     for mode in (["exact", "llamacpp"] if args.mode == "both" else [args.mode]):
         rows = forward(m, [int(t) for t in golden["tokens"]], mode)

@@ -31,7 +31,7 @@ VARIANTS = {
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--file", default=os.path.join(ref.REPO, "tests/data/golden/logits-perplexity-en.bin"))
+    ap.add_argument("--file", default=ref.GOLDEN_LOGITS)
     ap.add_argument("--model")
     args = ap.parse_args()
 

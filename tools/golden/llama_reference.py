@@ -36,6 +36,7 @@ HEADER = struct.Struct("<8sIIII")
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_MODEL = os.path.join(REPO, "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
+GOLDEN_LOGITS = os.path.join(REPO, "tests", "data", "golden", "logits-perplexity-en.bin")
 
 # Fixed so that reruns give the same numbers; seed only matters for sampling, never used here.
 N_THREADS = 2

@@ -82,7 +82,7 @@ def main():
     ref.write_json(
         os.path.join(args.out, "greedy.json"),
         {
-            "what": "llama.cpp greedy (temperature 0, arg-max) continuations of the committed prompts",
+            "what": "llama.cpp greedy (temperature 0, arg-max) continuations of the prompts",
             "made_by": "tools/golden/make-greedy.py",
             "reference": ref.reference_info(),
             "model": os.path.basename(model),

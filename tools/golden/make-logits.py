@@ -34,7 +34,7 @@ def main():
     ap.add_argument("--text", default=os.path.join(ref.REPO, "tests/data/text/perplexity-en.txt"))
     ap.add_argument("--n-pos", type=int, default=2048, help="positions (tokens) to teacher-force")
     ap.add_argument("--k", type=int, default=16, help="top logits stored per position")
-    ap.add_argument("--out", default=os.path.join(ref.REPO, "tests/data/golden/logits-perplexity-en.bin"))
+    ap.add_argument("--out", default=ref.GOLDEN_LOGITS)
     args = ap.parse_args()
 
     model = ref.model_path(args.model)

@@ -70,7 +70,8 @@ def perplexity(model, tokens, bos, n_ctx, flash_attn):
         nll2_sum += float((nll * nll).sum())
         count += n_ctx - first - 1
         running.append(round(math.exp(nll_sum / count), 6))
-        print(f"  -c {n_ctx} fa={int(flash_attn)} [{i + 1}/{n_chunk}] {running[-1]:.4f}", flush=True)
+        print(f"  -c {n_ctx} fa={int(flash_attn)} [{i + 1}/{n_chunk}] {running[-1]:.4f}",
+              flush=True)
     mean = nll_sum / count
     var = nll2_sum / count - mean * mean
     ppl = math.exp(mean)
