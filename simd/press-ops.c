@@ -15,6 +15,16 @@ static const struct press_ops press_scalar = {
     .vnorm_l1 = vnorm_l1__scalar,
 };
 
+#ifdef ADAKV_BUILD_AVX2
+static const struct press_ops press_avx2 = {
+    .isa = "avx2",
+    .qk_i8 = qk_gemm_i8__avx2,
+    .qk_f16 = qk_gemm_f16__avx2,
+    .qk_f32 = qk_gemm_f32__avx2,
+    .vnorm_l1 = vnorm_l1__avx2,
+};
+#endif
+
 #ifdef ADAKV_BUILD_AVX512
 static const struct press_ops press_avx512 = {
     .isa = "avx512",
@@ -30,6 +40,10 @@ const struct press_ops *press_ops_scalar(void) {
 }
 
 static const struct press_ops *for_isa(enum simd_isa isa) {
+#ifdef ADAKV_BUILD_AVX2
+    if (isa == SIMD_ISA_AVX2)
+        return &press_avx2;
+#endif
 #ifdef ADAKV_BUILD_AVX512
     if (isa == SIMD_ISA_AVX512)
         return &press_avx512;

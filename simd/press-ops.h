@@ -17,7 +17,7 @@
 typedef void (*op_vnorm_l1_fn)(float *out, const float *v, int n, int d, const float *w, int n_out);
 
 struct press_ops {
-    const char *isa; /* "scalar", "avx512": names the table */
+    const char *isa; /* "scalar", "avx2", "avx512": names the table */
     op_attn_qk_i8_fn qk_i8;
     op_attn_qk_f16_fn qk_f16;
     op_attn_qk_f32_fn qk_f32;
@@ -30,11 +30,18 @@ const struct press_ops *press_ops_scalar(void);
 const struct press_ops *press_ops_best(void);
 /* The table named like a simd_ops table ("scalar", "avx2", "avx512"), so a caller that picked
  * simd_ops_scalar() for a reference run gets the reference here too. Levels without press
- * kernels (avx2, neon) get the reference; NULL for an ISA this CPU or build cannot run. */
+ * kernels (neon) get the reference; NULL for an ISA this CPU or build cannot run. */
 const struct press_ops *press_ops_by_name(const char *isa);
 
 void vnorm_l1__scalar(float *out, const float *v, int n, int d, const float *w, int n_out);
 void vnorm_l1__avx512(float *out, const float *v, int n, int d, const float *w, int n_out);
+void vnorm_l1__avx2(float *out, const float *v, int n, int d, const float *w, int n_out);
+void qk_gemm_i8__avx2(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,
+                      const int8_t *k, const float *k_scale, int n_k, int d, float mul);
+void qk_gemm_f16__avx2(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,
+                       const uint16_t *k, int n_k, int d, float mul);
+void qk_gemm_f32__avx2(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,
+                       const float *k, int n_k, int d, float mul);
 void qk_gemm_i8__avx512(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,
                         const int8_t *k, const float *k_scale, int n_k, int d, float mul);
 void qk_gemm_f16__avx512(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,

@@ -47,8 +47,12 @@ void kv_row_to_f32(enum kv_type type, const void *rows, const float *scales, int
 }
 
 /* The press kernel table matching the caller's forward-pass table, so a reference run
- * (simd_ops_scalar()) scores with the reference kernels too. */
+ * (simd_ops_scalar()) scores with the reference kernels too. The best forward table gets the
+ * best press table: at the AVX2 level, which has press kernels but no forward-pass kernels yet,
+ * the best forward table is the scalar one. */
 static const struct press_ops *press_ops_for(const struct simd_ops *ops) {
+    if (ops == simd_ops_best())
+        return press_ops_best();
     const struct press_ops *p = ops ? press_ops_by_name(ops->isa) : NULL;
     return p ? p : press_ops_scalar();
 }
@@ -112,11 +116,12 @@ void kv_score_pool(const float *in, int n, enum kv_pool pool, int kernel, float 
     }
 }
 
-/* Work below this many multiply-adds runs on the calling thread: a parallel region costs
- * more. KEY_CHUNK keys make one work item of the window scores. Heads whose score blocks
- * together stay under BLOCK_BYTES are scored in one pass (one parallel region, two barriers):
- * barriers are where a busy machine stalls OpenMP, so the region has as few as possible. */
-enum { PARALLEL_MIN_WORK = 1 << 16, KEY_CHUNK = 256 };
+/* Work below PARALLEL_MIN_WORK multiply-adds (about 0.1 ms on one core: decode-time evictions,
+ * short prompts) runs on the calling thread: a parallel region's wake-up and barriers cost more,
+ * and on a busy machine a barrier can wait a whole scheduler slice for a preempted thread.
+ * KEY_CHUNK keys make one work item of the window scores. Heads whose score blocks together
+ * stay under BLOCK_BYTES are scored in one pass (one parallel region, two barriers). */
+enum { PARALLEL_MIN_WORK = 1 << 22, KEY_CHUNK = 256 };
 #define BLOCK_BYTES ((size_t)64 << 20)
 
 /* Scratch of kv_score_snapkv for one pass over `hp` KV heads. */
