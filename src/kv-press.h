@@ -25,7 +25,12 @@
  * compressed cache); the last n_window rows of each segment are the observation window whose
  * queries are q_window [n_window][n_head][head_dim]. Nothing is evicted when the budget is >= a
  * segment's length. Kept rows stay in position order; new tokens keep taking positions from the
- * original prompt length (the engine's counter), never from the compressed length. */
+ * original prompt length (the engine's counter), never from the compressed length.
+ *
+ * During decode with --kv-max N (cfg.kv_max), the engine keeps the last cfg.window query rows of
+ * each layer (post-RoPE, same layout) and after appending a token calls, per layer,
+ *     kv_press_compress_decode(&hook, kv, layer, q_recent, n_recent, cfg.kv_max, &err);
+ * which returns at once unless a head of that layer holds more than N rows (see below). */
 #ifndef ADAKV_KV_PRESS_H
 #define ADAKV_KV_PRESS_H
 
