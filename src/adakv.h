@@ -66,7 +66,11 @@ struct adakv_ctx_params {
     bool reference;             /* plain C kernels and scalar matmul everywhere */
     int window;                 /* query rows kept per layer for scoring; 0 = default 32 */
     adakv_compress_layer_fn compress_layer; /* NULL = keep the full cache */
-    void *compress_user;                    /* passed back to compress_layer */
+    /* Called after each layer of a prefill (n > 1) with layers done and the layer count, so a
+     * long prompt can show progress; NULL = none. */
+    void (*progress)(void *user, int layers_done, int n_layer);
+    void *progress_user;
+    void *compress_user; /* passed back to compress_layer */
 };
 
 /* Fills p with the defaults: n_ctx 4096, int8 KV, all cores, fast kernels, window 32, no hook. */

@@ -328,6 +328,8 @@ int adakv_eval(struct adakv_ctx *c, const int32_t *tokens, int n, float *logits,
             if (c->compress_layer(c->compress_user, &c->kv, il, c->q_window, n_window, e))
                 return -1;
         }
+        if (c->progress && n > 1)
+            c->progress(c->progress_user, il + 1, hp->n_layer);
     }
     c->n_past += n;
     c->broken = false;
@@ -429,6 +431,8 @@ struct adakv_ctx *adakv_ctx_new(struct adakv_model *m, const struct adakv_ctx_pa
     c->window = c->window < c->n_ctx ? c->window : c->n_ctx;
     c->compress_layer = p->compress_layer;
     c->compress_user = p->compress_user;
+    c->progress = p->progress;
+    c->progress_user = p->progress_user;
     c->ops = p->reference ? simd_ops_scalar() : simd_ops_best();
     if (kv_cache_init(&c->kv, kt, hp->n_layer, hp->n_head_kv, hp->head_dim, e)) {
         free(c);

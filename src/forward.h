@@ -40,6 +40,8 @@ struct adakv_ctx {
     int window;     /* query rows kept per layer */
     adakv_compress_layer_fn compress_layer;
     void *compress_user;
+    void (*progress)(void *user, int layers_done, int n_layer);
+    void *progress_user;
     struct press_binding *press; /* owned; installed by adakv_ctx_set_press (press-ctx.c) */
     /* decode-time eviction (--kv-max) re-scores with the most recent queries: a ring of the
      * last recent_cap query rows of every layer, recorded only when a press asks for it */

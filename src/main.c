@@ -86,6 +86,7 @@ struct run {
     /* timings (ms) and counts, llama.cpp's perf vocabulary */
     double t0, t_load, t_prompt, t_eval, t_sample;
     long n_prompt, n_eval, n_gen;
+    bool show_progress;
     size_t kv_rows_after_prefill; /* rows kept right after the (last) compressed prefill */
 };
 
@@ -196,6 +197,32 @@ static int tokenize(struct run *r, const struct text *q, int32_t **ctx_tok, size
     return rc;
 }
 
+/* Prefill progress on stderr, redrawn in place: layer-major prefill finishes one layer of the
+ * whole prompt at a time, so layers done / layers is the fraction of the work. */
+struct progress {
+    double t0;
+    long n_tokens;
+    bool active, tty;
+};
+
+static void show_progress(void *user, int done, int n_layer) {
+    struct progress *p = user;
+    if (!p->active)
+        return;
+    double el = (now_ms() - p->t0) / 1e3, frac = (double)done / n_layer;
+    /* a terminal gets one line redrawn in place; a log gets a line per tenth of the work */
+    if (!p->tty && done * 10 / n_layer == (done - 1) * 10 / n_layer)
+        return;
+    fprintf(stderr, "%sprefill %ld tokens: layer %d/%d (%3.0f%%) %7.1f tok/s ETA %5.1f s%s",
+            p->tty ? "\r" : "", p->n_tokens, done, n_layer, 100.0 * frac,
+            frac * p->n_tokens / (el > 0 ? el : 1e-9), el / frac - el, p->tty ? " " : "\n");
+    if (p->tty && done == n_layer)
+        fputs("\r\033[K", stderr); /* leave the terminal clean for the answer */
+    fflush(stderr);
+}
+
+static struct progress g_progress;
+
 static int prefill(struct run *r, const int32_t *toks, size_t n, bool compress,
                    struct adakv_err *e) {
     if (n == 0)
@@ -208,6 +235,8 @@ static int prefill(struct run *r, const int32_t *toks, size_t n, bool compress,
                        adakv_press_window(r->o.press), n);
     adakv_ctx_press_enable(r->ctx, compress);
     double t = now_ms();
+    g_progress = (struct progress){
+        .t0 = t, .n_tokens = (long)n, .active = r->show_progress, .tty = isatty(STDERR_FILENO)};
     int rc = adakv_eval(r->ctx, toks, (int)n, r->logits, false, e);
     r->t_prompt += now_ms() - t;
     r->n_prompt += (long)n;
@@ -416,6 +445,10 @@ int main(int argc, char **argv) {
     cp.kv_type = r.o.kv_type;
     cp.n_threads = r.o.n_threads;
     cp.reference = r.o.reference;
+    r.show_progress = r.o.progress == CLI_PROGRESS_ON ||
+                      (r.o.progress == CLI_PROGRESS_AUTO && isatty(STDERR_FILENO));
+    cp.progress = show_progress;
+    cp.progress_user = &g_progress;
     if (!(r.ctx = adakv_ctx_new(r.m, &cp, &e)))
         return fail(&r, e.msg);
     if (!r.o.perplexity_file &&
