@@ -15,12 +15,19 @@
  *             continuation is scored. Those first tokens' own logits came from the uncompressed
  *             prompt attention, so they are not scored.
  *
- * Why one full prefill per pair: prefill is layer-major and layer l is compressed only after its
- * own prompt attention ran, so the prompt's hidden states (and hence every layer's K, V and
- * window queries) are the same whatever the press; only the cache left behind differs. A study
- * could prefill once and compress copies of the full cache, but the public API (adakv.h) has no
- * way to hand a prefilled cache to a press, so each pair pays a full prefill. Pairs run in one
- * process so the model is mapped once and the reference logits stay in memory.
+ * Speed: prefill is layer-major and layer l is compressed only after its own prompt attention
+ * ran, so the prompt's hidden states (hence every layer's K, V and window queries) are the same
+ * whatever the press; only the cache left behind differs. The public API cannot hand one
+ * prefilled cache to several presses, so a naive study pays a 6,000-token prefill per pair
+ * (--no-reuse does exactly that: one adakv_eval of the whole context with the press on). By
+ * default the tool instead prefills the context minus its last `window` tokens ONCE with the
+ * full cache and keeps a copy of that cache; each pair then restores the copy (adakv_ctx_rewind,
+ * then the rows are copied back through kv-cache.h, the one internal header used here), installs
+ * its press and prefills the last `window` tokens: the press then runs on every layer's whole
+ * segment with the window's queries, which is what a single compressed prefill of the context
+ * does (the same segments, the same window queries). The reference goes through the same
+ * sequence with the full cache, so the full press still reproduces it bit for bit, and
+ * tests/test_fidelity.c checks that both paths keep the same rows and give the same KL.
  *
  * Usage: adakv-fidelity -m model.gguf -f text.txt [options]   (see usage() below) */
 #include <errno.h>
@@ -31,6 +38,7 @@
 #include <time.h>
 
 #include "adakv.h"
+#include "kv-cache.h"
 #include "tokenizer.h"
 
 #define MAX_TEXT_BYTES (64u << 20) /* refuse absurd inputs before reading them */
@@ -48,15 +56,17 @@ struct fid_opts {
     int budgets[MAX_LIST];
     int n_budget;
     enum adakv_kv_type kv_type, ref_kv_type;
+    bool plain, ref_plain; /* plain C kernels (ctx param `reference`) for pairs / reference */
     enum fid_mode mode;
-    int window; /* press observation window (queries kept for scoring) */
+    int window;    /* press observation window (queries kept for scoring) */
+    bool no_reuse; /* a full prefill per pair instead of one shared prefill */
     int n_threads;
 };
 
 /* What one run (reference or pair) leaves behind. */
 struct fid_run {
-    double t_prefill_ms, t_cont_ms;
-    size_t kv_rows, kv_bytes; /* right after the compressed prefill */
+    double t_prefill_ms, t_cont_ms; /* this run's own prefill (with compression), continuation */
+    size_t kv_rows, kv_bytes;       /* live rows and their bytes right after compression */
 };
 
 /* Agreement of one pair's logits with the reference's, over the scored positions. */
@@ -88,8 +98,13 @@ static void usage(FILE *out) {
             "                     (default 64,128,256,512,1024; full runs once, budget ignored)\n"
             "  --kv-type T        int8 (default), f16 or f32\n"
             "  --ref-kv-type T    KV type of the full-cache reference (default: --kv-type)\n"
+            "  --kernels K        fast (default) or plain: plain C kernels and the exact f32\n"
+            "                     matmul (slow; separates KV storage error from kernel error)\n"
+            "  --ref-kernels K    kernels of the reference (default: --kernels)\n"
             "  --mode M           agnostic (default) or aware (see the source's header)\n"
             "  --window N         press observation window (default 32)\n"
+            "  --no-reuse         a full prefill per pair (slow; the default prefills the\n"
+            "                     context once and compresses copies of its cache)\n"
             "  -t, --threads N    threads (default: all cores)\n"
             "  --csv FILE         also write one CSV row per pair to FILE\n");
 }
@@ -123,6 +138,16 @@ static int parse_kv_type(const char *flag, const char *s, enum adakv_kv_type *ou
         *out = ADAKV_KV_F32;
     else
         return err_set(e, "%s: expected int8, f16 or f32, got '%s'", flag, s);
+    return 0;
+}
+
+static int parse_kernels(const char *flag, const char *s, bool *plain, struct adakv_err *e) {
+    if (s && !strcmp(s, "fast"))
+        *plain = false;
+    else if (s && !strcmp(s, "plain"))
+        *plain = true;
+    else
+        return err_set(e, "%s: expected fast or plain, got '%s'", flag, s ? s : "");
     return 0;
 }
 
@@ -162,7 +187,7 @@ static int check_press_name(const char *name, struct adakv_err *e) {
 static int parse_flags(int argc, char **argv, struct fid_opts *o, struct adakv_err *e) {
     static char default_presses[] = "full,snapkv,ada-snapkv";
     static char default_budgets[] = "64,128,256,512,1024";
-    bool ref_type_set = false;
+    bool ref_type_set = false, ref_kernels_set = false;
     *o = (struct fid_opts){.continuation = 500, .window = 32};
     o->press_list = default_presses;
     o->budget_list = default_budgets;
@@ -195,6 +220,14 @@ static int parse_flags(int argc, char **argv, struct fid_opts *o, struct adakv_e
         } else if (!strcmp(a, "--ref-kv-type")) {
             rc = parse_kv_type(a, v, &o->ref_kv_type, e);
             ref_type_set = true;
+        } else if (!strcmp(a, "--no-reuse")) {
+            o->no_reuse = true;
+            continue;
+        } else if (!strcmp(a, "--kernels")) {
+            rc = parse_kernels(a, v, &o->plain, e);
+        } else if (!strcmp(a, "--ref-kernels")) {
+            rc = parse_kernels(a, v, &o->ref_plain, e);
+            ref_kernels_set = true;
         } else if (!strcmp(a, "--mode")) {
             if (v && !strcmp(v, "agnostic"))
                 o->mode = FID_AGNOSTIC;
@@ -217,6 +250,8 @@ static int parse_flags(int argc, char **argv, struct fid_opts *o, struct adakv_e
         return err_set(e, "no text: give -f text.txt");
     if (!ref_type_set)
         o->ref_kv_type = o->kv_type;
+    if (!ref_kernels_set)
+        o->ref_plain = o->plain;
     if (split_list("--press", o->press_list, o->press_names, &o->n_press, e))
         return -1;
     for (int i = 0; i < o->n_press; i++)
@@ -270,18 +305,40 @@ static int n_scored(const struct fid_opts *o) {
     return o->prefix + o->continuation - n_compressed_tokens(o);
 }
 
-/* Runs tokens[0, prefix + continuation) with `press` (NULL = the full cache) and the given KV
- * type; logits receives n_scored(o) rows of n_vocab floats. The reference and every pair go
- * through this same call sequence, so the full press reproduces the reference bit for bit. */
+static size_t kv_live_bytes(struct adakv_ctx *c) {
+    const struct kv_cache *kv = adakv_ctx_kv(c);
+    return adakv_ctx_kv_rows(c) * 2 * kv_row_bytes(kv->type, kv->head_dim);
+}
+
+/* After the compressed prefill ended at time t_compressed (ms): records the cache, then
+ * teacher-forces the continuation with compression off (question-agnostic: it must see the
+ * compressed context, not recompress) and keeps its n_scored(o) rows of logits. */
+static int finish_run(struct adakv_ctx *c, const struct fid_opts *o, const int32_t *tokens,
+                      double t_compressed, float *logits, struct fid_run *out,
+                      struct adakv_err *e) {
+    out->kv_rows = adakv_ctx_kv_rows(c);
+    out->kv_bytes = kv_live_bytes(c);
+    adakv_ctx_press_enable(c, false);
+    int n_first = n_compressed_tokens(o);
+    if (adakv_eval(c, tokens + n_first, n_scored(o), logits, true, e))
+        return -1;
+    out->t_cont_ms = now_ms() - t_compressed;
+    return 0;
+}
+
+/* --no-reuse: runs tokens[0, prefix + continuation) from an empty context with `press` (NULL =
+ * the full cache), the context in one compressed prefill; logits receives n_scored(o) rows of
+ * n_vocab floats. The reference goes through the same calls, so the full press reproduces it. */
 static int run_once(struct adakv_model *m, const struct fid_opts *o, const int32_t *tokens,
-                    const struct adakv_press *press, enum adakv_kv_type kv_type, float *logits,
-                    struct fid_run *out, struct adakv_err *e) {
+                    const struct adakv_press *press, enum adakv_kv_type kv_type, bool plain,
+                    float *logits, struct fid_run *out, struct adakv_err *e) {
     struct adakv_ctx_params cp;
     adakv_ctx_params_default(&cp);
     cp.n_ctx = o->prefix + o->continuation;
     cp.kv_type = kv_type;
     cp.n_threads = o->n_threads;
     cp.window = o->window;
+    cp.reference = plain;
     struct adakv_ctx *c = adakv_ctx_new(m, &cp, e);
     if (!c)
         return -1;
@@ -293,17 +350,111 @@ static int run_once(struct adakv_model *m, const struct fid_opts *o, const int32
         goto out;
     double t1 = now_ms();
     out->t_prefill_ms = t1 - t0;
-    out->kv_rows = adakv_ctx_kv_rows(c);
-    out->kv_bytes = adakv_ctx_kv_bytes(c);
-    /* question-agnostic: the continuation must see the compressed context, not recompress */
-    adakv_ctx_press_enable(c, false);
-    if (adakv_eval(c, tokens + n_first, n_scored(o), logits, true, e))
+    if (finish_run(c, o, tokens, t1, logits, out, e))
         goto out;
-    out->t_cont_ms = now_ms() - t1;
     rc = 0;
 out:
     adakv_ctx_free(c);
     return rc;
+}
+
+/* ==== one shared prefill, a restored copy of its cache per run (see the header) ==== */
+
+struct fid_session {
+    struct adakv_ctx *c;
+    struct kv_cache snap; /* the cache after the shared prefill */
+    bool snap_ok, used;
+    int n_shared;       /* tokens prefilled once: the compressed tokens minus the window */
+    double t_shared_ms; /* time of that prefill */
+};
+
+/* Copies every segment's live rows (values, int8 scales, positions) from src into dst, whose
+ * segments must be of the same shape; dst's rows are replaced. */
+static int kv_copy_rows(struct kv_cache *dst, const struct kv_cache *src, struct adakv_err *e) {
+    size_t elem = kv_row_bytes(src->type, 1) - (src->type == KV_TYPE_INT8 ? sizeof(float) : 0);
+    size_t row = elem * (size_t)src->head_dim;
+    for (size_t i = 0; i < (size_t)src->n_layer * src->n_head_kv; i++) {
+        const struct kv_segment *s = &src->seg[i];
+        struct kv_segment *d = &dst->seg[i];
+        if (kv_segment_reserve(d, dst->type, dst->head_dim, s->len, e))
+            return -1;
+        if (s->len == 0) {
+            d->len = 0;
+            continue;
+        }
+        memcpy(d->k, s->k, (size_t)s->len * row);
+        memcpy(d->v, s->v, (size_t)s->len * row);
+        memcpy(d->pos, s->pos, (size_t)s->len * sizeof *s->pos);
+        if (src->type == KV_TYPE_INT8) {
+            memcpy(d->k_scale, s->k_scale, (size_t)s->len * sizeof *s->k_scale);
+            memcpy(d->v_scale, s->v_scale, (size_t)s->len * sizeof *s->v_scale);
+        }
+        d->len = s->len;
+    }
+    return 0;
+}
+
+static void session_close(struct fid_session *ss) {
+    if (ss->snap_ok)
+        kv_cache_free(&ss->snap);
+    adakv_ctx_free(ss->c);
+    *ss = (struct fid_session){0};
+}
+
+/* Prefills the shared tokens once into a new context and keeps a copy of its cache. */
+static int session_open(struct fid_session *ss, struct adakv_model *m, const struct fid_opts *o,
+                        const int32_t *tokens, enum adakv_kv_type kv_type, bool plain,
+                        struct adakv_err *e) {
+    *ss = (struct fid_session){.n_shared = n_compressed_tokens(o) - o->window};
+    struct adakv_ctx_params cp;
+    adakv_ctx_params_default(&cp);
+    cp.n_ctx = o->prefix + o->continuation;
+    cp.kv_type = kv_type;
+    cp.n_threads = o->n_threads;
+    cp.window = o->window;
+    cp.reference = plain;
+    if (!(ss->c = adakv_ctx_new(m, &cp, e)))
+        return -1;
+    double t0 = now_ms();
+    if (adakv_eval(ss->c, tokens, ss->n_shared, NULL, false, e))
+        goto fail;
+    ss->t_shared_ms = now_ms() - t0;
+    const struct kv_cache *kv = adakv_ctx_kv(ss->c);
+    if (kv_cache_init(&ss->snap, kv->type, kv->n_layer, kv->n_head_kv, kv->head_dim, e))
+        goto fail;
+    ss->snap_ok = true;
+    if (kv_copy_rows(&ss->snap, kv, e))
+        goto fail;
+    return 0;
+fail:
+    session_close(ss);
+    return -1;
+}
+
+/* One run on the shared prefill: the cache as it was after it, then the last `window` context
+ * tokens prefilled with `press` (NULL = the full cache) on, then the continuation. */
+static int session_run(struct fid_session *ss, const struct fid_opts *o, const int32_t *tokens,
+                       const struct adakv_press *press, float *logits, struct fid_run *out,
+                       struct adakv_err *e) {
+    struct adakv_press *full = NULL;
+    if (ss->used && (adakv_ctx_rewind(ss->c, ss->n_shared, e) ||
+                     kv_copy_rows(adakv_ctx_kv(ss->c), &ss->snap, e)))
+        return -1;
+    ss->used = true;
+    if (!press && !(press = full = adakv_press_new()))
+        return err_set(e, "out of memory");
+    int rc = adakv_ctx_set_press(ss->c, press, false, e);
+    adakv_press_free(full);
+    if (rc)
+        return -1;
+    adakv_ctx_press_enable(ss->c, true);
+    double t0 = now_ms();
+    if (adakv_eval(ss->c, tokens + ss->n_shared, n_compressed_tokens(o) - ss->n_shared, NULL, false,
+                   e))
+        return -1;
+    double t1 = now_ms();
+    out->t_prefill_ms = t1 - t0;
+    return finish_run(ss->c, o, tokens, t1, logits, out, e);
 }
 
 /* ==== agreement with the reference ==== */
@@ -373,7 +524,8 @@ static void report_header(const struct fid_report *r) {
     printf("%-14s %6s %9s %9s %11s %11s %7s %8s %8s %9s %8s\n", "press", "budget", "rows/head",
            "KV MiB", "mean KL", "max KL", "top-1", "NLL", "dNLL", "prefill s", "cont s");
     if (r->csv)
-        fprintf(r->csv, "press,budget,kv_type,ref_kv_type,mode,prefix,continuation,n_scored,"
+        fprintf(r->csv, "press,budget,kv_type,ref_kv_type,kernels,ref_kernels,mode,prefix,"
+                        "continuation,n_scored,"
                         "kv_rows,rows_per_head,kv_bytes,kl_mean,kl_max,top1,nll_ref,nll,"
                         "prefill_s,cont_s\n");
 }
@@ -388,8 +540,10 @@ static void report_row(const struct fid_report *r, const struct fid_opts *o, con
            s->nll_test - s->nll_ref, run->t_prefill_ms / 1e3, run->t_cont_ms / 1e3);
     fflush(stdout);
     if (r->csv) {
-        fprintf(r->csv, "%s,%s,%s,%s,%s,%d,%d,%d,%zu,%.2f,%zu,%.9g,%.9g,%.6f,%.6f,%.6f,%.3f,%.3f\n",
+        fprintf(r->csv,
+                "%s,%s,%s,%s,%s,%s,%s,%d,%d,%d,%zu,%.2f,%zu,%.9g,%.9g,%.6f,%.6f,%.6f,%.3f,%.3f\n",
                 press, b, kv_type_name(o->kv_type), kv_type_name(o->ref_kv_type),
+                o->plain ? "plain" : "fast", o->ref_plain ? "plain" : "fast",
                 o->mode == FID_AWARE ? "aware" : "agnostic", o->prefix, o->continuation, s->n_pos,
                 run->kv_rows, per_head, run->kv_bytes, s->kl_mean, s->kl_max, s->top1, s->nll_ref,
                 s->nll_test, run->t_prefill_ms / 1e3, run->t_cont_ms / 1e3);
@@ -408,6 +562,7 @@ struct fid_state {
     struct adakv_model_info info;
     float *ref, *test; /* [n_scored][n_vocab] logits */
     struct fid_report rep;
+    struct fid_session ss; /* the pairs' shared prefill (unless --no-reuse) */
 };
 
 static void state_free(struct fid_state *s) {
@@ -415,6 +570,7 @@ static void state_free(struct fid_state *s) {
     free(s->tokens);
     free(s->ref);
     free(s->test);
+    session_close(&s->ss);
     adakv_model_free(s->m);
     if (s->rep.csv)
         fclose(s->rep.csv);
@@ -439,8 +595,9 @@ static int prepare(struct fid_state *s, struct adakv_err *e) {
     if (o->prefix < 1 || (size_t)o->prefix + o->continuation > n_tok)
         return err_set(e, "%s: %zu tokens, too short for --prefix %d + --continuation %d", o->file,
                        n_tok, o->prefix, o->continuation);
-    if (o->window > o->prefix)
-        return err_set(e, "--window %d is longer than the %d-token prefix", o->window, o->prefix);
+    if (o->window >= o->prefix)
+        return err_set(e, "--window %d must be shorter than the %d-token prefix", o->window,
+                       o->prefix);
     if (n_scored(o) < 1)
         return err_set(e,
                        "--mode aware: --continuation %d leaves nothing to score after the "
@@ -489,7 +646,8 @@ static int run_pair(struct fid_state *s, const char *name, int budget, struct ad
     int shown_budget = adakv_press_evicts(p) ? budget : 0;
     fprintf(stderr, "adakv-fidelity: %s ...\n", desc);
     struct fid_run run;
-    int rc = run_once(s->m, o, s->tokens, p, o->kv_type, s->test, &run, e);
+    int rc = o->no_reuse ? run_once(s->m, o, s->tokens, p, o->kv_type, o->plain, s->test, &run, e)
+                         : session_run(&s->ss, o, s->tokens, p, s->test, &run, e);
     adakv_press_free(p);
     if (rc)
         return -1;
@@ -509,21 +667,48 @@ static bool press_is_full(const char *name, struct adakv_err *e) {
     return full;
 }
 
+/* The full-cache reference logits into s->ref, through the same calls the pairs make: in the
+ * pairs' session when the KV type and kernels match, else in a session of its own. */
+static int reference(struct fid_state *s, struct fid_run *run, double *t_shared,
+                     struct adakv_err *e) {
+    const struct fid_opts *o = &s->o;
+    if (o->no_reuse)
+        return run_once(s->m, o, s->tokens, NULL, o->ref_kv_type, o->ref_plain, s->ref, run, e);
+    bool same = o->ref_kv_type == o->kv_type && o->ref_plain == o->plain;
+    struct fid_session own = {0}, *ss = same ? &s->ss : &own;
+    int rc = session_open(ss, s->m, o, s->tokens, o->ref_kv_type, o->ref_plain, e);
+    if (!rc) {
+        *t_shared = ss->t_shared_ms;
+        rc = session_run(ss, o, s->tokens, NULL, s->ref, run, e);
+    }
+    session_close(&own);
+    return rc;
+}
+
 static int study(struct fid_state *s, struct adakv_err *e) {
     const struct fid_opts *o = &s->o;
     printf("model %s (%s), text %s: %zu tokens; prefix %d, continuation %d, %d scored positions, "
-           "%s mode, KV %s vs reference %s, window %d\n",
+           "%s mode, KV %s%s vs reference %s%s, window %d\n",
            o->model, s->info.name, o->file, s->n_tokens, o->prefix, o->continuation, n_scored(o),
            o->mode == FID_AWARE ? "aware" : "agnostic", kv_type_name(o->kv_type),
-           kv_type_name(o->ref_kv_type), o->window);
+           o->plain ? " (plain kernels)" : "", kv_type_name(o->ref_kv_type),
+           o->ref_plain ? " (plain kernels)" : "", o->window);
     fprintf(stderr, "adakv-fidelity: reference (full %s cache) ...\n",
             kv_type_name(o->ref_kv_type));
     struct fid_run ref_run;
-    if (run_once(s->m, o, s->tokens, NULL, o->ref_kv_type, s->ref, &ref_run, e))
+    double t_shared = 0.0;
+    if (reference(s, &ref_run, &t_shared, e))
         return -1;
     printf("reference: prefill %.2f s, continuation %.2f s, %zu KV rows, %.2f MiB\n",
-           ref_run.t_prefill_ms / 1e3, ref_run.t_cont_ms / 1e3, ref_run.kv_rows,
+           (t_shared + ref_run.t_prefill_ms) / 1e3, ref_run.t_cont_ms / 1e3, ref_run.kv_rows,
            ref_run.kv_bytes / 1048576.0);
+    if (!o->no_reuse) {
+        if (!s->ss.c && session_open(&s->ss, s->m, o, s->tokens, o->kv_type, o->plain, e))
+            return -1;
+        printf("pairs share one prefill of %d tokens (%.2f s); 'prefill s' below is each pair's "
+               "last %d context tokens with its compression\n",
+               s->ss.n_shared, s->ss.t_shared_ms / 1e3, n_compressed_tokens(o) - s->ss.n_shared);
+    }
     report_header(&s->rep);
     for (int i = 0; i < o->n_press; i++) {
         const char *name = o->press_names[i];

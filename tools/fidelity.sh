@@ -30,9 +30,9 @@ common=(-m "$model" -f "$text" --prefix "$prefix" --continuation "$cont" -t "$th
     echo "# git $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 } >"$out/fidelity-machine.txt"
 
-nice "$tool" "${common[@]}" --kv-type int8 --ref-kv-type f32 --press full \
-    --csv "$out/fidelity-int8-vs-f32.csv" | tee "$out/fidelity-int8-vs-f32.txt"
 nice "$tool" "${common[@]}" --kv-type int8 --press "$presses" --kv-budget "$budgets" \
     --csv "$out/fidelity-presses.csv" | tee "$out/fidelity-presses.txt"
+nice "$tool" "${common[@]}" --kv-type int8 --ref-kv-type f32 --press full \
+    --csv "$out/fidelity-int8-vs-f32.csv" | tee "$out/fidelity-int8-vs-f32.txt"
 nice "$tool" "${common[@]}" --kv-type f16 --ref-kv-type f32 --press full \
     --csv "$out/fidelity-f16-vs-f32.csv" | tee "$out/fidelity-f16-vs-f32.txt"
