@@ -47,7 +47,7 @@
 enum fid_mode { FID_AGNOSTIC, FID_AWARE };
 
 struct fid_opts {
-    const char *model, *file, *csv;
+    const char *model, *file, *csv, *kl_out;
     int prefix;       /* context tokens; 0 = text length - continuation */
     int continuation; /* teacher-forced tokens after the context */
     char *press_list, *budget_list;
@@ -72,6 +72,7 @@ struct fid_run {
 /* Agreement of one pair's logits with the reference's, over the scored positions. */
 struct fid_score {
     double kl_mean, kl_max;
+    double kl_se;             /* standard error of kl_mean over the positions */
     double top1;              /* fraction of positions with the same argmax */
     double nll_ref, nll_test; /* mean -log p(true next token), over positions with a target */
     int n_pos, n_nll;
@@ -106,7 +107,8 @@ static void usage(FILE *out) {
             "  --no-reuse         a full prefill per pair (slow; the default prefills the\n"
             "                     context once and compresses copies of its cache)\n"
             "  -t, --threads N    threads (default: all cores)\n"
-            "  --csv FILE         also write one CSV row per pair to FILE\n");
+            "  --csv FILE         also write one CSV row per pair to FILE\n"
+            "  --kl-out FILE      and every scored position's KL and top-1 agreement to FILE\n");
 }
 
 /* ==== flags ==== */
@@ -203,6 +205,8 @@ static int parse_flags(int argc, char **argv, struct fid_opts *o, struct adakv_e
             o->file = v;
         } else if (!strcmp(a, "--csv")) {
             o->csv = v;
+        } else if (!strcmp(a, "--kl-out")) {
+            o->kl_out = v;
         } else if (!strcmp(a, "--prefix")) {
             rc = parse_int(a, v, 1, 1 << 20, &o->prefix, e);
         } else if (!strcmp(a, "--continuation")) {
@@ -487,16 +491,22 @@ static double kl_logits(const float *p, const float *q, int n) {
 }
 
 /* Row r of the scored logits predicts tokens[first + r + 1] (when the text has it). */
+/* kl_pos and agree_pos receive each row's KL and top-1 agreement (for --kl-out). */
 static void score_pair(const float *ref, const float *test, int n_rows, int n_vocab,
-                       const int32_t *tokens, int n_tokens, int first, struct fid_score *s) {
+                       const int32_t *tokens, int n_tokens, int first, double *kl_pos,
+                       unsigned char *agree_pos, struct fid_score *s) {
     *s = (struct fid_score){.n_pos = n_rows};
     int agree = 0;
+    double kl_sq = 0.0;
     for (int r = 0; r < n_rows; r++) {
         const float *p = ref + (size_t)r * n_vocab, *q = test + (size_t)r * n_vocab;
         double kl = kl_logits(p, q, n_vocab);
+        kl_pos[r] = kl;
         s->kl_mean += kl;
+        kl_sq += kl * kl;
         s->kl_max = kl > s->kl_max ? kl : s->kl_max;
-        agree += argmax(p, n_vocab) == argmax(q, n_vocab);
+        agree_pos[r] = argmax(p, n_vocab) == argmax(q, n_vocab);
+        agree += agree_pos[r];
         int target = first + r + 1;
         if (target < n_tokens) {
             s->nll_ref += log_sum_exp(p, n_vocab) - p[tokens[target]];
@@ -505,6 +515,10 @@ static void score_pair(const float *ref, const float *test, int n_rows, int n_vo
         }
     }
     s->kl_mean /= n_rows;
+    if (n_rows > 1) {
+        double var = (kl_sq - n_rows * s->kl_mean * s->kl_mean) / (n_rows - 1);
+        s->kl_se = sqrt(var > 0.0 ? var / n_rows : 0.0);
+    }
     s->top1 = (double)agree / n_rows;
     if (s->n_nll) {
         s->nll_ref /= s->n_nll;
@@ -516,38 +530,46 @@ static void score_pair(const float *ref, const float *test, int n_rows, int n_vo
 
 struct fid_report {
     FILE *csv;
-    int rows_per_head_full; /* rows one KV head holds with the full cache */
-    int n_seg;              /* n_layer * n_head_kv */
+    FILE *kl_out; /* per-position KL and top-1 agreement, or NULL */
+    int n_seg;    /* n_layer * n_head_kv */
 };
 
 static void report_header(const struct fid_report *r) {
-    printf("%-14s %6s %9s %9s %11s %11s %7s %8s %8s %9s %8s\n", "press", "budget", "rows/head",
-           "KV MiB", "mean KL", "max KL", "top-1", "NLL", "dNLL", "prefill s", "cont s");
+    printf("%-14s %6s %9s %9s %11s %9s %11s %7s %8s %8s %9s %8s\n", "press", "budget", "rows/head",
+           "KV MiB", "mean KL", "+- se", "max KL", "top-1", "NLL", "dNLL", "prefill s", "cont s");
     if (r->csv)
         fprintf(r->csv, "press,budget,kv_type,ref_kv_type,kernels,ref_kernels,mode,prefix,"
                         "continuation,n_scored,"
-                        "kv_rows,rows_per_head,kv_bytes,kl_mean,kl_max,top1,nll_ref,nll,"
+                        "kv_rows,rows_per_head,kv_bytes,kl_mean,kl_se,kl_max,top1,nll_ref,nll,"
                         "prefill_s,cont_s\n");
 }
 
 static void report_row(const struct fid_report *r, const struct fid_opts *o, const char *press,
-                       int budget, const struct fid_run *run, const struct fid_score *s) {
+                       int budget, const struct fid_run *run, const struct fid_score *s,
+                       const double *kl_pos, const unsigned char *agree_pos, int first) {
     char b[16];
     snprintf(b, sizeof b, budget ? "%d" : "all", budget);
     double per_head = (double)run->kv_rows / r->n_seg;
-    printf("%-14s %6s %9.1f %9.2f %11.6f %11.6f %6.2f%% %8.4f %+8.4f %9.2f %8.2f\n", press, b,
-           per_head, run->kv_bytes / 1048576.0, s->kl_mean, s->kl_max, 100.0 * s->top1, s->nll_test,
-           s->nll_test - s->nll_ref, run->t_prefill_ms / 1e3, run->t_cont_ms / 1e3);
+    printf("%-14s %6s %9.1f %9.2f %11.6f %9.6f %11.6f %6.2f%% %8.4f %+8.4f %9.2f %8.2f\n", press, b,
+           per_head, run->kv_bytes / 1048576.0, s->kl_mean, s->kl_se, s->kl_max, 100.0 * s->top1,
+           s->nll_test, s->nll_test - s->nll_ref, run->t_prefill_ms / 1e3, run->t_cont_ms / 1e3);
     fflush(stdout);
     if (r->csv) {
         fprintf(r->csv,
-                "%s,%s,%s,%s,%s,%s,%s,%d,%d,%d,%zu,%.2f,%zu,%.9g,%.9g,%.6f,%.6f,%.6f,%.3f,%.3f\n",
+                "%s,%s,%s,%s,%s,%s,%s,%d,%d,%d,%zu,%.2f,%zu,%.9g,%.3g,%.9g,%.6f,%.6f,%.6f,%.3f,"
+                "%.3f\n",
                 press, b, kv_type_name(o->kv_type), kv_type_name(o->ref_kv_type),
                 o->plain ? "plain" : "fast", o->ref_plain ? "plain" : "fast",
                 o->mode == FID_AWARE ? "aware" : "agnostic", o->prefix, o->continuation, s->n_pos,
-                run->kv_rows, per_head, run->kv_bytes, s->kl_mean, s->kl_max, s->top1, s->nll_ref,
-                s->nll_test, run->t_prefill_ms / 1e3, run->t_cont_ms / 1e3);
+                run->kv_rows, per_head, run->kv_bytes, s->kl_mean, s->kl_se, s->kl_max, s->top1,
+                s->nll_ref, s->nll_test, run->t_prefill_ms / 1e3, run->t_cont_ms / 1e3);
         fflush(r->csv);
+    }
+    if (r->kl_out) {
+        /* position = index in the text of the token whose logits were scored */
+        for (int i = 0; i < s->n_pos; i++)
+            fprintf(r->kl_out, "%s,%s,%d,%.9g,%d\n", press, b, first + i, kl_pos[i], agree_pos[i]);
+        fflush(r->kl_out);
     }
 }
 
@@ -560,7 +582,9 @@ struct fid_state {
     size_t n_tokens;
     struct adakv_model *m;
     struct adakv_model_info info;
-    float *ref, *test; /* [n_scored][n_vocab] logits */
+    float *ref, *test;        /* [n_scored][n_vocab] logits */
+    double *kl_pos;           /* [n_scored] one pair's KL per position */
+    unsigned char *agree_pos; /* [n_scored] one pair's top-1 agreement per position */
     struct fid_report rep;
     struct fid_session ss; /* the pairs' shared prefill (unless --no-reuse) */
 };
@@ -570,10 +594,14 @@ static void state_free(struct fid_state *s) {
     free(s->tokens);
     free(s->ref);
     free(s->test);
+    free(s->kl_pos);
+    free(s->agree_pos);
     session_close(&s->ss);
     adakv_model_free(s->m);
     if (s->rep.csv)
         fclose(s->rep.csv);
+    if (s->rep.kl_out)
+        fclose(s->rep.kl_out);
 }
 
 static int prepare(struct fid_state *s, struct adakv_err *e) {
@@ -608,8 +636,16 @@ static int prepare(struct fid_state *s, struct adakv_err *e) {
     s->test = malloc(n * sizeof *s->test);
     if (!s->ref || !s->test)
         return err_set(e, "out of memory for %d x %d logits", n_scored(o), s->info.n_vocab);
+    s->kl_pos = malloc((size_t)n_scored(o) * sizeof *s->kl_pos);
+    s->agree_pos = malloc((size_t)n_scored(o));
+    if (!s->kl_pos || !s->agree_pos)
+        return err_set(e, "out of memory");
     if (o->csv && !(s->rep.csv = fopen(o->csv, "w")))
         return err_set(e, "%s: %s", o->csv, strerror(errno));
+    if (o->kl_out && !(s->rep.kl_out = fopen(o->kl_out, "w")))
+        return err_set(e, "%s: %s", o->kl_out, strerror(errno));
+    if (s->rep.kl_out)
+        fprintf(s->rep.kl_out, "press,budget,position,kl,top1_agree\n");
     s->rep.n_seg = s->info.n_layer * s->info.n_head_kv;
     return 0;
 }
@@ -653,8 +689,9 @@ static int run_pair(struct fid_state *s, const char *name, int budget, struct ad
         return -1;
     struct fid_score sc;
     score_pair(s->ref, s->test, n_scored(o), s->info.n_vocab, s->tokens, (int)s->n_tokens,
-               n_compressed_tokens(o), &sc);
-    report_row(&s->rep, o, name, shown_budget, &run, &sc);
+               n_compressed_tokens(o), s->kl_pos, s->agree_pos, &sc);
+    report_row(&s->rep, o, name, shown_budget, &run, &sc, s->kl_pos, s->agree_pos,
+               n_compressed_tokens(o));
     return 0;
 }
 

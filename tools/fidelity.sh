@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The KV-eviction fidelity study of issue 3 ("Fidelity on real text"), end to end:
 #   1. every press x budget, question-agnostic, int8 cache, against the full int8 cache;
-#   2. the full int8 cache (and f16) against the full f32 cache.
+#   2. the full int8 cache (and f16) against the full f32 cache;
+#   3. Ada-KV presses against their base press, paired over positions (tools/fidelity-paired.py).
 # Raw CSVs go to perf/out/ (git-ignored); the tables are printed and saved beside them.
+# It takes about 30 minutes on 2 shared cores: one 6,000-token prefill for all pairs (the tool
+# compresses copies of that cache), plus two prefills (f32 and int8, f32 and f16) for each
+# storage comparison.
 # docs/fidelity.md records a run of this script on the default model.
 #
 # Usage: tools/fidelity.sh [build-dir] [model.gguf] [text.txt]
@@ -31,7 +35,11 @@ common=(-m "$model" -f "$text" --prefix "$prefix" --continuation "$cont" -t "$th
 } >"$out/fidelity-machine.txt"
 
 nice "$tool" "${common[@]}" --kv-type int8 --press "$presses" --kv-budget "$budgets" \
-    --csv "$out/fidelity-presses.csv" | tee "$out/fidelity-presses.txt"
+    --csv "$out/fidelity-presses.csv" --kl-out "$out/fidelity-positions.csv" |
+    tee "$out/fidelity-presses.txt"
+# Ada-KV against its uniform base press, position by position (mean difference and its error).
+python3 "$top/tools/fidelity-paired.py" "$out/fidelity-positions.csv" |
+    tee "$out/fidelity-paired.txt"
 nice "$tool" "${common[@]}" --kv-type int8 --ref-kv-type f32 --press full \
     --csv "$out/fidelity-int8-vs-f32.csv" | tee "$out/fidelity-int8-vs-f32.txt"
 nice "$tool" "${common[@]}" --kv-type f16 --ref-kv-type f32 --press full \
