@@ -5,9 +5,13 @@ set -euo pipefail
 pkgs=(build-essential autoconf automake libtool pkg-config autoconf-archive
       libsleef-dev libdnnl-dev libcriterion-dev libnuma-dev libhwloc-dev
       python3 python3-pip unzip ca-certificates)
+# A package counts only if installed for this machine's architecture (or arch "all"): a
+# cross-build's foreign :arm64 copy of a -dev package does not provide the native library.
+arch=$(dpkg --print-architecture)
 missing=()
 for p in "${pkgs[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    dpkg-query -W -f='${Status} ${Architecture}\n' "$p" 2>/dev/null |
+        grep -Eq "^install ok installed ($arch|all)$" || missing+=("$p:$arch")
 done
 if [ ${#missing[@]} -eq 0 ]; then
     echo "install-deps: all ${#pkgs[@]} packages present"
