@@ -22,6 +22,10 @@ struct adakv_ctx;   /* one sequence: KV cache, positions, scratch */
 /* KV storage type; int8 (symmetric, one scale per row) is the default. */
 enum adakv_kv_type { ADAKV_KV_INT8 = 0, ADAKV_KV_F16 = 1, ADAKV_KV_F32 = 2 };
 
+/* Thread placement over NUMA nodes, as llama.cpp's --numa: off = thread i on core i;
+ * distribute = threads spread over the nodes; isolate = only the cores of the starting node. */
+enum adakv_numa { ADAKV_NUMA_OFF = 0, ADAKV_NUMA_DISTRIBUTE = 1, ADAKV_NUMA_ISOLATE = 2 };
+
 struct tokenizer; /* src/tokenizer.h */
 struct gguf_file; /* src/gguf.h */
 struct kv_cache;  /* src/kv-cache.h: per (layer, KV head) segments */
@@ -71,6 +75,8 @@ struct adakv_ctx_params {
     void (*progress)(void *user, int layers_done, int n_layer);
     void *progress_user;
     void *compress_user; /* passed back to compress_layer */
+    enum adakv_numa numa; /* thread placement (threads.h); threads are pinned unless the user
+                             set OMP_PLACES or OMP_PROC_BIND */
 };
 
 /* Fills p with the defaults: n_ctx 4096, int8 KV, all cores, fast kernels, window 32, no hook. */
@@ -101,6 +107,11 @@ size_t adakv_ctx_kv_rows(const struct adakv_ctx *c);  /* live K/V rows over all 
 void adakv_ctx_set_compress(struct adakv_ctx *c, adakv_compress_layer_fn fn, void *user);
 /* The context's KV cache (for presses, reports and tests); owned by the context. */
 struct kv_cache *adakv_ctx_kv(struct adakv_ctx *c);
+/* Where the context's threads run, e.g. "threads = 2 pinned to cores 0,1 (node 0), numa off"
+ * (final after the first eval, which pins them); owned by the context. */
+const char *adakv_ctx_placement(const struct adakv_ctx *c);
+/* Parses a --numa value: off, distribute or isolate; -1 with e naming `flag` otherwise. */
+int adakv_numa_parse(const char *flag, const char *s, enum adakv_numa *out, struct adakv_err *e);
 
 /* ---- KV presses: which rows each layer keeps after prefill (Ada-KV, SnapKV, ...) ----
  *

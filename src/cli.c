@@ -47,6 +47,9 @@ void cli_usage(FILE *out) {
         "                         measured output change, bytes before -> after\n"
         "machine\n"
         "  -t, --threads N        threads (default: all cores)\n"
+        "      --numa MODE        off (default; thread i on core i), distribute (threads spread\n"
+        "                         over NUMA nodes), isolate (only the starting node's cores);\n"
+        "                         OMP_PLACES/OMP_PROC_BIND, if set, place the threads instead\n"
         "      --reference        plain C kernels everywhere (slow; for comparisons)\n"
         "output\n"
         "      --progress MODE    prefill progress on stderr: auto (TTY only), on, off\n"
@@ -223,6 +226,9 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct adakv_err *e) {
                 return -1;
         } else if (is(a, "--kv-type", "-ctk") || is(a, "-ctv", NULL)) {
             if (parse_kv_type(a, val, &o->kv_type, e))
+                return -1;
+        } else if (is(a, "--numa", NULL)) {
+            if (adakv_numa_parse(a, val, &o->numa, e))
                 return -1;
         } else if (is(a, "--progress", NULL)) {
             if (!strcmp(val, "auto"))

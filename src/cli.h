@@ -19,6 +19,7 @@ struct cli_opts {
     int n_predict; /* -1 = until end of generation or context */
     int n_ctx;     /* 0 = min(training context, 4096) */
     int n_threads; /* 0 = all cores */
+    enum adakv_numa numa; /* --numa */
     uint64_t seed;
     bool seed_set;
     float temp;

@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,6 +190,20 @@ static void attn_item(const struct adakv_ctx *c, int layer, int g, int t0, int t
  * its G query heads. */
 static void attention(struct adakv_ctx *c, int layer, int n, int32_t pos0) {
     const int n_kv = c->model->hp.n_head_kv, QT = FORWARD_ATTN_QTILE;
+    if (n == 1) {
+        /* Decode: thread t serves the KV heads the head map gives it (balanced by length after
+         * compression, pages on its node). A team smaller than asked for still covers every
+         * head: thread t also serves the lists of threads t + team, t + 2 team, ... */
+#pragma omp parallel num_threads(c->n_threads)
+        {
+            const int t = omp_get_thread_num(), team = omp_get_num_threads();
+            float *scratch = c->attn_scratch + (size_t)t * c->attn_scratch_floats;
+            for (int owner = t; owner < c->heads.n_threads; owner += team)
+                for (int i = c->heads.start[owner]; i < c->heads.start[owner + 1]; i++)
+                    attn_item(c, layer, c->heads.order[i], 0, 1, pos0, c->q, c->att, scratch);
+        }
+        return;
+    }
     const int n_qt = (n + QT - 1) / QT, items = n_kv * n_qt;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(c->n_threads)
     for (int it = 0; it < items; it++) {
@@ -312,6 +327,10 @@ int adakv_eval(struct adakv_ctx *c, const int32_t *tokens, int n, float *logits,
                            (int)tokens[i], i, hp->n_vocab);
 
     omp_set_num_threads(c->n_threads); /* for matmul's parallel regions */
+    if (!c->plan.pinned) { /* once, in the context's first parallel region (threads.h) */
+        threads_pin(&c->plan);
+        threads_plan_describe(&c->plan, c->placement, sizeof c->placement);
+    }
     const int32_t pos_base = c->n_past;
     forward_rope_angles(c->model, pos_base, n, c->rope_cs);
     embed(c, tokens, n);
@@ -337,6 +356,8 @@ int adakv_eval(struct adakv_ctx *c, const int32_t *tokens, int n, float *logits,
     /* decode-time eviction runs between decode steps, once this token's rows are in */
     if (n == 1 && c->press && press_after_decode(c, e))
         return -1;
+    if (n > 1)
+        forward_heads_changed(c);
     if (logits)
         return output_head(c, n, logits, all_logits, e);
     return 0;
@@ -374,6 +395,8 @@ void adakv_ctx_free(struct adakv_ctx *c) {
     free(c->gate), free(c->up), free(c->proj), free(c->rope_cs), free(c->q_window);
     free(c->q_recent);
     free(c->ws), free(c->attn_scratch);
+    threads_plan_free(&c->plan);
+    head_map_free(&c->heads);
     free(c);
 }
 
@@ -434,7 +457,24 @@ struct adakv_ctx *adakv_ctx_new(struct adakv_model *m, const struct adakv_ctx_pa
     c->progress = p->progress;
     c->progress_user = p->progress_user;
     c->ops = p->reference ? simd_ops_scalar() : simd_ops_best();
+    struct threads_topology topo;
+    if (threads_topology_detect(&topo, e)) {
+        free(c);
+        return NULL;
+    }
+    if (p->n_threads <= 0 && m->n_threads <= 0) /* one thread per core (of the node: isolate) */
+        c->n_threads = threads_default_count(&topo, p->numa);
+    const int plan_rc = threads_plan_make(&topo, p->numa, c->n_threads, &c->plan, e);
+    threads_topology_free(&topo);
+    if (plan_rc || head_map_init(&c->heads, hp->n_head_kv, c->n_threads, e)) {
+        threads_plan_free(&c->plan);
+        free(c);
+        return NULL;
+    }
+    threads_plan_describe(&c->plan, c->placement, sizeof c->placement);
     if (kv_cache_init(&c->kv, kt, hp->n_layer, hp->n_head_kv, hp->head_dim, e)) {
+        threads_plan_free(&c->plan);
+        head_map_free(&c->heads);
         free(c);
         return NULL;
     }
@@ -538,6 +578,20 @@ int forward_set_window(struct adakv_ctx *c, int window, struct adakv_err *e) {
     c->q_window = q;
     c->window = window;
     return 0;
+}
+
+const char *adakv_ctx_placement(const struct adakv_ctx *c) {
+    return c->placement;
+}
+
+void forward_heads_changed(struct adakv_ctx *c) {
+    head_map_build(&c->heads, &c->kv);
+    struct adakv_err e;
+    if (c->plan.pin && head_map_place(&c->heads, &c->plan, &c->kv, &e) < 0) {
+        /* placement only affects speed: keep running, say why in the placement line */
+        snprintf(c->plan.note, sizeof c->plan.note, "%.120s", e.msg);
+        threads_plan_describe(&c->plan, c->placement, sizeof c->placement);
+    }
 }
 
 void adakv_ctx_set_compress(struct adakv_ctx *c, adakv_compress_layer_fn fn, void *user) {

@@ -23,6 +23,7 @@
 #define ADAKV_FORWARD_H
 
 #include "adakv.h"
+#include "head-map.h"
 #include "kv-cache.h"
 #include "model.h"
 #include "ops.h"
@@ -67,6 +68,12 @@ struct adakv_ctx {
     void *ws;            /* matmul workspace */
     float *attn_scratch; /* [n_threads][attn_scratch_floats] */
     size_t attn_scratch_floats;
+
+    /* where the threads run, and which thread serves each KV head in decode (threads.h,
+     * head-map.h); pinned at the first eval, map rebuilt after each prefill */
+    struct threads_plan plan;
+    struct head_map heads;
+    char placement[256]; /* adakv_ctx_placement */
 };
 
 /* RoPE angles for positions pos0 .. pos0 + n - 1: row t of cs holds n_rot/2 cosines then
@@ -78,6 +85,10 @@ void forward_rope_angles(const struct adakv_model *m, int32_t pos0, int n, float
 int forward_record_recent(struct adakv_ctx *c, int cap, struct adakv_err *e);
 /* Copies layer il's recorded query rows, oldest first, into dst; returns how many. */
 int forward_recent_queries(const struct adakv_ctx *c, int il, float *dst);
+
+/* Rebuilds the decode head-to-thread map from the current KV lengths and moves each head's
+ * pages to its thread's node (after a compression; cheap when nothing moved). */
+void forward_heads_changed(struct adakv_ctx *c);
 
 /* Keeps the last `window` query rows of each layer from now on (clamped to n_ctx). */
 int forward_set_window(struct adakv_ctx *c, int window, struct adakv_err *e);

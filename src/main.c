@@ -403,6 +403,7 @@ static void print_perf(const struct run *r) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     fprintf(stderr, "adakv_perf:         peak RSS = %.1f MiB\n", ru.ru_maxrss / 1024.0);
+    fprintf(stderr, "adakv_perf: %s\n", adakv_ctx_placement(r->ctx));
 }
 
 int main(int argc, char **argv) {
@@ -444,6 +445,7 @@ int main(int argc, char **argv) {
     cp.n_ctx = r.n_ctx;
     cp.kv_type = r.o.kv_type;
     cp.n_threads = r.o.n_threads;
+    cp.numa = r.o.numa;
     cp.reference = r.o.reference;
     r.show_progress = r.o.progress == CLI_PROGRESS_ON ||
                       (r.o.progress == CLI_PROGRESS_AUTO && isatty(STDERR_FILENO));
