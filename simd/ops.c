@@ -28,6 +28,9 @@ static const struct simd_ops ops_scalar = {
 #ifdef ADAKV_BUILD_AVX512
 static struct simd_ops ops_avx512;
 #endif
+#ifdef ADAKV_BUILD_NEON
+static struct simd_ops ops_neon;
+#endif
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
 static void tables_build(void) {
@@ -47,6 +50,21 @@ static void tables_build(void) {
     ops_avx512.attn_av_f16 = attn_av_f16__avx512;
     ops_avx512.attn_av_f32 = attn_av_f32__avx512;
 #endif
+#ifdef ADAKV_BUILD_NEON
+    ops_neon = ops_scalar; /* rope: the reference (no NEON version yet) */
+    ops_neon.isa = "neon";
+    ops_neon.rmsnorm = rmsnorm__neon;
+    ops_neon.exp_sum = exp_sum__neon;
+    ops_neon.softmax = softmax__neon;
+    ops_neon.swiglu = swiglu__neon;
+    ops_neon.quant_row_i8 = quant_row_i8__neon;
+    ops_neon.attn_qk_i8 = attn_qk_i8__neon;
+    ops_neon.attn_qk_f16 = attn_qk_f16__neon;
+    ops_neon.attn_qk_f32 = attn_qk_f32__neon;
+    ops_neon.attn_av_i8 = attn_av_i8__neon;
+    ops_neon.attn_av_f16 = attn_av_f16__neon;
+    ops_neon.attn_av_f32 = attn_av_f32__neon;
+#endif
 }
 
 const struct simd_ops *simd_ops_scalar(void) {
@@ -60,6 +78,10 @@ static const struct simd_ops *ops_for(enum simd_isa isa) {
     case SIMD_ISA_AVX512:
         return &ops_avx512;
 #endif
+#ifdef ADAKV_BUILD_NEON
+    case SIMD_ISA_NEON:
+        return &ops_neon;
+#endif
     case SIMD_ISA_SCALAR:
         return &ops_scalar;
     default:
@@ -68,7 +90,7 @@ static const struct simd_ops *ops_for(enum simd_isa isa) {
 }
 
 const struct simd_ops *simd_ops_best(void) {
-    /* Levels without forward-pass kernels yet (avx2, neon) run the reference table. */
+    /* Levels without forward-pass kernels yet (avx2) run the reference table. */
     const struct simd_ops *t = ops_for(simd_isa());
     return t ? t : &ops_scalar;
 }

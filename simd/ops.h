@@ -108,5 +108,6 @@ const struct simd_ops *simd_ops_by_name(const char *isa);
 SIMD_OPS_DECLARE(scalar)
 SIMD_OPS_DECLARE(avx512)
 SIMD_OPS_DECLARE(avx2)
+SIMD_OPS_DECLARE(neon)
 
 #endif

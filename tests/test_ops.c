@@ -18,7 +18,7 @@
 
 #include "ops.h"
 
-static const char *const isas[] = {"avx512", "avx2"};
+static const char *const isas[] = {"avx512", "avx2", "neon"};
 #define N_ISA ((int)(sizeof isas / sizeof isas[0]))
 
 static uint64_t rng_state;
@@ -62,8 +62,11 @@ static void expect_close(const char *isa, const char *op, int n, const float *go
 
 Test(ops, tables_are_complete) {
     const struct simd_ops *t[] = {simd_ops_scalar(), simd_ops_best(), simd_ops_by_name("avx512"),
-                                  simd_ops_by_name("avx2")};
-    for (int i = 0; i < 4; i++) {
+                                  simd_ops_by_name("avx2"), simd_ops_by_name("neon")};
+#ifdef __aarch64__
+    cr_assert_not_null(t[4], "no NEON table on AArch64: the NEON kernels would go untested");
+#endif
+    for (int i = 0; i < 5; i++) {
         if (!t[i])
             continue;
         cr_assert(t[i]->rmsnorm && t[i]->rope && t[i]->exp_sum && t[i]->softmax && t[i]->swiglu);
