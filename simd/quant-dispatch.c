@@ -20,6 +20,10 @@ static void tables_build(void) {
     const struct simd_cpu_flags *f = simd_cpu_flags();
     quant_fill_avx512(tables[SIMD_ISA_AVX512], f->avx512_vnni, f->avx512_bf16);
 #endif
+#ifdef ADAKV_BUILD_NEON
+    if (simd_isa_detected() == SIMD_ISA_NEON)
+        quant_fill_neon(tables[SIMD_ISA_NEON], simd_cpu_flags()->neon_dotprod);
+#endif
 }
 
 const struct quant_kernels *quant_kernels_isa(uint32_t type, enum simd_isa isa) {

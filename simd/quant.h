@@ -218,5 +218,7 @@ void quant_fill_avx2(struct quant_kernels *t);
 /* vnni / bf16: use the vpdpbusd / vdpbf16ps paths (the dispatcher passes the CPU's flags; tests
  * pass false to exercise the fallbacks on machines that have them). */
 void quant_fill_avx512(struct quant_kernels *t, bool vnni, bool bf16);
+/* dotprod: use SDOT (HWCAP_ASIMDDP); false gives the plain-NEON dots (tested on any CPU). */
+void quant_fill_neon(struct quant_kernels *t, bool dotprod);
 
 #endif

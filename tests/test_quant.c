@@ -211,6 +211,22 @@ Test(quant_simd, avx512_without_vnni_bf16_matches_scalar) {
 }
 #endif
 
+#ifdef ADAKV_BUILD_NEON
+static const struct quant_kernels *get_neon_table(uint32_t type, void *ctx) {
+    return &((const struct quant_kernels *)ctx)[type];
+}
+
+/* The NEON table as a core without SDOT (ARMv8.0, e.g. Cortex-A53/A72) gets it, so the
+ * widening-multiply dots are tested where the CPU (or qemu's default CPU) has dotprod too. */
+Test(quant_simd, neon_without_dotprod_matches_scalar) {
+    cr_assert(simd_isa_available(SIMD_ISA_NEON), "NEON build on a CPU without ASIMD");
+    static struct quant_kernels t[QUANT_TYPE_TABLE_SIZE];
+    quant_fill_scalar(t);
+    quant_fill_neon(t, false);
+    check_table_vs_scalar(get_neon_table, t, "neon-nodotprod");
+}
+#endif
+
 /* The blocked kernels (rows x tokens, and the one-token GEMV they switch to) against the scalar
  * vec_dot of the same weights and the scalar-quantized activations: same per-block integer sums
  * and scale products, so the vec_dot tolerance applies. Row counts cover the 4-row groups and
