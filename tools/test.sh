@@ -12,4 +12,5 @@ make -C "$top/build" -j"$(nproc)" check || status=1
 "$top/tools/build.sh" "$top/build-asan" --enable-sanitizers
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     make -C "$top/build-asan" -j"$(nproc)" check || status=1
+"$top/tools/arm-check.sh" "$top/build-arm" || status=1 # NEON kernels under qemu-aarch64
 exit $status
