@@ -211,8 +211,11 @@ int threads_plan_make(const struct threads_topology *t, enum adakv_numa numa, in
     }
     p->n_threads = n_threads;
     p->numa = numa;
-    p->pin = !t->omp_bound;
+    /* A lone thread gains little from a core of its own, and several single-threaded runs
+     * pinned to core 0 would share it while the others idle: numa off leaves it to the OS. */
+    p->pin = !t->omp_bound && !(numa == ADAKV_NUMA_OFF && n_threads == 1);
     p->fake = t->fake_nodes > 0;
+    p->omp_bound = t->omp_bound;
     const int n_node = sorted_nodes(t, ids);
     const int home = t->cpu[t->start_cpu].node;
     for (int i = 0; i < n_threads; i++) {
@@ -365,7 +368,7 @@ void threads_plan_describe(const struct threads_plan *p, char *buf, size_t size)
     } while (0)
     PUT("threads = %d ", p->n_threads);
     if (!p->pin) {
-        PUT("placed by OMP_PLACES/OMP_PROC_BIND (on cpus ");
+        PUT("%s (on cpus ", p->omp_bound ? "placed by OMP_PLACES/OMP_PROC_BIND" : "not pinned");
         if (n < size)
             n += list_cpus(p, -1, buf + n, size - n);
         PUT(")");

@@ -47,7 +47,8 @@ void threads_topology_free(struct threads_topology *t);
 struct threads_plan {
     int n_threads;
     enum adakv_numa numa;
-    bool pin;       /* false when libgomp owns the binding (omp_bound) */
+    bool pin;       /* false when libgomp owns the binding, or for one thread with numa off */
+    bool omp_bound; /* OMP_PLACES or OMP_PROC_BIND set */
     bool fake;      /* nodes are ADAKV_FAKE_NUMA's */
     bool pinned;    /* threads_pin ran (the CPUs below are then the observed ones if !pin) */
     int *cpu;       /* [n_threads] OS CPU number, -1 = unknown */

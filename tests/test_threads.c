@@ -193,6 +193,12 @@ Test(plan, isolate_keeps_every_thread_on_the_starting_node) {
     for (int i = 0; i < 3; i++)
         cr_assert_eq(p.cpu[i], i, "off: thread i on core i");
     threads_plan_free(&p);
+    cr_assert_eq(threads_plan_make(&t, ADAKV_NUMA_OFF, 1, &p, &e), 0, "%s", e.msg);
+    cr_assert(!p.pin, "one thread with numa off is left to the OS");
+    threads_plan_free(&p);
+    cr_assert_eq(threads_plan_make(&t, ADAKV_NUMA_ISOLATE, 1, &p, &e), 0, "%s", e.msg);
+    cr_assert(p.pin && p.node[0] == 1, "isolate pins even one thread to its node");
+    threads_plan_free(&p);
     cr_assert_eq(threads_plan_make(&t, ADAKV_NUMA_OFF, 0, &p, &e), -1);
     cr_assert(strstr(e.msg, "threads"), "%s", e.msg);
     cr_assert_eq(threads_plan_make(&t, (enum adakv_numa)7, 2, &p, &e), -1);
