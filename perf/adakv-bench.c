@@ -3,8 +3,11 @@
  *   tgN        N single-token decodes from a warmed state, N / seconds
  *   tgN@dD     the same after a D-token prefill (the prefill itself is not timed)
  * Each test runs once as warm-up, then -r repetitions; prints median and min/max of tokens/s,
- * one CSV line per test to stdout: test,kv,press,threads,reps,median_tps,min_tps,max_tps,ms_per_tok
- * Random tokens exclude control tokens so the model sees ordinary text ids. */
+ * one CSV line per test to stdout:
+ * test,kv,press,threads,reps,median_tps,min_tps,max_tps,ms_per_tok, and for decode tests the live
+ * K/V rows, the K/V bytes one decode step reads (rows x (K+V) plus int8 row scales) and the seconds
+ * the untimed depth prefill (with its press) took. Random tokens exclude control tokens so the
+ * model sees ordinary text ids. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +106,7 @@ int main(int argc, char **argv) {
     enum adakv_kv_type kvt = !strcmp(kv, "f16")   ? ADAKV_KV_F16
                              : !strcmp(kv, "f32") ? ADAKV_KV_F32
                                                   : ADAKV_KV_INT8;
+    const size_t kv_elem = kvt == ADAKV_KV_F16 ? 2 : kvt == ADAKV_KV_F32 ? 4 : 1;
     struct adakv_model_params mp = {.n_threads = threads};
     struct adakv_model *m = adakv_model_load(model, &mp, &e);
     if (!m) {
@@ -131,7 +135,8 @@ int main(int argc, char **argv) {
     float *logits = malloc((size_t)info.n_vocab * sizeof *logits);
     double *tps = malloc((size_t)(reps + 1) * sizeof *tps);
     unsigned seed = 1234;
-    printf("test,kv,press,threads,reps,median_tps,min_tps,max_tps,ms_per_tok\n");
+    printf("test,kv,press,threads,reps,median_tps,min_tps,max_tps,ms_per_tok,kv_rows,kv_read_bytes,"
+           "depth_fill_s\n");
 
     for (int ip = 0; ip < n_pp; ip++) {
         int n = pp[ip];
@@ -146,16 +151,29 @@ int main(int argc, char **argv) {
             tps[r] = n / (now_s() - t0);
         }
         qsort(tps + 1, (size_t)reps, sizeof *tps, cmp_d); /* tps[0] is the warm-up */
-        printf("pp%d,%s,%s,%d,%d,%.2f,%.2f,%.2f,%.3f\n", n, kv, press_name, threads, reps,
+        printf("pp%d,%s,%s,%d,%d,%.2f,%.2f,%.2f,%.3f,,,\n", n, kv, press_name, threads, reps,
                tps[1 + reps / 2], tps[1], tps[reps], 1e3 / tps[1 + reps / 2]);
         fflush(stdout);
     }
+    /* Depth tests prefill once (untimed, as llama-bench caches its depth state), then every
+     * repetition rewinds to the prefilled (and, with a press, compressed) cache and times n_gen
+     * decodes on top of it. */
     for (int id = 0; id < n_depth && n_gen > 0; id++) {
         int d = depth[id];
+        adakv_ctx_reset(c);
+        fill_tokens(tok, d + n_gen, info.n_vocab, &seed);
+        double t_fill = now_s();
+        if (d > 0 && adakv_eval(c, tok, d, logits, false, &e)) {
+            fprintf(stderr, "adakv-bench: %s\n", e.msg);
+            return 1;
+        }
+        t_fill = now_s() - t_fill;
+        /* K and V bytes one decode step reads: every live row, plus the f32 row scales of int8 */
+        const size_t rows = adakv_ctx_kv_rows(c);
+        const size_t row_bytes =
+            2 * (size_t)info.head_dim * kv_elem + (kvt == ADAKV_KV_INT8 ? 8 : 0);
         for (int r = 0; r <= reps; r++) {
-            adakv_ctx_reset(c);
-            fill_tokens(tok, d + n_gen, info.n_vocab, &seed);
-            if (d > 0 && adakv_eval(c, tok, d, logits, false, &e)) {
+            if (adakv_ctx_rewind(c, d, &e)) {
                 fprintf(stderr, "adakv-bench: %s\n", e.msg);
                 return 1;
             }
@@ -174,8 +192,9 @@ int main(int argc, char **argv) {
             snprintf(name, sizeof name, "tg%d@d%d", n_gen, d);
         else
             snprintf(name, sizeof name, "tg%d", n_gen);
-        printf("%s,%s,%s,%d,%d,%.2f,%.2f,%.2f,%.3f\n", name, kv, press_name, threads, reps,
-               tps[1 + reps / 2], tps[1], tps[reps], 1e3 / tps[1 + reps / 2]);
+        printf("%s,%s,%s,%d,%d,%.2f,%.2f,%.2f,%.3f,%zu,%zu,%.3f\n", name, kv, press_name, threads,
+               reps, tps[1 + reps / 2], tps[1], tps[reps], 1e3 / tps[1 + reps / 2], rows,
+               rows * row_bytes, t_fill);
         fflush(stdout);
     }
     free(tps);

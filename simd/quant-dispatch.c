@@ -1,6 +1,10 @@
 /* Builds one weight-kernel table per ISA level, once: the scalar reference first, then each
  * compiled-in ISA overwrites the entries it implements, in ascending order (BLIS style), so any
- * kernel an ISA lacks falls back to the best lower one. Read-only after construction. */
+ * kernel an ISA lacks falls back to the best lower one. Read-only after construction.
+ * An ISA's fill function is itself compiled for that ISA (the compiler may use its vector
+ * stores), so it only runs on a CPU that has it: elsewhere (an AVX2-only CPU, valgrind, which
+ * hides AVX-512) that level's table keeps the lower level's kernels, and simd_isa() never
+ * selects it anyway. */
 #include <pthread.h>
 
 #include "config.h"
@@ -12,13 +16,19 @@ static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 static void tables_build(void) {
     for (int isa = 0; isa < SIMD_ISA_COUNT; isa++)
         quant_fill_scalar(tables[isa]);
+    const enum simd_isa have = simd_isa_detected();
+    (void)have;
 #ifdef ADAKV_BUILD_AVX2
-    quant_fill_avx2(tables[SIMD_ISA_AVX2]);
-    quant_fill_avx2(tables[SIMD_ISA_AVX512]);
+    if (have == SIMD_ISA_AVX2 || have == SIMD_ISA_AVX512) {
+        quant_fill_avx2(tables[SIMD_ISA_AVX2]);
+        quant_fill_avx2(tables[SIMD_ISA_AVX512]);
+    }
 #endif
 #ifdef ADAKV_BUILD_AVX512
-    const struct simd_cpu_flags *f = simd_cpu_flags();
-    quant_fill_avx512(tables[SIMD_ISA_AVX512], f->avx512_vnni, f->avx512_bf16);
+    if (have == SIMD_ISA_AVX512) {
+        const struct simd_cpu_flags *f = simd_cpu_flags();
+        quant_fill_avx512(tables[SIMD_ISA_AVX512], f->avx512_vnni, f->avx512_bf16);
+    }
 #endif
 #ifdef ADAKV_BUILD_NEON
     if (simd_isa_detected() == SIMD_ISA_NEON)

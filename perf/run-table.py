@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Markdown table for perf/run.sh: medians over the rounds of one run's per-sample CSV.
+
+For each test: tokens/s (median, min-max over rounds), the ratio to the best llama.cpp
+configuration of that test (named), ms/token; for decode the bandwidth bound
+(weight bytes + K/V bytes read per token) / (same-run STREAM read bandwidth) and the share of it
+reached; for prefill GFLOP/s and the share of the machine's fp32 FMA and int8 VNNI peaks.
+
+Peaks default to perf.md 4.2's measurement on this machine class (per core: 257 GFLOP/s fp32
+FMA, 1015 GOP/s int8 vpdpbusd at ~4.0 GHz); pass --peak-fp32/--peak-int8 for another machine.
+"""
+import argparse
+import csv
+import statistics
+import sys
+from collections import defaultdict
+
+import gguf
+
+
+def model_figures(path):
+    """Weight bytes, linear-layer parameter count, and the attention shape from the GGUF."""
+    r = gguf.GGUFReader(path)
+    w_bytes = sum(int(t.n_bytes) for t in r.tensors)
+    names = {t.name: t for t in r.tensors}
+    lin = sum(int(t.n_elements) for t in r.tensors
+              if t.name.startswith("blk.") and len(t.shape) == 2)
+    out = names.get("output.weight", names["token_embd.weight"])
+
+    def field(key):
+        f = r.fields[key]
+        return int(f.parts[f.data[0]][0])
+
+    arch = bytes(r.fields["general.architecture"].parts[-1]).decode()
+    n_layer = field(f"{arch}.block_count")
+    n_head = field(f"{arch}.attention.head_count")
+    n_kv = field(f"{arch}.attention.head_count_kv")
+    head_dim = field(f"{arch}.embedding_length") // n_head
+    return dict(w_bytes=w_bytes, lin=lin, out=int(out.n_elements), n_layer=n_layer,
+                n_head=n_head, n_kv=n_kv, head_dim=head_dim)
+
+
+def parse_test(name):
+    """('pp', 512, 0) / ('tg', 128, depth)."""
+    kind = name[:2]
+    if "@d" in name:
+        n, d = name[2:].split("@d")
+        return kind, int(n), int(d)
+    return kind, int(name[2:]), 0
+
+
+def prefill_flop(m, t):
+    """Linear layers for every token, the output head for the last token only (as llama-bench
+    and adakv-bench time it), causal attention: 2 x 2 x head_dim FLOP per (query head, key)."""
+    attn = m["n_layer"] * m["n_head"] * 4 * m["head_dim"] * t * (t + 1) / 2
+    return 2 * m["lin"] * t + 2 * m["out"] + attn
+
+
+def peer_kv_bytes_per_token(m, kv):
+    elems = m["n_layer"] * m["n_kv"] * m["head_dim"] * 2
+    return elems * (2 if kv.startswith("f16") else 34 / 32)  # q8_0: 34 bytes per 32 values
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--csv", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--command", default="perf/run.sh")
+    ap.add_argument("--peak-fp32", type=float, default=257.0, help="GFLOP/s per core")
+    ap.add_argument("--peak-int8", type=float, default=1015.0, help="GOP/s per core")
+    a = ap.parse_args()
+    m = model_figures(a.model)
+    samples = defaultdict(list)  # (test, tool, config) -> [tps]
+    kvb = defaultdict(list)
+    bw = {}
+    order = []
+    with open(a.csv) as f:
+        for row in csv.DictReader(f):
+            key = (row["test"], row["tool"], row["config"])
+            if key not in samples:
+                order.append(key)
+            if row["tps"]:
+                samples[key].append(float(row["tps"]))
+            if row["kv_read_bytes"]:
+                kvb[key].append(float(row["kv_read_bytes"]))
+            if row["stream_read_GBps"]:
+                bw[row["round"]] = float(row["stream_read_GBps"])
+    stream = statistics.median(bw.values()) if bw else float("nan")
+    peak32, peak8 = a.peak_fp32 * a.threads, a.peak_int8 * a.threads
+
+    print(f"Command: `{a.command}`; {a.threads} threads; medians over "
+          f"{max((len(v) for v in samples.values()), default=0)} interleaved rounds; "
+          f"same-run STREAM read bandwidth (median of rounds) **{stream:.1f} GB/s**; "
+          f"weights {m['w_bytes'] / 1e6:.1f} MB.\n")
+    print("| test | engine | config | t/s median (min-max) | vs best llama.cpp | ms/token "
+          "| decode bound t/s | % of bound | GFLOP/s | % fp32 / int8 peak |")
+    print("| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    tests = []
+    for t, _, _ in order:
+        if t not in tests:
+            tests.append(t)
+    for test in tests:
+        kind, n, depth = parse_test(test)
+        peers = {k: statistics.median(v) for k, v in samples.items()
+                 if k[0] == test and k[1] == "llama.cpp" and v}
+        best_key = max(peers, key=peers.get) if peers else None
+        best = peers[best_key] if best_key else None
+        for key in [k for k in order if k[0] == test]:
+            v = samples[key]
+            if not v:
+                print(f"| {test} | {key[1]} | {key[2]} | failed | | | | | | |")
+                continue
+            med = statistics.median(v)
+            ratio = ""
+            if best:
+                ratio = f"**{med / best:.2f}x** ({best_key[2]})" if key[1] == "adakv" else \
+                    f"{med / best:.2f}x"
+            cells = [test, key[1], key[2], f"{med:.1f} ({min(v):.1f}-{max(v):.1f})", ratio,
+                     f"{1e3 / med:.2f}"]
+            if kind == "tg":
+                ctx = depth + n / 2  # average context over the timed decodes
+                if key[1] == "llama.cpp":
+                    kv = peer_kv_bytes_per_token(m, key[2]) * ctx
+                else:
+                    per_tok = m["n_layer"] * m["n_kv"] * (2 * m["head_dim"] + 8)
+                    kv = (statistics.median(kvb[key]) if kvb.get(key) else 0) + per_tok * n / 2
+                bound = stream * 1e9 / (m["w_bytes"] + kv)
+                cells += [f"{bound:.0f}", f"{100 * med / bound:.0f}%", "", ""]
+            else:
+                gf = prefill_flop(m, n) * med / n / 1e9
+                cells += ["", "", f"{gf:.0f}", f"{100 * gf / peak32:.0f}% / {100 * gf / peak8:.0f}%"]
+            print("| " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# perf/run.sh: adakv against llama.cpp side by side (issue 4 item 5).
+#
+# Every repetition is a round that runs each configuration once, peer and ours alternating
+# (peer, ours, peer, ours, ...), plus the STREAM probe, so slow drifts of this shared VM hit both
+# sides alike; the table reports medians over the rounds. Tests: pp512, pp4096, tg128 at empty
+# context, tg128 after 8,192 tokens. llama.cpp runs with f16 KV (flash attention on and off) and
+# q8_0 KV (flash attention on; llama.cpp refuses a quantized V cache without it); adakv with its
+# full int8 cache and with 20% Ada-SnapKV (--press ada-snapkv --kv-ratio 0.8).
+#
+# usage: perf/run.sh [--quick] [-r N] [-t THREADS] [-m MODEL] [-b ADAKV_BUILD_DIR] [-o OUT_DIR]
+#   --quick   3 rounds, no pp4096 (for iterating); the full run takes 20-30 min on an idle VM
+#   --tests "pp64 tg16@d256"   another test list (llama-bench names: ppN, tgN, tgN@dD)
+# Output: a markdown table on stdout and in OUT_DIR/run-<stamp>.md, per-sample CSV in
+# OUT_DIR/run-<stamp>.csv (OUT_DIR defaults to perf/out/, git-ignored).
+set -euo pipefail
+args="$*"
+top=$(cd "$(dirname "$0")/.." && pwd)
+reps=5 threads=2 quick=0 tests_opt=
+model=$top/models/SmolLM2-135M-Instruct.Q4_1.gguf
+build=${ADAKV_BUILD:-$top/build}
+out=$top/perf/out
+while [ $# -gt 0 ]; do
+    case $1 in
+    --quick) quick=1 reps=3 ;;
+    -r) reps=$2; shift ;;
+    -t) threads=$2; shift ;;
+    -m) model=$2; shift ;;
+    -b) build=$2; shift ;;
+    -o) out=$2; shift ;;
+    --tests) tests_opt=$2; shift ;;
+    *) echo "perf/run.sh: unknown option '$1' (see the header of perf/run.sh)" >&2; exit 1 ;;
+    esac
+    shift
+done
+[ -f "$model" ] || { echo "perf/run.sh: model '$model' not found" >&2; exit 1; }
+peer=$top/perf/peer/bin/llama-bench
+[ -x "$peer" ] || "$top/perf/build-peer.sh" || { echo "perf/run.sh: peer build failed" >&2; exit 1; }
+ours=$build/perf/adakv-bench stream=$build/perf/stream
+for p in "$ours" "$stream"; do
+    [ -x "$p" ] || make -C "$build" "${p#"$build"/}" >/dev/null
+done
+mkdir -p "$out"
+stamp=$(date +%Y%m%d-%H%M%S)
+csv=$out/run-$stamp.csv md=$out/run-$stamp.md log=$out/run-$stamp.log
+export OMP_NUM_THREADS=$threads
+
+tests="pp512 pp4096 tg128 tg128@d8192"
+[ $quick = 1 ] && tests="pp512 tg128 tg128@d8192"
+[ -n "$tests_opt" ] && tests=$tests_opt
+peer_cfgs="f16:1 f16:0 q8_0:1"              # KV type : flash attention
+ours_cfgs="full ada20"
+
+# the tokens/s of llama-bench's last CSV row (empty when it failed)
+avg_ts='import csv, sys; r = list(csv.DictReader(sys.stdin)); print(r[-1]["avg_ts"] if r else "")'
+
+# test_args TEST -> llama-bench's -p/-n/-d for it
+test_args() {
+    case $1 in
+    pp*) echo "-p ${1#pp} -n 0" ;;
+    tg*@d*) t=${1%@*}; echo "-p 0 -n ${t#tg} -d ${1#*@d}" ;;
+    tg*) echo "-p 0 -n ${1#tg}" ;;
+    esac
+}
+ours_args() {
+    case $1 in
+    pp*) echo "-p ${1#pp} -n 0" ;;
+    tg*@d*) t=${1%@*}; echo "-n ${t#tg} -d ${1#*@d}" ;;
+    tg*) echo "-n ${1#tg} -d 0" ;;
+    esac
+}
+
+echo "round,tool,config,test,tps,kv_read_bytes,stream_read_GBps" >"$csv"
+{
+    echo "# perf/run.sh $stamp: reps=$reps threads=$threads quick=$quick model=$model"
+    echo "# peer: $peer ($(cat "$top/perf/peer/COMMIT" 2>/dev/null || echo unknown commit))"
+    echo "# ours: $ours (git $(git -C "$top" rev-parse --short HEAD))"
+    echo "# OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-unset}"
+    uptime
+} >"$log"
+
+for r in $(seq 1 "$reps"); do
+    bw=$("$stream" 256 6 2>/dev/null | sed -n 's/.*read_GBps=\([0-9.]*\).*/\1/p')
+    echo "round $r/$reps: STREAM read $bw GB/s" >&2
+    for t in $tests; do
+        set -- $peer_cfgs
+        ocfgs=($ours_cfgs)
+        i=0
+        # alternate: peer config, ours config, peer config, ... until both lists are done
+        while [ $# -gt 0 ] || [ $i -lt ${#ocfgs[@]} ]; do
+            if [ $# -gt 0 ]; then
+                kv=${1%:*} fa=${1#*:}
+                shift
+                tps=$("$peer" -m "$model" $(test_args "$t") -t "$threads" -r 1 -fa "$fa" \
+                    -ctk "$kv" -ctv "$kv" -o csv 2>>"$log" | python3 -c "$avg_ts") || tps=
+                echo "$r,llama.cpp,$kv fa$fa,$t,$tps,,$bw" >>"$csv"
+                echo "  $t llama.cpp $kv fa$fa: $tps t/s" >&2
+            fi
+            if [ $i -lt ${#ocfgs[@]} ]; then
+                cfg=${ocfgs[$i]}
+                i=$((i + 1))
+                press=
+                [ "$cfg" = ada20 ] && press="--press ada-snapkv --kv-ratio 0.8"
+                row=$("$ours" -m "$model" $(ours_args "$t") -r 1 -t "$threads" $press \
+                    2>>"$log" | tail -n 1) || row=
+                tps=$(cut -d, -f6 <<<"$row") kvb=$(cut -d, -f11 <<<"$row")
+                echo "$r,adakv,int8 $cfg,$t,$tps,$kvb,$bw" >>"$csv"
+                echo "  $t adakv int8 $cfg: $tps t/s" >&2
+            fi
+        done
+    done
+done
+python3 "$top/perf/run-table.py" --csv "$csv" --model "$model" --threads "$threads" \
+    --command "perf/run.sh $args" | tee "$md"
+echo "wrote $md, $csv and $log" >&2
