@@ -145,6 +145,9 @@ int adakv_press_window(const struct adakv_press *p);
  * With report, each compressed layer records what --kv-report prints. */
 int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool report,
                         struct adakv_err *e);
+/* Largest K/V allocation so far: with a press, measured at each layer's compression point of
+ * a layer-major prefill (that layer's full cache plus the compressed earlier ones). */
+size_t adakv_ctx_kv_peak_bytes(const struct adakv_ctx *c);
 /* Turns compression of later prefills off (question-agnostic: a question prefilled on top of a
  * compressed context) or back on. */
 void adakv_ctx_press_enable(struct adakv_ctx *c, bool on);

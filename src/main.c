@@ -397,9 +397,10 @@ static void print_perf(const struct run *r) {
     adakv_press_describe(r->o.press, press, sizeof press);
     fprintf(stderr,
             "adakv_perf:         kv cache = %s, %zu of %zu rows kept (%.1f%% evicted), %s, "
-            "%.2f MiB (f16 without eviction: %.2f MiB)\n",
+            "%.2f MiB (f16 without eviction: %.2f MiB), peak %.2f MiB\n",
             kv, rows, full, full ? 100.0 * (1.0 - (double)rows / full) : 0.0, press,
-            adakv_ctx_kv_bytes(r->ctx) / (1024.0 * 1024.0), f16_mib);
+            adakv_ctx_kv_bytes(r->ctx) / (1024.0 * 1024.0), f16_mib,
+            adakv_ctx_kv_peak_bytes(r->ctx) / (1024.0 * 1024.0));
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     fprintf(stderr, "adakv_perf:         peak RSS = %.1f MiB\n", ru.ru_maxrss / 1024.0);

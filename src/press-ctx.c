@@ -30,6 +30,7 @@ struct press_binding {
     struct kv_report report;
     bool has_report;
     bool enabled;
+    size_t peak_bytes; /* largest KV allocation seen at a compression point */
 };
 
 struct adakv_press *adakv_press_new(void) {
@@ -194,6 +195,9 @@ static void dequant_w_o(const struct adakv_model *m, int layer, float *dst) {
 static int press_layer(void *user, struct kv_cache *kv, int layer, const float *q_window,
                        int n_window, struct adakv_err *e) {
     struct press_binding *b = user;
+    /* the peak of a layer-major prefill is here: this layer full, the earlier ones compressed */
+    size_t bytes = kv_cache_bytes(kv);
+    b->peak_bytes = bytes > b->peak_bytes ? bytes : b->peak_bytes;
     if (!b->enabled)
         return 0;
     if (b->w_o) {
@@ -287,6 +291,11 @@ int press_after_decode(struct adakv_ctx *c, struct adakv_err *e) {
             return -1;
     }
     return 0;
+}
+
+size_t adakv_ctx_kv_peak_bytes(const struct adakv_ctx *c) {
+    size_t now = adakv_ctx_kv_bytes(c), peak = c->press ? c->press->peak_bytes : 0;
+    return peak > now ? peak : now;
 }
 
 void adakv_ctx_press_enable(struct adakv_ctx *c, bool on) {
