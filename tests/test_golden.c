@@ -132,6 +132,8 @@ static struct agreement run_logits(enum adakv_kv_type kv, const char *label) {
 
 /* llama.cpp's golden run used an f16 KV cache: compare like with like first. */
 Test(golden, logits_match_llama_cpp_f16_kv, .timeout = 600) {
+    if (getenv("ADAKV_TEST_LIGHT")) /* sanitizer pass: the int8 test covers the same code */
+        cr_skip_test("ADAKV_TEST_LIGHT: f16 comparison left to the optimised pass");
     struct agreement a = run_logits(ADAKV_KV_F16, "f16");
     cr_assert_leq(a.mean_kl, GOLDEN_MAX_MEAN_KL, "mean KL %.5f", a.mean_kl);
     cr_assert_geq(a.top1, GOLDEN_MIN_TOP1, "top-1 agreement %.4f", a.top1);
