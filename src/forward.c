@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,23 @@ static int linear(struct adakv_ctx *c, const struct gguf_tensor *t, const float 
     if (c->reference)
         return matmul_ref(&w, x, n, y, e);
     matmul(&w, x, n, y, c->ws);
+    return 0;
+}
+
+/* Products of the same x with 2-3 weights (Q, K, V; gate, up) in one parallel region. */
+static int linear_multi(struct adakv_ctx *c, const struct gguf_tensor *const *t, int n_t,
+                        const float *x, int n, float *const *y, struct adakv_err *e) {
+    if (c->reference) {
+        for (int i = 0; i < n_t; i++)
+            if (linear(c, t[i], x, n, y[i], e))
+                return -1;
+        return 0;
+    }
+    struct matmul_weight w[MATMUL_MULTI_MAX];
+    const struct matmul_weight *wp[MATMUL_MULTI_MAX];
+    for (int i = 0; i < n_t; i++)
+        w[i] = weight_of(t[i]), wp[i] = &w[i];
+    matmul_multi(wp, n_t, x, n, y, c->ws);
     return 0;
 }
 
@@ -118,12 +136,14 @@ static void attn_values(const struct simd_ops *ops, enum kv_type type, const str
     }
 }
 
-/* One work item: the G query heads of KV head g for tokens t0..t1 of the chunk (token t at
- * position pos0 + t), against every cached row of that head whose position is not after the
- * query's. Key tiles are folded in with an online softmax (running max m, running sum l,
- * rescaled accumulator), so no tokens x tokens matrix ever exists. */
-static void attn_item(const struct adakv_ctx *c, int layer, int g, int t0, int t1, int32_t pos0,
-                      const float *q, float *out, float *scratch) {
+/* Folds keys [j_begin, j_end) of KV head g into the online-softmax state of the G query heads of
+ * tokens t0..t1 of the chunk (token t at position pos0 + t), skipping keys whose position is
+ * after the query's. Key tiles are folded in with a running max m, running sum l and a rescaled
+ * accumulator, so no tokens x tokens matrix ever exists. The state is left in the scratch:
+ * returns rows; *mx_out, *l_out, *acc_out point at [rows], [rows], [rows][d]. */
+static int attn_fold(const struct adakv_ctx *c, int layer, int g, int t0, int t1, int32_t pos0,
+                     const float *q, float *scratch, int32_t j_begin, int32_t j_end, float **mx_out,
+                     float **l_out, float **acc_out) {
     const struct model_hparams *hp = &c->model->hp;
     const int G = hp->n_head / hp->n_head_kv, d = hp->head_dim, KT = FORWARD_ATTN_KTILE;
     const size_t qdim = (size_t)hp->n_head * d;
@@ -132,6 +152,7 @@ static void attn_item(const struct adakv_ctx *c, int layer, int g, int t0, int t
     float *l = mx + rows, *acc = l + rows;
     const struct kv_segment *seg = kv_cache_seg(&c->kv, layer, g);
     const struct simd_ops *ops = c->ops;
+    *mx_out = mx, *l_out = l, *acc_out = acc;
 
     /* Pack the query rows (token-major, then head within the group) contiguously. */
     for (int t = t0; t < t1; t++)
@@ -142,9 +163,10 @@ static void attn_item(const struct adakv_ctx *c, int layer, int g, int t0, int t
     memset(acc, 0, (size_t)rows * d * sizeof *acc);
 
     const int32_t first_pos = pos0 + t0, last_pos = pos0 + t1 - 1;
-    const int32_t n_k = rows_up_to(seg->pos, seg->len, last_pos);
+    int32_t n_k = rows_up_to(seg->pos, seg->len, last_pos);
+    n_k = n_k < j_end ? n_k : j_end;
     const float mul = 1.0f / sqrtf((float)d);
-    for (int32_t j0 = 0; j0 < n_k; j0 += KT) {
+    for (int32_t j0 = j_begin; j0 < n_k; j0 += KT) {
         const int kt = n_k - j0 < KT ? (int)(n_k - j0) : KT;
         attn_scores(ops, c->kv.type, seg, j0, kt, s, KT, qbuf, rows, d, mul);
         const bool causal_edge = seg->pos[j0 + kt - 1] > first_pos;
@@ -175,6 +197,18 @@ static void attn_item(const struct adakv_ctx *c, int layer, int g, int t0, int t
         }
         attn_values(ops, c->kv.type, seg, j0, kt, acc, s, KT, rows, d);
     }
+    return rows;
+}
+
+/* One work item: the G query heads of KV head g for tokens t0..t1 against every cached row of
+ * that head, normalized into out. */
+static void attn_item(const struct adakv_ctx *c, int layer, int g, int t0, int t1, int32_t pos0,
+                      const float *q, float *out, float *scratch) {
+    const struct model_hparams *hp = &c->model->hp;
+    const int G = hp->n_head / hp->n_head_kv, d = hp->head_dim;
+    const size_t qdim = (size_t)hp->n_head * d;
+    float *mx, *l, *acc;
+    const int rows = attn_fold(c, layer, g, t0, t1, pos0, q, scratch, 0, INT32_MAX, &mx, &l, &acc);
     /* Every query sees at least its own key (appended before attention), so l > 0. */
     for (int r = 0; r < rows; r++) {
         const int t = t0 + r / G, h = g * G + r % G;
@@ -185,11 +219,94 @@ static void attn_item(const struct adakv_ctx *c, int layer, int g, int t0, int t
     }
 }
 
+/* Decode with the head map would leave a thread more than 1/8 above an even share of this
+ * layer's rows (3 KV heads over 2 threads: 2/3 of the work on one thread), and the split fits
+ * the per-thread scratch: then every head's rows are split evenly across the threads instead.
+ * On one NUMA node nothing is lost; on several, the owner's locality is traded for balance. */
+static bool decode_split_pays(const struct adakv_ctx *c, int layer) {
+    const struct model_hparams *hp = &c->model->hp;
+    const int T = c->heads.n_threads, G = hp->n_head / hp->n_head_kv, d = hp->head_dim;
+    if (T < 2 || T > c->n_threads)
+        return false;
+    const size_t need =
+        (size_t)G * (2 * d + FORWARD_ATTN_KTILE + 2) + (size_t)hp->n_head_kv * G * (d + 2);
+    if (need > c->attn_scratch_floats)
+        return false;
+    int64_t total = 0, worst = 0;
+    for (int t = 0; t < T; t++) {
+        int64_t load = 0;
+        for (int i = c->heads.start[t]; i < c->heads.start[t + 1]; i++)
+            load += kv_cache_seg(&c->kv, layer, c->heads.order[i])->len;
+        total += load;
+        worst = load > worst ? load : worst;
+    }
+    return total >= 1024 && worst * 8 * T > total * 9;
+}
+
+/* Split decode: thread t folds part t of every KV head's rows and keeps (m, l, acc) per query
+ * head after its own scratch; the parts are then merged, each rescaled to the common max. */
+static void attention_decode_split(struct adakv_ctx *c, int layer, int32_t pos0) {
+    const struct model_hparams *hp = &c->model->hp;
+    const int n_kv = hp->n_head_kv, G = hp->n_head / n_kv, d = hp->head_dim;
+    const int T = c->heads.n_threads;
+    /* per thread, after the fold's own scratch: [g][r] (m, l, acc[d]) */
+    const size_t part_off = (size_t)G * (2 * d + FORWARD_ATTN_KTILE + 2);
+#pragma omp parallel num_threads(T)
+    {
+        const int team = omp_get_num_threads();
+        for (int t = omp_get_thread_num(); t < T; t += team) {
+            float *scratch =
+                c->attn_scratch + (size_t)omp_get_thread_num() * c->attn_scratch_floats;
+            float *part = c->attn_scratch + (size_t)t * c->attn_scratch_floats + part_off;
+            for (int g = 0; g < n_kv; g++) {
+                const int32_t len = kv_cache_seg(&c->kv, layer, g)->len;
+                const int32_t j0 = (int32_t)((int64_t)len * t / T);
+                const int32_t j1 = (int32_t)((int64_t)len * (t + 1) / T);
+                float *mx, *l, *acc;
+                attn_fold(c, layer, g, 0, 1, pos0, c->q, scratch, j0, j1, &mx, &l, &acc);
+                for (int r = 0; r < G; r++) {
+                    float *p = part + ((size_t)g * G + r) * (d + 2);
+                    p[0] = mx[r], p[1] = l[r];
+                    memcpy(p + 2, acc + (size_t)r * d, (size_t)d * sizeof *p);
+                }
+            }
+        }
+    }
+    for (int g = 0; g < n_kv; g++)
+        for (int r = 0; r < G; r++) {
+            float m = -INFINITY, l = 0.0f;
+            for (int t = 0; t < T; t++) {
+                const float *p = c->attn_scratch + (size_t)t * c->attn_scratch_floats + part_off +
+                                 ((size_t)g * G + r) * (d + 2);
+                m = p[0] > m ? p[0] : m;
+            }
+            float *o = c->att + (size_t)(g * G + r) * d;
+            memset(o, 0, (size_t)d * sizeof *o);
+            for (int t = 0; t < T; t++) {
+                const float *p = c->attn_scratch + (size_t)t * c->attn_scratch_floats + part_off +
+                                 ((size_t)g * G + r) * (d + 2);
+                if (p[0] == -INFINITY) /* this part held no key for the query */
+                    continue;
+                const float w = expf(p[0] - m);
+                l += p[1] * w;
+                for (int i = 0; i < d; i++)
+                    o[i] += p[2 + i] * w;
+            }
+            const float inv = 1.0f / l; /* the query's own key is in some part: l > 0 */
+            for (int i = 0; i < d; i++)
+                o[i] *= inv;
+        }
+}
+
 /* Attention of chunk rows 0..n (token t at position pos0 + t) over layer `layer`'s cache,
  * parallel over (KV head, query tile): each work item reads one KV head's rows once for all of
  * its G query heads. */
 static void attention(struct adakv_ctx *c, int layer, int n, int32_t pos0) {
     const int n_kv = c->model->hp.n_head_kv, QT = FORWARD_ATTN_QTILE;
+    if (n == 1 && decode_split_pays(c, layer)) {
+        attention_decode_split(c, layer, pos0);
+        return;
+    }
     if (n == 1) {
         /* Decode: thread t serves the KV heads the head map gives it (balanced by length after
          * compression, pages on its node). A team smaller than asked for still covers every
@@ -230,8 +347,9 @@ static int layer_chunk(struct adakv_ctx *c, int il, int c0, int m, int n, int32_
     for (int t = 0; t < m; t++)
         ops->rmsnorm(c->xn + (size_t)t * D, x + (size_t)t * D, f32_data(L->attn_norm), D,
                      hp->norm_eps);
-    if (linear(c, L->wq, c->xn, m, c->q, e) || linear(c, L->wk, c->xn, m, c->k, e) ||
-        linear(c, L->wv, c->xn, m, c->v, e))
+    const struct gguf_tensor *qkv[] = {L->wq, L->wk, L->wv};
+    float *qkv_out[] = {c->q, c->k, c->v};
+    if (linear_multi(c, qkv, 3, c->xn, m, qkv_out, e))
         return -1;
     const int neox = hp->rope_pairing == ROPE_PAIRING_NEOX;
     for (int t = 0; t < m; t++) {
@@ -270,7 +388,9 @@ static int layer_chunk(struct adakv_ctx *c, int il, int c0, int m, int n, int32_
     for (int t = 0; t < m; t++)
         ops->rmsnorm(c->xn + (size_t)t * D, x + (size_t)t * D, f32_data(L->ffn_norm), D,
                      hp->norm_eps);
-    if (linear(c, L->w_gate, c->xn, m, c->gate, e) || linear(c, L->w_up, c->xn, m, c->up, e))
+    const struct gguf_tensor *gate_up[] = {L->w_gate, L->w_up};
+    float *gate_up_out[] = {c->gate, c->up};
+    if (linear_multi(c, gate_up, 2, c->xn, m, gate_up_out, e))
         return -1;
     for (int t = 0; t < m; t++)
         ops->swiglu(c->gate + (size_t)t * hp->n_ff, c->gate + (size_t)t * hp->n_ff,

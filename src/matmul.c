@@ -121,6 +121,48 @@ void matmul(const struct matmul_weight *w, const float *x, int64_t n_tok, float 
     }
 }
 
+void matmul_multi(const struct matmul_weight *const *w, int n_w, const float *x, int64_t n_tok,
+                  float *const *y, void *ws) {
+    assert(n_w >= 1 && n_w <= MATMUL_MULTI_MAX);
+    const struct quant_kernels *k = quant_kernels(w[0]->type);
+    bool fused = k && k->gemm && w[0]->n_in <= QUANT_GEMM_MAX_N;
+    for (int i = 1; i < n_w && fused; i++)
+        fused = w[i]->type == w[0]->type && w[i]->n_in == w[0]->n_in;
+    if (!fused) {
+        for (int i = 0; i < n_w; i++)
+            matmul(w[i], x, n_tok, y[i], ws);
+        return;
+    }
+    const int64_t n_in = w[0]->n_in;
+    const size_t astride = ws_row_bytes(k, n_in);
+    uint8_t *act = ws;
+#pragma omp parallel for schedule(static) if (n_tok > 1)
+    for (int64_t t = 0; t < n_tok; t++)
+        k->pack_act(x + t * n_in, act + (size_t)t * astride, n_in);
+    /* Tiles of all weights in one iteration space, weight by weight, row blocks outermost in
+     * each, so a static split still gives each thread contiguous slabs of every W. */
+    const int64_t n_tb = (n_tok + TILE_TOKENS - 1) / TILE_TOKENS;
+    int64_t first[MATMUL_MULTI_MAX + 1] = {0};
+    for (int i = 0; i < n_w; i++) {
+        assert(w[i]->row_bytes >= tensor_type_row_size(w[i]->type, (uint64_t)n_in));
+        first[i + 1] = first[i] + (w[i]->n_out + TILE_ROWS - 1) / TILE_ROWS * n_tb;
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t tile = 0; tile < first[n_w]; tile++) {
+        int i = 0;
+        while (tile >= first[i + 1])
+            i++;
+        const struct matmul_weight *wi = w[i];
+        const int64_t local = tile - first[i], rb = local / n_tb, tb = local % n_tb;
+        const int64_t o0 = rb * TILE_ROWS, t0 = tb * TILE_TOKENS;
+        const int64_t nr = wi->n_out - o0 < TILE_ROWS ? wi->n_out - o0 : TILE_ROWS;
+        const int64_t nt = n_tok - t0 < TILE_TOKENS ? n_tok - t0 : TILE_TOKENS;
+        k->gemm(n_in, (const uint8_t *)wi->data + (size_t)o0 * wi->row_bytes, wi->row_bytes, nr,
+                act + (size_t)t0 * astride, astride, nt, y[i] + t0 * wi->n_out + o0,
+                (size_t)wi->n_out);
+    }
+}
+
 int matmul_ref(const struct matmul_weight *w, const float *x, int64_t n_tok, float *y,
                struct adakv_err *e) {
     const struct quant_kernels *k = quant_kernels_isa(w->type, SIMD_ISA_SCALAR);
