@@ -23,7 +23,11 @@ def main(path):
             kl[(row["press"], row["budget"])][int(row["position"])] = float(row["kl"])
     print("%-26s %6s %12s %10s %7s %14s" % ("ada press vs base", "budget", "mean diff", "se",
                                             "diff/se", "ada lower at"))
-    for (press, budget), ada in sorted(kl.items()):
+    def order(key):
+        press, budget = key
+        return (press, int(budget) if budget.isdigit() else -1)
+
+    for (press, budget), ada in sorted(kl.items(), key=lambda item: order(item[0])):
         if not press.startswith("ada-") or (press[4:], budget) not in kl:
             continue
         base = kl[(press[4:], budget)]

@@ -10,7 +10,8 @@
 # docs/fidelity.md records a run of this script on the default model.
 #
 # Usage: tools/fidelity.sh [build-dir] [model.gguf] [text.txt]
-# Env: PREFIX (default 6000), CONT (default 500), THREADS (default: all cores), PRESSES, BUDGETS.
+# Env: PREFIX (default 6000), CONT (default 500), THREADS (default: all cores), PRESSES, BUDGETS,
+# OUT (default perf/out).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$top/build}
@@ -21,7 +22,7 @@ cont=${CONT:-500}
 threads=${THREADS:-0}
 presses=${PRESSES:-full,snapkv,ada-snapkv,streaming,pyramid,ada-pyramid,critical,ada-critical}
 budgets=${BUDGETS:-64,128,256,512,1024}
-out=$top/perf/out
+out=${OUT:-$top/perf/out}
 tool=$build/adakv-fidelity
 [ -x "$tool" ] || { echo "fidelity.sh: $tool not built (tools/build.sh $build)" >&2; exit 1; }
 mkdir -p "$out"
