@@ -31,7 +31,8 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 common=(-m "$model" -f "$text" --prefix "$prefix" --continuation "$cont" -t "$threads")
 
 {
-    echo "# $(date -u +%FT%TZ) $(uname -m) $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
+    cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)
+    echo "# $(date -u +%FT%TZ) $(uname -m) $(nproc) cores;$cpu"
     echo "# git $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 } >"$out/fidelity-machine.txt"
 
