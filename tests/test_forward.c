@@ -259,8 +259,10 @@ Test(forward, fast_equals_reference) {
 /* (b) Prefill == decode one token at a time, at every position, for every KV type, for both
  * kernel paths. Both paths read the same stored rows; only the key tiling of the online softmax
  * differs, so the bound is float rounding: 1e-5 of the logit range. */
-static void check_prefill_vs_decode(int n, int n_ctx) {
-    struct adakv_model *m = load("fw-pd.gguf", &base);
+static void check_prefill_vs_decode(const char *file, int n, int n_ctx) {
+    /* each test writes its own file: Criterion runs tests in parallel processes, and rewriting
+     * a file another process has mapped would pull the bytes from under it */
+    struct adakv_model *m = load(file, &base);
     int32_t *t = malloc(sizeof *t * n);
     tokens_of(t, n, 2);
     for (int kt = 0; kt < 3; kt++) {
@@ -287,12 +289,12 @@ static void check_prefill_vs_decode(int n, int n_ctx) {
 }
 
 Test(forward, prefill_equals_decode) {
-    check_prefill_vs_decode(70, 128);
+    check_prefill_vs_decode("fw-pd.gguf", 70, 128);
 }
 
 /* More tokens than one prefill chunk (FORWARD_CHUNK = 512): still layer-major and causal. */
 Test(forward, prefill_in_chunks_equals_decode, .timeout = 120) {
-    check_prefill_vs_decode(FORWARD_CHUNK + 77, 1024);
+    check_prefill_vs_decode("fw-pd-chunks.gguf", FORWARD_CHUNK + 77, 1024);
 }
 
 /* (c) int8 KV vs f32 KV. int8 rows carry a relative error of at most 1/254 of the row's max;
