@@ -7,36 +7,7 @@
 #include "ops.h"
 #include <arm_neon.h>
 
-enum kv_kind { KV_I8, KV_F16, KV_F32 };
-
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-
-ALWAYS_INLINE void load8(const void *row, int i, enum kv_kind kind, float32x4_t *lo,
-                         float32x4_t *hi) {
-    if (kind == KV_I8) {
-        const int16x8_t w = vmovl_s8(vld1_s8((const int8_t *)row + i));
-        *lo = vcvtq_f32_s32(vmovl_s16(vget_low_s16(w)));
-        *hi = vcvtq_f32_s32(vmovl_high_s16(w));
-    } else if (kind == KV_F16) {
-        const float16x8_t h = vreinterpretq_f16_u16(vld1q_u16((const uint16_t *)row + i));
-        *lo = vcvt_f32_f16(vget_low_f16(h));
-        *hi = vcvt_high_f32_f16(h);
-    } else {
-        *lo = vld1q_f32((const float *)row + i);
-        *hi = vld1q_f32((const float *)row + i + 4);
-    }
-}
-
-ALWAYS_INLINE float load1(const void *row, int i, enum kv_kind kind) {
-    if (kind == KV_I8)
-        return (float)((const int8_t *)row)[i];
-    if (kind == KV_F16) {
-        _Float16 h;
-        memcpy(&h, (const uint16_t *)row + i, sizeof h);
-        return (float)h;
-    }
-    return ((const float *)row)[i];
-}
+#include "neon-kv-row.h"
 
 ALWAYS_INLINE void av(float *acc, size_t acc_stride, const float *p, size_t p_stride, int n_q,
                       const void *v, const float *v_scale, int n_k, int d, enum kv_kind kind) {
