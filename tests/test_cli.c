@@ -9,18 +9,13 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "test-env.h"
 
 struct run {
     int status;      /* exit status, or 128 + signal */
     char err[8192];  /* stderr */
     char out[65536]; /* stdout */
 };
-
-static const char *env(const char *k) {
-    const char *v = getenv(k);
-    cr_assert(v, "%s is not set (run through make check)", k);
-    return v;
-}
 
 static char *path_in_build(const char *name) {
     static char buf[4][1024];

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "test-env.h"
 
 #define N_LAYER   30 /* default model: 30 layers x 3 KV heads */
 #define N_HEAD_KV 3
@@ -24,12 +25,6 @@ struct run {
     int status;      /* exit status, or 128 + signal */
     char err[16384]; /* stderr */
 };
-
-static const char *env(const char *k) {
-    const char *v = getenv(k);
-    cr_assert(v, "%s is not set (run through make check)", k);
-    return v;
-}
 
 static void slurp(const char *path, char *buf, size_t cap) {
     size_t n = 0;

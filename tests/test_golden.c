@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "adakv.h"
+#include "test-env.h"
 
 struct golden {
     uint32_t n_pos, k, n_vocab;
@@ -16,12 +17,6 @@ struct golden {
     uint32_t *ids; /* [n_pos][k] */
     float *logit;  /* [n_pos][k] */
 };
-
-static const char *env(const char *k) {
-    const char *v = getenv(k);
-    cr_assert(v, "%s is not set (run through make check)", k);
-    return v;
-}
 
 static void golden_read(struct golden *g, const char *path) {
     FILE *f = fopen(path, "rb");

@@ -6,12 +6,7 @@
 
 #include "adakv.h"
 #include "kv-cache.h"
-
-static const char *env(const char *k) {
-    const char *v = getenv(k);
-    cr_assert(v, "%s is not set (run through make check)", k);
-    return v;
-}
+#include "test-env.h"
 
 Test(kv_max, heads_stay_under_the_cap_during_decode, .timeout = 600) {
     struct adakv_err e = {{0}};

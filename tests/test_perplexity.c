@@ -10,12 +10,7 @@
 #include "adakv.h"
 #include "perplexity.h"
 #include "tokenizer.h"
-
-static const char *env(const char *k) {
-    const char *v = getenv(k);
-    cr_assert(v, "%s is not set (run through make check)", k);
-    return v;
-}
+#include "test-env.h"
 
 static char *slurp(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");

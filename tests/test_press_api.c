@@ -8,12 +8,7 @@
 #include <string.h>
 
 #include "adakv.h"
-
-static const char *env(const char *k) {
-    const char *v = getenv(k);
-    cr_assert(v, "%s is not set (run through make check)", k);
-    return v;
-}
+#include "test-env.h"
 
 enum { N_PROMPT = 300, N_DECODE = 6 };
 
