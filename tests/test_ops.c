@@ -272,7 +272,7 @@ Test(ops, attention_qk_and_av) {
     FOR_EACH_ISA(ops) {
         for (size_t di = 0; di < sizeof ds / sizeof ds[0]; di++) {
             for (size_t ki = 0; ki < sizeof nks / sizeof nks[0]; ki++) {
-                const int d = ds[di], n_k = nks[ki], n_q = 1 + (int)(di + ki) % 4;
+                const int d = ds[di], n_k = nks[ki], n_q = 1 + (int)(di + ki) % 7;
                 const int extreme = (di + ki) % 5 == 0;
                 struct kv_rows kr;
                 kv_rows_fill(&kr, n_k, d, extreme);
