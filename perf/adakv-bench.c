@@ -33,7 +33,8 @@ static void fill_tokens(int32_t *t, int n, int n_vocab, unsigned *seed) {
 
 static void usage(void) {
     fprintf(stderr, "usage: adakv-bench -m model.gguf [-p 512,4096] [-n 128] [-d 0,8192] [-r 5] "
-                    "[-t 2] [--kv-type int8|f16|f32] [--press P --kv-budget N ...]\n");
+                    "[-t 2] [--kv-type int8|f16|f32] [--prefill-gemm auto|quant|f32|bf16] [--press "
+                    "P --kv-budget N ...]\n");
 }
 
 /* Parses "a,b,c" into up to 16 non-negative ints. */
@@ -54,6 +55,7 @@ static int parse_list(const char *s, int *out) {
 
 int main(int argc, char **argv) {
     const char *model = NULL, *kv = "int8";
+    enum adakv_prefill_gemm gemm = ADAKV_PREFILL_GEMM_AUTO;
     int pp[16], n_pp = 0, depth[16] = {0}, n_depth = 1, n_gen = 128, reps = 5, threads = 0;
     struct adakv_press *press = adakv_press_new();
     struct adakv_err e = {{0}};
@@ -78,7 +80,12 @@ int main(int argc, char **argv) {
             threads = atoi(v);
         else if (!strcmp(a, "--kv-type"))
             kv = v;
-        else if (!strncmp(a, "--", 2) && adakv_press_set(press, a + 2, v, &e) == 0)
+        else if (!strcmp(a, "--prefill-gemm")) {
+            if (adakv_prefill_gemm_parse(a, v, &gemm, &e)) {
+                fprintf(stderr, "adakv-bench: %s\n", e.msg);
+                return 1;
+            }
+        } else if (!strncmp(a, "--", 2) && adakv_press_set(press, a + 2, v, &e) == 0)
             continue; /* press options, named as adakv-run's */
         else {
             if (e.msg[0])
@@ -107,7 +114,7 @@ int main(int argc, char **argv) {
                              : !strcmp(kv, "f32") ? ADAKV_KV_F32
                                                   : ADAKV_KV_INT8;
     const size_t kv_elem = kvt == ADAKV_KV_F16 ? 2 : kvt == ADAKV_KV_F32 ? 4 : 1;
-    struct adakv_model_params mp = {.n_threads = threads};
+    struct adakv_model_params mp = {.n_threads = threads, .prefill_gemm = gemm};
     struct adakv_model *m = adakv_model_load(model, &mp, &e);
     if (!m) {
         fprintf(stderr, "adakv-bench: %s\n", e.msg);

@@ -32,9 +32,23 @@ struct kv_cache;  /* src/kv-cache.h: per (layer, KV head) segments */
 
 /* ---- model ---- */
 
+/* How prompt batches multiply by the weights (decode always streams the quantized weights).
+ * AUTO: oneDNN bf16 where the CPU has AVX512-BF16, else oneDNN f32 where it has AVX2 or
+ * AVX-512, and the quantized matmul otherwise or when the dense copy would exceed 4 GiB. */
+enum adakv_prefill_gemm {
+    ADAKV_PREFILL_GEMM_AUTO = 0,
+    ADAKV_PREFILL_GEMM_QUANT, /* the quantized matmul, no extra memory */
+    ADAKV_PREFILL_GEMM_F32,   /* oneDNN, weights dequantized to f32 at load */
+    ADAKV_PREFILL_GEMM_BF16,  /* oneDNN, weights dequantized to bf16 at load */
+};
+
 struct adakv_model_params {
     int n_threads; /* 0 = all cores */
+    enum adakv_prefill_gemm prefill_gemm;
 };
+/* Parses auto|quant|f32|bf16 (flag names the option in the message). 0, or -1 with e set. */
+int adakv_prefill_gemm_parse(const char *flag, const char *s, enum adakv_prefill_gemm *out,
+                             struct adakv_err *e);
 
 /* Maps `path`, validates it, binds the architecture's tensors (type and shape checked) and
  * loads the tokenizer. Returns NULL with one line in e on any failure. */
@@ -47,6 +61,7 @@ struct adakv_model_info {
     const char *name; /* general.name or "" (owned by the model) */
     int n_vocab, n_ctx_train, n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff;
     char type_counts[256]; /* tensors per weight type: "Q4_1: 210, F32: 61, Q8_0: 1" */
+    char prefill_gemm[64]; /* "oneDNN bf16, 202.5 MiB" or "quantized" */
 };
 void adakv_model_get_info(const struct adakv_model *m, struct adakv_model_info *out);
 const struct tokenizer *adakv_model_tokenizer(const struct adakv_model *m);
@@ -74,7 +89,7 @@ struct adakv_ctx_params {
      * long prompt can show progress; NULL = none. */
     void (*progress)(void *user, int layers_done, int n_layer);
     void *progress_user;
-    void *compress_user; /* passed back to compress_layer */
+    void *compress_user;  /* passed back to compress_layer */
     enum adakv_numa numa; /* thread placement (threads.h); threads are pinned unless the user
                              set OMP_PLACES or OMP_PROC_BIND */
 };

@@ -51,6 +51,9 @@ void cli_usage(FILE *out) {
         "                         over NUMA nodes), isolate (only the starting node's cores);\n"
         "                         OMP_PLACES/OMP_PROC_BIND, if set, place the threads instead\n"
         "      --reference        plain C kernels everywhere (slow; for comparisons)\n"
+        "      --prefill-gemm G   prompt-batch matmuls: auto (default: oneDNN bf16 with\n"
+        "                         AVX512-BF16, else f32), quant (quantized weights, no extra\n"
+        "                         memory), f32 or bf16 (oneDNN on weights dequantized at load)\n"
         "output\n"
         "      --progress MODE    prefill progress on stderr: auto (TTY only), on, off\n"
         "      --no-perf          no timing summary on stderr\n"
@@ -226,6 +229,9 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct adakv_err *e) {
                 return -1;
         } else if (is(a, "--kv-type", "-ctk") || is(a, "-ctv", NULL)) {
             if (parse_kv_type(a, val, &o->kv_type, e))
+                return -1;
+        } else if (is(a, "--prefill-gemm", NULL)) {
+            if (adakv_prefill_gemm_parse(a, val, &o->prefill_gemm, e))
                 return -1;
         } else if (is(a, "--numa", NULL)) {
             if (adakv_numa_parse(a, val, &o->numa, e))

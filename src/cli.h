@@ -27,6 +27,7 @@ struct cli_opts {
     float top_p;
     bool chat;
     bool reference; /* --reference: plain C kernels (for comparisons) */
+    enum adakv_prefill_gemm prefill_gemm; /* --prefill-gemm */
     bool perf;      /* timing summary on stderr (on by default) */
     enum adakv_kv_type kv_type;
     struct adakv_press *press; /* owned: --press, --kv-budget, ... (see adakv_press_set) */

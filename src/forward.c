@@ -12,6 +12,7 @@
 
 #include "cpu.h"
 #include "matmul.h"
+#include "prefill-gemm.h"
 #include "quant.h"
 #include "tensor-type.h"
 
@@ -29,19 +30,26 @@ static struct matmul_weight weight_of(const struct gguf_tensor *t) {
 
 /* y[n][n_out] = x[n][n_in] W^T, by the dispatched matmul or, for reference contexts, the plain
  * double-accumulating one (which may fail to allocate its row buffer). */
-static int linear(struct adakv_ctx *c, const struct gguf_tensor *t, const float *x, int n, float *y,
+static int linear(struct adakv_ctx *c, const struct gguf_tensor *t, float *x, int n, float *y,
                   struct adakv_err *e) {
     const struct matmul_weight w = weight_of(t);
     if (c->reference)
         return matmul_ref(&w, x, n, y, e);
+    if (c->model->gemm && n >= PREFILL_GEMM_MIN_ROWS) {
+        const int rc =
+            prefill_gemm_run(c->model->gemm, t, x, n, c->chunk, y, c->ws, c->n_threads, e);
+        if (rc <= 0)
+            return rc;
+    }
     matmul(&w, x, n, y, c->ws);
     return 0;
 }
 
-/* Products of the same x with 2-3 weights (Q, K, V; gate, up) in one parallel region. */
-static int linear_multi(struct adakv_ctx *c, const struct gguf_tensor *const *t, int n_t,
-                        const float *x, int n, float *const *y, struct adakv_err *e) {
-    if (c->reference) {
+/* Products of the same x with 2-3 weights (Q, K, V; gate, up) in one parallel region (oneDNN's
+ * prompt GEMMs run one after another, each with the whole team). */
+static int linear_multi(struct adakv_ctx *c, const struct gguf_tensor *const *t, int n_t, float *x,
+                        int n, float *const *y, struct adakv_err *e) {
+    if (c->reference || (c->model->gemm && n >= PREFILL_GEMM_MIN_ROWS)) {
         for (int i = 0; i < n_t; i++)
             if (linear(c, t[i], x, n, y[i], e))
                 return -1;
@@ -501,6 +509,9 @@ static size_t ws_bytes(const struct adakv_model *m, int chunk) {
         for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
             const size_t b = matmul_ws_size(ts[i]->type, (int64_t)ts[i]->ne[0], chunk);
             best = b > best ? b : best;
+            const size_t g =
+                prefill_gemm_scratch_bytes(PREFILL_GEMM_BF16, (int64_t)ts[i]->ne[0], chunk);
+            best = m->gemm && g > best ? g : best;
         }
     }
     return best;

@@ -371,7 +371,8 @@ static void print_perf(const struct run *r) {
     fprintf(stderr, "adakv_perf:            model = %s (%s, %s), %d layers, %d/%d heads, %s\n",
             r->o.model_path, r->info.arch, r->info.type_counts, r->info.n_layer, r->info.n_head,
             r->info.n_head_kv, simd_isa_name(simd_isa()));
-    fprintf(stderr, "adakv_perf:        load time = %10.2f ms\n", r->t_load);
+    fprintf(stderr, "adakv_perf:        load time = %10.2f ms (prompt GEMMs: %s)\n", r->t_load,
+            r->info.prefill_gemm);
     fprintf(stderr,
             "adakv_perf: prompt eval time = %10.2f ms / %5ld tokens (%8.2f ms per token, %8.2f "
             "tokens per second)\n",
@@ -430,7 +431,7 @@ int main(int argc, char **argv) {
         return fail(&r, e.msg);
 
     r.t0 = now_ms();
-    struct adakv_model_params mp = {.n_threads = r.o.n_threads};
+    struct adakv_model_params mp = {.n_threads = r.o.n_threads, .prefill_gemm = r.o.prefill_gemm};
     if (!(r.m = adakv_model_load(r.o.model_path, &mp, &e)))
         return fail(&r, e.msg);
     adakv_model_get_info(r.m, &r.info);

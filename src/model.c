@@ -2,11 +2,14 @@
  * general.architecture, read its hyperparameters, bind its tensors (type and shape checked),
  * load the tokenizer. Every failure is one line naming the file and what is wrong. */
 #include "model.h"
+#include <omp.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu.h"
+#include "prefill-gemm.h"
 #include "tensor-type.h"
 #include "tokenizer.h"
 
@@ -48,6 +51,7 @@ void adakv_model_free(struct adakv_model *m) {
         return;
     if (m->tok)
         tokenizer_free(m->tok);
+    prefill_gemm_free(m->gemm);
     free(m->w.layers);
     free(m->name);
     if (m->gguf)
@@ -69,6 +73,70 @@ static int load_arch(struct adakv_model *m, struct adakv_err *e) {
     if (m->arch->bind_tensors(f, &m->hp, &m->w, e))
         return -1;
     return 0;
+}
+
+/* The dense copy the prompt GEMMs would keep, in bytes of `elem` per weight. */
+static size_t dense_bytes(const struct adakv_model *m, size_t elem) {
+    size_t n = 0;
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        const struct model_layer *L = &m->w.layers[il];
+        const struct gguf_tensor *ts[] = {L->wq,     L->wk,   L->wv,    L->wo,
+                                          L->w_gate, L->w_up, L->w_down};
+        for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+            n += (size_t)(ts[i]->ne[0] * ts[i]->ne[1]) * elem;
+    }
+    return n;
+}
+
+/* Prepacks every layer's linear weights for oneDNN (prefill-gemm.h) as p asks. The output head
+ * stays quantized: prefill needs logits of the last token only, a GEMV. */
+static int load_prefill_gemm(struct adakv_model *m, enum adakv_prefill_gemm want,
+                             struct adakv_err *e) {
+    const struct simd_cpu_flags *cpu = simd_cpu_flags();
+    const bool x86_simd = simd_isa() != SIMD_ISA_SCALAR && !cpu->neon;
+    enum prefill_gemm_type type;
+    switch (want) {
+    case ADAKV_PREFILL_GEMM_QUANT:
+        return 0;
+    case ADAKV_PREFILL_GEMM_F32:
+        type = PREFILL_GEMM_F32;
+        break;
+    case ADAKV_PREFILL_GEMM_BF16:
+        type = PREFILL_GEMM_BF16;
+        break;
+    default:
+        if (!x86_simd)
+            return 0;
+        type = cpu->avx512_bf16 && simd_isa() == SIMD_ISA_AVX512 ? PREFILL_GEMM_BF16
+                                                                 : PREFILL_GEMM_F32;
+        if (dense_bytes(m, type == PREFILL_GEMM_BF16 ? 2 : 4) > ((size_t)4 << 30))
+            return 0;
+    }
+    const int n = m->hp.n_layer * 7;
+    const struct gguf_tensor **ts = malloc((size_t)n * sizeof *ts);
+    if (!ts)
+        return err_set(e, "%s: out of memory", m->gguf->path);
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        const struct model_layer *L = &m->w.layers[il];
+        const struct gguf_tensor *l7[] = {L->wq,     L->wk,   L->wv,    L->wo,
+                                          L->w_gate, L->w_up, L->w_down};
+        memcpy(ts + il * 7, l7, sizeof l7);
+    }
+    const int threads = m->n_threads > 0 ? m->n_threads : omp_get_num_procs();
+    m->gemm = prefill_gemm_create(type, ts, n, threads, e);
+    free(ts);
+    return m->gemm ? 0 : -1;
+}
+
+int adakv_prefill_gemm_parse(const char *flag, const char *s, enum adakv_prefill_gemm *out,
+                             struct adakv_err *e) {
+    static const char *const names[] = {"auto", "quant", "f32", "bf16"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(s, names[i])) {
+            *out = (enum adakv_prefill_gemm)i;
+            return 0;
+        }
+    return err_set(e, "%s: expected auto, quant, f32 or bf16, got '%s'", flag, s);
 }
 
 struct adakv_model *adakv_model_load(const char *path, const struct adakv_model_params *p,
@@ -99,6 +167,8 @@ struct adakv_model *adakv_model_load(const char *path, const struct adakv_model_
         }
     }
     model_type_counts(m->gguf, m->type_counts, sizeof m->type_counts);
+    if (load_prefill_gemm(m, p ? p->prefill_gemm : ADAKV_PREFILL_GEMM_AUTO, e))
+        goto fail;
     return m;
 fail:
     adakv_model_free(m);
@@ -118,6 +188,11 @@ void adakv_model_get_info(const struct adakv_model *m, struct adakv_model_info *
     out->head_dim = m->hp.head_dim;
     out->n_ff = m->hp.n_ff;
     snprintf(out->type_counts, sizeof out->type_counts, "%s", m->type_counts);
+    if (m->gemm)
+        snprintf(out->prefill_gemm, sizeof out->prefill_gemm, "oneDNN %s, %.1f MiB",
+                 prefill_gemm_name(m->gemm), (double)prefill_gemm_bytes(m->gemm) / (1 << 20));
+    else
+        snprintf(out->prefill_gemm, sizeof out->prefill_gemm, "quantized");
 }
 
 const struct tokenizer *adakv_model_tokenizer(const struct adakv_model *m) {

@@ -8,15 +8,18 @@
 #include "arch.h"
 #include "gguf.h"
 
+struct prefill_gemm;
+
 struct adakv_model {
     struct gguf_file *gguf;  /* owned; weights are views into its mapping */
     struct tokenizer *tok;   /* owned; NULL when the file has no tokenizer.ggml.model */
     const struct arch *arch; /* static registry entry */
     struct model_hparams hp;
-    struct model_weights w; /* w.layers owned */
-    char *name;             /* general.name or "", owned */
-    char type_counts[256];  /* "Q4_1: 210, F32: 61, Q8_0: 1" */
-    int n_threads;          /* from adakv_model_params; 0 = all cores */
+    struct model_weights w;    /* w.layers owned */
+    char *name;                /* general.name or "", owned */
+    char type_counts[256];     /* "Q4_1: 210, F32: 61, Q8_0: 1" */
+    int n_threads;             /* from adakv_model_params; 0 = all cores */
+    struct prefill_gemm *gemm; /* prepacked dense weights for prompt batches, or NULL */
 };
 
 /* Writes "T1: n1, T2: n2, ..." for the tensors of f, most frequent type first (ties by type

@@ -38,6 +38,10 @@ struct spec {
     bool bad_shape; /* attn_k of layer 1 one row short */
     bool norm_q8;   /* attn_norm of layer 0 stored as Q8_0 */
     const char *rope_scaling;
+    /* how load() multiplies prompt batches: the tests of the cache and attention logic compare
+     * prefill with decode, so they keep the quantized matmul decode uses (QUANT, the zero value
+     * of this spec is mapped to it); fast_equals_reference checks the oneDNN GEMMs */
+    enum adakv_prefill_gemm gemm;
 };
 
 static uint64_t rng;
@@ -165,7 +169,9 @@ static char *write_model(const char *file, const struct spec *s) {
 
 static struct adakv_model *load(const char *file, const struct spec *s) {
     struct adakv_err e = {{0}};
-    struct adakv_model *m = adakv_model_load(write_model(file, s), NULL, &e);
+    const struct adakv_model_params mp = {
+        .prefill_gemm = s->gemm == ADAKV_PREFILL_GEMM_AUTO ? ADAKV_PREFILL_GEMM_QUANT : s->gemm};
+    struct adakv_model *m = adakv_model_load(write_model(file, s), &mp, &e);
     cr_assert_not_null(m, "load %s: %s", file, e.msg);
     return m;
 }
@@ -229,26 +235,40 @@ Test(forward, model_info_and_tied_binding) {
 }
 
 /* (a) Fast path vs reference path. F32 weights: only summation order differs (bound 1e-4 of
- * the logit range). Q8_0 weights: the fast matmul also quantizes activations to Q8_0 like
- * llama.cpp, the reference does not (bound 3% of the logit range). */
+ * the logit range), also through oneDNN's f32 GEMM. Q8_0 weights: the fast matmul also quantizes
+ * activations to Q8_0 like llama.cpp, the reference does not (bound 3% of the logit range); the
+ * same bound covers oneDNN's bf16 GEMM, whose weights and activations keep 8 significant bits. */
 Test(forward, fast_equals_reference) {
-    const uint32_t types[2] = {TENSOR_TYPE_F32, TENSOR_TYPE_Q8_0};
-    const float bound[2] = {1e-4f, 3e-2f};
-    for (int ti = 0; ti < 2; ti++) {
+    static const struct {
+        uint32_t type;
+        enum adakv_prefill_gemm gemm;
+        float bound;
+    } cases[] = {
+        {TENSOR_TYPE_F32, ADAKV_PREFILL_GEMM_QUANT, 1e-4f},
+        {TENSOR_TYPE_Q8_0, ADAKV_PREFILL_GEMM_QUANT, 3e-2f},
+        {TENSOR_TYPE_F32, ADAKV_PREFILL_GEMM_F32, 1e-4f},
+        {TENSOR_TYPE_F32, ADAKV_PREFILL_GEMM_BF16, 3e-2f},
+        {TENSOR_TYPE_Q8_0, ADAKV_PREFILL_GEMM_BF16, 3e-2f},
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         struct spec s = base;
-        s.type = types[ti];
+        s.type = cases[ci].type;
+        s.gemm = cases[ci].gemm;
         struct adakv_model *m = load("fw-fast.gguf", &s);
+        struct adakv_model_info info;
+        adakv_model_get_info(m, &info);
         for (int kt = 0; kt < 3; kt++) {
-            int32_t t[48];
+            int32_t t[48]; /* >= PREFILL_GEMM_MIN_ROWS: the prompt GEMM path runs */
             tokens_of(t, 48, 1);
             struct adakv_ctx *cf = ctx(m, (enum adakv_kv_type)kt, false, 128);
             struct adakv_ctx *cr = ctx(m, (enum adakv_kv_type)kt, true, 128);
             float *lf = prefill(cf, t, 48), *lr = prefill(cr, t, 48);
             const float d = max_abs_diff(lf, lr, 48 * VOCAB), r = max_abs(lr, 48 * VOCAB);
-            cr_log_info("fast vs reference, %s weights, kv %d: max |diff| %.3g of range %.3g",
-                        tensor_type_name(types[ti]), kt, (double)d, (double)r);
-            cr_assert(d <= bound[ti] * r, "type %s kv %d: fast vs reference %g (range %g)",
-                      tensor_type_name(types[ti]), kt, (double)d, (double)r);
+            cr_log_info("fast vs reference, %s weights, prompt GEMMs %s, kv %d: max |diff| %.3g "
+                        "of range %.3g",
+                        tensor_type_name(s.type), info.prefill_gemm, kt, (double)d, (double)r);
+            cr_assert(d <= cases[ci].bound * r, "%s, %s, kv %d: fast vs reference %g (range %g)",
+                      tensor_type_name(s.type), info.prefill_gemm, kt, (double)d, (double)r);
             free(lf), free(lr);
             adakv_ctx_free(cf), adakv_ctx_free(cr);
         }
@@ -468,7 +488,9 @@ Test(forward, eval_errors) {
 
 static void expect_load_error(const char *file, const struct spec *s, const char *want) {
     struct adakv_err e = {{0}};
-    struct adakv_model *m = adakv_model_load(write_model(file, s), NULL, &e);
+    const struct adakv_model_params mp = {
+        .prefill_gemm = s->gemm == ADAKV_PREFILL_GEMM_AUTO ? ADAKV_PREFILL_GEMM_QUANT : s->gemm};
+    struct adakv_model *m = adakv_model_load(write_model(file, s), &mp, &e);
     cr_assert_null(m, "%s should not load", file);
     cr_assert(strstr(e.msg, want), "%s: got '%s', want '%s'", file, e.msg, want);
     cr_assert_null(strchr(e.msg, '\n'));

@@ -57,6 +57,8 @@ struct fid_opts {
     int n_budget;
     enum adakv_kv_type kv_type, ref_kv_type;
     bool plain, ref_plain; /* plain C kernels (ctx param `reference`) for pairs / reference */
+    enum adakv_prefill_gemm
+        gemm; /* --prefill-gemm: how the context and continuation batches multiply */
     enum fid_mode mode;
     int window;    /* press observation window (queries kept for scoring) */
     bool no_reuse; /* a full prefill per pair instead of one shared prefill */
@@ -102,6 +104,9 @@ static void usage(FILE *out) {
             "  --kernels K        fast (default) or plain: plain C kernels and the exact f32\n"
             "                     matmul (slow; separates KV storage error from kernel error)\n"
             "  --ref-kernels K    kernels of the reference (default: --kernels)\n"
+            "  --prefill-gemm G   auto (default), quant, f32 or bf16 (adakv-run --help); f32\n"
+            "                     keeps activations unquantized, so a fast run also isolates\n"
+            "                     KV storage error (context and continuation are batches)\n"
             "  --mode M           agnostic (default) or aware (see the source's header)\n"
             "  --window N         press observation window (default 32)\n"
             "  --no-reuse         a full prefill per pair (slow; the default prefills the\n"
@@ -229,6 +234,9 @@ static int parse_flags(int argc, char **argv, struct fid_opts *o, struct adakv_e
             continue;
         } else if (!strcmp(a, "--kernels")) {
             rc = parse_kernels(a, v, &o->plain, e);
+        } else if (!strcmp(a, "--prefill-gemm")) {
+            rc = v ? adakv_prefill_gemm_parse(a, v, &o->gemm, e)
+                   : err_set(e, "%s: missing value", a);
         } else if (!strcmp(a, "--ref-kernels")) {
             rc = parse_kernels(a, v, &o->ref_plain, e);
             ref_kernels_set = true;
@@ -609,7 +617,7 @@ static int prepare(struct fid_state *s, struct adakv_err *e) {
     size_t len = 0;
     if (read_text(o->file, &s->text, &len, e))
         return -1;
-    struct adakv_model_params mp = {.n_threads = o->n_threads};
+    struct adakv_model_params mp = {.n_threads = o->n_threads, .prefill_gemm = o->gemm};
     s->m = adakv_model_load(o->model, &mp, e);
     if (!s->m)
         return -1;
