@@ -18,7 +18,7 @@ int kv_cache_init(struct kv_cache *c, enum kv_type type, int n_layer, int n_head
     memset(c, 0, sizeof *c);
     if (type != KV_TYPE_INT8 && type != KV_TYPE_F16 && type != KV_TYPE_F32)
         return err_set(e, "kv cache: unknown storage type %d", (int)type);
-    if (n_layer <= 0 || n_head_kv <= 0 || head_dim <= 0 || head_dim > 4096)
+    if (n_layer <= 0 || n_head_kv <= 0 || head_dim <= 0 || head_dim > KV_HEAD_DIM_MAX)
         return err_set(e, "kv cache: bad shape (%d layers, %d KV heads, head_dim %d)", n_layer,
                        n_head_kv, head_dim);
     c->seg = calloc((size_t)n_layer * n_head_kv, sizeof *c->seg);
@@ -117,11 +117,63 @@ int kv_cache_append(struct kv_cache *c, int layer, int head, const float *k, con
     }
     for (int r = 0; r < n; r++) {
         const int32_t row = s->len + r;
-        store_row(c->type, s->k, s->k_scale, row, c->head_dim, k + r * stride, quant);
+        const float *kr = k + r * stride;
+        float smoothed[KV_HEAD_DIM_MAX];
+        if (s->k_chan) {
+            for (int i = 0; i < c->head_dim; i++)
+                smoothed[i] = kr[i] / s->k_chan[i];
+            kr = smoothed;
+        }
+        store_row(c->type, s->k, s->k_scale, row, c->head_dim, kr, quant);
         store_row(c->type, s->v, s->v_scale, row, c->head_dim, v + r * stride, quant);
         s->pos[row] = pos0 + r;
     }
     s->len = (int32_t)need;
+    return 0;
+}
+
+void kv_cache_set_key_smoothing(struct kv_cache *c, const float *f) {
+    if (c->type != KV_TYPE_INT8)
+        return;
+    for (size_t i = 0; i < (size_t)c->n_layer * c->n_head_kv; i++)
+        c->seg[i].k_chan = f ? f + i * (size_t)c->head_dim : NULL;
+}
+
+void kv_cache_smooth_queries(const struct kv_cache *c, int layer, float *q, int n_head,
+                             size_t stride, int n) {
+    const int d = c->head_dim, group = n_head / c->n_head_kv;
+    for (int h = 0; h < n_head; h++) {
+        const float *f = kv_cache_seg(c, layer, h / group)->k_chan;
+        if (!f)
+            continue;
+        for (int r = 0; r < n; r++) {
+            float *qr = q + r * stride + (size_t)h * d;
+            for (int i = 0; i < d; i++)
+                qr[i] *= f[i];
+        }
+    }
+}
+
+int kv_cache_copy(struct kv_cache *dst, const struct kv_cache *src, struct adakv_err *e) {
+    const size_t row =
+        kv_row_bytes(src->type, src->head_dim) - (src->type == KV_TYPE_INT8 ? sizeof(float) : 0);
+    for (size_t i = 0; i < (size_t)src->n_layer * src->n_head_kv; i++) {
+        const struct kv_segment *s = &src->seg[i];
+        struct kv_segment *d = &dst->seg[i];
+        if (kv_segment_reserve(d, dst->type, dst->head_dim, s->len, e))
+            return -1;
+        d->k_chan = s->k_chan;
+        d->len = s->len;
+        if (s->len == 0)
+            continue;
+        memcpy(d->k, s->k, (size_t)s->len * row);
+        memcpy(d->v, s->v, (size_t)s->len * row);
+        memcpy(d->pos, s->pos, (size_t)s->len * sizeof *s->pos);
+        if (src->type == KV_TYPE_INT8) {
+            memcpy(d->k_scale, s->k_scale, (size_t)s->len * sizeof *s->k_scale);
+            memcpy(d->v_scale, s->v_scale, (size_t)s->len * sizeof *s->v_scale);
+        }
+    }
     return 0;
 }
 

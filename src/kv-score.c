@@ -245,25 +245,25 @@ int kv_score_snapkv(const struct simd_ops *ops, const struct kv_cache *kv, int l
     return 0;
 }
 
-/* Squared L2 norm of one stored row, read in place; one loop per storage type so each
- * vectorizes (int8 squares sum exactly in int32: 127^2 * head_dim stays far below 2^31). */
-static double row_sq_norm(enum kv_type type, const void *rows, const float *scales, int row,
-                          int d) {
+/* Squared L2 norm of one stored key row, read in place, in the original (unsmoothed) key space;
+ * one loop per storage type so each vectorizes. */
+static double key_sq_norm(enum kv_type type, const struct kv_segment *seg, int row, int d) {
     const size_t base = (size_t)row * d;
-    if (type == KV_TYPE_INT8) {
-        const int8_t *x = (const int8_t *)rows + base;
-        int32_t sq = 0;
-        for (int i = 0; i < d; i++)
-            sq += (int32_t)x[i] * x[i];
-        return (double)sq * scales[row] * scales[row];
-    }
     double sq = 0.0;
+    if (type == KV_TYPE_INT8) {
+        const int8_t *x = (const int8_t *)seg->k + base;
+        for (int i = 0; i < d; i++) {
+            const double v = kv_key_unsmooth(seg, i, (float)x[i]);
+            sq += v * v;
+        }
+        return sq * seg->k_scale[row] * seg->k_scale[row];
+    }
     if (type == KV_TYPE_F16) {
-        const _Float16 *x = (const _Float16 *)rows + base;
+        const _Float16 *x = (const _Float16 *)seg->k + base;
         for (int i = 0; i < d; i++)
             sq += (double)x[i] * (double)x[i];
     } else {
-        const float *x = (const float *)rows + base;
+        const float *x = (const float *)seg->k + base;
         for (int i = 0; i < d; i++)
             sq += (double)x[i] * x[i];
     }
@@ -274,8 +274,7 @@ void kv_score_knorm(const struct kv_cache *kv, int layer, const int32_t *off, fl
     for (int g = 0; g < kv->n_head_kv; g++) {
         const struct kv_segment *seg = kv_cache_seg(kv, layer, g);
         for (int j = 0; j < off[g + 1] - off[g]; j++)
-            out[off[g] + j] =
-                -(float)sqrt(row_sq_norm(kv->type, seg->k, seg->k_scale, j, kv->head_dim));
+            out[off[g] + j] = -(float)sqrt(key_sq_norm(kv->type, seg, j, kv->head_dim));
     }
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "key-smoothing.h"
 #include "prefill-gemm.h"
 #include "tensor-type.h"
 #include "tokenizer.h"
@@ -52,6 +53,7 @@ void adakv_model_free(struct adakv_model *m) {
     if (m->tok)
         tokenizer_free(m->tok);
     prefill_gemm_free(m->gemm);
+    free(m->k_smooth);
     free(m->w.layers);
     free(m->name);
     if (m->gguf)
@@ -167,6 +169,8 @@ struct adakv_model *adakv_model_load(const char *path, const struct adakv_model_
         }
     }
     model_type_counts(m->gguf, m->type_counts, sizeof m->type_counts);
+    if (!(m->k_smooth = key_smoothing_factors(m, e)))
+        goto fail;
     if (load_prefill_gemm(m, p ? p->prefill_gemm : ADAKV_PREFILL_GEMM_AUTO, e))
         goto fail;
     return m;

@@ -20,6 +20,8 @@ struct adakv_model {
     char type_counts[256];     /* "Q4_1: 210, F32: 61, Q8_0: 1" */
     int n_threads;             /* from adakv_model_params; 0 = all cores */
     struct prefill_gemm *gemm; /* prepacked dense weights for prompt batches, or NULL */
+    float
+        *k_smooth; /* int8 key smoothing factors [n_layer][n_head_kv][head_dim] (key-smoothing.h) */
 };
 
 /* Writes "T1: n1, T2: n2, ..." for the tensors of f, most frequent type first (ties by type

@@ -380,32 +380,6 @@ struct fid_session {
     double t_shared_ms; /* time of that prefill */
 };
 
-/* Copies every segment's live rows (values, int8 scales, positions) from src into dst, whose
- * segments must be of the same shape; dst's rows are replaced. */
-static int kv_copy_rows(struct kv_cache *dst, const struct kv_cache *src, struct adakv_err *e) {
-    size_t elem = kv_row_bytes(src->type, 1) - (src->type == KV_TYPE_INT8 ? sizeof(float) : 0);
-    size_t row = elem * (size_t)src->head_dim;
-    for (size_t i = 0; i < (size_t)src->n_layer * src->n_head_kv; i++) {
-        const struct kv_segment *s = &src->seg[i];
-        struct kv_segment *d = &dst->seg[i];
-        if (kv_segment_reserve(d, dst->type, dst->head_dim, s->len, e))
-            return -1;
-        if (s->len == 0) {
-            d->len = 0;
-            continue;
-        }
-        memcpy(d->k, s->k, (size_t)s->len * row);
-        memcpy(d->v, s->v, (size_t)s->len * row);
-        memcpy(d->pos, s->pos, (size_t)s->len * sizeof *s->pos);
-        if (src->type == KV_TYPE_INT8) {
-            memcpy(d->k_scale, s->k_scale, (size_t)s->len * sizeof *s->k_scale);
-            memcpy(d->v_scale, s->v_scale, (size_t)s->len * sizeof *s->v_scale);
-        }
-        d->len = s->len;
-    }
-    return 0;
-}
-
 static void session_close(struct fid_session *ss) {
     if (ss->snap_ok)
         kv_cache_free(&ss->snap);
@@ -435,7 +409,7 @@ static int session_open(struct fid_session *ss, struct adakv_model *m, const str
     if (kv_cache_init(&ss->snap, kv->type, kv->n_layer, kv->n_head_kv, kv->head_dim, e))
         goto fail;
     ss->snap_ok = true;
-    if (kv_copy_rows(&ss->snap, kv, e))
+    if (kv_cache_copy(&ss->snap, kv, e))
         goto fail;
     return 0;
 fail:
@@ -450,7 +424,7 @@ static int session_run(struct fid_session *ss, const struct fid_opts *o, const i
                        struct adakv_err *e) {
     struct adakv_press *full = NULL;
     if (ss->used && (adakv_ctx_rewind(ss->c, ss->n_shared, e) ||
-                     kv_copy_rows(adakv_ctx_kv(ss->c), &ss->snap, e)))
+                     kv_cache_copy(adakv_ctx_kv(ss->c), &ss->snap, e)))
         return -1;
     ss->used = true;
     if (!press && !(press = full = adakv_press_new()))
