@@ -109,7 +109,11 @@ int main(int argc, char **argv) {
             }
             for (int64_t i = 0; i < n_tok * sh->n_in; i++)
                 x[i] = (float)((i * 7919) % 2001 - 1000) * 1e-3f;
-            struct matmul_weight w = {sh->type, sh->n_in, sh->n_out, wd, rb};
+            struct matmul_weight w = {.type = sh->type,
+                                      .n_in = sh->n_in,
+                                      .n_out = sh->n_out,
+                                      .data = wd,
+                                      .row_bytes = rb};
             int reps = reps_arg ? reps_arg : (wbytes > (8u << 20) ? 15 : 51);
             double cg, cp;
             double tg = time_matmul(&w, x, 1, y, ws, reps, &cg);

@@ -745,6 +745,67 @@ static void gemv_q8_0(int64_t n, const uint8_t *restrict w, size_t w_stride, int
     }
 }
 
+/* Decode over repacked Q4_1 rows (quant.h, quant_q4_1_rp_row), four rows at a time sharing each
+ * activation load. Per pair of blocks and row: one 32-byte broadcast load, a variable shift and a
+ * mask give the pair's 64 weights, one vpdpbusd, and one lane permute picks the two blocks'
+ * scales out of the group's 16 (loaded and widened once per group); per group and row the 16
+ * minimums meet the 16 activation block sums in one FMA. About 8 instructions per pair and row,
+ * against about 26 on the native blocks (gemv_q4_1), which decode is bound by. */
+#define GEMV_RP_ROWS 4
+
+static void gemv_q4_1_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
+                         const void *restrict act, float *restrict y) {
+    const int64_t nb = n / QK, np = (nb + 1) / 2;
+    const int8_t *qa = act;
+    const float *dp = (const float *)(qa + np * 64), *s = dp + np * 16;
+    /* 16-bit lanes 16..31 (bytes 32..63) shift right by 4: their high nibbles */
+    const __m512i shift = _mm512_set_epi64(0x0004000400040004, 0x0004000400040004,
+                                           0x0004000400040004, 0x0004000400040004, 0, 0, 0, 0);
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    const __m512i pair_lanes = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    for (int64_t r = 0; r < n_rows; r += GEMV_RP_ROWS) {
+        const int nr = n_rows - r < GEMV_RP_ROWS ? (int)(n_rows - r) : GEMV_RP_ROWS;
+        const uint8_t *row[GEMV_RP_ROWS];
+        __m512 acc[GEMV_RP_ROWS];
+        for (int k = 0; k < GEMV_RP_ROWS; k++) { /* a short tile repeats its last row */
+            row[k] = (const uint8_t *)w + (size_t)(r + (k < nr ? k : nr - 1)) * w_stride;
+            acc[k] = _mm512_setzero_ps();
+        }
+        size_t off = 0;
+        for (int64_t b0 = 0; b0 < nb; b0 += 16) {
+            const int g = nb - b0 < 16 ? (int)(nb - b0) : 16;
+            const __mmask16 gm = (__mmask16)((1u << g) - 1u);
+            const __m512 sg = _mm512_maskz_loadu_ps(gm, s + b0);
+            __m512 d16[GEMV_RP_ROWS];
+            for (int k = 0; k < GEMV_RP_ROWS; k++) {
+                d16[k] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(gm, row[k] + off));
+                const __m512 m16 =
+                    _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(gm, row[k] + off + 2 * g));
+                acc[k] = _mm512_fmadd_ps(m16, sg, acc[k]);
+            }
+            const size_t nib = off + 4 * (size_t)g; /* the group's pair nibbles */
+            for (int pp = 0; pp < (g + 1) / 2; pp++) {
+                const int64_t p = b0 / 2 + pp;
+                const __m512i a = _mm512_loadu_si512(qa + 64 * p);
+                const __m512 da = _mm512_loadu_ps(dp + 16 * p);
+                const __m512i idx = _mm512_add_epi32(pair_lanes, _mm512_set1_epi32(2 * pp));
+                for (int k = 0; k < GEMV_RP_ROWS; k++) {
+                    const __m512i z = _mm512_broadcast_i64x4(
+                        _mm256_loadu_si256((const void *)(row[k] + nib + 32 * pp)));
+                    const __m512i u = _mm512_and_si512(_mm512_srlv_epi16(z, shift), m4);
+                    const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, a);
+                    const __m512 dw = _mm512_permutexvar_ps(idx, d16[k]);
+                    acc[k] =
+                        _mm512_fmadd_ps(_mm512_mul_ps(dw, da), _mm512_cvtepi32_ps(dot), acc[k]);
+                }
+            }
+            off += 4 * (size_t)g + (size_t)(g + 1) / 2 * 32;
+        }
+        for (int k = 0; k < nr; k++)
+            y[r + k] = _mm512_reduce_add_ps(acc[k]);
+    }
+}
+
 static void gemm_q4_1(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
                       const void *restrict act, size_t act_stride, int64_t n_tok, float *restrict y,
                       size_t y_stride) {
@@ -811,6 +872,7 @@ void quant_fill_avx512(struct quant_kernels *t, bool vnni, bool bf16) {
     if (vnni) {
         t[TENSOR_TYPE_Q4_1].pack_act = pack_act_q8_1;
         t[TENSOR_TYPE_Q4_1].gemm = gemm_q4_1;
+        t[TENSOR_TYPE_Q4_1].gemv_rp = gemv_q4_1_rp;
         t[TENSOR_TYPE_Q8_0].pack_act = pack_act_q8_0u;
         t[TENSOR_TYPE_Q8_0].gemm = gemm_q8_0;
     }

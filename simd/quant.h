@@ -188,6 +188,23 @@ static inline size_t quant_pack_bytes(int64_t n) {
     return (size_t)(np * 64 + np * 64 + (nb + 15) / 16 * 16 * 4 + np * 64);
 }
 
+/* Decode GEMV over rows repacked once at load (Q4_1 only, see quant-repack.c): y[r] = dot(row r,
+ * the one activation row packed by pack_act), rows w_stride bytes apart. Same activation
+ * quantization as gemm; only the summation order differs. */
+typedef void (*quant_gemv_rp_fn)(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
+                                 const void *restrict act, float *restrict y);
+
+/* The repacked Q4_1 row of n values (32-blocks, n <= QUANT_GEMM_MAX_N): groups of up to 16
+ * blocks, each [f16 d of its g blocks][f16 m of its g blocks][ceil(g/2) x 32 bytes of pair
+ * nibbles], where pair byte j (0..31) holds weight j of the pair in its low nibble and weight
+ * j + 32 in its high nibble (the pair's 64 weights in order, block 2p then 2p + 1; an odd last
+ * block pairs with zeros). A decode kernel then gets 16 scales, or 16 minimums, from one load
+ * and a pair's 64 weights from one 32-byte load, where the native 20-byte blocks need a
+ * broadcast and conversion per block and value. Bytes per row: */
+size_t quant_q4_1_rp_row_bytes(int64_t n);
+/* Writes the repacked form of one Q4_1 row of n values (plain C). */
+void quant_q4_1_rp_row(const void *restrict src, void *restrict dst, int64_t n);
+
 struct quant_kernels {
     quant_dequant_row_fn dequant_row;   /* NULL: type unsupported */
     quant_quantize_row_fn quantize_act; /* f32 -> act_type (only for weight types) */
@@ -195,6 +212,7 @@ struct quant_kernels {
     uint32_t act_type;                  /* llama.cpp's vec_dot_type for this weight type */
     quant_quantize_row_fn pack_act;     /* optional, with gemm: f32 -> packed rows */
     quant_gemm_fn gemm;                 /* optional: rows x tokens at once */
+    quant_gemv_rp_fn gemv_rp;           /* optional: one token over repacked rows */
 };
 
 /* A table entry without the optional blocked kernels. */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "decode-pack.h"
 #include "matmul.h"
 #include "prefill-gemm.h"
 #include "quant.h"
@@ -18,21 +19,24 @@
 
 /* ==== small helpers ==== */
 
-static struct matmul_weight weight_of(const struct gguf_tensor *t) {
-    return (struct matmul_weight){
+/* t as matmul's operand, with its decode repack when the model made one. */
+static struct matmul_weight weight_of(const struct adakv_model *m, const struct gguf_tensor *t) {
+    struct matmul_weight w = {
         .type = t->type,
         .n_in = (int64_t)t->ne[0],
         .n_out = (int64_t)t->ne[1],
         .data = t->data,
         .row_bytes = (size_t)tensor_type_row_size(t->type, t->ne[0]),
     };
+    w.rp = decode_pack_find(m->dpack, t, &w.rp_bytes);
+    return w;
 }
 
 /* y[n][n_out] = x[n][n_in] W^T, by the dispatched matmul or, for reference contexts, the plain
  * double-accumulating one (which may fail to allocate its row buffer). */
 static int linear(struct adakv_ctx *c, const struct gguf_tensor *t, float *x, int n, float *y,
                   struct adakv_err *e) {
-    const struct matmul_weight w = weight_of(t);
+    const struct matmul_weight w = weight_of(c->model, t);
     if (c->reference)
         return matmul_ref(&w, x, n, y, e);
     if (c->model->gemm && n >= PREFILL_GEMM_MIN_ROWS) {
@@ -58,7 +62,7 @@ static int linear_multi(struct adakv_ctx *c, const struct gguf_tensor *const *t,
     struct matmul_weight w[MATMUL_MULTI_MAX];
     const struct matmul_weight *wp[MATMUL_MULTI_MAX];
     for (int i = 0; i < n_t; i++)
-        w[i] = weight_of(t[i]), wp[i] = &w[i];
+        w[i] = weight_of(c->model, t[i]), wp[i] = &w[i];
     matmul_multi(wp, n_t, x, n, y, c->ws);
     return 0;
 }

@@ -65,6 +65,35 @@ static void matmul_blocked(const struct quant_kernels *k, const struct matmul_we
     }
 }
 
+/* One token over repacked rows (decode): X packed once, then the row tiles of every weight in
+ * one parallel region. True when it ran (all weights repacked, one type and row length, and the
+ * ISA has the kernel). */
+static bool matmul_rp(const struct matmul_weight *const *w, int n_w, const float *x,
+                      float *const *y, uint8_t *ws) {
+    const struct quant_kernels *k = quant_kernels(w[0]->type);
+    if (!k || !k->gemv_rp || !k->pack_act || w[0]->n_in > QUANT_GEMM_MAX_N)
+        return false;
+    for (int i = 0; i < n_w; i++)
+        if (!w[i]->rp || w[i]->type != w[0]->type || w[i]->n_in != w[0]->n_in)
+            return false;
+    const int64_t n_in = w[0]->n_in;
+    k->pack_act(x, ws, n_in);
+    int64_t first[MATMUL_MULTI_MAX + 1] = {0};
+    for (int i = 0; i < n_w; i++)
+        first[i + 1] = first[i] + (w[i]->n_out + TILE_ROWS - 1) / TILE_ROWS;
+#pragma omp parallel for schedule(static)
+    for (int64_t tile = 0; tile < first[n_w]; tile++) {
+        int i = 0;
+        while (tile >= first[i + 1])
+            i++;
+        const int64_t o0 = (tile - first[i]) * TILE_ROWS;
+        const int64_t nr = w[i]->n_out - o0 < TILE_ROWS ? w[i]->n_out - o0 : TILE_ROWS;
+        k->gemv_rp(n_in, (const uint8_t *)w[i]->rp + (size_t)o0 * w[i]->rp_bytes, w[i]->rp_bytes,
+                   nr, ws, y[i] + o0);
+    }
+    return true;
+}
+
 void matmul(const struct matmul_weight *w, const float *x, int64_t n_tok, float *y, void *ws) {
     const struct quant_kernels *k = quant_kernels(w->type);
     assert(k && k->vec_dot);
@@ -76,6 +105,8 @@ void matmul(const struct matmul_weight *w, const float *x, int64_t n_tok, float 
     const uint8_t *wdata = w->data;
     const size_t wstride = w->row_bytes;
 
+    if (n_tok == 1 && w->rp && matmul_rp(&w, 1, x, &y, ws))
+        return;
     if (k->gemm && n_in <= QUANT_GEMM_MAX_N) {
         matmul_blocked(k, w, x, n_tok, y, ws);
         return;
@@ -124,6 +155,8 @@ void matmul(const struct matmul_weight *w, const float *x, int64_t n_tok, float 
 void matmul_multi(const struct matmul_weight *const *w, int n_w, const float *x, int64_t n_tok,
                   float *const *y, void *ws) {
     assert(n_w >= 1 && n_w <= MATMUL_MULTI_MAX);
+    if (n_tok == 1 && matmul_rp(w, n_w, x, y, ws))
+        return;
     const struct quant_kernels *k = quant_kernels(w[0]->type);
     bool fused = k && k->gemm && w[0]->n_in <= QUANT_GEMM_MAX_N;
     for (int i = 1; i < n_w && fused; i++)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "decode-pack.h"
 #include "key-smoothing.h"
 #include "prefill-gemm.h"
 #include "tensor-type.h"
@@ -53,6 +54,7 @@ void adakv_model_free(struct adakv_model *m) {
     if (m->tok)
         tokenizer_free(m->tok);
     prefill_gemm_free(m->gemm);
+    decode_pack_free(m->dpack);
     free(m->k_smooth);
     free(m->w.layers);
     free(m->name);
@@ -77,23 +79,23 @@ static int load_arch(struct adakv_model *m, struct adakv_err *e) {
     return 0;
 }
 
-/* The dense copy the prompt GEMMs would keep, in bytes of `elem` per weight. */
-static size_t dense_bytes(const struct adakv_model *m, size_t elem) {
-    size_t n = 0;
+enum { LAYER_LINEARS = 7 };
+
+/* The linear weights of every layer, in one array [n_layer * LAYER_LINEARS]: what the prompt
+ * GEMMs and the decode repack prepare. The output head is left out: prefill needs logits of the
+ * last token only, and decode reads it once per token like any GEMV. */
+static void layer_linears(const struct adakv_model *m, const struct gguf_tensor **out) {
     for (int il = 0; il < m->hp.n_layer; il++) {
         const struct model_layer *L = &m->w.layers[il];
-        const struct gguf_tensor *ts[] = {L->wq,     L->wk,   L->wv,    L->wo,
-                                          L->w_gate, L->w_up, L->w_down};
-        for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
-            n += (size_t)(ts[i]->ne[0] * ts[i]->ne[1]) * elem;
+        const struct gguf_tensor *l[LAYER_LINEARS] = {L->wq,     L->wk,   L->wv,    L->wo,
+                                                      L->w_gate, L->w_up, L->w_down};
+        memcpy(out + (size_t)il * LAYER_LINEARS, l, sizeof l);
     }
-    return n;
 }
 
-/* Prepacks every layer's linear weights for oneDNN (prefill-gemm.h) as p asks. The output head
- * stays quantized: prefill needs logits of the last token only, a GEMV. */
+/* Prepacks every layer's linear weights for oneDNN (prefill-gemm.h) as asked. */
 static int load_prefill_gemm(struct adakv_model *m, enum adakv_prefill_gemm want,
-                             struct adakv_err *e) {
+                             const struct gguf_tensor **ts, int n, struct adakv_err *e) {
     const struct simd_cpu_flags *cpu = simd_cpu_flags();
     const bool x86_simd = simd_isa() != SIMD_ISA_SCALAR && !cpu->neon;
     enum prefill_gemm_type type;
@@ -106,28 +108,34 @@ static int load_prefill_gemm(struct adakv_model *m, enum adakv_prefill_gemm want
     case ADAKV_PREFILL_GEMM_BF16:
         type = PREFILL_GEMM_BF16;
         break;
-    default:
+    default: {
         if (!x86_simd)
             return 0;
         type = cpu->avx512_bf16 && simd_isa() == SIMD_ISA_AVX512 ? PREFILL_GEMM_BF16
                                                                  : PREFILL_GEMM_F32;
-        if (dense_bytes(m, type == PREFILL_GEMM_BF16 ? 2 : 4) > ((size_t)4 << 30))
+        size_t dense = 0; /* a dense copy above 4 GiB is not worth it by default */
+        for (int i = 0; i < n; i++)
+            dense += (size_t)(ts[i]->ne[0] * ts[i]->ne[1]) * (type == PREFILL_GEMM_BF16 ? 2 : 4);
+        if (dense > ((size_t)4 << 30))
             return 0;
     }
-    const int n = m->hp.n_layer * 7;
-    const struct gguf_tensor **ts = malloc((size_t)n * sizeof *ts);
-    if (!ts)
-        return err_set(e, "%s: out of memory", m->gguf->path);
-    for (int il = 0; il < m->hp.n_layer; il++) {
-        const struct model_layer *L = &m->w.layers[il];
-        const struct gguf_tensor *l7[] = {L->wq,     L->wk,   L->wv,    L->wo,
-                                          L->w_gate, L->w_up, L->w_down};
-        memcpy(ts + il * 7, l7, sizeof l7);
     }
     const int threads = m->n_threads > 0 ? m->n_threads : omp_get_num_procs();
     m->gemm = prefill_gemm_create(type, ts, n, threads, e);
-    free(ts);
     return m->gemm ? 0 : -1;
+}
+
+/* The per-layer weight copies: oneDNN's prompt GEMMs and the decode repack. */
+static int load_weight_copies(struct adakv_model *m, enum adakv_prefill_gemm want,
+                              struct adakv_err *e) {
+    const int n = m->hp.n_layer * LAYER_LINEARS;
+    const struct gguf_tensor **ts = malloc((size_t)n * sizeof *ts);
+    if (!ts)
+        return err_set(e, "%s: out of memory", m->gguf->path);
+    layer_linears(m, ts);
+    const int rc = load_prefill_gemm(m, want, ts, n, e) || decode_pack_create(ts, n, &m->dpack, e);
+    free(ts);
+    return rc ? -1 : 0;
 }
 
 int adakv_prefill_gemm_parse(const char *flag, const char *s, enum adakv_prefill_gemm *out,
@@ -171,7 +179,7 @@ struct adakv_model *adakv_model_load(const char *path, const struct adakv_model_
     model_type_counts(m->gguf, m->type_counts, sizeof m->type_counts);
     if (!(m->k_smooth = key_smoothing_factors(m, e)))
         goto fail;
-    if (load_prefill_gemm(m, p ? p->prefill_gemm : ADAKV_PREFILL_GEMM_AUTO, e))
+    if (load_weight_copies(m, p ? p->prefill_gemm : ADAKV_PREFILL_GEMM_AUTO, e))
         goto fail;
     return m;
 fail:

@@ -9,6 +9,7 @@
 #include "gguf.h"
 
 struct prefill_gemm;
+struct decode_pack;
 
 struct adakv_model {
     struct gguf_file *gguf;  /* owned; weights are views into its mapping */
@@ -20,8 +21,9 @@ struct adakv_model {
     char type_counts[256];     /* "Q4_1: 210, F32: 61, Q8_0: 1" */
     int n_threads;             /* from adakv_model_params; 0 = all cores */
     struct prefill_gemm *gemm; /* prepacked dense weights for prompt batches, or NULL */
-    float
-        *k_smooth; /* int8 key smoothing factors [n_layer][n_head_kv][head_dim] (key-smoothing.h) */
+    struct decode_pack *dpack; /* weights repacked for the decode GEMV, or NULL */
+    /* int8 key smoothing factors [n_layer][n_head_kv][head_dim] (key-smoothing.h) */
+    float *k_smooth;
 };
 
 /* Writes "T1: n1, T2: n2, ..." for the tensors of f, most frequent type first (ties by type

@@ -64,7 +64,8 @@ static void check_type(const struct qt_layout *l, enum simd_isa isa, uint64_t *s
     uint8_t *wbuf = malloc(row_bytes * n_out);
     for (int64_t o = 0; o < n_out; o++)
         qt_fill_blocks(l, wbuf + o * row_bytes, nb, seed, o % 3 == 0);
-    struct matmul_weight w = {l->type, n_in, n_out, wbuf, row_bytes};
+    struct matmul_weight w = {
+        .type = l->type, .n_in = n_in, .n_out = n_out, .data = wbuf, .row_bytes = row_bytes};
     float *wf = malloc(n_in * n_out * sizeof *wf), *wf0 = malloc(n_in * n_out * sizeof *wf0);
     uint8_t *row0 = malloc(row_bytes);
     for (int64_t o = 0; o < n_out; o++) {
@@ -149,7 +150,8 @@ Test(matmul, thread_count_does_not_change_bits) {
     size_t rb = tensor_type_row_size(l->type, n_in);
     uint8_t *wbuf = malloc(rb * n_out);
     qt_fill_blocks(l, wbuf, n_out * (n_in / QK), &seed, 0);
-    struct matmul_weight w = {l->type, n_in, n_out, wbuf, rb};
+    struct matmul_weight w = {
+        .type = l->type, .n_in = n_in, .n_out = n_out, .data = wbuf, .row_bytes = rb};
     float *x = malloc(n_tok * n_in * 4), *y1 = malloc(n_tok * n_out * 4),
           *y2 = malloc(n_tok * n_out * 4);
     qt_fill_act(x, n_tok * n_in, &seed, 0);
@@ -172,8 +174,66 @@ Test(matmul, supported_types) {
     cr_assert(!matmul_type_supported(TENSOR_TYPE_Q8_K)); /* activation-only */
     cr_assert(!matmul_type_supported(TENSOR_TYPE_Q2_K));
     cr_assert(!matmul_type_supported(1000));
-    struct matmul_weight w = {TENSOR_TYPE_Q2_K, 256, 1, NULL, 84};
+    struct matmul_weight w = {
+        .type = TENSOR_TYPE_Q2_K, .n_in = 256, .n_out = 1, .data = NULL, .row_bytes = 84};
     struct adakv_err e;
     cr_assert_eq(matmul_ref(&w, NULL, 0, NULL, &e), -1);
     cr_assert(strstr(e.msg, "Q2_K"), "%s", e.msg);
+}
+
+/* The repack of Q4_1 rows for decode (quant_q4_1_rp_row) and the gemv_rp kernel over it, where
+ * the ISA has one: row lengths with full and partial 16-block groups, odd block counts, row
+ * counts that leave short 4-row tiles. The result must equal the native matmul of the same token
+ * (same activation quantization, already checked against matmul_ref above) up to float
+ * summation order: (blocks + 16) * 2^-22 * sum |w x|. */
+Test(matmul, repacked_q4_1_decode_matches_native) {
+    const struct qt_layout *l = &qt_layouts[4]; /* Q4_1 */
+    cr_assert_eq(l->type, TENSOR_TYPE_Q4_1);
+    enum simd_isa isas[SIMD_ISA_COUNT];
+    const int n_isa = qt_simd_isas(isas);
+    const int64_t n_ins[] = {32, 96, 512, 544, 576, 1536};
+    int checked = 0;
+    uint64_t seed = 4242;
+    for (int ii = 0; ii < n_isa; ii++) {
+        simd_set_isa_cap(isas[ii]);
+        const struct quant_kernels *k = quant_kernels(l->type);
+        if (!k->gemv_rp)
+            continue;
+        for (size_t ni = 0; ni < sizeof n_ins / sizeof n_ins[0]; ni++) {
+            const int64_t n_in = n_ins[ni], n_out = 37, nb = n_in / QK;
+            const size_t rb = tensor_type_row_size(l->type, n_in);
+            const size_t rpb = quant_q4_1_rp_row_bytes(n_in);
+            cr_assert_leq(rpb, rb + 16, "the repack adds at most one half pair per group");
+            uint8_t *wbuf = malloc(rb * n_out), *rp = malloc(rpb * n_out);
+            qt_fill_blocks(l, wbuf, n_out * nb, &seed, 1);
+            for (int64_t o = 0; o < n_out; o++)
+                quant_q4_1_rp_row(wbuf + o * rb, rp + o * rpb, n_in);
+            float *x = malloc(n_in * 4), *wf = malloc(n_in * 4);
+            float *y_native = malloc(n_out * 4), *y_rp = malloc(n_out * 4);
+            qt_fill_act(x, n_in, &seed, (int)ni % 2);
+            void *ws = malloc(matmul_ws_size(l->type, n_in, 1));
+            struct matmul_weight w = {
+                .type = l->type, .n_in = n_in, .n_out = n_out, .data = wbuf, .row_bytes = rb};
+            matmul(&w, x, 1, y_native, ws);
+            w.rp = rp, w.rp_bytes = rpb;
+            for (int64_t o = 0; o < n_out; o++)
+                y_rp[o] = NAN; /* every output must be written */
+            matmul(&w, x, 1, y_rp, ws);
+            for (int64_t o = 0; o < n_out; o++) {
+                quant_kernels_isa(l->type, SIMD_ISA_SCALAR)->dequant_row(wbuf + o * rb, wf, n_in);
+                double mag = 0.0;
+                for (int64_t i = 0; i < n_in; i++)
+                    mag += fabs(wf[i]) * (fabs(x[i]) + 1.0 / 127 * fabs(x[i]));
+                const double bound = (double)(nb + 16) * 0x1p-22 * mag + 1e-30;
+                cr_assert(fabs((double)y_rp[o] - y_native[o]) <= bound,
+                          "isa %s n_in %lld row %lld: repacked %.9g native %.9g bound %.3g",
+                          simd_isa_name(isas[ii]), (long long)n_in, (long long)o, (double)y_rp[o],
+                          (double)y_native[o], bound);
+            }
+            checked++;
+            free(wbuf), free(rp), free(x), free(wf), free(y_native), free(y_rp), free(ws);
+        }
+    }
+    if (checked == 0)
+        cr_skip_test("no ISA here has a repacked Q4_1 decode kernel");
 }

@@ -49,7 +49,8 @@ static void check_layout(const struct qt_layout *l, enum prefill_gemm_type type,
         for (int64_t i = 0; i < m * n_out; i++)
             y[i] = NAN; /* every output must be written */
         cr_assert_eq(prefill_gemm_run(g, &t, x, m, cap, y, scratch, 2, &e), 0, "%s", e.msg);
-        struct matmul_weight w = {l->type, n_in, n_out, wbuf, rb};
+        struct matmul_weight w = {
+            .type = l->type, .n_in = n_in, .n_out = n_out, .data = wbuf, .row_bytes = rb};
         cr_assert_eq(matmul_ref(&w, x, m, yr, &e), 0, "%s", e.msg);
         const double rel = type == PREFILL_GEMM_BF16 ? 0x1p-7 + 0x1p-16 : 0.0;
         for (int64_t r = 0; r < m; r++)

@@ -1,0 +1,94 @@
+/* Weights repacked for the decode GEMV (decode-pack.h). */
+#include "decode-pack.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "quant.h"
+#include "tensor-type.h"
+
+struct packed {
+    const struct gguf_tensor *t; /* sorted by address */
+    void *rows;
+    size_t row_bytes;
+};
+
+struct decode_pack {
+    int n;
+    struct packed *w;
+    size_t bytes;
+};
+
+static int cmp_packed(const void *a, const void *b) {
+    const uintptr_t x = (uintptr_t)((const struct packed *)a)->t;
+    const uintptr_t y = (uintptr_t)((const struct packed *)b)->t;
+    return (x > y) - (x < y);
+}
+
+static bool repackable(const struct gguf_tensor *t) {
+    const struct quant_kernels *k = quant_kernels(t->type);
+    return t->type == TENSOR_TYPE_Q4_1 && k && k->gemv_rp && t->ne[0] <= QUANT_GEMM_MAX_N;
+}
+
+int decode_pack_create(const struct gguf_tensor *const *w, int n, struct decode_pack **out,
+                       struct adakv_err *e) {
+    *out = NULL;
+    int n_rp = 0;
+    for (int i = 0; i < n; i++)
+        n_rp += repackable(w[i]);
+    if (n_rp == 0)
+        return 0;
+    struct decode_pack *p = calloc(1, sizeof *p);
+    if (!p || !(p->w = calloc((size_t)n_rp, sizeof *p->w))) {
+        free(p);
+        return err_set(e, "decode repack: out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        const struct gguf_tensor *t = w[i];
+        if (!repackable(t))
+            continue;
+        const int64_t n_in = (int64_t)t->ne[0], n_out = (int64_t)t->ne[1];
+        const size_t src_row = (size_t)tensor_type_row_size(t->type, t->ne[0]);
+        struct packed *pk = &p->w[p->n];
+        pk->t = t;
+        pk->row_bytes = quant_q4_1_rp_row_bytes(n_in);
+        if (!(pk->rows = malloc(pk->row_bytes * (size_t)n_out))) {
+            decode_pack_free(p);
+            return err_set(e, "decode repack: out of memory for %s", t->name);
+        }
+        p->n++;
+#pragma omp parallel for schedule(static)
+        for (int64_t r = 0; r < n_out; r++)
+            quant_q4_1_rp_row((const char *)t->data + (size_t)r * src_row,
+                              (char *)pk->rows + (size_t)r * pk->row_bytes, n_in);
+        p->bytes += pk->row_bytes * (size_t)n_out;
+    }
+    qsort(p->w, (size_t)p->n, sizeof *p->w, cmp_packed);
+    *out = p;
+    return 0;
+}
+
+void decode_pack_free(struct decode_pack *p) {
+    if (!p)
+        return;
+    for (int i = 0; i < p->n; i++)
+        free(p->w[i].rows);
+    free(p->w);
+    free(p);
+}
+
+const void *decode_pack_find(const struct decode_pack *p, const struct gguf_tensor *t,
+                             size_t *row_bytes) {
+    if (!p)
+        return NULL;
+    const struct packed key = {.t = t};
+    const struct packed *f = bsearch(&key, p->w, (size_t)p->n, sizeof *p->w, cmp_packed);
+    if (!f)
+        return NULL;
+    *row_bytes = f->row_bytes;
+    return f->rows;
+}
+
+size_t decode_pack_bytes(const struct decode_pack *p) {
+    return p ? p->bytes : 0;
+}
