@@ -4,6 +4,7 @@
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -169,30 +170,27 @@ static int pack_weight(struct prefill_gemm *g, struct prefill_weight *w, int n_t
     return st ? dnnl_fail(e, "weight reorder", t->name, st) : 0;
 }
 
-/* The cached primitive for m rows of w, made on first use. NULL with e set on failure. */
+/* The cached primitive for m rows of w, made on first use; NULL when oneDNN cannot make one. */
 static dnnl_primitive_t primitive_for(struct prefill_gemm *g, const struct prefill_weight *w,
-                                      int64_t m, struct adakv_err *e) {
+                                      int64_t m) {
     dnnl_primitive_t p = NULL;
+    bool known = false; /* a failed (shape, M) is remembered too, as a NULL primitive */
     pthread_mutex_lock(&g->lock);
-    for (int i = 0; i < g->n_prim && !p; i++)
+    for (int i = 0; i < g->n_prim && !known; i++)
         if (g->prim[i].n_in == w->n_in && g->prim[i].n_out == w->n_out && g->prim[i].m == m)
-            p = g->prim[i].prim;
-    if (!p) {
+            p = g->prim[i].prim, known = true;
+    if (!known && g->n_prim < CACHE_MAX) {
         const dnnl_memory_desc_t *wei = NULL;
         dnnl_memory_get_memory_desc(w->packed, &wei);
         dnnl_primitive_desc_t pd;
-        dnnl_status_t st = g->n_prim == CACHE_MAX ? dnnl_out_of_memory
-                                                  : make_pd(g, w->n_in, w->n_out, m, wei, &pd);
+        dnnl_status_t st = make_pd(g, w->n_in, w->n_out, m, wei, &pd);
         if (!st) {
             st = dnnl_primitive_create(&p, pd);
             dnnl_primitive_desc_destroy(pd);
         }
-        if (st) {
+        if (st)
             p = NULL;
-            dnnl_fail(e, "matmul primitive", w->t->name, st);
-        } else {
-            g->prim[g->n_prim++] = (struct prim_entry){w->n_in, w->n_out, m, p};
-        }
+        g->prim[g->n_prim++] = (struct prim_entry){w->n_in, w->n_out, m, p};
     }
     pthread_mutex_unlock(&g->lock);
     return p;
@@ -249,7 +247,8 @@ void prefill_gemm_free(struct prefill_gemm *g) {
         if (g->w[i].packed)
             dnnl_memory_destroy(g->w[i].packed);
     for (int i = 0; i < g->n_prim; i++)
-        dnnl_primitive_destroy(g->prim[i].prim);
+        if (g->prim[i].prim)
+            dnnl_primitive_destroy(g->prim[i].prim);
     pthread_mutex_destroy(&g->lock);
     if (g->engine)
         dnnl_engine_destroy(g->engine);
@@ -269,9 +268,10 @@ int prefill_gemm_run(struct prefill_gemm *g, const struct gguf_tensor *t, float 
         return 1;
     int64_t mp = ((int64_t)m + M_STEP - 1) / M_STEP * M_STEP;
     mp = mp < m_cap ? mp : m_cap;
-    const dnnl_primitive_t prim = primitive_for(g, w, mp, e);
+    /* oneDNN may not offer this M with the packed layout: the caller's own matmul runs then */
+    const dnnl_primitive_t prim = primitive_for(g, w, mp);
     if (!prim)
-        return -1;
+        return 1;
     const dnnl_data_type_t dt = dt_of(g->type);
     const dnnl_dims_t src_dims = {mp, w->n_in}, dst_dims = {mp, w->n_out};
     dnnl_memory_desc_t src_md, dst_md;

@@ -46,8 +46,9 @@ size_t prefill_gemm_scratch_bytes(enum prefill_gemm_type type, int64_t n_in, int
 /* y[m][n_out] = x[m][n_in] W^T with W one of the weights given at creation, on n_threads
  * threads. x and y must hold m_cap >= m rows: M is rounded up to a multiple of 64 (at most
  * m_cap) for oneDNN's fast fixed-M kernels, so rows m.. of x (f32 type) are zeroed and rows m..
- * of y are written with nothing useful. 1 when W is not one of the weights (the caller uses its
- * own matmul), 0 on success, -1 with e set when oneDNN fails. Thread-safe. */
+ * of y are written with nothing useful. 1 when W is not one of the weights or oneDNN offers no
+ * kernel for this M (the caller uses its own matmul), 0 on success, -1 with e set when oneDNN
+ * fails to run. Thread-safe. */
 int prefill_gemm_run(struct prefill_gemm *g, const struct gguf_tensor *w, float *x, int m,
                      int m_cap, float *y, void *scratch, int n_threads, struct adakv_err *e);
 
