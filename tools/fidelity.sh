@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The KV-eviction fidelity study of issue 3 ("Fidelity on real text"), end to end:
 #   1. every press x budget, question-agnostic, int8 cache, against the full int8 cache;
-#   2. the full int8 cache (and f16) against the full f32 cache;
+#   2. the full int8 cache (and f16) against the full f32 cache, with the default and with f32
+#      prompt GEMMs;
 #   3. Ada-KV presses against their base press, paired over positions (tools/fidelity-paired.py).
 # Raw CSVs go to perf/out/ (git-ignored); the tables are printed and saved beside them.
 # It takes about 30 minutes on 2 shared cores: one 6,000-token prefill for all pairs (the tool
@@ -42,7 +43,13 @@ nice "$tool" "${common[@]}" --kv-type int8 --press "$presses" --kv-budget "$budg
 # Ada-KV against its uniform base press, position by position (mean difference and its error).
 python3 "$top/tools/fidelity-paired.py" "$out/fidelity-positions.csv" |
     tee "$out/fidelity-paired.txt"
-nice "$tool" "${common[@]}" --kv-type int8 --ref-kv-type f32 --press full \
-    --csv "$out/fidelity-int8-vs-f32.csv" | tee "$out/fidelity-int8-vs-f32.txt"
-nice "$tool" "${common[@]}" --kv-type f16 --ref-kv-type f32 --press full \
-    --csv "$out/fidelity-f16-vs-f32.csv" | tee "$out/fidelity-f16-vs-f32.txt"
+# Storage against the f32 cache, twice: with the default prompt GEMMs (bf16 here: activations
+# rounded to 8 bits, so any perturbation is amplified) and with f32 ones, which keep every
+# activation exact and so isolate the KV storage error.
+for gemm in auto f32; do
+    for kv in int8 f16; do
+        nice "$tool" "${common[@]}" --kv-type $kv --ref-kv-type f32 --press full \
+            --prefill-gemm $gemm --csv "$out/fidelity-$kv-vs-f32-$gemm.csv" |
+            tee "$out/fidelity-$kv-vs-f32-$gemm.txt"
+    done
+done
