@@ -32,39 +32,38 @@ static struct matmul_weight weight_of(const struct adakv_model *m, const struct 
     return w;
 }
 
-/* y[n][n_out] = x[n][n_in] W^T, by the dispatched matmul or, for reference contexts, the plain
- * double-accumulating one (which may fail to allocate its row buffer). */
-static int linear(struct adakv_ctx *c, const struct gguf_tensor *t, float *x, int n, float *y,
-                  struct adakv_err *e) {
-    const struct matmul_weight w = weight_of(c->model, t);
-    if (c->reference)
-        return matmul_ref(&w, x, n, y, e);
-    if (c->model->gemm && n >= PREFILL_GEMM_MIN_ROWS) {
-        const int rc =
-            prefill_gemm_run(c->model->gemm, t, x, n, c->chunk, y, c->ws, c->n_threads, e);
-        if (rc <= 0)
-            return rc;
-    }
-    matmul(&w, x, n, y, c->ws);
-    return 0;
-}
-
-/* Products of the same x with 2-3 weights (Q, K, V; gate, up) in one parallel region (oneDNN's
- * prompt GEMMs run one after another, each with the whole team). */
+/* y[i] = x W_i^T for the n_t weights W_i of the same row length (Q, K, V; gate, up; or one):
+ * through oneDNN for prompt batches (x converted once for all), else the dispatched matmul (all
+ * of them in one parallel region) or, for reference contexts, the plain double-accumulating one
+ * (which may fail to allocate its row buffer). */
 static int linear_multi(struct adakv_ctx *c, const struct gguf_tensor *const *t, int n_t, float *x,
                         int n, float *const *y, struct adakv_err *e) {
-    if (c->reference || (c->model->gemm && n >= PREFILL_GEMM_MIN_ROWS)) {
-        for (int i = 0; i < n_t; i++)
-            if (linear(c, t[i], x, n, y[i], e))
-                return -1;
-        return 0;
-    }
     struct matmul_weight w[MATMUL_MULTI_MAX];
     const struct matmul_weight *wp[MATMUL_MULTI_MAX];
     for (int i = 0; i < n_t; i++)
         w[i] = weight_of(c->model, t[i]), wp[i] = &w[i];
-    matmul_multi(wp, n_t, x, n, y, c->ws);
+    if (c->reference) {
+        for (int i = 0; i < n_t; i++)
+            if (matmul_ref(&w[i], x, n, y[i], e))
+                return -1;
+        return 0;
+    }
+    if (c->model->gemm && n >= PREFILL_GEMM_MIN_ROWS) {
+        const int rc =
+            prefill_gemm_run(c->model->gemm, t, n_t, x, n, c->chunk, y, c->ws, c->n_threads, e);
+        if (rc <= 0)
+            return rc;
+    }
+    if (n_t == 1)
+        matmul(&w[0], x, n, y[0], c->ws);
+    else
+        matmul_multi(wp, n_t, x, n, y, c->ws);
     return 0;
+}
+
+static int linear(struct adakv_ctx *c, const struct gguf_tensor *t, float *x, int n, float *y,
+                  struct adakv_err *e) {
+    return linear_multi(c, &t, 1, x, n, &y, e);
 }
 
 static const float *f32_data(const struct gguf_tensor *t) {

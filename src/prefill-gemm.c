@@ -260,26 +260,23 @@ size_t prefill_gemm_bytes(const struct prefill_gemm *g) {
     return g ? g->bytes : 0;
 }
 
-int prefill_gemm_run(struct prefill_gemm *g, const struct gguf_tensor *t, float *x, int m,
-                     int m_cap, float *y, void *scratch, int n_threads, struct adakv_err *e) {
-    const struct prefill_weight key = {.t = t};
-    const struct prefill_weight *w = bsearch(&key, g->w, (size_t)g->n, sizeof *g->w, cmp_weight);
-    if (!w)
-        return 1;
+int prefill_gemm_run(struct prefill_gemm *g, const struct gguf_tensor *const *t, int n_t, float *x,
+                     int m, int m_cap, float *const *y, void *scratch, int n_threads,
+                     struct adakv_err *e) {
     int64_t mp = ((int64_t)m + M_STEP - 1) / M_STEP * M_STEP;
     mp = mp < m_cap ? mp : m_cap;
-    /* oneDNN may not offer this M with the packed layout: the caller's own matmul runs then */
-    const dnnl_primitive_t prim = primitive_for(g, w, mp);
-    if (!prim)
-        return 1;
+    const struct prefill_weight *w[PREFILL_GEMM_MULTI_MAX];
+    dnnl_primitive_t prim[PREFILL_GEMM_MULTI_MAX];
+    for (int i = 0; i < n_t; i++) {
+        const struct prefill_weight key = {.t = t[i]};
+        w[i] = bsearch(&key, g->w, (size_t)g->n, sizeof *g->w, cmp_weight);
+        /* oneDNN may not offer this M with the packed layout: the caller's own matmul runs */
+        if (!w[i] || !(prim[i] = primitive_for(g, w[i], mp)))
+            return 1;
+    }
     const dnnl_data_type_t dt = dt_of(g->type);
-    const dnnl_dims_t src_dims = {mp, w->n_in}, dst_dims = {mp, w->n_out};
-    dnnl_memory_desc_t src_md, dst_md;
-    dnnl_status_t st;
-    if ((st = dnnl_memory_desc_init_by_tag(&src_md, 2, src_dims, dt, dnnl_ab)) ||
-        (st = dnnl_memory_desc_init_by_tag(&dst_md, 2, dst_dims, dnnl_f32, dnnl_ab)))
-        return dnnl_fail(e, "memory descriptor", t->name, st);
-    const size_t row_in = (size_t)w->n_in;
+    const size_t row_in = (size_t)w[0]->n_in;
+    /* x is converted (bf16) and padded once for all the weights that share it */
     void *src = x;
     if (g->type == PREFILL_GEMM_BF16) {
 #pragma omp parallel for schedule(static) num_threads(n_threads)
@@ -291,28 +288,40 @@ int prefill_gemm_run(struct prefill_gemm *g, const struct gguf_tensor *t, float 
      * (their outputs land in the caller's spare rows and are never used). */
     memset((char *)src + (size_t)m * row_in * elem_of(g->type), 0,
            (size_t)(mp - m) * row_in * elem_of(g->type));
-    dnnl_memory_t sm = NULL, dm = NULL;
+    const dnnl_dims_t src_dims = {mp, (int64_t)row_in};
+    dnnl_memory_desc_t src_md;
+    dnnl_memory_t sm = NULL;
     dnnl_stream_t stream = NULL;
-    const int saved = omp_get_max_threads();
-    omp_set_num_threads(n_threads);
-    st = dnnl_memory_create(&sm, &src_md, g->engine, src);
+    dnnl_status_t st = dnnl_memory_desc_init_by_tag(&src_md, 2, src_dims, dt, dnnl_ab);
     if (!st)
-        st = dnnl_memory_create(&dm, &dst_md, g->engine, y);
+        st = dnnl_memory_create(&sm, &src_md, g->engine, src);
     if (!st)
         st = dnnl_stream_create(&stream, g->engine, dnnl_stream_default_flags);
-    if (!st) {
-        const dnnl_exec_arg_t args[] = {
-            {DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, w->packed}, {DNNL_ARG_DST, dm}};
-        st = dnnl_primitive_execute(prim, stream, 3, args);
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(n_threads);
+    const char *name = t[0]->name; /* of the weight a failure concerns */
+    for (int i = 0; i < n_t && !st; i++) {
+        name = t[i]->name;
+        const dnnl_dims_t dst_dims = {mp, w[i]->n_out};
+        dnnl_memory_desc_t dst_md;
+        dnnl_memory_t dm = NULL;
+        st = dnnl_memory_desc_init_by_tag(&dst_md, 2, dst_dims, dnnl_f32, dnnl_ab);
         if (!st)
-            st = dnnl_stream_wait(stream);
+            st = dnnl_memory_create(&dm, &dst_md, g->engine, y[i]);
+        if (!st) {
+            const dnnl_exec_arg_t args[] = {
+                {DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, w[i]->packed}, {DNNL_ARG_DST, dm}};
+            st = dnnl_primitive_execute(prim[i], stream, 3, args);
+            if (!st)
+                st = dnnl_stream_wait(stream);
+        }
+        if (dm)
+            dnnl_memory_destroy(dm);
     }
     omp_set_num_threads(saved);
     if (stream)
         dnnl_stream_destroy(stream);
-    if (dm)
-        dnnl_memory_destroy(dm);
     if (sm)
         dnnl_memory_destroy(sm);
-    return st ? dnnl_fail(e, "matmul", t->name, st) : 0;
+    return st ? dnnl_fail(e, "matmul", name, st) : 0;
 }

@@ -43,13 +43,16 @@ const char *prefill_gemm_name(const struct prefill_gemm *g);
 /* Bytes of scratch prefill_gemm_run needs for up to m_cap rows of n_in inputs (the bf16 copy). */
 size_t prefill_gemm_scratch_bytes(enum prefill_gemm_type type, int64_t n_in, int m_cap);
 
-/* y[m][n_out] = x[m][n_in] W^T with W one of the weights given at creation, on n_threads
- * threads. x and y must hold m_cap >= m rows: M is rounded up to a multiple of 64 (at most
- * m_cap) for oneDNN's fast fixed-M kernels, so rows m.. of x (f32 type) are zeroed and rows m..
- * of y are written with nothing useful. 1 when W is not one of the weights or oneDNN offers no
- * kernel for this M (the caller uses its own matmul), 0 on success, -1 with e set when oneDNN
- * fails to run. Thread-safe. */
-int prefill_gemm_run(struct prefill_gemm *g, const struct gguf_tensor *w, float *x, int m,
-                     int m_cap, float *y, void *scratch, int n_threads, struct adakv_err *e);
+/* y[i][m][n_out_i] = x[m][n_in] W_i^T for the n_t <= PREFILL_GEMM_MULTI_MAX weights W_i given
+ * at creation, all with n_in inputs (Q, K, V; gate, up: x is converted once for all of them),
+ * on n_threads threads. x and every y[i] must hold m_cap >= m rows: M is rounded up to a
+ * multiple of 64 (at most m_cap) for oneDNN's fast fixed-M kernels, so rows m.. of x (f32 type)
+ * are zeroed and rows m.. of y[i] are written with nothing useful. 1 when some W_i is not one
+ * of the weights or oneDNN offers no kernel for this M (nothing was computed: the caller uses
+ * its own matmul), 0 on success, -1 with e set when oneDNN fails to run. Thread-safe. */
+#define PREFILL_GEMM_MULTI_MAX 4
+int prefill_gemm_run(struct prefill_gemm *g, const struct gguf_tensor *const *t, int n_t, float *x,
+                     int m, int m_cap, float *const *y, void *scratch, int n_threads,
+                     struct adakv_err *e);
 
 #endif

@@ -48,7 +48,7 @@ static void check_layout(const struct qt_layout *l, enum prefill_gemm_type type,
         qt_fill_act(x, m * n_in, seed, (int)ri % 2);
         for (int64_t i = 0; i < m * n_out; i++)
             y[i] = NAN; /* every output must be written */
-        cr_assert_eq(prefill_gemm_run(g, &t, x, m, cap, y, scratch, 2, &e), 0, "%s", e.msg);
+        cr_assert_eq(prefill_gemm_run(g, ts, 1, x, m, cap, &y, scratch, 2, &e), 0, "%s", e.msg);
         struct matmul_weight w = {
             .type = l->type, .n_in = n_in, .n_out = n_out, .data = wbuf, .row_bytes = rb};
         cr_assert_eq(matmul_ref(&w, x, m, yr, &e), 0, "%s", e.msg);
@@ -69,7 +69,8 @@ static void check_layout(const struct qt_layout *l, enum prefill_gemm_type type,
     }
     /* a tensor it was not given: the caller's own matmul must run */
     struct gguf_tensor other = t;
-    cr_assert_eq(prefill_gemm_run(g, &other, wf, 16, 16, wf, NULL, 2, &e), 1);
+    const struct gguf_tensor *others[] = {&other};
+    cr_assert_eq(prefill_gemm_run(g, others, 1, wf, 16, 16, &wf, NULL, 2, &e), 1);
     prefill_gemm_free(g);
     free(wbuf), free(wf);
 }
