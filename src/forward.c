@@ -372,8 +372,8 @@ static int layer_chunk(struct adakv_ctx *c, int il, int c0, int m, int n, int32_
         if (kv_cache_append(&c->kv, il, g, c->k + (size_t)g * d, c->v + (size_t)g * d, kvdim, m,
                             pos0, ops->quant_row_i8, e))
             return -1;
-    /* int8 keys are stored smoothed (key-smoothing.h): from here on, queries are in that space */
-    kv_cache_smooth_queries(&c->kv, il, c->q, hp->n_head, (size_t)qdim, m);
+    /* int8 keys are stored rotated (key-rotation.h): from here on, queries are in that space */
+    kv_cache_rotate_queries(&c->kv, c->q, hp->n_head, (size_t)qdim, m);
     /* Keep the post-RoPE queries of the batch's last `window` tokens for the press. */
     const int n_window = n < c->window ? n : c->window;
     for (int t = 0; t < m; t++) {
@@ -614,7 +614,6 @@ struct adakv_ctx *adakv_ctx_new(struct adakv_model *m, const struct adakv_ctx_pa
         free(c);
         return NULL;
     }
-    kv_cache_set_key_smoothing(&c->kv, m->k_smooth);
     c->chunk = c->n_ctx < FORWARD_CHUNK ? c->n_ctx : FORWARD_CHUNK;
     const size_t ch = (size_t)c->chunk, qdim = (size_t)hp->n_head * hp->head_dim;
     const size_t kvdim = (size_t)hp->n_head_kv * hp->head_dim;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "key-rotation.h"
+
 static size_t elem_bytes(enum kv_type t) {
     return t == KV_TYPE_INT8 ? 1 : t == KV_TYPE_F16 ? 2 : 4;
 }
@@ -28,6 +30,7 @@ int kv_cache_init(struct kv_cache *c, enum kv_type type, int n_layer, int n_head
     c->n_layer = n_layer;
     c->n_head_kv = n_head_kv;
     c->head_dim = head_dim;
+    c->k_rot = type == KV_TYPE_INT8 ? key_rotation_block(head_dim) : 0;
     return 0;
 }
 
@@ -118,11 +121,11 @@ int kv_cache_append(struct kv_cache *c, int layer, int head, const float *k, con
     for (int r = 0; r < n; r++) {
         const int32_t row = s->len + r;
         const float *kr = k + r * stride;
-        float smoothed[KV_HEAD_DIM_MAX];
-        if (s->k_chan) {
-            for (int i = 0; i < c->head_dim; i++)
-                smoothed[i] = kr[i] / s->k_chan[i];
-            kr = smoothed;
+        float rotated[KV_HEAD_DIM_MAX];
+        if (c->k_rot) {
+            memcpy(rotated, kr, (size_t)c->head_dim * sizeof *kr);
+            key_rotate(rotated, c->head_dim, c->k_rot);
+            kr = rotated;
         }
         store_row(c->type, s->k, s->k_scale, row, c->head_dim, kr, quant);
         store_row(c->type, s->v, s->v_scale, row, c->head_dim, v + r * stride, quant);
@@ -132,26 +135,12 @@ int kv_cache_append(struct kv_cache *c, int layer, int head, const float *k, con
     return 0;
 }
 
-void kv_cache_set_key_smoothing(struct kv_cache *c, const float *f) {
-    if (c->type != KV_TYPE_INT8)
+void kv_cache_rotate_queries(const struct kv_cache *c, float *q, int n_head, size_t stride, int n) {
+    if (!c->k_rot)
         return;
-    for (size_t i = 0; i < (size_t)c->n_layer * c->n_head_kv; i++)
-        c->seg[i].k_chan = f ? f + i * (size_t)c->head_dim : NULL;
-}
-
-void kv_cache_smooth_queries(const struct kv_cache *c, int layer, float *q, int n_head,
-                             size_t stride, int n) {
-    const int d = c->head_dim, group = n_head / c->n_head_kv;
-    for (int h = 0; h < n_head; h++) {
-        const float *f = kv_cache_seg(c, layer, h / group)->k_chan;
-        if (!f)
-            continue;
-        for (int r = 0; r < n; r++) {
-            float *qr = q + r * stride + (size_t)h * d;
-            for (int i = 0; i < d; i++)
-                qr[i] *= f[i];
-        }
-    }
+    for (int r = 0; r < n; r++)
+        for (int h = 0; h < n_head; h++)
+            key_rotate(q + r * stride + (size_t)h * c->head_dim, c->head_dim, c->k_rot);
 }
 
 int kv_cache_copy(struct kv_cache *dst, const struct kv_cache *src, struct adakv_err *e) {
@@ -162,7 +151,6 @@ int kv_cache_copy(struct kv_cache *dst, const struct kv_cache *src, struct adakv
         struct kv_segment *d = &dst->seg[i];
         if (kv_segment_reserve(d, dst->type, dst->head_dim, s->len, e))
             return -1;
-        d->k_chan = s->k_chan;
         d->len = s->len;
         if (s->len == 0)
             continue;

@@ -2,10 +2,10 @@
  *
  * Keys are stored after RoPE, so a kept key keeps its original phase and eviction never has to
  * re-rotate. The default storage is int8 with one f32 scale per row (symmetric, scale =
- * max|x|/127); f16 and f32 stay selectable for comparison. int8 keys are first divided per
- * channel by the model's key smoothing factors (key-smoothing.h), and every reader multiplies
- * its queries by the same factors (kv_cache_smooth_queries), so q.k is unchanged. Each segment has
- * its own `len` and `cap`, so Ada-KV can give heads different budgets, compaction can pack a head's
+ * max|x|/127); f16 and f32 stay selectable for comparison. int8 keys are first rotated by a
+ * Walsh-Hadamard transform (key-rotation.h), and every reader rotates its queries the same way
+ * (kv_cache_rotate_queries), so q.k and key norms are unchanged. Each segment has its own `len`
+ * and `cap`, so Ada-KV can give heads different budgets, compaction can pack a head's
  * kept rows in place, and decode appends into the reserve left after compaction without copying.
  *
  * Data flow: forward pass -> kv_cache_append (this file) -> kv-score -> kv-budget ->
@@ -24,14 +24,13 @@ enum kv_type { KV_TYPE_INT8 = 0, KV_TYPE_F16, KV_TYPE_F32 };
 enum { KV_HEAD_DIM_MAX = 4096 };
 
 struct kv_segment {
-    int32_t len;         /* live rows */
-    int32_t cap;         /* allocated rows */
-    void *k;             /* [cap][head_dim] of the cache type */
-    void *v;             /* [cap][head_dim] */
-    float *k_scale;      /* [cap] (int8 only, else NULL) */
-    float *v_scale;      /* [cap] (int8 only, else NULL) */
-    int32_t *pos;        /* [cap] original token position of each row */
-    const float *k_chan; /* [head_dim] key smoothing factors (borrowed), or NULL: none */
+    int32_t len;    /* live rows */
+    int32_t cap;    /* allocated rows */
+    void *k;        /* [cap][head_dim] of the cache type */
+    void *v;        /* [cap][head_dim] */
+    float *k_scale; /* [cap] (int8 only, else NULL) */
+    float *v_scale; /* [cap] (int8 only, else NULL) */
+    int32_t *pos;   /* [cap] original token position of each row */
 };
 
 struct kv_cache {
@@ -39,6 +38,7 @@ struct kv_cache {
     int n_layer;
     int n_head_kv;
     int head_dim;
+    int k_rot; /* key rotation block (key-rotation.h): int8 only, 0 = keys stored as given */
     struct kv_segment *seg; /* [n_layer * n_head_kv], layer-major */
 };
 
@@ -50,7 +50,8 @@ static inline struct kv_segment *kv_cache_seg(const struct kv_cache *c, int laye
 size_t kv_row_bytes(enum kv_type t, int head_dim);
 
 /* Sets up an empty cache: the segment table is allocated, every segment has len = cap = 0 and
- * gets its rows on first append (so a layer's memory exists only once that layer has run).
+ * gets its rows on first append (so a layer's memory exists only once that layer has run). An
+ * int8 cache rotates its keys (k_rot set).
  * -1 with e set on bad dimensions or out of memory. */
 int kv_cache_init(struct kv_cache *c, enum kv_type type, int n_layer, int n_head_kv, int head_dim,
                   struct adakv_err *e);
@@ -68,7 +69,7 @@ int kv_segment_reserve(struct kv_segment *s, enum kv_type type, int head_dim, in
                        struct adakv_err *e);
 
 /* Appends n rows to segment (layer, head): row r takes k + r * stride and v + r * stride
- * (head_dim f32 values each, K already rotated), stored in the cache type (int8 rows through
+ * (head_dim f32 values each, K after RoPE), stored in the cache type (int8 rows through
  * `quant`, one scale per row for K and one for V), with position pos0 + r. Capacity grows
  * geometrically when the reserve is used up, so decode appends rarely allocate. -1 with e set
  * when memory runs out (the segment is unchanged). */
@@ -76,26 +77,12 @@ int kv_cache_append(struct kv_cache *c, int layer, int head, const float *k, con
                     size_t stride, int n, int32_t pos0, op_quant_row_i8_fn quant,
                     struct adakv_err *e);
 
-/* Gives every segment of an int8 cache its key smoothing factors: f is [n_layer][n_head_kv]
- * [head_dim] (key-smoothing.h), borrowed, and must outlive the cache. Set it before the first
- * append; f16 and f32 caches ignore it. */
-void kv_cache_set_key_smoothing(struct kv_cache *c, const float *f);
+/* Rotates the n query rows (n_head * head_dim values each, `stride` floats apart) into the
+ * space of the stored keys, which every q.k over them expects. No-op unless the keys rotate. */
+void kv_cache_rotate_queries(const struct kv_cache *c, float *q, int n_head, size_t stride, int n);
 
-/* Multiplies the n query rows of one layer (n_head * head_dim values each, `stride` floats
- * apart) by the key smoothing factors of their KV heads (query head h reads KV head
- * h / (n_head / n_head_kv)), which every q.k over the stored keys expects. No-op without
- * factors. */
-void kv_cache_smooth_queries(const struct kv_cache *c, int layer, float *q, int n_head,
-                             size_t stride, int n);
-
-/* Key channel i of a segment's stored row (read as f32, row scale applied) in the original key
- * space. */
-static inline float kv_key_unsmooth(const struct kv_segment *s, int i, float stored) {
-    return s->k_chan ? stored * s->k_chan[i] : stored;
-}
-
-/* Replaces dst's live rows (values, int8 scales, positions) with src's and gives dst src's key
- * smoothing; the two caches must have the same type and shape. -1 with e set when memory runs
+/* Replaces dst's live rows (values, int8 scales, positions) with src's; the two caches must
+ * have the same type and shape. -1 with e set when memory runs
  * out. */
 int kv_cache_copy(struct kv_cache *dst, const struct kv_cache *src, struct adakv_err *e);
 

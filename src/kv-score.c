@@ -245,17 +245,15 @@ int kv_score_snapkv(const struct simd_ops *ops, const struct kv_cache *kv, int l
     return 0;
 }
 
-/* Squared L2 norm of one stored key row, read in place, in the original (unsmoothed) key space;
+/* Squared L2 norm of one stored key row, read in place (an int8 row's rotation keeps its norm);
  * one loop per storage type so each vectorizes. */
 static double key_sq_norm(enum kv_type type, const struct kv_segment *seg, int row, int d) {
     const size_t base = (size_t)row * d;
     double sq = 0.0;
     if (type == KV_TYPE_INT8) {
         const int8_t *x = (const int8_t *)seg->k + base;
-        for (int i = 0; i < d; i++) {
-            const double v = kv_key_unsmooth(seg, i, (float)x[i]);
-            sq += v * v;
-        }
+        for (int i = 0; i < d; i++)
+            sq += (double)x[i] * x[i];
         return sq * seg->k_scale[row] * seg->k_scale[row];
     }
     if (type == KV_TYPE_F16) {

@@ -10,7 +10,6 @@
 
 #include "cpu.h"
 #include "decode-pack.h"
-#include "key-smoothing.h"
 #include "prefill-gemm.h"
 #include "tensor-type.h"
 #include "tokenizer.h"
@@ -55,7 +54,6 @@ void adakv_model_free(struct adakv_model *m) {
         tokenizer_free(m->tok);
     prefill_gemm_free(m->gemm);
     decode_pack_free(m->dpack);
-    free(m->k_smooth);
     free(m->w.layers);
     free(m->name);
     if (m->gguf)
@@ -177,8 +175,6 @@ struct adakv_model *adakv_model_load(const char *path, const struct adakv_model_
         }
     }
     model_type_counts(m->gguf, m->type_counts, sizeof m->type_counts);
-    if (!(m->k_smooth = key_smoothing_factors(m, e)))
-        goto fail;
     if (load_weight_copies(m, p ? p->prefill_gemm : ADAKV_PREFILL_GEMM_AUTO, e))
         goto fail;
     return m;

@@ -22,8 +22,6 @@ struct adakv_model {
     int n_threads;             /* from adakv_model_params; 0 = all cores */
     struct prefill_gemm *gemm; /* prepacked dense weights for prompt batches, or NULL */
     struct decode_pack *dpack; /* weights repacked for the decode GEMV, or NULL */
-    /* int8 key smoothing factors [n_layer][n_head_kv][head_dim] (key-smoothing.h) */
-    float *k_smooth;
 };
 
 /* Writes "T1: n1, T2: n2, ..." for the tensors of f, most frequent type first (ties by type

@@ -51,6 +51,7 @@ static inline void fx_cache(struct kv_cache *c, enum kv_type t, int n_layer, int
     c->n_layer = n_layer;
     c->n_head_kv = n_kv;
     c->head_dim = d;
+    c->k_rot = 0; /* rows are written as stored bytes, not through kv_cache_append */
     c->seg = calloc((size_t)n_layer * n_kv, sizeof *c->seg);
     for (int l = 0; l < n_layer; l++)
         for (int g = 0; g < n_kv; g++) {

@@ -124,10 +124,6 @@ static struct agreement run_logits(enum adakv_kv_type kv, const char *label) {
  * level every independent path reaches; the README states the measured figures. */
 #define GOLDEN_MAX_MEAN_KL 0.01
 #define GOLDEN_MIN_TOP1    0.95
-/* The int8 cache adds its own rounding on top; measured with the three prompt GEMMs
- * (--prefill-gemm quant / f32 / bf16): 95.36% / 95.46% / 94.92% top-1, mean KL 0.0040 / 0.0036 /
- * 0.0039. A point lower floor keeps the guard at the level those reach. */
-#define GOLDEN_MIN_TOP1_INT8 0.94
 
 /* llama.cpp's golden run used an f16 KV cache: compare like with like first. */
 Test(golden, logits_match_llama_cpp_f16_kv, .timeout = 600) {
@@ -138,11 +134,12 @@ Test(golden, logits_match_llama_cpp_f16_kv, .timeout = 600) {
     cr_assert_geq(a.top1, GOLDEN_MIN_TOP1, "top-1 agreement %.4f", a.top1);
 }
 
-/* The default int8 cache must meet the same bounds against llama.cpp. */
+/* The default int8 cache must meet the same bounds against llama.cpp (measured with its keys
+ * rotated, key-rotation.h: mean KL 0.0032, top-1 95.5%; 0.0039 and 94.9% before). */
 Test(golden, logits_match_llama_cpp_int8_kv, .timeout = 600) {
     struct agreement a = run_logits(ADAKV_KV_INT8, "int8");
     cr_assert_leq(a.mean_kl, GOLDEN_MAX_MEAN_KL, "mean KL %.5f", a.mean_kl);
-    cr_assert_geq(a.top1, GOLDEN_MIN_TOP1_INT8, "top-1 agreement %.4f", a.top1);
+    cr_assert_geq(a.top1, GOLDEN_MIN_TOP1, "top-1 agreement %.4f", a.top1);
 }
 
 /* Reads "prompt ..." and "greedy ..." id lines of a golden .ids file. */

@@ -364,11 +364,12 @@ Test(place, every_segment_ends_on_its_owners_node) {
                              "layer %d head %d array %zu is on node %d, its thread's is %d", l, g,
                              i, head_map_node_of(probe[i]), want);
         }
-    /* the rows themselves are untouched by placement */
+    /* the rows themselves are untouched by placement (values: stored as given, keys rotate) */
     int8_t q[64];
     float sc;
     simd_ops_scalar()->quant_row_i8(q, &sc, rows + (size_t)2999 * d, d);
-    cr_assert_eq(memcmp(q, (int8_t *)kv_cache_seg(&kv, 1, 0)->k + (size_t)2999 * d, d), 0);
+    cr_assert_eq(memcmp(q, (int8_t *)kv_cache_seg(&kv, 1, 0)->v + (size_t)2999 * d, d), 0);
+    cr_assert_eq(sc, kv_cache_seg(&kv, 1, 0)->v_scale[2999]);
     free(rows);
     head_map_free(&m);
     kv_cache_free(&kv);
