@@ -123,6 +123,26 @@ int main(int argc, char **argv) {
                    simd_isa_name((enum simd_isa)isa), sh->name, tg * 1e6,
                    (double)wbytes / tg * 1e-9, (double)wbytes / cg * 1e-9, tp * 1e3,
                    flop / tp * 1e-9, flop / cp * 1e-9);
+            /* The decode GEMV over rows repacked at load (decode-pack.h), where the ISA has it;
+             * GB/s counted in the model's own bytes, as above. */
+            const struct quant_kernels *qk = quant_kernels(sh->type);
+            if (sh->type == TENSOR_TYPE_Q4_1 && qk && qk->gemv_rp) {
+                w.rp_bytes = quant_q4_1_rp_row_bytes(sh->n_in);
+                void *rp = malloc(w.rp_bytes * (size_t)sh->n_out);
+                if (!rp) {
+                    fprintf(stderr, "bench-matmul: out of memory\n");
+                    return 1;
+                }
+                for (int64_t r = 0; r < sh->n_out; r++)
+                    quant_q4_1_rp_row(wd + (size_t)r * rb, (char *)rp + (size_t)r * w.rp_bytes,
+                                      sh->n_in);
+                w.rp = rp;
+                tg = time_matmul(&w, x, 1, y, ws, reps, &cg);
+                printf("%-7s %-24s %9.1f %7.1f %10.1f\n", simd_isa_name((enum simd_isa)isa),
+                       "  same, repacked rows", tg * 1e6, (double)wbytes / tg * 1e-9,
+                       (double)wbytes / cg * 1e-9);
+                free(rp);
+            }
             free(wd);
             free(x);
             free(y);
