@@ -49,6 +49,10 @@ static void tables_build(void) {
     ops_avx512.attn_av_i8 = attn_av_i8__avx512;
     ops_avx512.attn_av_f16 = attn_av_f16__avx512;
     ops_avx512.attn_av_f32 = attn_av_f32__avx512;
+    if (simd_cpu_flags()->avx512_vnni) {
+        ops_avx512.attn_qk_i8 = attn_qk_i8__avx512vnni;
+        ops_avx512.attn_av_i8 = attn_av_i8__avx512vnni;
+    }
 #endif
 #ifdef ADAKV_BUILD_NEON
     ops_neon = ops_scalar; /* rope: the reference (no NEON version yet) */

@@ -110,4 +110,11 @@ SIMD_OPS_DECLARE(avx512)
 SIMD_OPS_DECLARE(avx2)
 SIMD_OPS_DECLARE(neon)
 
+/* int8 attention with AVX-512 VNNI integer dot products (attn-qk-vnni.c, attn-av-vnni.c): the
+ * avx512 table takes them when the CPU has VNNI. */
+void attn_qk_i8__avx512vnni(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,
+                            const int8_t *k, const float *k_scale, int n_k, int d, float mul);
+void attn_av_i8__avx512vnni(float *acc, size_t acc_stride, const float *p, size_t p_stride, int n_q,
+                            const int8_t *v, const float *v_scale, int n_k, int d);
+
 #endif

@@ -239,7 +239,10 @@ Test(forward, model_info_and_tied_binding) {
 /* (a) Fast path vs reference path. F32 weights: only summation order differs (bound 1e-4 of
  * the logit range), also through oneDNN's f32 GEMM. Q8_0 weights: the fast matmul also quantizes
  * activations to Q8_0 like llama.cpp, the reference does not (bound 3% of the logit range); the
- * same bound covers oneDNN's bf16 GEMM, whose weights and activations keep 8 significant bits. */
+ * same bound covers oneDNN's bf16 GEMM, whose weights and activations keep 8 significant bits.
+ * An int8 cache read by the VNNI attention kernels also rounds queries and attention weights to
+ * int16 (2^-16 of each row's largest value, attn-qk-vnni.c): measured 2.1e-4 of the logit range
+ * with F32 weights on this random model, so int8 gets at least 5e-4. */
 Test(forward, fast_equals_reference) {
     static const struct {
         uint32_t type;
@@ -269,7 +272,9 @@ Test(forward, fast_equals_reference) {
             cr_log_info("fast vs reference, %s weights, prompt GEMMs %s, kv %d: max |diff| %.3g "
                         "of range %.3g",
                         tensor_type_name(s.type), info.prefill_gemm, kt, (double)d, (double)r);
-            cr_assert(d <= cases[ci].bound * r, "%s, %s, kv %d: fast vs reference %g (range %g)",
+            const float bound =
+                kt == ADAKV_KV_INT8 ? fmaxf(cases[ci].bound, 5e-4f) : cases[ci].bound;
+            cr_assert(d <= bound * r, "%s, %s, kv %d: fast vs reference %g (range %g)",
                       tensor_type_name(s.type), info.prefill_gemm, kt, (double)d, (double)r);
             free(lf), free(lr);
             adakv_ctx_free(cf), adakv_ctx_free(cr);

@@ -8,7 +8,8 @@
  *   rmsnorm        2e-6 relative (f32 vector sum vs the reference's double sum);
  *   rope           2 ulp-ish: 1e-6 * |row| (fused multiply-add vs separate mul/sub);
  *   exp_sum/softmax/swiglu  4e-7 .. 2e-6 relative (sleef expf is 1 ulp, libm expf 0.5 ulp);
- *   attn qk/av     1e-5 of the sum of |terms| (f32 FMA chains vs double accumulation).
+ *   attn qk/av     1e-5 of the sum of |terms| (f32 FMA chains vs double accumulation), plus for
+ *                  the VNNI int8 kernels the int16 rounding of queries and weights (below).
  * A failure names the ISA, the op, the length and the first bad index. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "ops.h"
 
 static const char *const isas[] = {"avx512", "avx2", "neon"};
@@ -265,77 +267,119 @@ static void kv_rows_free(struct kv_rows *r) {
     free(r->i8), free(r->f16), free_f(r->f32), free_f(r->scale);
 }
 
-Test(ops, attention_qk_and_av) {
+/* The int16 rounding of the VNNI int8 kernels (attn-qk-vnni.c, attn-av-vnni.c), on top of the
+ * f32 bound: each query value moves by at most max|q| / 65534, each weight p_j * scale_j by at
+ * most max_j |p_j scale_j| / 65534; 1% slack for the f32 arithmetic around them. */
+static bool int16_rounding(const struct simd_ops *ops) {
+#if defined(__x86_64__) && defined(ADAKV_BUILD_AVX512)
+    return ops->attn_qk_i8 == attn_qk_i8__avx512vnni;
+#else
+    (void)ops;
+    return false;
+#endif
+}
+
+static void check_attention(const struct simd_ops *ops) {
     rng_seed(6);
     const int ds[] = {64, 1, 7, 16, 17, 33, 48, 80, 100, 128, 200};
-    const int nks[] = {1, 3, 4, 5, 31, 64, 129};
-    FOR_EACH_ISA(ops) {
-        for (size_t di = 0; di < sizeof ds / sizeof ds[0]; di++) {
-            for (size_t ki = 0; ki < sizeof nks / sizeof nks[0]; ki++) {
-                const int d = ds[di], n_k = nks[ki], n_q = 1 + (int)(di + ki) % 7;
-                const int extreme = (di + ki) % 5 == 0;
-                struct kv_rows kr;
-                kv_rows_fill(&kr, n_k, d, extreme);
-                float *q = alloc_f((size_t)n_q * d), *sa = alloc_f((size_t)n_q * n_k);
-                float *sb = alloc_f((size_t)n_q * n_k), *bound = alloc_f((size_t)n_q * n_k);
-                fill(q, n_q * d, 2.0f);
-                for (int t = 0; t < 3; t++) {
-                    const struct simd_ops *s = simd_ops_scalar();
-                    const char *name = t == 0 ? "qk i8" : t == 1 ? "qk f16" : "qk f32";
-                    if (t == 0) {
-                        s->attn_qk_i8(sa, n_k, q, d, n_q, kr.i8, kr.scale, n_k, d, 0.125f);
-                        ops->attn_qk_i8(sb, n_k, q, d, n_q, kr.i8, kr.scale, n_k, d, 0.125f);
-                    } else if (t == 1) {
-                        s->attn_qk_f16(sa, n_k, q, d, n_q, kr.f16, n_k, d, 0.125f);
-                        ops->attn_qk_f16(sb, n_k, q, d, n_q, kr.f16, n_k, d, 0.125f);
-                    } else {
-                        s->attn_qk_f32(sa, n_k, q, d, n_q, kr.f32, n_k, d, 0.125f);
-                        ops->attn_qk_f32(sb, n_k, q, d, n_q, kr.f32, n_k, d, 0.125f);
-                    }
-                    for (int qi = 0; qi < n_q; qi++) /* bound: 1e-5 of sum |q k| */
-                        for (int j = 0; j < n_k; j++) {
-                            double m = 0;
-                            for (int i = 0; i < d; i++) {
-                                const double kv = t == 0   ? kr.i8[j * d + i] * kr.scale[j]
-                                                  : t == 1 ? 4.0
-                                                           : kr.f32[j * d + i];
-                                m += fabs(q[qi * d + i] * kv);
-                            }
-                            bound[qi * n_k + j] = (float)(1e-5 * 0.125 * m) + 1e-30f;
+    const int nks[] = {1, 3, 4, 5, 31, 64, 129, 300, 600};
+    const bool i16 = int16_rounding(ops);
+    for (size_t di = 0; di < sizeof ds / sizeof ds[0]; di++) {
+        for (size_t ki = 0; ki < sizeof nks / sizeof nks[0]; ki++) {
+            const int d = ds[di], n_k = nks[ki], n_q = 1 + (int)(di + ki) % 7;
+            const int extreme = (di + ki) % 5 == 0;
+            struct kv_rows kr;
+            kv_rows_fill(&kr, n_k, d, extreme);
+            float *q = alloc_f((size_t)n_q * d), *sa = alloc_f((size_t)n_q * n_k);
+            float *sb = alloc_f((size_t)n_q * n_k), *bound = alloc_f((size_t)n_q * n_k);
+            fill(q, n_q * d, 2.0f);
+            for (int t = 0; t < 3; t++) {
+                const struct simd_ops *s = simd_ops_scalar();
+                const char *name = t == 0 ? "qk i8" : t == 1 ? "qk f16" : "qk f32";
+                if (t == 0) {
+                    s->attn_qk_i8(sa, n_k, q, d, n_q, kr.i8, kr.scale, n_k, d, 0.125f);
+                    ops->attn_qk_i8(sb, n_k, q, d, n_q, kr.i8, kr.scale, n_k, d, 0.125f);
+                } else if (t == 1) {
+                    s->attn_qk_f16(sa, n_k, q, d, n_q, kr.f16, n_k, d, 0.125f);
+                    ops->attn_qk_f16(sb, n_k, q, d, n_q, kr.f16, n_k, d, 0.125f);
+                } else {
+                    s->attn_qk_f32(sa, n_k, q, d, n_q, kr.f32, n_k, d, 0.125f);
+                    ops->attn_qk_f32(sb, n_k, q, d, n_q, kr.f32, n_k, d, 0.125f);
+                }
+                for (int qi = 0; qi < n_q; qi++) /* bound: 1e-5 of sum |q k| */
+                    for (int j = 0; j < n_k; j++) {
+                        double m = 0, k1 = 0, qmax = 0;
+                        for (int i = 0; i < d; i++) {
+                            const double kv = t == 0   ? kr.i8[j * d + i] * kr.scale[j]
+                                              : t == 1 ? 4.0
+                                                       : kr.f32[j * d + i];
+                            m += fabs(q[qi * d + i] * kv);
+                            k1 += fabs(kv);
+                            qmax = fmax(qmax, fabs(q[qi * d + i]));
                         }
-                    for (int i = 0; i < n_q * n_k; i++)
-                        cr_assert(fabsf(sa[i] - sb[i]) <= bound[i],
-                                  "%s %s d=%d n_k=%d n_q=%d: index %d got %g want %g", ops->isa,
-                                  name, d, n_k, n_q, i, (double)sb[i], (double)sa[i]);
-                }
-                /* av: probabilities from a softmax over the scores, accumulators pre-filled */
-                float *p = sa, *acc_a = alloc_f((size_t)n_q * d), *acc_b = alloc_f((size_t)n_q * d);
-                for (int qi = 0; qi < n_q; qi++)
-                    simd_ops_scalar()->softmax(p + qi * n_k, n_k);
-                for (int t = 0; t < 3; t++) {
-                    const struct simd_ops *s = simd_ops_scalar();
-                    fill(acc_a, n_q * d, 1.0f);
-                    memcpy(acc_b, acc_a, (size_t)n_q * d * sizeof(float));
-                    const float vmax = t == 0 ? 127.0f * (extreme ? 1e3f : 0.1f) : 4.0f;
-                    if (t == 0) {
-                        s->attn_av_i8(acc_a, d, p, n_k, n_q, kr.i8, kr.scale, n_k, d);
-                        ops->attn_av_i8(acc_b, d, p, n_k, n_q, kr.i8, kr.scale, n_k, d);
-                    } else if (t == 1) {
-                        s->attn_av_f16(acc_a, d, p, n_k, n_q, kr.f16, n_k, d);
-                        ops->attn_av_f16(acc_b, d, p, n_k, n_q, kr.f16, n_k, d);
-                    } else {
-                        s->attn_av_f32(acc_a, d, p, n_k, n_q, kr.f32, n_k, d);
-                        ops->attn_av_f32(acc_b, d, p, n_k, n_q, kr.f32, n_k, d);
+                        const double r16 = t == 0 && i16 ? 1.01 * qmax / 65534.0 * k1 : 0.0;
+                        bound[qi * n_k + j] = (float)(0.125 * (1e-5 * m + r16)) + 1e-30f;
                     }
-                    /* probabilities sum to 1 per row, so sum |p v| <= vmax; plus |acc| <= 1 */
-                    for (int i = 0; i < n_q * d; i++)
-                        cr_assert(fabsf(acc_a[i] - acc_b[i]) <= 2e-6f * (vmax + 1.0f) * 4,
-                                  "%s av type %d d=%d n_k=%d n_q=%d: index %d got %g want %g",
-                                  ops->isa, t, d, n_k, n_q, i, (double)acc_b[i], (double)acc_a[i]);
-                }
-                free_f(q), free_f(sa), free_f(sb), free_f(bound), free_f(acc_a), free_f(acc_b);
-                kv_rows_free(&kr);
+                for (int i = 0; i < n_q * n_k; i++)
+                    cr_assert(fabsf(sa[i] - sb[i]) <= bound[i],
+                              "%s %s d=%d n_k=%d n_q=%d: index %d got %g want %g", ops->isa, name,
+                              d, n_k, n_q, i, (double)sb[i], (double)sa[i]);
             }
+            /* av: probabilities from a softmax over the scores, accumulators pre-filled */
+            float *p = sa, *acc_a = alloc_f((size_t)n_q * d), *acc_b = alloc_f((size_t)n_q * d);
+            for (int qi = 0; qi < n_q; qi++)
+                simd_ops_scalar()->softmax(p + qi * n_k, n_k);
+            for (int t = 0; t < 3; t++) {
+                const struct simd_ops *s = simd_ops_scalar();
+                fill(acc_a, n_q * d, 1.0f);
+                memcpy(acc_b, acc_a, (size_t)n_q * d * sizeof(float));
+                const float vmax = t == 0 ? 127.0f * (extreme ? 1e3f : 0.1f) : 4.0f;
+                if (t == 0) {
+                    s->attn_av_i8(acc_a, d, p, n_k, n_q, kr.i8, kr.scale, n_k, d);
+                    ops->attn_av_i8(acc_b, d, p, n_k, n_q, kr.i8, kr.scale, n_k, d);
+                } else if (t == 1) {
+                    s->attn_av_f16(acc_a, d, p, n_k, n_q, kr.f16, n_k, d);
+                    ops->attn_av_f16(acc_b, d, p, n_k, n_q, kr.f16, n_k, d);
+                } else {
+                    s->attn_av_f32(acc_a, d, p, n_k, n_q, kr.f32, n_k, d);
+                    ops->attn_av_f32(acc_b, d, p, n_k, n_q, kr.f32, n_k, d);
+                }
+                /* probabilities sum to 1 per row, so sum |p v| <= vmax; plus |acc| <= 1 */
+                for (int i = 0; i < n_q * d; i++) {
+                    double r16 = 0.0;
+                    if (t == 0 && i16) {
+                        const int qi = i / d, c = i % d;
+                        double wmax = 0, v1 = 0;
+                        for (int j = 0; j < n_k; j++) {
+                            wmax = fmax(wmax, fabs((double)p[qi * n_k + j] * kr.scale[j]));
+                            v1 += abs(kr.i8[j * d + c]);
+                        }
+                        r16 = 1.01 * wmax / 65534.0 * v1;
+                    }
+                    cr_assert(fabsf(acc_a[i] - acc_b[i]) <= 2e-6f * (vmax + 1.0f) * 4 + r16,
+                              "%s av type %d d=%d n_k=%d n_q=%d: index %d got %g want %g", ops->isa,
+                              t, d, n_k, n_q, i, (double)acc_b[i], (double)acc_a[i]);
+                }
+            }
+            free_f(q), free_f(sa), free_f(sb), free_f(bound), free_f(acc_a), free_f(acc_b);
+            kv_rows_free(&kr);
         }
     }
+}
+
+Test(ops, attention_qk_and_av) {
+    FOR_EACH_ISA(ops) {
+        check_attention(ops);
+    }
+#if defined(__x86_64__) && defined(ADAKV_BUILD_AVX512)
+    /* the f32-widening int8 kernels, which AVX-512 CPUs without VNNI run */
+    const struct simd_ops *avx512 = simd_ops_by_name("avx512");
+    if (avx512) {
+        struct simd_ops widen = *avx512;
+        widen.isa = "avx512 (int8 widened to f32)";
+        widen.attn_qk_i8 = attn_qk_i8__avx512;
+        widen.attn_av_i8 = attn_av_i8__avx512;
+        check_attention(&widen);
+    }
+#endif
 }
