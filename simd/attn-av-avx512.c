@@ -4,15 +4,11 @@
  * is folded into the weight p_j. */
 #include <immintrin.h>
 
+#include "avx512-lanes.h"
+
 #include "ops.h"
 
 enum { KV_I8, KV_F16, KV_F32 };
-
-static inline __mmask16 chunk_mask(int d, int i) {
-    if (i >= d)
-        return 0;
-    return d - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (d - i)) - 1u);
-}
 
 static inline __attribute__((always_inline)) __m512 load16(const void *row, int i, __mmask16 m,
                                                            int type) {
@@ -27,16 +23,14 @@ static inline __attribute__((always_inline)) __m512 load16(const void *row, int 
 /* R query rows (R <= 4) over the 64 dims from g: their accumulators (4 registers each) stay in
  * registers while the value rows stream past, and each value row is loaded and widened once for
  * all R rows (the G query heads of a GQA group share it). */
-static inline __attribute__((always_inline)) void av_rows(float *acc, size_t acc_stride,
-                                                          const float *p, size_t p_stride,
-                                                          const void *v, const float *v_scale,
-                                                          int n_k, int d, int g, int type,
-                                                          const int R) {
+static inline __attribute__((always_inline)) void
+av_rows(float *acc, size_t acc_stride, const float *p, size_t p_stride, const void *v,
+        const float *v_scale, int n_k, int d, int g, int type, const int R) {
     const size_t esz = type == KV_I8 ? 1 : type == KV_F16 ? 2 : 4;
     __mmask16 m[4];
     __m512 a[4][4];
     for (int c = 0; c < 4; c++)
-        m[c] = chunk_mask(d, g + 16 * c);
+        m[c] = avx512_lanes16(d - (g + 16 * c));
     for (int r = 0; r < R; r++)
         for (int c = 0; c < 4; c++)
             a[r][c] = _mm512_maskz_loadu_ps(m[c], acc + r * acc_stride + g + 16 * c);
@@ -64,8 +58,8 @@ static inline __attribute__((always_inline)) void av_body(float *acc, size_t acc
     for (int g = 0; g < d; g += 64) { /* 64 dims = four registers per row */
         int qi = 0;
         for (; qi + 4 <= n_q; qi += 4)
-            av_rows(acc + qi * acc_stride, acc_stride, p + qi * p_stride, p_stride, v, v_scale,
-                    n_k, d, g, type, 4);
+            av_rows(acc + qi * acc_stride, acc_stride, p + qi * p_stride, p_stride, v, v_scale, n_k,
+                    d, g, type, 4);
         const int rest = n_q - qi;
         float *ar = acc + qi * acc_stride;
         const float *pr = p + qi * p_stride;

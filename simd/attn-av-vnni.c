@@ -13,6 +13,8 @@
  * The interleave works within 128-bit lanes, so lane dword i of the low (high) half holds
  * dimension 8 L + i (8 L + 4 + i) of 128-bit lane L; a two-source permute restores the order. */
 #include <immintrin.h>
+
+#include "avx512-lanes.h"
 #include <stdbool.h>
 #include <string.h>
 
@@ -20,24 +22,12 @@
 
 enum { AV_CHUNK = 256, AV_ROWS = 4, PREFETCH_ROWS = 16 };
 
-static inline __mmask32 mask32(int d, int i) {
-    if (i >= d)
-        return 0;
-    return d - i >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << (d - i)) - 1u);
-}
-
-static inline __mmask16 mask16(int d, int i) {
-    if (i >= d)
-        return 0;
-    return d - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (d - i)) - 1u);
-}
-
 /* w16[j] = round((p[j] * scale[j]) / s) for j < n, with s = max |p scale| / 32767, zero-padded
  * to an even count; returns s. */
 static float quantize_weights(int16_t *w16, const float *p, const float *scale, int n) {
     __m512 mx = _mm512_setzero_ps();
     for (int j = 0; j < n; j += 16) {
-        const __mmask16 m = mask16(n, j);
+        const __mmask16 m = avx512_lanes16(n - j);
         const __m512 w =
             _mm512_mul_ps(_mm512_maskz_loadu_ps(m, p + j), _mm512_maskz_loadu_ps(m, scale + j));
         mx = _mm512_max_ps(mx, _mm512_abs_ps(w));
@@ -45,7 +35,7 @@ static float quantize_weights(int16_t *w16, const float *p, const float *scale, 
     const float amax = _mm512_reduce_max_ps(mx);
     const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 32767.0f / amax : 0.0f);
     for (int j = 0; j < n; j += 16) {
-        const __mmask16 m = mask16(n, j);
+        const __mmask16 m = avx512_lanes16(n - j);
         const __m512 w =
             _mm512_mul_ps(_mm512_maskz_loadu_ps(m, p + j), _mm512_maskz_loadu_ps(m, scale + j));
         _mm256_mask_storeu_epi16(w16 + j, m,
@@ -63,7 +53,7 @@ static inline __attribute__((always_inline)) void flush32(float *acc, int d, int
         _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
     const __m512 fl = _mm512_cvtepi32_ps(lo), fh = _mm512_cvtepi32_ps(hi);
     for (int h = 0; h < 2; h++) {
-        const __mmask16 m = mask16(d, i0 + 16 * h);
+        const __mmask16 m = avx512_lanes16(d - (i0 + 16 * h));
         if (!m)
             return;
         const __m512 x = _mm512_permutex2var_ps(fl, h ? second : first, fh);
@@ -81,7 +71,7 @@ static inline __attribute__((always_inline)) void av_dims64(float *acc, size_t a
     for (int r = 0; r < R; r++)
         for (int c = 0; c < 4; c++)
             a[r][c] = _mm512_setzero_si512();
-    const __mmask32 m0 = mask32(d, g), m1 = mask32(d, g + 32);
+    const __mmask32 m0 = avx512_lanes32(d - g), m1 = avx512_lanes32(d - (g + 32));
     for (int j = 0; j < n; j += 2) {
         const int8_t *r0 = v + (size_t)j * d + g;
         const bool two = j + 1 < n;

@@ -3,15 +3,11 @@
  * with vcvtph2ps. Keys go in blocks that stay in registers while every query row passes. */
 #include <immintrin.h>
 
+#include "avx512-lanes.h"
+
 #include "ops.h"
 
 enum { KV_I8, KV_F16, KV_F32 };
-
-static inline __mmask16 chunk_mask(int d, int i) {
-    if (i >= d)
-        return 0;
-    return d - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (d - i)) - 1u);
-}
 
 /* 16 (or fewer, masked) stored values as f32. */
 static inline __attribute__((always_inline)) __m512 load16(const void *row, int i, __mmask16 m,
@@ -34,7 +30,7 @@ static inline __attribute__((always_inline)) const void *row_at(const void *base
  * lane holding one partial sum per key, then two lane swaps fold the four 128-bit lanes. About
  * 13 instructions for four keys, against about 8 per key for _mm512_reduce_add_ps. */
 static inline __attribute__((always_inline)) __m128 reduce4(__m512 a0, __m512 a1, __m512 a2,
-                                                           __m512 a3) {
+                                                            __m512 a3) {
     const __m512 t0 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1));
     const __m512 t1 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
     __m512 u = _mm512_add_ps(_mm512_shuffle_ps(t0, t1, _MM_SHUFFLE(1, 0, 1, 0)),
@@ -48,15 +44,13 @@ static inline __attribute__((always_inline)) __m128 reduce4(__m512 a0, __m512 a1
  * row. Each key row is loaded and widened once into registers and then serves all n_q rows (the
  * G query heads of a GQA group in decode, G x tile rows in prefill), so the int8 -> f32
  * conversion is not repeated per query head; the KB dot products of a row end in one reduce4. */
-static inline __attribute__((always_inline)) void qk_block(float *s, size_t s_stride, const float *q,
-                                                           size_t q_stride, int n_q, const void *k,
-                                                           const float *k_scale, int j, int d,
-                                                           float mul, int type, const int C,
-                                                           const int KB) {
+static inline __attribute__((always_inline)) void
+qk_block(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q, const void *k,
+         const float *k_scale, int j, int d, float mul, int type, const int C, const int KB) {
     __m512 kv[4][8];
     for (int b = 0; b < KB; b++)
         for (int c = 0; c < C; c++)
-            kv[b][c] = load16(row_at(k, j + b, d, type), 16 * c, chunk_mask(d, 16 * c), type);
+            kv[b][c] = load16(row_at(k, j + b, d, type), 16 * c, avx512_lanes16(d - 16 * c), type);
     __m128 f = _mm_set1_ps(mul);
     if (type == KV_I8)
         f = _mm_mul_ps(f, KB == 4 ? _mm_loadu_ps(k_scale + j)
@@ -67,7 +61,7 @@ static inline __attribute__((always_inline)) void qk_block(float *s, size_t s_st
         for (int b = 0; b < 4; b++)
             a[b] = _mm512_setzero_ps();
         for (int c = 0; c < C; c++) {
-            const __m512 qv = _mm512_maskz_loadu_ps(chunk_mask(d, 16 * c), qr + 16 * c);
+            const __m512 qv = _mm512_maskz_loadu_ps(avx512_lanes16(d - 16 * c), qr + 16 * c);
             for (int b = 0; b < KB; b++)
                 a[b] = _mm512_fmadd_ps(qv, kv[b][c], a[b]);
         }
@@ -91,7 +85,7 @@ static inline __attribute__((always_inline)) void qk_one(float *s, size_t s_stri
         const float *qr = q + qi * q_stride;
         __m512 a0 = _mm512_setzero_ps();
         for (int i = 0; i < d; i += 16) {
-            const __mmask16 m = chunk_mask(d, i);
+            const __mmask16 m = avx512_lanes16(d - i);
             a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qr + i), load16(k0, i, m, type), a0);
         }
         s[qi * s_stride + j] = _mm512_reduce_add_ps(a0) * f;

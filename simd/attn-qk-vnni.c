@@ -13,21 +13,11 @@
  * than QK_VNNI_QMAX query rows per call are split or left to the f32 kernel. */
 #include <immintrin.h>
 
+#include "avx512-lanes.h"
+
 #include "ops.h"
 
 enum { QK_VNNI_DMAX = 128, QK_VNNI_QMAX = 64, PREFETCH_ROWS = 16 };
-
-static inline __mmask16 mask16(int d, int i) {
-    if (i >= d)
-        return 0;
-    return d - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (d - i)) - 1u);
-}
-
-static inline __mmask32 mask32(int d, int i) {
-    if (i >= d)
-        return 0;
-    return d - i >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << (d - i)) - 1u);
-}
 
 /* The four sums of the int32 lanes of a0..a3 (one per key), in lanes 0..3. */
 static inline __attribute__((always_inline)) __m128i reduce4_epi32(__m512i a0, __m512i a1,
@@ -49,14 +39,15 @@ static void quantize_queries(int16_t *q16, float *qs, const float *q, size_t q_s
         const float *qr = q + qi * q_stride;
         __m512 mx = _mm512_setzero_ps();
         for (int i = 0; i < d; i += 16)
-            mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_maskz_loadu_ps(mask16(d, i), qr + i)));
+            mx = _mm512_max_ps(mx,
+                               _mm512_abs_ps(_mm512_maskz_loadu_ps(avx512_lanes16(d - i), qr + i)));
         const float amax = _mm512_reduce_max_ps(mx);
         const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 32767.0f / amax : 0.0f);
         int16_t *o = q16 + (size_t)qi * C * 32;
         for (int i = 0; i < C * 32; i += 16) /* lanes past d load as 0 and store 0 */
             _mm256_storeu_si256((void *)(o + i),
                                 _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(
-                                    _mm512_maskz_loadu_ps(mask16(d, i), qr + i), inv))));
+                                    _mm512_maskz_loadu_ps(avx512_lanes16(d - i), qr + i), inv))));
         qs[qi] = amax / 32767.0f;
     }
 }
@@ -72,8 +63,8 @@ qk_block(float *s, size_t s_stride, const int16_t *q16, const float *qs, int n_q
                          _MM_HINT_T0);
     for (int b = 0; b < KB; b++)
         for (int c = 0; c < C; c++)
-            kv[b][c] = _mm512_cvtepi8_epi16(
-                _mm256_maskz_loadu_epi8(mask32(d, 32 * c), k + (size_t)(j + b) * d + 32 * c));
+            kv[b][c] = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(
+                avx512_lanes32(d - 32 * c), k + (size_t)(j + b) * d + 32 * c));
     const __m128 f =
         _mm_mul_ps(_mm_set1_ps(mul), KB == 4 ? _mm_loadu_ps(k_scale + j)
                                              : _mm_setr_ps(k_scale[j], k_scale[j + 1], 0.0f, 0.0f));
@@ -104,7 +95,7 @@ static void qk_tail(float *s, size_t s_stride, const int16_t *q16, const float *
     __m512i kv[4];
     for (int c = 0; c < C; c++)
         kv[c] = _mm512_cvtepi8_epi16(
-            _mm256_maskz_loadu_epi8(mask32(d, 32 * c), k + (size_t)j * d + 32 * c));
+            _mm256_maskz_loadu_epi8(avx512_lanes32(d - 32 * c), k + (size_t)j * d + 32 * c));
     for (int qi = 0; qi < n_q; qi++) {
         __m512i a = _mm512_setzero_si512();
         for (int c = 0; c < C; c++)

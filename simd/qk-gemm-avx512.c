@@ -11,6 +11,8 @@
  * no horizontal sums remain. The int8 row scale and `mul` are applied at the store, in the
  * reference's order (dot * scale * mul). head_dim above KT_DIM_MAX uses the reference. */
 #include <immintrin.h>
+
+#include "avx512-lanes.h"
 #include <string.h>
 
 #include "ops.h"
@@ -47,12 +49,6 @@ static inline __attribute__((always_inline)) void pack_tile(float *kt, const voi
             memset(kt + (size_t)i * KT_KEYS + nt, 0, (size_t)(KT_KEYS - nt) * sizeof *kt);
 }
 
-static inline __mmask16 lane_mask(int left) {
-    return left >= 16  ? (__mmask16)0xffff
-           : left <= 0 ? (__mmask16)0
-                       : (__mmask16)((1u << left) - 1);
-}
-
 /* `rows` (1..4) query rows against one packed tile; stores nt logits per row, each as
  * (dot * ksc) * vmul, the reference's rounding order. */
 static inline __attribute__((always_inline)) void micro(float *s, size_t s_stride, const float *q,
@@ -77,7 +73,7 @@ static inline __attribute__((always_inline)) void micro(float *s, size_t s_strid
     }
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < 4 && nt > 16 * c; c++)
-            _mm512_mask_storeu_ps(s + r * s_stride + 16 * c, lane_mask(nt - 16 * c),
+            _mm512_mask_storeu_ps(s + r * s_stride + 16 * c, avx512_lanes16(nt - 16 * c),
                                   _mm512_mul_ps(_mm512_mul_ps(a[r][c], ksc[c]), vmul));
 }
 
@@ -93,7 +89,7 @@ static inline __attribute__((always_inline)) void qk_gemm(float *s, size_t s_str
         __m512 ksc[4]; /* the int8 row scale per key column, 1 for f16/f32 */
         for (int c = 0; c < 4; c++)
             ksc[c] = type == T_I8
-                         ? _mm512_maskz_loadu_ps(lane_mask(nt - 16 * c), k_scale + j0 + 16 * c)
+                         ? _mm512_maskz_loadu_ps(avx512_lanes16(nt - 16 * c), k_scale + j0 + 16 * c)
                          : _mm512_set1_ps(1.0f);
         int q0 = 0;
         for (; q0 + 4 <= n_q; q0 += 4)

@@ -1,12 +1,10 @@
 /* RMSNorm, AVX-512: sum of squares in four f32 accumulators, masked tail. */
 #include <immintrin.h>
+
+#include "avx512-lanes.h"
 #include <math.h>
 
 #include "ops.h"
-
-static inline __mmask16 tail_mask(int r) {
-    return (__mmask16)((1u << r) - 1u);
-}
 
 void rmsnorm__avx512(float *y, const float *x, const float *w, int n, float eps) {
     __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
@@ -25,7 +23,7 @@ void rmsnorm__avx512(float *y, const float *x, const float *w, int n, float eps)
         a0 = _mm512_fmadd_ps(x0, x0, a0);
     }
     if (i < n) {
-        const __m512 x0 = _mm512_maskz_loadu_ps(tail_mask(n - i), x + i);
+        const __m512 x0 = _mm512_maskz_loadu_ps(avx512_lanes16(n - i), x + i);
         a0 = _mm512_fmadd_ps(x0, x0, a0);
     }
     const float ss =
@@ -35,7 +33,7 @@ void rmsnorm__avx512(float *y, const float *x, const float *w, int n, float eps)
         _mm512_storeu_ps(
             y + i, _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), r), _mm512_loadu_ps(w + i)));
     if (i < n) {
-        const __mmask16 m = tail_mask(n - i);
+        const __mmask16 m = avx512_lanes16(n - i);
         _mm512_mask_storeu_ps(y + i, m,
                               _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), r),
                                             _mm512_maskz_loadu_ps(m, w + i)));

@@ -3,13 +3,11 @@
  * cos/sin vectors are expanded once per call and reused for every head. */
 #include <immintrin.h>
 
+#include "avx512-lanes.h"
+
 #include "ops.h"
 
 #define ROPE_MAX_ROT 512 /* larger n_rot falls back to the reference (no model needs it) */
-
-static inline __mmask16 tail_mask(int r) {
-    return (__mmask16)((1u << r) - 1u);
-}
 
 static void rope_norm(float *x, int n_head, int head_dim, int n_rot, const float *cs) {
     const int half = n_rot / 2;
@@ -22,7 +20,7 @@ static void rope_norm(float *x, int n_head, int head_dim, int n_rot, const float
     for (int h = 0; h < n_head; h++) {
         float *r = x + (size_t)h * head_dim;
         for (int i = 0; i < n_rot; i += 16) {
-            const __mmask16 m = n_rot - i >= 16 ? (__mmask16)0xffff : tail_mask(n_rot - i);
+            const __mmask16 m = avx512_lanes16(n_rot - i);
             const __m512 v = _mm512_maskz_loadu_ps(m, r + i);
             const __m512 sw = _mm512_permute_ps(v, 0xB1); /* (x1, x0) in each pair */
             const __m512 out = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(m, c2 + i),
@@ -37,7 +35,7 @@ static void rope_neox(float *x, int n_head, int head_dim, int n_rot, const float
     for (int h = 0; h < n_head; h++) {
         float *r = x + (size_t)h * head_dim;
         for (int i = 0; i < half; i += 16) {
-            const __mmask16 m = half - i >= 16 ? (__mmask16)0xffff : tail_mask(half - i);
+            const __mmask16 m = avx512_lanes16(half - i);
             const __m512 c = _mm512_maskz_loadu_ps(m, cs + i);
             const __m512 s = _mm512_maskz_loadu_ps(m, cs + half + i);
             const __m512 x0 = _mm512_maskz_loadu_ps(m, r + i);

@@ -2,14 +2,12 @@
  * never the dispatcher, so this object only runs where it was chosen). Tails are masked and
  * filled with -inf, whose exp is 0, so they add nothing to the sum. */
 #include <immintrin.h>
+
+#include "avx512-lanes.h"
 #include <math.h>
 #include <sleef.h>
 
 #include "ops.h"
-
-static inline __mmask16 tail_mask(int r) {
-    return (__mmask16)((1u << r) - 1u);
-}
 
 float exp_sum__avx512(float *x, int n, float shift) {
     const __m512 sh = _mm512_set1_ps(shift);
@@ -24,7 +22,7 @@ float exp_sum__avx512(float *x, int n, float shift) {
         acc1 = _mm512_add_ps(acc1, e1);
     }
     for (; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tail_mask(n - i);
+        const __mmask16 m = avx512_lanes16(n - i);
         const __m512 v = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), m, x + i);
         const __m512 e = Sleef_expf16_u10avx512f(_mm512_sub_ps(v, sh));
         _mm512_mask_storeu_ps(x + i, m, e);
@@ -36,13 +34,13 @@ float exp_sum__avx512(float *x, int n, float shift) {
 void softmax__avx512(float *x, int n) {
     __m512 mx = _mm512_set1_ps(-INFINITY);
     for (int i = 0; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tail_mask(n - i);
+        const __mmask16 m = avx512_lanes16(n - i);
         mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), m, x + i));
     }
     const float sum = exp_sum__avx512(x, n, _mm512_reduce_max_ps(mx));
     const __m512 inv = _mm512_set1_ps(1.0f / sum);
     for (int i = 0; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tail_mask(n - i);
+        const __mmask16 m = avx512_lanes16(n - i);
         _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
     }
 }

@@ -1,13 +1,11 @@
 /* SwiGLU, AVX-512: silu(g) * u = g * u / (1 + exp(-g)) with sleef's vector expf. For very
  * negative g, exp(-g) overflows to inf and the quotient is -0, the correct limit. */
 #include <immintrin.h>
+
+#include "avx512-lanes.h"
 #include <sleef.h>
 
 #include "ops.h"
-
-static inline __mmask16 tail_mask(int r) {
-    return (__mmask16)((1u << r) - 1u);
-}
 
 static inline __m512 swiglu16(__m512 g, __m512 u) {
     const __m512 one = _mm512_set1_ps(1.0f);
@@ -20,7 +18,7 @@ void swiglu__avx512(float *out, const float *gate, const float *up, int n) {
     for (; i + 16 <= n; i += 16)
         _mm512_storeu_ps(out + i, swiglu16(_mm512_loadu_ps(gate + i), _mm512_loadu_ps(up + i)));
     if (i < n) {
-        const __mmask16 m = tail_mask(n - i);
+        const __mmask16 m = avx512_lanes16(n - i);
         _mm512_mask_storeu_ps(
             out + i, m,
             swiglu16(_mm512_maskz_loadu_ps(m, gate + i), _mm512_maskz_loadu_ps(m, up + i)));

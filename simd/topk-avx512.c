@@ -7,15 +7,13 @@
  * after the first digit the candidate set is usually a small fraction of n. */
 #include <immintrin.h>
 
+#include "avx512-lanes.h"
+
 #include "topk.h"
 
 static inline __m512i keys16(__m512i u) {
     __m512i sign = _mm512_srai_epi32(u, 31); /* all ones for negative floats */
     return _mm512_xor_si512(u, _mm512_or_si512(sign, _mm512_set1_epi32((int)0x80000000u)));
-}
-
-static inline __mmask16 tail_mask(size_t left) {
-    return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
 }
 
 /* Compress in a register, then store the packed prefix: vpcompressd with a memory destination
@@ -28,7 +26,7 @@ static inline size_t compress_store(int32_t *dst, __mmask16 m, __m512i v) {
 
 static void keys_and_top_digit(const float *x, size_t n, uint32_t *keys, uint32_t hist[256]) {
     for (size_t i = 0; i < n; i += 16) {
-        __mmask16 m = tail_mask(n - i);
+        __mmask16 m = avx512_lanes16(n - i >= 16 ? 16 : (int)(n - i));
         _mm512_mask_storeu_epi32(keys + i, m, keys16(_mm512_maskz_loadu_epi32(m, x + i)));
     }
     /* A separate pass: reading lanes back right after the vector store defeats store forwarding.
@@ -53,9 +51,10 @@ static size_t filter_and_count(uint32_t *keys, size_t m, uint32_t mask, uint32_t
     const __m512i vmask = _mm512_set1_epi32((int)mask), vprefix = _mm512_set1_epi32((int)prefix);
     size_t kept = 0;
     for (size_t i = 0; i < m; i += 16) {
-        __m512i key = _mm512_maskz_loadu_epi32(tail_mask(m - i), keys + i);
-        __mmask16 hit =
-            _mm512_mask_cmpeq_epi32_mask(tail_mask(m - i), _mm512_and_si512(key, vmask), vprefix);
+        __m512i key =
+            _mm512_maskz_loadu_epi32(avx512_lanes16(m - i >= 16 ? 16 : (int)(m - i)), keys + i);
+        __mmask16 hit = _mm512_mask_cmpeq_epi32_mask(
+            avx512_lanes16(m - i >= 16 ? 16 : (int)(m - i)), _mm512_and_si512(key, vmask), vprefix);
         /* kept <= i, and this vector was loaded before the store: safe in place. */
         kept += compress_store((int32_t *)keys + kept, hit, key);
     }
@@ -81,7 +80,7 @@ static size_t collect(const float *x, size_t n, uint32_t t, size_t ties, int32_t
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     size_t out = 0;
     for (size_t i = 0; i < n; i += 16) {
-        __mmask16 m = tail_mask(n - i);
+        __mmask16 m = avx512_lanes16(n - i >= 16 ? 16 : (int)(n - i));
         __m512i key = keys16(_mm512_maskz_loadu_epi32(m, x + i));
         __mmask16 gt = _mm512_mask_cmpgt_epu32_mask(m, key, vt);
         __mmask16 eq = 0;

@@ -6,13 +6,9 @@
  * then its absolute values are folded into one running vector per row. */
 #include <immintrin.h>
 
-#include "press-ops.h"
+#include "avx512-lanes.h"
 
-static inline __mmask16 lane_mask(int left) {
-    return left >= 16  ? (__mmask16)0xffff
-           : left <= 0 ? (__mmask16)0
-                       : (__mmask16)((1u << left) - 1);
-}
+#include "press-ops.h"
 
 static inline __attribute__((always_inline)) void rows_block(float *out, const float *v, int rows,
                                                              int d, const float *w, int n_out) {
@@ -21,8 +17,8 @@ static inline __attribute__((always_inline)) void rows_block(float *out, const f
     for (int r = 0; r < 4; r++)
         sum[r] = _mm512_setzero_ps();
     for (int e0 = 0; e0 < n_out; e0 += 64) {
-        const __mmask16 m0 = lane_mask(n_out - e0), m1 = lane_mask(n_out - e0 - 16);
-        const __mmask16 m2 = lane_mask(n_out - e0 - 32), m3 = lane_mask(n_out - e0 - 48);
+        const __mmask16 m0 = avx512_lanes16(n_out - e0), m1 = avx512_lanes16(n_out - e0 - 16);
+        const __mmask16 m2 = avx512_lanes16(n_out - e0 - 32), m3 = avx512_lanes16(n_out - e0 - 48);
         __m512 a[4][4];
         for (int r = 0; r < 4; r++)
             for (int c = 0; c < 4; c++)
