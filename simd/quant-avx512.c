@@ -6,6 +6,7 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "avx512-lanes.h"
 #include "quant.h"
 
 static inline float f16(uint16_t h) {
@@ -745,12 +746,40 @@ static void gemv_q8_0(int64_t n, const uint8_t *restrict w, size_t w_stride, int
     }
 }
 
+/* The 16 block sums of a group from its 8 pair dots (v[p]: lanes 0-7 partial sums of block 2p,
+ * lanes 8-15 of block 2p + 1), by a tree of 7 adds and 14 shuffles: lane 4 L + i of the result
+ * holds block L + 4 i (a 4 x 4 transpose of the natural order, which the caller's scales follow).
+ */
+static inline __attribute__((always_inline)) __m512i block_sums16(const __m512i v[8]) {
+    __m512i u[4], t[2];
+    for (int a = 0; a < 4; a++) /* 128-bit lane L of u[a]: block 4 a + L, 4 partials */
+        u[a] =
+            _mm512_add_epi32(_mm512_shuffle_i32x4(v[2 * a], v[2 * a + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_i32x4(v[2 * a], v[2 * a + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    for (int c = 0; c < 2;
+         c++) /* lane L of t[c]: blocks 8 c + L and 8 c + L + 4, 2 partials each */
+        t[c] = _mm512_add_epi32(_mm512_unpacklo_epi64(u[2 * c], u[2 * c + 1]),
+                                _mm512_unpackhi_epi64(u[2 * c], u[2 * c + 1]));
+    const __m512 t0 = _mm512_castsi512_ps(t[0]), t1 = _mm512_castsi512_ps(t[1]);
+    return _mm512_add_epi32(
+        _mm512_castps_si512(_mm512_shuffle_ps(t0, t1, _MM_SHUFFLE(2, 0, 2, 0))),
+        _mm512_castps_si512(_mm512_shuffle_ps(t0, t1, _MM_SHUFFLE(3, 1, 3, 1))));
+}
+
+/* The 64 weights of a repacked block pair (quant_q4_1_rp_row): one 32-byte broadcast load, the
+ * upper 256 bits shifted right by 4 (16-bit lanes 16..31: the high nibbles), then a mask. */
+static inline __attribute__((always_inline)) __m512i pair_weights(const uint8_t *p, __m512i m4) {
+    const __m512i z = _mm512_broadcast_i64x4(_mm256_loadu_si256((const void *)p));
+    return _mm512_and_si512(_mm512_mask_srli_epi16(z, 0xffff0000u, z, 4), m4);
+}
+
 /* Decode over repacked Q4_1 rows (quant.h, quant_q4_1_rp_row), four rows at a time sharing each
- * activation load. Per pair of blocks and row: one 32-byte broadcast load, a variable shift and a
- * mask give the pair's 64 weights, one vpdpbusd, and one lane permute picks the two blocks'
- * scales out of the group's 16 (loaded and widened once per group); per group and row the 16
- * minimums meet the 16 activation block sums in one FMA. About 8 instructions per pair and row,
- * against about 26 on the native blocks (gemv_q4_1), which decode is bound by. */
+ * activation load. Per pair of blocks and row: one 32-byte broadcast load, a masked shift and a
+ * mask give the pair's 64 weights, and one vpdpbusd; per group of 16 blocks and row, the 8 pair
+ * dots are summed into the 16 block sums (block_sums16), which meet the 16 weight scales times
+ * the 16 activation scales in one FMA, and the 16 minimums the 16 activation block sums in
+ * another. About 6 instructions per pair and row, against about 26 on the native blocks
+ * (gemv_q4_1), which decode is bound by. */
 #define GEMV_RP_ROWS 4
 
 static void gemv_q4_1_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
@@ -758,11 +787,13 @@ static void gemv_q4_1_rp(int64_t n, const void *restrict w, size_t w_stride, int
     const int64_t nb = n / QK, np = (nb + 1) / 2;
     const int8_t *qa = act;
     const float *dp = (const float *)(qa + np * 64), *s = dp + np * 16;
-    /* 16-bit lanes 16..31 (bytes 32..63) shift right by 4: their high nibbles */
-    const __m512i shift = _mm512_set_epi64(0x0004000400040004, 0x0004000400040004,
-                                           0x0004000400040004, 0x0004000400040004, 0, 0, 0, 0);
     const __m512i m4 = _mm512_set1_epi8(0x0f);
-    const __m512i pair_lanes = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    /* lane n = 4 L + i of block_sums16 holds block L + 4 i: its scale's index in the group, and
+     * the offset of that block's activation scale in the pair-expanded dp */
+    const __m512i blk = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512i dp_off =
+        _mm512_add_epi32(_mm512_slli_epi32(_mm512_srli_epi32(blk, 1), 4),
+                         _mm512_slli_epi32(_mm512_and_si512(blk, _mm512_set1_epi32(1)), 3));
     for (int64_t r = 0; r < n_rows; r += GEMV_RP_ROWS) {
         const int nr = n_rows - r < GEMV_RP_ROWS ? (int)(n_rows - r) : GEMV_RP_ROWS;
         const uint8_t *row[GEMV_RP_ROWS];
@@ -773,33 +804,51 @@ static void gemv_q4_1_rp(int64_t n, const void *restrict w, size_t w_stride, int
         }
         size_t off = 0;
         for (int64_t b0 = 0; b0 < nb; b0 += 16) {
-            const int g = nb - b0 < 16 ? (int)(nb - b0) : 16;
-            const __mmask16 gm = (__mmask16)((1u << g) - 1u);
+            const int g = nb - b0 < 16 ? (int)(nb - b0) : 16, npg = (g + 1) / 2;
+            const __mmask16 gm = avx512_lanes16(g);
             const __m512 sg = _mm512_maskz_loadu_ps(gm, s + b0);
-            __m512 d16[GEMV_RP_ROWS];
-            for (int k = 0; k < GEMV_RP_ROWS; k++) {
-                d16[k] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(gm, row[k] + off));
-                const __m512 m16 =
-                    _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(gm, row[k] + off + 2 * g));
-                acc[k] = _mm512_fmadd_ps(m16, sg, acc[k]);
-            }
             const size_t nib = off + 4 * (size_t)g; /* the group's pair nibbles */
-            for (int pp = 0; pp < (g + 1) / 2; pp++) {
-                const int64_t p = b0 / 2 + pp;
-                const __m512i a = _mm512_loadu_si512(qa + 64 * p);
-                const __m512 da = _mm512_loadu_ps(dp + 16 * p);
-                const __m512i idx = _mm512_add_epi32(pair_lanes, _mm512_set1_epi32(2 * pp));
+            if (g < 16) {                           /* a row's last, short group: pair by pair */
+                const __m512i pair_lanes =
+                    _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
                 for (int k = 0; k < GEMV_RP_ROWS; k++) {
-                    const __m512i z = _mm512_broadcast_i64x4(
-                        _mm256_loadu_si256((const void *)(row[k] + nib + 32 * pp)));
-                    const __m512i u = _mm512_and_si512(_mm512_srlv_epi16(z, shift), m4);
-                    const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, a);
-                    const __m512 dw = _mm512_permutexvar_ps(idx, d16[k]);
-                    acc[k] =
-                        _mm512_fmadd_ps(_mm512_mul_ps(dw, da), _mm512_cvtepi32_ps(dot), acc[k]);
+                    const __m512 d16 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(gm, row[k] + off));
+                    const __m512 m16 =
+                        _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(gm, row[k] + off + 2 * g));
+                    acc[k] = _mm512_fmadd_ps(m16, sg, acc[k]);
+                    for (int pp = 0; pp < npg; pp++) {
+                        const __m512i dot = _mm512_dpbusd_epi32(
+                            _mm512_setzero_si512(), pair_weights(row[k] + nib + 32 * pp, m4),
+                            _mm512_loadu_si512(qa + 64 * (b0 / 2 + pp)));
+                        const __m512 dw = _mm512_permutexvar_ps(
+                            _mm512_add_epi32(pair_lanes, _mm512_set1_epi32(2 * pp)), d16);
+                        acc[k] = _mm512_fmadd_ps(
+                            _mm512_mul_ps(dw, _mm512_loadu_ps(dp + 16 * (b0 / 2 + pp))),
+                            _mm512_cvtepi32_ps(dot), acc[k]);
+                    }
                 }
+                off += 4 * (size_t)g + (size_t)npg * 32;
+                continue;
             }
-            off += 4 * (size_t)g + (size_t)(g + 1) / 2 * 32;
+            /* activation scales in block_sums16's lane order */
+            const __m512 da = _mm512_i32gather_ps(dp_off, dp + b0 / 2 * 16, 4);
+            __m512i a[8];
+            for (int pp = 0; pp < 8; pp++)
+                a[pp] = _mm512_loadu_si512(qa + 64 * (b0 / 2 + pp));
+            for (int k = 0; k < GEMV_RP_ROWS; k++) {
+                const __m512 d16 =
+                    _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(row[k] + off)));
+                const __m512 m16 =
+                    _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(row[k] + off + 32)));
+                acc[k] = _mm512_fmadd_ps(m16, sg, acc[k]);
+                __m512i v[8];
+                for (int pp = 0; pp < 8; pp++)
+                    v[pp] = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                                pair_weights(row[k] + nib + 32 * pp, m4), a[pp]);
+                const __m512 dw = _mm512_mul_ps(_mm512_permutexvar_ps(blk, d16), da);
+                acc[k] = _mm512_fmadd_ps(dw, _mm512_cvtepi32_ps(block_sums16(v)), acc[k]);
+            }
+            off += 4 * (size_t)g + (size_t)npg * 32;
         }
         for (int k = 0; k < nr; k++)
             y[r + k] = _mm512_reduce_add_ps(acc[k]);
