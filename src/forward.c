@@ -147,6 +147,11 @@ static void attn_values(const struct simd_ops *ops, enum kv_type type, const str
     }
 }
 
+/* Keys per online-softmax step for n query tokens. */
+static int fold_tile(int n) {
+    return n == 1 ? FORWARD_ATTN_KTILE_DECODE : FORWARD_ATTN_KTILE;
+}
+
 /* Folds keys [j_begin, j_end) of KV head g into the online-softmax state of the G query heads of
  * tokens t0..t1 of the chunk (token t at position pos0 + t), skipping keys whose position is
  * after the query's. Key tiles are folded in with a running max m, running sum l and a rescaled
@@ -156,9 +161,9 @@ static int attn_fold(const struct adakv_ctx *c, int layer, int g, int t0, int t1
                      const float *q, float *scratch, int32_t j_begin, int32_t j_end, float **mx_out,
                      float **l_out, float **acc_out) {
     const struct model_hparams *hp = &c->model->hp;
-    const int G = hp->n_head / hp->n_head_kv, d = hp->head_dim, KT = FORWARD_ATTN_KTILE;
+    const int G = hp->n_head / hp->n_head_kv, d = hp->head_dim;
     const size_t qdim = (size_t)hp->n_head * d;
-    const int rows = (t1 - t0) * G;
+    const int rows = (t1 - t0) * G, KT = fold_tile(t1 - t0);
     float *qbuf = scratch, *s = qbuf + (size_t)rows * d, *mx = s + (size_t)rows * KT;
     float *l = mx + rows, *acc = l + rows;
     const struct kv_segment *seg = kv_cache_seg(&c->kv, layer, g);
@@ -240,7 +245,7 @@ static bool decode_split_pays(const struct adakv_ctx *c, int layer) {
     if (T < 2 || T > c->n_threads)
         return false;
     const size_t need =
-        (size_t)G * (2 * d + FORWARD_ATTN_KTILE + 2) + (size_t)hp->n_head_kv * G * (d + 2);
+        (size_t)G * (2 * d + fold_tile(1) + 2) + (size_t)hp->n_head_kv * G * (d + 2);
     if (need > c->attn_scratch_floats)
         return false;
     int64_t total = 0, worst = 0;
@@ -261,7 +266,7 @@ static void attention_decode_split(struct adakv_ctx *c, int layer, int32_t pos0)
     const int n_kv = hp->n_head_kv, G = hp->n_head / n_kv, d = hp->head_dim;
     const int T = c->heads.n_threads;
     /* per thread, after the fold's own scratch: [g][r] (m, l, acc[d]) */
-    const size_t part_off = (size_t)G * (2 * d + FORWARD_ATTN_KTILE + 2);
+    const size_t part_off = (size_t)G * (2 * d + fold_tile(1) + 2);
 #pragma omp parallel num_threads(T)
     {
         const int team = omp_get_num_threads();
@@ -633,6 +638,12 @@ struct adakv_ctx *adakv_ctx_new(struct adakv_model *m, const struct adakv_ctx_pa
     c->ws = malloc(ws_bytes(m, c->chunk) + 64);
     ok = ok && c->ws;
     c->attn_scratch_floats = rows * (2 * (size_t)hp->head_dim + FORWARD_ATTN_KTILE + 2) + 16;
+    /* one decoding token's fold (and the split's parts) must fit as well */
+    const size_t decode_floats = (size_t)(rows / FORWARD_ATTN_QTILE) *
+                                     (2 * (size_t)hp->head_dim + FORWARD_ATTN_KTILE_DECODE + 2) +
+                                 16;
+    c->attn_scratch_floats =
+        c->attn_scratch_floats > decode_floats ? c->attn_scratch_floats : decode_floats;
     c->attn_scratch = alloc_floats(c->n_threads, c->attn_scratch_floats, &ok);
     if (!ok) {
         err_set(e, "context: out of memory for the scratch of %d tokens", c->n_ctx);

@@ -32,6 +32,10 @@
 #define FORWARD_WINDOW_DEFAULT 32  /* query rows kept per layer for scoring */
 #define FORWARD_ATTN_QTILE     16  /* query tokens per attention work item */
 #define FORWARD_ATTN_KTILE     128 /* keys per online-softmax step */
+/* Keys per online-softmax step when one token attends (decode): its G query rows leave room in
+ * the scratch sized for QTILE tokens, and longer steps pay the per-step work (query rounding,
+ * maxima, rescaling, one exp call) over more keys. */
+#define FORWARD_ATTN_KTILE_DECODE 1024
 
 struct adakv_ctx {
     struct adakv_model *model; /* not owned */

@@ -285,7 +285,10 @@ Test(forward, fast_equals_reference) {
 
 /* (b) Prefill == decode one token at a time, at every position, for every KV type, for both
  * kernel paths. Both paths read the same stored rows; only the key tiling of the online softmax
- * differs, so the bound is float rounding: 1e-5 of the logit range. */
+ * differs (FORWARD_ATTN_KTILE vs FORWARD_ATTN_KTILE_DECODE), so the bound is float rounding:
+ * 1e-5 of the logit range. The VNNI int8 kernels round each tile's attention weights to int16
+ * against the tile's largest (attn-av-vnni.c), so other tiles round differently: measured 1.0e-4
+ * of the range on this random model, bound 5e-4 for the fast int8 path. */
 static void check_prefill_vs_decode(const char *file, int n, int n_ctx) {
     /* each test writes its own file: Criterion runs tests in parallel processes, and rewriting
      * a file another process has mapped would pull the bytes from under it */
@@ -305,7 +308,8 @@ static void check_prefill_vs_decode(const char *file, int n, int n_ctx) {
                         r = max_abs(lp, (size_t)n * VOCAB);
             cr_log_info("prefill vs decode n %d kv %d ref %d: %.3g of range %.3g", n, kt, ref,
                         (double)d, (double)r);
-            cr_assert(d <= 1e-5f * r, "n %d kv %d ref %d: prefill vs decode %g (range %g)", n, kt,
+            const float bound = kt == ADAKV_KV_INT8 && !ref ? 5e-4f : 1e-5f;
+            cr_assert(d <= bound * r, "n %d kv %d ref %d: prefill vs decode %g (range %g)", n, kt,
                       ref, (double)d, (double)r);
             free(lp), free(ld);
             adakv_ctx_free(cp), adakv_ctx_free(cd);
