@@ -5,7 +5,7 @@
 #      prompt GEMMs;
 #   3. Ada-KV presses against their base press, paired over positions (tools/fidelity-paired.py).
 # Raw CSVs go to perf/out/ (git-ignored); the tables are printed and saved beside them.
-# It takes about 4 minutes on 2 quiet cores (measured at commit ce3ba50): one 6,000-token
+# It takes about 4 minutes on 2 quiet cores (measured at commit c133fb6): one 6,000-token
 # prefill shared by all pairs (the tool compresses copies of that cache), plus two prefills per
 # storage comparison.
 # docs/fidelity.md records a run of this script on the default model.
