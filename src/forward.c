@@ -152,6 +152,18 @@ static int fold_tile(int n) {
     return n == 1 ? FORWARD_ATTN_KTILE_DECODE : FORWARD_ATTN_KTILE;
 }
 
+/* Scratch floats of one attn_fold over n query tokens (G rows each): the packed queries, one
+ * key step of scores, and m, l, acc per row (the layout attn_fold carves out). */
+static size_t fold_floats(const struct model_hparams *hp, int n) {
+    const size_t rows = (size_t)n * (hp->n_head / hp->n_head_kv);
+    return rows * (2 * (size_t)hp->head_dim + (size_t)fold_tile(n) + 2);
+}
+
+/* Scratch floats per thread of split decode: its own fold, then (m, l, acc) per query head. */
+static size_t split_decode_floats(const struct model_hparams *hp) {
+    return fold_floats(hp, 1) + (size_t)hp->n_head * (hp->head_dim + 2);
+}
+
 /* Folds keys [j_begin, j_end) of KV head g into the online-softmax state of the G query heads of
  * tokens t0..t1 of the chunk (token t at position pos0 + t), skipping keys whose position is
  * after the query's. Key tiles are folded in with a running max m, running sum l and a rescaled
@@ -236,17 +248,12 @@ static void attn_item(const struct adakv_ctx *c, int layer, int g, int t0, int t
 }
 
 /* Decode with the head map would leave a thread more than 1/8 above an even share of this
- * layer's rows (3 KV heads over 2 threads: 2/3 of the work on one thread), and the split fits
- * the per-thread scratch: then every head's rows are split evenly across the threads instead.
+ * layer's rows (3 KV heads over 2 threads: 2/3 of the work on one thread): then every head's
+ * rows are split evenly across the threads instead (the scratch is sized for it).
  * On one NUMA node nothing is lost; on several, the owner's locality is traded for balance. */
 static bool decode_split_pays(const struct adakv_ctx *c, int layer) {
-    const struct model_hparams *hp = &c->model->hp;
-    const int T = c->heads.n_threads, G = hp->n_head / hp->n_head_kv, d = hp->head_dim;
+    const int T = c->heads.n_threads;
     if (T < 2 || T > c->n_threads)
-        return false;
-    const size_t need =
-        (size_t)G * (2 * d + fold_tile(1) + 2) + (size_t)hp->n_head_kv * G * (d + 2);
-    if (need > c->attn_scratch_floats)
         return false;
     int64_t total = 0, worst = 0;
     for (int t = 0; t < T; t++) {
@@ -266,7 +273,7 @@ static void attention_decode_split(struct adakv_ctx *c, int layer, int32_t pos0)
     const int n_kv = hp->n_head_kv, G = hp->n_head / n_kv, d = hp->head_dim;
     const int T = c->heads.n_threads;
     /* per thread, after the fold's own scratch: [g][r] (m, l, acc[d]) */
-    const size_t part_off = (size_t)G * (2 * d + fold_tile(1) + 2);
+    const size_t part_off = fold_floats(hp, 1);
 #pragma omp parallel num_threads(T)
     {
         const int team = omp_get_num_threads();
@@ -622,7 +629,6 @@ struct adakv_ctx *adakv_ctx_new(struct adakv_model *m, const struct adakv_ctx_pa
     c->chunk = c->n_ctx < FORWARD_CHUNK ? c->n_ctx : FORWARD_CHUNK;
     const size_t ch = (size_t)c->chunk, qdim = (size_t)hp->n_head * hp->head_dim;
     const size_t kvdim = (size_t)hp->n_head_kv * hp->head_dim;
-    const size_t rows = (size_t)FORWARD_ATTN_QTILE * (hp->n_head / hp->n_head_kv);
     bool ok = true;
     c->x = alloc_floats(c->n_ctx, hp->n_embd, &ok);
     c->xn = alloc_floats(ch, hp->n_embd, &ok);
@@ -637,13 +643,10 @@ struct adakv_ctx *adakv_ctx_new(struct adakv_model *m, const struct adakv_ctx_pa
     c->q_window = alloc_floats(c->window, qdim, &ok);
     c->ws = malloc(ws_bytes(m, c->chunk) + 64);
     ok = ok && c->ws;
-    c->attn_scratch_floats = rows * (2 * (size_t)hp->head_dim + FORWARD_ATTN_KTILE + 2) + 16;
-    /* one decoding token's fold (and the split's parts) must fit as well */
-    const size_t decode_floats = (size_t)(rows / FORWARD_ATTN_QTILE) *
-                                     (2 * (size_t)hp->head_dim + FORWARD_ATTN_KTILE_DECODE + 2) +
-                                 16;
-    c->attn_scratch_floats =
-        c->attn_scratch_floats > decode_floats ? c->attn_scratch_floats : decode_floats;
+    /* a prefill query tile's fold, or one decoding token's split fold with its parts */
+    const size_t prefill_floats = fold_floats(hp, FORWARD_ATTN_QTILE);
+    const size_t decode_floats = split_decode_floats(hp);
+    c->attn_scratch_floats = (prefill_floats > decode_floats ? prefill_floats : decode_floats) + 16;
     c->attn_scratch = alloc_floats(c->n_threads, c->attn_scratch_floats, &ok);
     if (!ok) {
         err_set(e, "context: out of memory for the scratch of %d tokens", c->n_ctx);
