@@ -127,15 +127,15 @@ int main(int argc, char **argv) {
              * GB/s counted in the model's own bytes, as above. */
             const struct quant_kernels *qk = quant_kernels(sh->type);
             if (sh->type == TENSOR_TYPE_Q4_1 && qk && qk->gemv_rp) {
-                w.rp_bytes = quant_q4_1_rp_row_bytes(sh->n_in);
-                void *rp = malloc(w.rp_bytes * (size_t)sh->n_out);
+                w.rp_bytes = rb;
+                void *rp = malloc(quant_q4_1_rp_bytes(sh->n_in, sh->n_out));
                 if (!rp) {
                     fprintf(stderr, "bench-matmul: out of memory\n");
                     return 1;
                 }
-                for (int64_t r = 0; r < sh->n_out; r++)
-                    quant_q4_1_rp_row(wd + (size_t)r * rb, (char *)rp + (size_t)r * w.rp_bytes,
-                                      sh->n_in);
+                for (int64_t r = 0; r < sh->n_out; r += QUANT_RP_ROWS) /* whole tiles here */
+                    quant_q4_1_rp_tile(wd + (size_t)r * rb, rb, QUANT_RP_ROWS,
+                                       (char *)rp + (size_t)r * rb, sh->n_in);
                 w.rp = rp;
                 tg = time_matmul(&w, x, 1, y, ws, reps, &cg);
                 printf("%-7s %-24s %9.1f %7.1f %10.1f\n", simd_isa_name((enum simd_isa)isa),

@@ -746,112 +746,44 @@ static void gemv_q8_0(int64_t n, const uint8_t *restrict w, size_t w_stride, int
     }
 }
 
-/* The 16 block sums of a group from its 8 pair dots (v[p]: lanes 0-7 partial sums of block 2p,
- * lanes 8-15 of block 2p + 1), by a tree of 7 adds and 14 shuffles: lane 4 L + i of the result
- * holds block L + 4 i (a 4 x 4 transpose of the natural order, which the caller's scales follow).
- */
-static inline __attribute__((always_inline)) __m512i block_sums16(const __m512i v[8]) {
-    __m512i u[4], t[2];
-    for (int a = 0; a < 4; a++) /* 128-bit lane L of u[a]: block 4 a + L, 4 partials */
-        u[a] =
-            _mm512_add_epi32(_mm512_shuffle_i32x4(v[2 * a], v[2 * a + 1], _MM_SHUFFLE(2, 0, 2, 0)),
-                             _mm512_shuffle_i32x4(v[2 * a], v[2 * a + 1], _MM_SHUFFLE(3, 1, 3, 1)));
-    for (int c = 0; c < 2;
-         c++) /* lane L of t[c]: blocks 8 c + L and 8 c + L + 4, 2 partials each */
-        t[c] = _mm512_add_epi32(_mm512_unpacklo_epi64(u[2 * c], u[2 * c + 1]),
-                                _mm512_unpackhi_epi64(u[2 * c], u[2 * c + 1]));
-    const __m512 t0 = _mm512_castsi512_ps(t[0]), t1 = _mm512_castsi512_ps(t[1]);
-    return _mm512_add_epi32(
-        _mm512_castps_si512(_mm512_shuffle_ps(t0, t1, _MM_SHUFFLE(2, 0, 2, 0))),
-        _mm512_castps_si512(_mm512_shuffle_ps(t0, t1, _MM_SHUFFLE(3, 1, 3, 1))));
-}
-
-/* The 64 weights of a repacked block pair (quant_q4_1_rp_row): one 32-byte broadcast load, the
- * upper 256 bits shifted right by 4 (16-bit lanes 16..31: the high nibbles), then a mask. */
-static inline __attribute__((always_inline)) __m512i pair_weights(const uint8_t *p, __m512i m4) {
-    const __m512i z = _mm512_broadcast_i64x4(_mm256_loadu_si256((const void *)p));
-    return _mm512_and_si512(_mm512_mask_srli_epi16(z, 0xffff0000u, z, 4), m4);
-}
-
-/* Decode over repacked Q4_1 rows (quant.h, quant_q4_1_rp_row), four rows at a time sharing each
- * activation load. Per pair of blocks and row: one 32-byte broadcast load, a masked shift and a
- * mask give the pair's 64 weights, and one vpdpbusd; per group of 16 blocks and row, the 8 pair
- * dots are summed into the 16 block sums (block_sums16), which meet the 16 weight scales times
- * the 16 activation scales in one FMA, and the 16 minimums the 16 activation block sums in
- * another. About 6 instructions per pair and row, against about 26 on the native blocks
- * (gemv_q4_1), which decode is bound by. */
-#define GEMV_RP_ROWS 4
-
+/* Decode over repacked Q4_1 tiles (quant.h, quant_q4_1_rp_tile), 16 rows at a time, one row
+ * per 32-bit lane. Per block and tile: 4 loads of 64 bytes, each split by a mask and a
+ * shift-and-mask into 4 weights of every row for the block's low and high halves, and 8
+ * vpdpbusd against 4 activation bytes broadcast from memory; then one FMA with the 16 row scales
+ * times the activation scale and one with the 16 minimums times the activation block sum.
+ * About 2 instructions per 32 weight bytes, against about 8 for rows repacked one by one (which
+ * needed a horizontal sum per block and row), and decode is bound by them on 2 cores. */
 static void gemv_q4_1_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
                          const void *restrict act, float *restrict y) {
+    enum { R = QUANT_RP_ROWS };
     const int64_t nb = n / QK, np = (nb + 1) / 2;
     const int8_t *qa = act;
     const float *dp = (const float *)(qa + np * 64), *s = dp + np * 16;
     const __m512i m4 = _mm512_set1_epi8(0x0f);
-    /* lane n = 4 L + i of block_sums16 holds block L + 4 i: its scale's index in the group, and
-     * the offset of that block's activation scale in the pair-expanded dp */
-    const __m512i blk = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    const __m512i dp_off =
-        _mm512_add_epi32(_mm512_slli_epi32(_mm512_srli_epi32(blk, 1), 4),
-                         _mm512_slli_epi32(_mm512_and_si512(blk, _mm512_set1_epi32(1)), 3));
-    for (int64_t r = 0; r < n_rows; r += GEMV_RP_ROWS) {
-        const int nr = n_rows - r < GEMV_RP_ROWS ? (int)(n_rows - r) : GEMV_RP_ROWS;
-        const uint8_t *row[GEMV_RP_ROWS];
-        __m512 acc[GEMV_RP_ROWS];
-        for (int k = 0; k < GEMV_RP_ROWS; k++) { /* a short tile repeats its last row */
-            row[k] = (const uint8_t *)w + (size_t)(r + (k < nr ? k : nr - 1)) * w_stride;
-            acc[k] = _mm512_setzero_ps();
-        }
-        size_t off = 0;
-        for (int64_t b0 = 0; b0 < nb; b0 += 16) {
-            const int g = nb - b0 < 16 ? (int)(nb - b0) : 16, npg = (g + 1) / 2;
-            const __mmask16 gm = avx512_lanes16(g);
-            const __m512 sg = _mm512_maskz_loadu_ps(gm, s + b0);
-            const size_t nib = off + 4 * (size_t)g; /* the group's pair nibbles */
-            if (g < 16) {                           /* a row's last, short group: pair by pair */
-                const __m512i pair_lanes =
-                    _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-                for (int k = 0; k < GEMV_RP_ROWS; k++) {
-                    const __m512 d16 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(gm, row[k] + off));
-                    const __m512 m16 =
-                        _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(gm, row[k] + off + 2 * g));
-                    acc[k] = _mm512_fmadd_ps(m16, sg, acc[k]);
-                    for (int pp = 0; pp < npg; pp++) {
-                        const __m512i dot = _mm512_dpbusd_epi32(
-                            _mm512_setzero_si512(), pair_weights(row[k] + nib + 32 * pp, m4),
-                            _mm512_loadu_si512(qa + 64 * (b0 / 2 + pp)));
-                        const __m512 dw = _mm512_permutexvar_ps(
-                            _mm512_add_epi32(pair_lanes, _mm512_set1_epi32(2 * pp)), d16);
-                        acc[k] = _mm512_fmadd_ps(
-                            _mm512_mul_ps(dw, _mm512_loadu_ps(dp + 16 * (b0 / 2 + pp))),
-                            _mm512_cvtepi32_ps(dot), acc[k]);
-                    }
-                }
-                off += 4 * (size_t)g + (size_t)npg * 32;
-                continue;
+    for (int64_t r = 0; r < n_rows; r += R) {
+        const uint8_t *t = (const uint8_t *)w + (size_t)r * w_stride;
+        __m512 accd = _mm512_setzero_ps(), accm = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nb; b++, t += R * sizeof(struct block_q4_1)) {
+            const int8_t *a = qa + QK * b;
+            __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
+            for (int st = 0; st < 4; st++) {
+                const __m512i z = _mm512_loadu_si512(t + 4 * R + 64 * st);
+                int32_t a_lo, a_hi;
+                memcpy(&a_lo, a + 4 * st, 4);
+                memcpy(&a_hi, a + 16 + 4 * st, 4);
+                lo = _mm512_dpbusd_epi32(lo, _mm512_and_si512(z, m4), _mm512_set1_epi32(a_lo));
+                hi = _mm512_dpbusd_epi32(hi, _mm512_and_si512(_mm512_srli_epi16(z, 4), m4),
+                                         _mm512_set1_epi32(a_hi));
             }
-            /* activation scales in block_sums16's lane order */
-            const __m512 da = _mm512_i32gather_ps(dp_off, dp + b0 / 2 * 16, 4);
-            __m512i a[8];
-            for (int pp = 0; pp < 8; pp++)
-                a[pp] = _mm512_loadu_si512(qa + 64 * (b0 / 2 + pp));
-            for (int k = 0; k < GEMV_RP_ROWS; k++) {
-                const __m512 d16 =
-                    _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(row[k] + off)));
-                const __m512 m16 =
-                    _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(row[k] + off + 32)));
-                acc[k] = _mm512_fmadd_ps(m16, sg, acc[k]);
-                __m512i v[8];
-                for (int pp = 0; pp < 8; pp++)
-                    v[pp] = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
-                                                pair_weights(row[k] + nib + 32 * pp, m4), a[pp]);
-                const __m512 dw = _mm512_mul_ps(_mm512_permutexvar_ps(blk, d16), da);
-                acc[k] = _mm512_fmadd_ps(dw, _mm512_cvtepi32_ps(block_sums16(v)), acc[k]);
-            }
-            off += 4 * (size_t)g + (size_t)npg * 32;
+            const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const void *)t));
+            const __m512 mw = _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(t + 2 * R)));
+            const __m512 da = _mm512_set1_ps(dp[(b / 2) * 16 + (b % 2) * 8]);
+            accd = _mm512_fmadd_ps(_mm512_mul_ps(dw, da),
+                                   _mm512_cvtepi32_ps(_mm512_add_epi32(lo, hi)), accd);
+            accm = _mm512_fmadd_ps(mw, _mm512_set1_ps(s[b]), accm);
         }
-        for (int k = 0; k < nr; k++)
-            y[r + k] = _mm512_reduce_add_ps(acc[k]);
+        const int nr = n_rows - r < R ? (int)(n_rows - r) : R;
+        _mm512_mask_storeu_ps(y + r, avx512_lanes16(nr), _mm512_add_ps(accd, accm));
     }
 }
 

@@ -1,41 +1,31 @@
-/* The repacked Q4_1 row layout of decode (quant.h, quant_q4_1_rp_row), in plain C: made once
- * per weight row at model load, read by the ISA files' gemv_rp kernels. */
+/* The repacked Q4_1 layout of decode (quant.h, quant_q4_1_rp_pack), in plain C: made once per
+ * weight matrix at model load, read by the ISA files' gemv_rp kernels. */
 #include <string.h>
 
 #include "quant.h"
 
-enum { GROUP = 16 };
-
-size_t quant_q4_1_rp_row_bytes(int64_t n) {
-    const int64_t nb = n / QK;
-    size_t bytes = 0;
-    for (int64_t b0 = 0; b0 < nb; b0 += GROUP) {
-        const int64_t g = nb - b0 < GROUP ? nb - b0 : GROUP;
-        bytes += (size_t)(4 * g + (g + 1) / 2 * 32);
-    }
-    return bytes;
+size_t quant_q4_1_rp_bytes(int64_t n, int64_t n_rows) {
+    const int64_t tiles = (n_rows + QUANT_RP_ROWS - 1) / QUANT_RP_ROWS;
+    return (size_t)tiles * QUANT_RP_ROWS * (size_t)(n / QK) * sizeof(struct block_q4_1);
 }
 
-void quant_q4_1_rp_row(const void *restrict src, void *restrict dst, int64_t n) {
-    const struct block_q4_1 *x = src;
-    uint8_t *out = dst;
+void quant_q4_1_rp_tile(const void *restrict src, size_t src_stride, int n_rows, void *restrict dst,
+                        int64_t n) {
+    enum { R = QUANT_RP_ROWS };
     const int64_t nb = n / QK;
-    for (int64_t b0 = 0; b0 < nb; b0 += GROUP) {
-        const int64_t g = nb - b0 < GROUP ? nb - b0 : GROUP;
-        for (int64_t i = 0; i < g; i++) {
-            memcpy(out + 2 * i, &x[b0 + i].d, 2);
-            memcpy(out + 2 * g + 2 * i, &x[b0 + i].m, 2);
-        }
-        out += 4 * g;
-        for (int64_t p = 0; p < (g + 1) / 2; p++, out += 32) {
-            const struct block_q4_1 *a = &x[b0 + 2 * p];
-            const struct block_q4_1 *b = 2 * p + 1 < g ? a + 1 : NULL;
-            /* weight j of a block: low nibble of qs[j] for j < 16, high nibble of qs[j - 16] */
-            for (int j = 0; j < 32; j++) {
-                const int lo = j < 16 ? a->qs[j] & 0xf : a->qs[j - 16] >> 4;
-                const int hi = !b ? 0 : j < 16 ? b->qs[j] & 0xf : b->qs[j - 16] >> 4;
-                out[j] = (uint8_t)(lo | hi << 4);
-            }
+    uint8_t *out = dst;
+    /* rows past n_rows are zero: scale, minimum and weights, so they add nothing */
+    memset(out, 0, (size_t)nb * R * sizeof(struct block_q4_1));
+    for (int64_t b = 0; b < nb; b++, out += R * sizeof(struct block_q4_1)) {
+        for (int i = 0; i < n_rows; i++) {
+            const struct block_q4_1 *x =
+                (const struct block_q4_1 *)(const void *)((const char *)src + i * src_stride) + b;
+            memcpy(out + 2 * i, &x->d, 2);
+            memcpy(out + 2 * R + 2 * i, &x->m, 2);
+            /* qs[j] holds weight j (low nibble) and j + 16 (high): its 4-byte step s = j / 4
+             * goes to bytes 4 i .. 4 i + 3 of the step's 64 bytes */
+            for (int s = 0; s < 4; s++)
+                memcpy(out + 4 * R + 64 * s + 4 * i, x->qs + 4 * s, 4);
         }
     }
 }

@@ -188,22 +188,27 @@ static inline size_t quant_pack_bytes(int64_t n) {
     return (size_t)(np * 64 + np * 64 + (nb + 15) / 16 * 16 * 4 + np * 64);
 }
 
-/* Decode GEMV over rows repacked once at load (Q4_1 only, see quant-repack.c): y[r] = dot(row r,
- * the one activation row packed by pack_act), rows w_stride bytes apart. Same activation
- * quantization as gemm; only the summation order differs. */
+/* Decode GEMV over rows repacked once at load (Q4_1 only, quant_q4_1_rp_tile): y[r] = dot(row r,
+ * the one activation row packed by pack_act) for the n_rows rows of the consecutive tiles at w
+ * (w_stride: bytes per row, a tile is QUANT_RP_ROWS of them). Same activation quantization as
+ * gemm; only the summation order differs. */
 typedef void (*quant_gemv_rp_fn)(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
                                  const void *restrict act, float *restrict y);
 
-/* The repacked Q4_1 row of n values (32-blocks, n <= QUANT_GEMM_MAX_N): groups of up to 16
- * blocks, each [f16 d of its g blocks][f16 m of its g blocks][ceil(g/2) x 32 bytes of pair
- * nibbles], where pair byte j (0..31) holds weight j of the pair in its low nibble and weight
- * j + 32 in its high nibble (the pair's 64 weights in order, block 2p then 2p + 1; an odd last
- * block pairs with zeros). A decode kernel then gets 16 scales, or 16 minimums, from one load
- * and a pair's 64 weights from one 32-byte load, where the native 20-byte blocks need a
- * broadcast and conversion per block and value. Bytes per row: */
-size_t quant_q4_1_rp_row_bytes(int64_t n);
-/* Writes the repacked form of one Q4_1 row of n values (plain C). */
-void quant_q4_1_rp_row(const void *restrict src, void *restrict dst, int64_t n);
+/* Repacked Q4_1 for decode: tiles of QUANT_RP_ROWS rows, each block index b of the tile's rows
+ * stored as [16 f16 scales d][16 f16 minimums m][4 steps x 64 bytes], where byte 4 i + j of step
+ * s is the native qs[4 s + j] of row i (weight 4 s + j of the block in its low nibble, weight
+ * 16 + 4 s + j in its high nibble). One 64-byte load then gives 4 consecutive weights of each
+ * of the 16 rows per nibble half, so a vpdpbusd against 4 broadcast activation bytes leaves one
+ * row's dot in each 32-bit lane: no horizontal sums, and the scales of 16 rows are one vector.
+ * Same 20 bytes per 32 weights as Q4_1; a short last tile is padded with zero rows.
+ * Bytes for n_rows rows of n values (n a multiple of 32, n <= QUANT_GEMM_MAX_N): */
+#define QUANT_RP_ROWS 16
+size_t quant_q4_1_rp_bytes(int64_t n, int64_t n_rows);
+/* Writes one tile from n_rows (<= QUANT_RP_ROWS) native rows src_stride bytes apart (plain C);
+ * the tile is QUANT_RP_ROWS * (n / 32) * 20 bytes. */
+void quant_q4_1_rp_tile(const void *restrict src, size_t src_stride, int n_rows, void *restrict dst,
+                        int64_t n);
 
 struct quant_kernels {
     quant_dequant_row_fn dequant_row;   /* NULL: type unsupported */

@@ -65,9 +65,9 @@ int decode_pack_create(const struct gguf_tensor *const *w, int n, struct decode_
     size_t total = 0; /* tensors back to back, each starting on a cache line */
     for (int i = 0; i < n; i++)
         if (repackable(w[i]))
-            total += (quant_q4_1_rp_row_bytes((int64_t)w[i]->ne[0]) * (size_t)w[i]->ne[1] +
-                      ROW_ALIGN - 1) /
-                     ROW_ALIGN * ROW_ALIGN;
+            total +=
+                (quant_q4_1_rp_bytes((int64_t)w[i]->ne[0], (int64_t)w[i]->ne[1]) + ROW_ALIGN - 1) /
+                ROW_ALIGN * ROW_ALIGN;
     if (!(p->arena = arena_alloc(total))) {
         decode_pack_free(p);
         return err_set(e, "decode repack: out of memory for %zu bytes", total);
@@ -81,14 +81,16 @@ int decode_pack_create(const struct gguf_tensor *const *w, int n, struct decode_
         const size_t src_row = (size_t)tensor_type_row_size(t->type, t->ne[0]);
         struct packed *pk = &p->w[p->n++];
         pk->t = t;
-        pk->row_bytes = quant_q4_1_rp_row_bytes(n_in);
+        const size_t bytes = quant_q4_1_rp_bytes(n_in, n_out);
+        pk->row_bytes = src_row; /* the tiles keep Q4_1's 20 bytes per 32 weights */
         pk->rows = (char *)p->arena + off;
-        off += (pk->row_bytes * (size_t)n_out + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
+        off += (bytes + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
 #pragma omp parallel for schedule(static)
-        for (int64_t r = 0; r < n_out; r++)
-            quant_q4_1_rp_row((const char *)t->data + (size_t)r * src_row,
-                              (char *)pk->rows + (size_t)r * pk->row_bytes, n_in);
-        p->bytes += pk->row_bytes * (size_t)n_out;
+        for (int64_t r = 0; r < n_out; r += QUANT_RP_ROWS)
+            quant_q4_1_rp_tile((const char *)t->data + (size_t)r * src_row, src_row,
+                               n_out - r < QUANT_RP_ROWS ? (int)(n_out - r) : QUANT_RP_ROWS,
+                               (char *)pk->rows + (size_t)r * pk->row_bytes, n_in);
+        p->bytes += bytes;
     }
     qsort(p->w, (size_t)p->n, sizeof *p->w, cmp_packed);
     *out = p;

@@ -1,12 +1,12 @@
-/* Weights repacked once at load for the decode GEMV (quant.h: quant_q4_1_rp_row).
+/* Weights repacked once at load for the decode GEMV (quant.h: quant_q4_1_rp_tile).
  *
  * Why: decode multiplies one token by every weight, so it is bound by how fast the GEMV walks the
- * weights. The native Q4_1 block (f16 scale, f16 minimum, 16 bytes of nibbles: 20 bytes) makes
- * the kernel broadcast and widen two f16 values per block and row; the repacked rows group 16
- * blocks' scales and minimums, so those come 16 at a time, and pair a block's nibbles with its
- * neighbour's so that 64 weights unpack from one load (perf/bench-matmul: GEMV GB/s). The copy
- * costs the model's Q4_1 bytes again (66 MB for the default model) and is made only where the
- * ISA has the kernel (AVX-512 VNNI). */
+ * weights, and on 2 cores the kernel's instructions, not DRAM, set that pace. The native Q4_1
+ * block (f16 scale, f16 minimum, 16 bytes of nibbles: 20 bytes) makes the kernel widen two f16
+ * values per block and row and sum each row's lanes; the repacked tiles interleave 16 rows so
+ * that every 32-bit lane of a dot product belongs to one row, and 16 scales come from one load
+ * (perf/bench-matmul: GEMV GB/s). The copy costs the model's Q4_1 bytes again (66 MB for the
+ * default model) and is made only where the ISA has the kernel (AVX-512 VNNI). */
 #ifndef ADAKV_DECODE_PACK_H
 #define ADAKV_DECODE_PACK_H
 
@@ -23,7 +23,8 @@ int decode_pack_create(const struct gguf_tensor *const *w, int n, struct decode_
                        struct adakv_err *e);
 void decode_pack_free(struct decode_pack *p);
 
-/* The repacked rows of t and their stride in *row_bytes, or NULL when t was not repacked. */
+/* The repacked tiles of t and the bytes per row in them in *row_bytes (a tile is QUANT_RP_ROWS
+ * rows), or NULL when t was not repacked. */
 const void *decode_pack_find(const struct decode_pack *p, const struct gguf_tensor *t,
                              size_t *row_bytes);
 size_t decode_pack_bytes(const struct decode_pack *p);

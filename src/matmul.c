@@ -9,7 +9,8 @@
 
 /* Tile of the prefill product: TILE_ROWS weight rows (a few KiB of Q4_1/Q8_0, stays in L1)
  * against TILE_TOKENS quantized activation rows (~40 KiB at n_in = 576, stays in L2). */
-#define TILE_ROWS   16
+#define TILE_ROWS 16
+_Static_assert(TILE_ROWS % QUANT_RP_ROWS == 0, "a decode tile starts on a repacked tile");
 #define TILE_TOKENS 64
 /* Below this many tokens the product is a GEMV: split only the rows. */
 #define GEMV_MAX_TOKENS 4

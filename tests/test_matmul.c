@@ -181,9 +181,9 @@ Test(matmul, supported_types) {
     cr_assert(strstr(e.msg, "Q2_K"), "%s", e.msg);
 }
 
-/* The repack of Q4_1 rows for decode (quant_q4_1_rp_row) and the gemv_rp kernel over it, where
- * the ISA has one: row lengths with full and partial 16-block groups, odd block counts, row
- * counts that leave short 4-row tiles. The result must equal the native matmul of the same token
+/* The repack of Q4_1 rows for decode (quant_q4_1_rp_tile) and the gemv_rp kernel over it, where
+ * the ISA has one: several row lengths, odd block counts, a row count that leaves a short last
+ * tile (37 = 16 + 16 + 5). The result must equal the native matmul of the same token
  * (same activation quantization, already checked against matmul_ref above) up to float
  * summation order: (blocks + 16) * 2^-22 * sum |w x|. */
 Test(matmul, repacked_q4_1_decode_matches_native) {
@@ -202,12 +202,14 @@ Test(matmul, repacked_q4_1_decode_matches_native) {
         for (size_t ni = 0; ni < sizeof n_ins / sizeof n_ins[0]; ni++) {
             const int64_t n_in = n_ins[ni], n_out = 37, nb = n_in / QK;
             const size_t rb = tensor_type_row_size(l->type, n_in);
-            const size_t rpb = quant_q4_1_rp_row_bytes(n_in);
-            cr_assert_leq(rpb, rb + 16, "the repack adds at most one half pair per group");
-            uint8_t *wbuf = malloc(rb * n_out), *rp = malloc(rpb * n_out);
+            const size_t rp_size = quant_q4_1_rp_bytes(n_in, n_out);
+            cr_assert_eq(rp_size, rb * 48, "3 tiles of 16 rows of Q4_1's size");
+            uint8_t *wbuf = malloc(rb * n_out), *rp = malloc(rp_size);
             qt_fill_blocks(l, wbuf, n_out * nb, &seed, 1);
-            for (int64_t o = 0; o < n_out; o++)
-                quant_q4_1_rp_row(wbuf + o * rb, rp + o * rpb, n_in);
+            for (int64_t o = 0; o < n_out; o += QUANT_RP_ROWS)
+                quant_q4_1_rp_tile(wbuf + o * rb, rb,
+                                   n_out - o < QUANT_RP_ROWS ? (int)(n_out - o) : QUANT_RP_ROWS,
+                                   rp + o * rb, n_in);
             float *x = malloc(n_in * 4), *wf = malloc(n_in * 4);
             float *y_native = malloc(n_out * 4), *y_rp = malloc(n_out * 4);
             qt_fill_act(x, n_in, &seed, (int)ni % 2);
@@ -215,7 +217,7 @@ Test(matmul, repacked_q4_1_decode_matches_native) {
             struct matmul_weight w = {
                 .type = l->type, .n_in = n_in, .n_out = n_out, .data = wbuf, .row_bytes = rb};
             matmul(&w, x, 1, y_native, ws);
-            w.rp = rp, w.rp_bytes = rpb;
+            w.rp = rp, w.rp_bytes = rb;
             for (int64_t o = 0; o < n_out; o++)
                 y_rp[o] = NAN; /* every output must be written */
             matmul(&w, x, 1, y_rp, ws);
