@@ -126,16 +126,16 @@ int main(int argc, char **argv) {
             /* The decode GEMV over rows repacked at load (decode-pack.h), where the ISA has it;
              * GB/s counted in the model's own bytes, as above. */
             const struct quant_kernels *qk = quant_kernels(sh->type);
-            if (sh->type == TENSOR_TYPE_Q4_1 && qk && qk->gemv_rp) {
+            if (qk && qk->gemv_rp && qk->rp_tile) {
                 w.rp_bytes = rb;
-                void *rp = malloc(quant_q4_1_rp_bytes(sh->n_in, sh->n_out));
+                void *rp = malloc(quant_rp_bytes(rb, sh->n_out));
                 if (!rp) {
                     fprintf(stderr, "bench-matmul: out of memory\n");
                     return 1;
                 }
                 for (int64_t r = 0; r < sh->n_out; r += QUANT_RP_ROWS) /* whole tiles here */
-                    quant_q4_1_rp_tile(wd + (size_t)r * rb, rb, QUANT_RP_ROWS,
-                                       (char *)rp + (size_t)r * rb, sh->n_in);
+                    qk->rp_tile(wd + (size_t)r * rb, rb, QUANT_RP_ROWS, (char *)rp + (size_t)r * rb,
+                                sh->n_in);
                 w.rp = rp;
                 tg = time_matmul(&w, x, 1, y, ws, reps, &cg);
                 printf("%-7s %-24s %9.1f %7.1f %10.1f\n", simd_isa_name((enum simd_isa)isa),

@@ -787,6 +787,51 @@ static void gemv_q4_1_rp(int64_t n, const void *restrict w, size_t w_stride, int
     }
 }
 
+/* Decode over repacked Q8_0 tiles (quant.h, quant_q8_0_rp_tile), 16 rows at a time, one row per
+ * 32-bit lane: the tile's unsigned weights w + 128 against signed activation bytes broadcast
+ * from memory, so sum((w + 128) q) - 128 sum(q) is the dot, exact in int32. The activation row
+ * comes packed as q + 128 (pack_act_q8_0u, shared with gemm); it is turned back into q, with
+ * its block sums, once per call. */
+static void gemv_q8_0_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
+                         const void *restrict act, float *restrict y) {
+    enum { R = QUANT_RP_ROWS };
+    const int64_t nb = n / QK, np = (nb + 1) / 2;
+    const uint8_t *qu = act;
+    const float *dp = (const float *)(qu + np * 64);
+    _Alignas(64) int8_t q[QUANT_GEMM_MAX_N];
+    int32_t corr[QUANT_GEMM_MAX_N / QK];
+    const __m256i flip = _mm256_set1_epi8(-128);
+    for (int64_t b = 0; b < nb; b++) {
+        const __m256i u = _mm256_loadu_si256((const void *)(qu + QK * b));
+        _mm256_store_si256((void *)(q + QK * b), _mm256_xor_si256(u, flip));
+        const __m256i sad = _mm256_sad_epu8(u, _mm256_setzero_si256()); /* sum(u) in 4 lanes */
+        const int64_t su = _mm256_extract_epi64(sad, 0) + _mm256_extract_epi64(sad, 1) +
+                           _mm256_extract_epi64(sad, 2) + _mm256_extract_epi64(sad, 3);
+        corr[b] = 128 * (int32_t)(su - 128 * QK); /* 128 sum(q) */
+    }
+    for (int64_t r = 0; r < n_rows; r += R) {
+        const uint8_t *t = (const uint8_t *)w + (size_t)r * w_stride;
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nb; b++, t += R * sizeof(struct block_q8_0)) {
+            const int8_t *a = q + QK * b;
+            __m512i d2[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+            for (int st = 0; st < 8; st++) {
+                int32_t a4;
+                memcpy(&a4, a + 4 * st, 4);
+                d2[st % 2] = _mm512_dpbusd_epi32(
+                    d2[st % 2], _mm512_loadu_si512(t + 2 * R + 64 * st), _mm512_set1_epi32(a4));
+            }
+            const __m512i dot =
+                _mm512_sub_epi32(_mm512_add_epi32(d2[0], d2[1]), _mm512_set1_epi32(corr[b]));
+            const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const void *)t));
+            const __m512 da = _mm512_set1_ps(dp[(b / 2) * 16 + (b % 2) * 8]);
+            acc = _mm512_fmadd_ps(_mm512_mul_ps(dw, da), _mm512_cvtepi32_ps(dot), acc);
+        }
+        const int nr = n_rows - r < R ? (int)(n_rows - r) : R;
+        _mm512_mask_storeu_ps(y + r, avx512_lanes16(nr), acc);
+    }
+}
+
 static void gemm_q4_1(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
                       const void *restrict act, size_t act_stride, int64_t n_tok, float *restrict y,
                       size_t y_stride) {
@@ -853,9 +898,12 @@ void quant_fill_avx512(struct quant_kernels *t, bool vnni, bool bf16) {
     if (vnni) {
         t[TENSOR_TYPE_Q4_1].pack_act = pack_act_q8_1;
         t[TENSOR_TYPE_Q4_1].gemm = gemm_q4_1;
+        t[TENSOR_TYPE_Q4_1].rp_tile = quant_q4_1_rp_tile;
         t[TENSOR_TYPE_Q4_1].gemv_rp = gemv_q4_1_rp;
         t[TENSOR_TYPE_Q8_0].pack_act = pack_act_q8_0u;
         t[TENSOR_TYPE_Q8_0].gemm = gemm_q8_0;
+        t[TENSOR_TYPE_Q8_0].rp_tile = quant_q8_0_rp_tile;
+        t[TENSOR_TYPE_Q8_0].gemv_rp = gemv_q8_0_rp;
     }
     t[TENSOR_TYPE_Q4_K].quantize_act = quantize_q8_k;
     t[TENSOR_TYPE_Q4_K].vec_dot = vnni ? dot_q4_k_vnni : dot_q4_k_plain;

@@ -188,27 +188,33 @@ static inline size_t quant_pack_bytes(int64_t n) {
     return (size_t)(np * 64 + np * 64 + (nb + 15) / 16 * 16 * 4 + np * 64);
 }
 
-/* Decode GEMV over rows repacked once at load (Q4_1 only, quant_q4_1_rp_tile): y[r] = dot(row r,
- * the one activation row packed by pack_act) for the n_rows rows of the consecutive tiles at w
- * (w_stride: bytes per row, a tile is QUANT_RP_ROWS of them). Same activation quantization as
- * gemm; only the summation order differs. */
-typedef void (*quant_gemv_rp_fn)(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
-                                 const void *restrict act, float *restrict y);
-
-/* Repacked Q4_1 for decode: tiles of QUANT_RP_ROWS rows, each block index b of the tile's rows
- * stored as [16 f16 scales d][16 f16 minimums m][4 steps x 64 bytes], where byte 4 i + j of step
- * s is the native qs[4 s + j] of row i (weight 4 s + j of the block in its low nibble, weight
- * 16 + 4 s + j in its high nibble). One 64-byte load then gives 4 consecutive weights of each
- * of the 16 rows per nibble half, so a vpdpbusd against 4 broadcast activation bytes leaves one
- * row's dot in each 32-bit lane: no horizontal sums, and the scales of 16 rows are one vector.
- * Same 20 bytes per 32 weights as Q4_1; a short last tile is padded with zero rows.
- * Bytes for n_rows rows of n values (n a multiple of 32, n <= QUANT_GEMM_MAX_N): */
+/* Decode over weights repacked once at load into tiles of QUANT_RP_ROWS rows that interleave
+ * the rows 4 bytes at a time, so that each 32-bit lane of a vpdpbusd holds one row's dot against
+ * 4 activation bytes broadcast to all lanes: no horizontal sum per row, and one load brings the
+ * scales of 16 rows. A tile keeps the native bytes per row (20 per 32 weights for Q4_1, 34 for
+ * Q8_0); a short last tile is padded with zero rows. Per block index b of the tile's rows:
+ *   Q4_1: [16 f16 d][16 f16 m][4 steps x 64 bytes], byte 4 i + j of step s = the native
+ *         qs[4 s + j] of row i (weight 4 s + j in its low nibble, 16 + 4 s + j in its high one);
+ *   Q8_0: [16 f16 d][8 steps x 64 bytes], byte 4 i + j of step s = qs[4 s + j] of row i + 128
+ *         (unsigned, the operand vpdpbusd takes from a register).
+ * Writes one tile from n_rows (<= QUANT_RP_ROWS) native rows of n values src_stride bytes apart
+ * (plain C). */
 #define QUANT_RP_ROWS 16
-size_t quant_q4_1_rp_bytes(int64_t n, int64_t n_rows);
-/* Writes one tile from n_rows (<= QUANT_RP_ROWS) native rows src_stride bytes apart (plain C);
- * the tile is QUANT_RP_ROWS * (n / 32) * 20 bytes. */
+typedef void (*quant_rp_tile_fn)(const void *restrict src, size_t src_stride, int n_rows,
+                                 void *restrict dst, int64_t n);
 void quant_q4_1_rp_tile(const void *restrict src, size_t src_stride, int n_rows, void *restrict dst,
                         int64_t n);
+void quant_q8_0_rp_tile(const void *restrict src, size_t src_stride, int n_rows, void *restrict dst,
+                        int64_t n);
+/* Bytes of the repacked form of n_rows rows of row_bytes native bytes each. */
+static inline size_t quant_rp_bytes(size_t row_bytes, int64_t n_rows) {
+    return (size_t)((n_rows + QUANT_RP_ROWS - 1) / QUANT_RP_ROWS) * QUANT_RP_ROWS * row_bytes;
+}
+/* y[r] = dot(row r, the one activation row packed by pack_act) for the n_rows rows of the
+ * consecutive tiles at w (w_stride: native bytes per row). Same activation quantization as gemm;
+ * only the summation order differs. */
+typedef void (*quant_gemv_rp_fn)(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
+                                 const void *restrict act, float *restrict y);
 
 struct quant_kernels {
     quant_dequant_row_fn dequant_row;   /* NULL: type unsupported */
@@ -217,6 +223,7 @@ struct quant_kernels {
     uint32_t act_type;                  /* llama.cpp's vec_dot_type for this weight type */
     quant_quantize_row_fn pack_act;     /* optional, with gemm: f32 -> packed rows */
     quant_gemm_fn gemm;                 /* optional: rows x tokens at once */
+    quant_rp_tile_fn rp_tile;           /* optional, with gemv_rp: its layout (plain C) */
     quant_gemv_rp_fn gemv_rp;           /* optional: one token over repacked rows */
 };
 

@@ -46,7 +46,13 @@ static int cmp_packed(const void *a, const void *b) {
 
 static bool repackable(const struct gguf_tensor *t) {
     const struct quant_kernels *k = quant_kernels(t->type);
-    return t->type == TENSOR_TYPE_Q4_1 && k && k->gemv_rp && t->ne[0] <= QUANT_GEMM_MAX_N;
+    return k && k->gemv_rp && k->rp_tile && t->ne[0] <= QUANT_GEMM_MAX_N;
+}
+
+/* t's tiles, rounded up so that the next tensor starts on a cache line */
+static size_t packed_bytes(const struct gguf_tensor *t) {
+    const size_t b = quant_rp_bytes(tensor_type_row_size(t->type, t->ne[0]), (int64_t)t->ne[1]);
+    return (b + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
 }
 
 int decode_pack_create(const struct gguf_tensor *const *w, int n, struct decode_pack **out,
@@ -62,12 +68,10 @@ int decode_pack_create(const struct gguf_tensor *const *w, int n, struct decode_
         free(p);
         return err_set(e, "decode repack: out of memory");
     }
-    size_t total = 0; /* tensors back to back, each starting on a cache line */
+    size_t total = 0; /* tensors back to back */
     for (int i = 0; i < n; i++)
         if (repackable(w[i]))
-            total +=
-                (quant_q4_1_rp_bytes((int64_t)w[i]->ne[0], (int64_t)w[i]->ne[1]) + ROW_ALIGN - 1) /
-                ROW_ALIGN * ROW_ALIGN;
+            total += packed_bytes(w[i]);
     if (!(p->arena = arena_alloc(total))) {
         decode_pack_free(p);
         return err_set(e, "decode repack: out of memory for %zu bytes", total);
@@ -81,16 +85,16 @@ int decode_pack_create(const struct gguf_tensor *const *w, int n, struct decode_
         const size_t src_row = (size_t)tensor_type_row_size(t->type, t->ne[0]);
         struct packed *pk = &p->w[p->n++];
         pk->t = t;
-        const size_t bytes = quant_q4_1_rp_bytes(n_in, n_out);
-        pk->row_bytes = src_row; /* the tiles keep Q4_1's 20 bytes per 32 weights */
+        const quant_rp_tile_fn tile = quant_kernels(t->type)->rp_tile;
+        pk->row_bytes = src_row; /* the tiles keep the native bytes per row */
         pk->rows = (char *)p->arena + off;
-        off += (bytes + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
+        off += packed_bytes(t);
 #pragma omp parallel for schedule(static)
         for (int64_t r = 0; r < n_out; r += QUANT_RP_ROWS)
-            quant_q4_1_rp_tile((const char *)t->data + (size_t)r * src_row, src_row,
-                               n_out - r < QUANT_RP_ROWS ? (int)(n_out - r) : QUANT_RP_ROWS,
-                               (char *)pk->rows + (size_t)r * pk->row_bytes, n_in);
-        p->bytes += bytes;
+            tile((const char *)t->data + (size_t)r * src_row, src_row,
+                 n_out - r < QUANT_RP_ROWS ? (int)(n_out - r) : QUANT_RP_ROWS,
+                 (char *)pk->rows + (size_t)r * pk->row_bytes, n_in);
+        p->bytes += quant_rp_bytes(src_row, n_out);
     }
     qsort(p->w, (size_t)p->n, sizeof *p->w, cmp_packed);
     *out = p;

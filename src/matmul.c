@@ -1,6 +1,7 @@
 #include "matmul.h"
 
 #include <assert.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -67,8 +68,9 @@ static void matmul_blocked(const struct quant_kernels *k, const struct matmul_we
 }
 
 /* One token over repacked rows (decode): X packed once, then the row tiles of every weight in
- * one parallel region. True when it ran (all weights repacked, one type and row length, and the
- * ISA has the kernel). */
+ * one parallel region, each thread one contiguous run of tiles and one kernel call per weight
+ * in it (the kernel may prepare the activation row per call). True when it ran (all weights
+ * repacked, one type and row length, and the ISA has the kernel). */
 static bool matmul_rp(const struct matmul_weight *const *w, int n_w, const float *x,
                       float *const *y, uint8_t *ws) {
     const struct quant_kernels *k = quant_kernels(w[0]->type);
@@ -82,15 +84,21 @@ static bool matmul_rp(const struct matmul_weight *const *w, int n_w, const float
     int64_t first[MATMUL_MULTI_MAX + 1] = {0};
     for (int i = 0; i < n_w; i++)
         first[i + 1] = first[i] + (w[i]->n_out + TILE_ROWS - 1) / TILE_ROWS;
-#pragma omp parallel for schedule(static)
-    for (int64_t tile = 0; tile < first[n_w]; tile++) {
-        int i = 0;
-        while (tile >= first[i + 1])
-            i++;
-        const int64_t o0 = (tile - first[i]) * TILE_ROWS;
-        const int64_t nr = w[i]->n_out - o0 < TILE_ROWS ? w[i]->n_out - o0 : TILE_ROWS;
-        k->gemv_rp(n_in, (const uint8_t *)w[i]->rp + (size_t)o0 * w[i]->rp_bytes, w[i]->rp_bytes,
-                   nr, ws, y[i] + o0);
+#pragma omp parallel
+    {
+        const int64_t team = omp_get_num_threads(), me = omp_get_thread_num();
+        const int64_t lo = first[n_w] * me / team, hi = first[n_w] * (me + 1) / team;
+        for (int i = 0; i < n_w; i++) {
+            const int64_t a = lo > first[i] ? lo : first[i];
+            const int64_t b = hi < first[i + 1] ? hi : first[i + 1];
+            if (a >= b)
+                continue;
+            const int64_t o0 = (a - first[i]) * TILE_ROWS;
+            const int64_t o1 =
+                (b - first[i]) * TILE_ROWS < w[i]->n_out ? (b - first[i]) * TILE_ROWS : w[i]->n_out;
+            k->gemv_rp(n_in, (const uint8_t *)w[i]->rp + (size_t)o0 * w[i]->rp_bytes,
+                       w[i]->rp_bytes, o1 - o0, ws, y[i] + o0);
+        }
     }
     return true;
 }

@@ -80,8 +80,8 @@ static int load_arch(struct adakv_model *m, struct adakv_err *e) {
 enum { LAYER_LINEARS = 7 };
 
 /* The linear weights of every layer, in one array [n_layer * LAYER_LINEARS]: what the prompt
- * GEMMs and the decode repack prepare. The output head is left out: prefill needs logits of the
- * last token only, and decode reads it once per token like any GEMV. */
+ * GEMMs prepare (the output head is left out there: prefill needs logits of the last token
+ * only) and, with the output head, what the decode repack does. */
 static void layer_linears(const struct adakv_model *m, const struct gguf_tensor **out) {
     for (int il = 0; il < m->hp.n_layer; il++) {
         const struct model_layer *L = &m->w.layers[il];
@@ -123,15 +123,17 @@ static int load_prefill_gemm(struct adakv_model *m, enum adakv_prefill_gemm want
     return m->gemm ? 0 : -1;
 }
 
-/* The per-layer weight copies: oneDNN's prompt GEMMs and the decode repack. */
+/* The weight copies: oneDNN's prompt GEMMs (layers) and the decode repack (layers and head). */
 static int load_weight_copies(struct adakv_model *m, enum adakv_prefill_gemm want,
                               struct adakv_err *e) {
     const int n = m->hp.n_layer * LAYER_LINEARS;
-    const struct gguf_tensor **ts = malloc((size_t)n * sizeof *ts);
+    const struct gguf_tensor **ts = malloc((size_t)(n + 1) * sizeof *ts);
     if (!ts)
         return err_set(e, "%s: out of memory", m->gguf->path);
     layer_linears(m, ts);
-    const int rc = load_prefill_gemm(m, want, ts, n, e) || decode_pack_create(ts, n, &m->dpack, e);
+    ts[n] = m->w.output;
+    const int rc =
+        load_prefill_gemm(m, want, ts, n, e) || decode_pack_create(ts, n + 1, &m->dpack, e);
     free(ts);
     return rc ? -1 : 0;
 }
