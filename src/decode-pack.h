@@ -1,12 +1,14 @@
-/* Weights repacked once at load for the decode GEMV (quant.h: quant_q4_1_rp_tile).
+/* Weights repacked once at load for the decode GEMV (quant.h: QUANT_RP_ROWS): Q4_1 layer weights
+ * and a Q8_0 output head.
  *
  * Why: decode multiplies one token by every weight, so it is bound by how fast the GEMV walks the
  * weights, and on 2 cores the kernel's instructions, not DRAM, set that pace. The native Q4_1
  * block (f16 scale, f16 minimum, 16 bytes of nibbles: 20 bytes) makes the kernel widen two f16
  * values per block and row and sum each row's lanes; the repacked tiles interleave 16 rows so
  * that every 32-bit lane of a dot product belongs to one row, and 16 scales come from one load
- * (perf/bench-matmul: GEMV GB/s). The copy costs the model's Q4_1 bytes again (66 MB for the
- * default model) and is made only where the ISA has the kernel (AVX-512 VNNI). */
+ * (perf/bench-matmul: GEMV GB/s). The copy costs those weights' bytes again (66 MB of Q4_1 and
+ * 28 MB of head for the default model) and is made only where the ISA has the kernels (AVX-512
+ * VNNI). */
 #ifndef ADAKV_DECODE_PACK_H
 #define ADAKV_DECODE_PACK_H
 
