@@ -13,6 +13,7 @@ static const struct simd_ops ops_scalar = {
     .isa = "scalar",
     .rmsnorm = rmsnorm__scalar,
     .rope = rope__scalar,
+    .max = max__scalar,
     .exp_sum = exp_sum__scalar,
     .softmax = softmax__scalar,
     .swiglu = swiglu__scalar,
@@ -39,6 +40,7 @@ static void tables_build(void) {
     ops_avx512.isa = "avx512";
     ops_avx512.rmsnorm = rmsnorm__avx512;
     ops_avx512.rope = rope__avx512;
+    ops_avx512.max = max__avx512;
     ops_avx512.exp_sum = exp_sum__avx512;
     ops_avx512.softmax = softmax__avx512;
     ops_avx512.swiglu = swiglu__avx512;
@@ -58,6 +60,7 @@ static void tables_build(void) {
     ops_neon = ops_scalar; /* rope: the reference (no NEON version yet) */
     ops_neon.isa = "neon";
     ops_neon.rmsnorm = rmsnorm__neon;
+    ops_neon.max = max__neon;
     ops_neon.exp_sum = exp_sum__neon;
     ops_neon.softmax = softmax__neon;
     ops_neon.swiglu = swiglu__neon;

@@ -26,6 +26,9 @@ typedef void (*op_rmsnorm_fn)(float *y, const float *x, const float *w, int n, f
 typedef void (*op_rope_fn)(float *x, int n_head, int head_dim, int n_rot, const float *cs,
                            int neox);
 
+/* The largest of x[0..n), -inf when n = 0 (x holds no NaN: scores and logits). */
+typedef float (*op_max_fn)(const float *x, int n);
+
 /* x[i] = exp(x[i] - shift); returns the sum of the new x. -inf entries become 0. */
 typedef float (*op_exp_sum_fn)(float *x, int n, float shift);
 
@@ -64,6 +67,7 @@ struct simd_ops {
     const char *isa; /* "scalar", "avx2", "avx512": names the table, for logs and tests */
     op_rmsnorm_fn rmsnorm;
     op_rope_fn rope;
+    op_max_fn max;
     op_exp_sum_fn exp_sum;
     op_softmax_fn softmax;
     op_swiglu_fn swiglu;
@@ -88,6 +92,7 @@ const struct simd_ops *simd_ops_by_name(const char *isa);
 #define SIMD_OPS_DECLARE(isa)                                                                      \
     void rmsnorm__##isa(float *y, const float *x, const float *w, int n, float eps);               \
     void rope__##isa(float *x, int n_head, int head_dim, int n_rot, const float *cs, int neox);    \
+    float max__##isa(const float *x, int n);                                                       \
     float exp_sum__##isa(float *x, int n, float shift);                                            \
     void softmax__##isa(float *x, int n);                                                          \
     void swiglu__##isa(float *out, const float *gate, const float *up, int n);                     \

@@ -9,6 +9,19 @@
 
 #include "ops.h"
 
+float max__avx512(const float *x, int n) {
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    __m512 m0 = ninf, m1 = ninf;
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        m0 = _mm512_max_ps(m0, _mm512_loadu_ps(x + i));
+        m1 = _mm512_max_ps(m1, _mm512_loadu_ps(x + i + 16));
+    }
+    for (; i < n; i += 16)
+        m0 = _mm512_max_ps(m0, _mm512_mask_loadu_ps(ninf, avx512_lanes16(n - i), x + i));
+    return _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+}
+
 float exp_sum__avx512(float *x, int n, float shift) {
     const __m512 sh = _mm512_set1_ps(shift);
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
@@ -32,12 +45,7 @@ float exp_sum__avx512(float *x, int n, float shift) {
 }
 
 void softmax__avx512(float *x, int n) {
-    __m512 mx = _mm512_set1_ps(-INFINITY);
-    for (int i = 0; i < n; i += 16) {
-        const __mmask16 m = avx512_lanes16(n - i);
-        mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), m, x + i));
-    }
-    const float sum = exp_sum__avx512(x, n, _mm512_reduce_max_ps(mx));
+    const float sum = exp_sum__avx512(x, n, max__avx512(x, n));
     const __m512 inv = _mm512_set1_ps(1.0f / sum);
     for (int i = 0; i < n; i += 16) {
         const __mmask16 m = avx512_lanes16(n - i);

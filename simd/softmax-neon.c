@@ -6,6 +6,20 @@
 #include "neon-tail.h"
 #include "ops.h"
 
+float max__neon(const float *x, int n) {
+    float32x4_t m0 = vdupq_n_f32(-INFINITY), m1 = m0;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        m0 = vmaxq_f32(m0, vld1q_f32(x + i));
+        m1 = vmaxq_f32(m1, vld1q_f32(x + i + 4));
+    }
+    for (; i + 4 <= n; i += 4)
+        m0 = vmaxq_f32(m0, vld1q_f32(x + i));
+    if (i < n)
+        m0 = vmaxq_f32(m0, neon_load_tail(x + i, n - i, -INFINITY));
+    return vmaxvq_f32(vmaxq_f32(m0, m1));
+}
+
 float exp_sum__neon(float *x, int n, float shift) {
     const float32x4_t sh = vdupq_n_f32(shift);
     float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = acc0;
@@ -33,15 +47,10 @@ float exp_sum__neon(float *x, int n, float shift) {
 }
 
 void softmax__neon(float *x, int n) {
-    float32x4_t mx = vdupq_n_f32(-INFINITY);
+    const float sum = exp_sum__neon(x, n, max__neon(x, n));
+    const float32x4_t inv = vdupq_n_f32(1.0f / sum);
     int i = 0;
     for (; i + 4 <= n; i += 4)
-        mx = vmaxq_f32(mx, vld1q_f32(x + i));
-    if (i < n)
-        mx = vmaxq_f32(mx, neon_load_tail(x + i, n - i, -INFINITY));
-    const float sum = exp_sum__neon(x, n, vmaxvq_f32(mx));
-    const float32x4_t inv = vdupq_n_f32(1.0f / sum);
-    for (i = 0; i + 4 <= n; i += 4)
         vst1q_f32(x + i, vmulq_f32(vld1q_f32(x + i), inv));
     if (i < n)
         neon_store_tail(x + i, vmulq_f32(neon_load_tail(x + i, n - i, 0.0f), inv), n - i);

@@ -4,6 +4,13 @@
 
 #include "ops.h"
 
+float max__scalar(const float *x, int n) {
+    float m = -INFINITY;
+    for (int i = 0; i < n; i++)
+        m = x[i] > m ? x[i] : m;
+    return m;
+}
+
 float exp_sum__scalar(float *x, int n, float shift) {
     double sum = 0.0;
     for (int i = 0; i < n; i++) {
@@ -14,10 +21,7 @@ float exp_sum__scalar(float *x, int n, float shift) {
 }
 
 void softmax__scalar(float *x, int n) {
-    float m = -INFINITY;
-    for (int i = 0; i < n; i++)
-        m = x[i] > m ? x[i] : m;
-    const float inv = 1.0f / exp_sum__scalar(x, n, m);
+    const float inv = 1.0f / exp_sum__scalar(x, n, max__scalar(x, n));
     for (int i = 0; i < n; i++)
         x[i] *= inv;
 }

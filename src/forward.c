@@ -206,9 +206,7 @@ static int attn_fold(const struct adakv_ctx *c, int layer, int g, int t0, int t1
                     if (seg->pos[j0 + jj] > qp)
                         sr[jj] = -INFINITY;
             }
-            float mt = -INFINITY;
-            for (int jj = 0; jj < kt; jj++)
-                mt = sr[jj] > mt ? sr[jj] : mt;
+            const float mt = ops->max(sr, kt);
             if (mt == -INFINITY) { /* every key of this tile is in this row's future */
                 memset(sr, 0, (size_t)kt * sizeof *sr);
                 continue;

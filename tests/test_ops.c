@@ -157,6 +157,35 @@ Test(ops, rope_both_pairings) {
     }
 }
 
+/* The maximum is exact: equal to the reference bit for bit, wherever it sits (first, middle, a
+ * vector tail), with -inf entries, all -inf, huge magnitudes and the empty row. */
+Test(ops, max) {
+    rng_seed(31);
+    FOR_EACH_ISA(ops) {
+        cr_assert(isinf(ops->max(NULL, 0)) && ops->max(NULL, 0) < 0, "%s max of nothing", ops->isa);
+        for (int n = 1; n <= 200; n++) {
+            float *x = alloc_f(n);
+            for (int where = 0; where < 3; where++) {
+                fill(x, n, n % 3 ? 50.0f : 3e38f);
+                if (n > 3)
+                    x[n / 3] = -INFINITY;
+                const int at = where == 0 ? 0 : where == 1 ? n / 2 : n - 1;
+                x[at] = 3.3e38f; /* the unique largest value */
+                const float want = simd_ops_scalar()->max(x, n), got = ops->max(x, n);
+                cr_assert(want == 3.3e38f && got == want, "%s max n %d at %d: %g, want %g",
+                          ops->isa, n, at, (double)got, (double)want);
+                x[at] = -3.4e38f; /* now the largest of the random rest */
+                cr_assert(ops->max(x, n) == simd_ops_scalar()->max(x, n), "%s max n %d", ops->isa,
+                          n);
+            }
+            for (int i = 0; i < n; i++)
+                x[i] = -INFINITY;
+            cr_assert(isinf(ops->max(x, n)) && ops->max(x, n) < 0, "%s max of -inf", ops->isa);
+            free_f(x);
+        }
+    }
+}
+
 Test(ops, exp_sum_and_softmax) {
     rng_seed(3);
     FOR_EACH_ISA(ops) {
