@@ -751,8 +751,9 @@ static void gemv_q8_0(int64_t n, const uint8_t *restrict w, size_t w_stride, int
  * shift-and-mask into 4 weights of every row for the block's low and high halves, and 8
  * vpdpbusd against 4 activation bytes broadcast from memory; then one FMA with the 16 row scales
  * times the activation scale and one with the 16 minimums times the activation block sum.
- * About 2 instructions per 32 weight bytes, against about 8 for rows repacked one by one (which
- * needed a horizontal sum per block and row), and decode is bound by them on 2 cores. */
+ * About 3 instructions per 32 weight bytes, against about 8 for rows repacked one by one (which
+ * needed a horizontal sum per block and row and left decode bound by instructions on 2 cores;
+ * with the tiles it is bound by memory). */
 static void gemv_q4_1_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
                          const void *restrict act, float *restrict y) {
     enum { R = QUANT_RP_ROWS };
