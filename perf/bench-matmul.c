@@ -127,7 +127,6 @@ int main(int argc, char **argv) {
              * GB/s counted in the model's own bytes, as above. */
             const struct quant_kernels *qk = quant_kernels(sh->type);
             if (qk && qk->gemv_rp && qk->rp_tile) {
-                w.rp_bytes = rb;
                 void *rp = malloc(quant_rp_bytes(rb, sh->n_out));
                 if (!rp) {
                     fprintf(stderr, "bench-matmul: out of memory\n");

@@ -11,7 +11,6 @@
 struct packed {
     const struct gguf_tensor *t; /* sorted by address */
     void *rows;
-    size_t row_bytes;
 };
 
 struct decode_pack {
@@ -86,14 +85,13 @@ int decode_pack_create(const struct gguf_tensor *const *w, int n, struct decode_
         struct packed *pk = &p->w[p->n++];
         pk->t = t;
         const quant_rp_tile_fn tile = quant_kernels(t->type)->rp_tile;
-        pk->row_bytes = src_row; /* the tiles keep the native bytes per row */
         pk->rows = (char *)p->arena + off;
         off += packed_bytes(t);
 #pragma omp parallel for schedule(static)
         for (int64_t r = 0; r < n_out; r += QUANT_RP_ROWS)
             tile((const char *)t->data + (size_t)r * src_row, src_row,
                  n_out - r < QUANT_RP_ROWS ? (int)(n_out - r) : QUANT_RP_ROWS,
-                 (char *)pk->rows + (size_t)r * pk->row_bytes, n_in);
+                 (char *)pk->rows + (size_t)r * src_row, n_in); /* native bytes per row */
         p->bytes += quant_rp_bytes(src_row, n_out);
     }
     qsort(p->w, (size_t)p->n, sizeof *p->w, cmp_packed);
@@ -109,15 +107,13 @@ void decode_pack_free(struct decode_pack *p) {
     free(p);
 }
 
-const void *decode_pack_find(const struct decode_pack *p, const struct gguf_tensor *t,
-                             size_t *row_bytes) {
+const void *decode_pack_find(const struct decode_pack *p, const struct gguf_tensor *t) {
     if (!p)
         return NULL;
     const struct packed key = {.t = t};
     const struct packed *f = bsearch(&key, p->w, (size_t)p->n, sizeof *p->w, cmp_packed);
     if (!f)
         return NULL;
-    *row_bytes = f->row_bytes;
     return f->rows;
 }
 

@@ -26,10 +26,9 @@ int decode_pack_create(const struct gguf_tensor *const *w, int n, struct decode_
                        struct adakv_err *e);
 void decode_pack_free(struct decode_pack *p);
 
-/* The repacked tiles of t and the bytes per row in them in *row_bytes (a tile is QUANT_RP_ROWS
- * rows), or NULL when t was not repacked. */
-const void *decode_pack_find(const struct decode_pack *p, const struct gguf_tensor *t,
-                             size_t *row_bytes);
+/* The repacked tiles of t (QUANT_RP_ROWS rows of t's native row size each), or NULL when t was
+ * not repacked. */
+const void *decode_pack_find(const struct decode_pack *p, const struct gguf_tensor *t);
 size_t decode_pack_bytes(const struct decode_pack *p);
 
 #endif

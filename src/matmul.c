@@ -80,6 +80,7 @@ static bool matmul_rp(const struct matmul_weight *const *w, int n_w, const float
         if (!w[i]->rp || w[i]->type != w[0]->type || w[i]->n_in != w[0]->n_in)
             return false;
     const int64_t n_in = w[0]->n_in;
+    const size_t rp_row = (size_t)tensor_type_row_size(w[0]->type, (uint64_t)n_in);
     k->pack_act(x, ws, n_in);
     int64_t first[MATMUL_MULTI_MAX + 1] = {0};
     for (int i = 0; i < n_w; i++)
@@ -96,8 +97,8 @@ static bool matmul_rp(const struct matmul_weight *const *w, int n_w, const float
             const int64_t o0 = (a - first[i]) * TILE_ROWS;
             const int64_t o1 =
                 (b - first[i]) * TILE_ROWS < w[i]->n_out ? (b - first[i]) * TILE_ROWS : w[i]->n_out;
-            k->gemv_rp(n_in, (const uint8_t *)w[i]->rp + (size_t)o0 * w[i]->rp_bytes,
-                       w[i]->rp_bytes, o1 - o0, ws, y[i] + o0);
+            k->gemv_rp(n_in, (const uint8_t *)w[i]->rp + (size_t)o0 * rp_row, rp_row, o1 - o0, ws,
+                       y[i] + o0);
         }
     }
     return true;

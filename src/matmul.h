@@ -21,10 +21,9 @@ struct matmul_weight {
     const void *data; /* [n_out] rows of row_bytes, no alignment required */
     size_t row_bytes; /* stride between rows, >= the row size of n_in values */
     /* Optional copy of the rows repacked for decode in tiles of QUANT_RP_ROWS rows (quant.h,
-     * QUANT_RP_ROWS), rp_bytes per row, or NULL. Used for one token where the ISA has a
-     * gemv_rp kernel. */
+     * QUANT_RP_ROWS), the type's native row size per row, or NULL. Used for one token where the ISA
+     * has a gemv_rp kernel. */
     const void *rp;
-    size_t rp_bytes;
 };
 
 /* True when W of this type can be multiplied (a weight type with kernels). */

@@ -220,7 +220,7 @@ Test(matmul, repacked_decode_matches_native) {
                 struct matmul_weight w = {
                     .type = l->type, .n_in = n_in, .n_out = n_out, .data = wbuf, .row_bytes = rb};
                 matmul(&w, x, 1, y_native, ws);
-                w.rp = rp, w.rp_bytes = rb;
+                w.rp = rp;
                 for (int64_t o = 0; o < n_out; o++)
                     y_rp[o] = NAN; /* every output must be written */
                 matmul(&w, x, 1, y_rp, ws);
