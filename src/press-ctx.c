@@ -276,6 +276,7 @@ int press_after_decode(struct adakv_ctx *c, struct adakv_err *e) {
     struct press_binding *b = c->press;
     if (!b->cfg.kv_max)
         return 0;
+    bool evicted = false;
     for (int il = 0; il < c->kv.n_layer; il++) {
         bool over = false;
         for (int g = 0; g < c->kv.n_head_kv && !over; g++)
@@ -289,7 +290,12 @@ int press_after_decode(struct adakv_ctx *c, struct adakv_err *e) {
         }
         if (kv_press_compress_decode(&b->hook, &c->kv, il, b->q_lin, n_recent, b->cfg.kv_max, e))
             return -1;
+        evicted = true;
     }
+    /* Ada-KV leaves the heads with new, unequal lengths: rebalance decode attention over the
+     * threads (and move pages to the new owners' nodes) as after a prefill. */
+    if (evicted)
+        forward_heads_changed(c);
     return 0;
 }
 

@@ -1,10 +1,12 @@
 /* Decode-time eviction on the default model: with --kv-max N every KV head stays at or below N
  * rows through a long generation, the newest rows survive, and positions keep counting from the
- * prompt (issue 3 item 8). */
+ * prompt (issue 3 item 8); after each eviction the head-to-thread map is rebuilt from the new
+ * lengths. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 
 #include "adakv.h"
+#include "forward.h"
 #include "kv-cache.h"
 #include "test-env.h"
 
@@ -34,7 +36,8 @@ Test(kv_max, heads_stay_under_the_cap_during_decode, .timeout = 600) {
     float *logits = malloc((size_t)info.n_vocab * sizeof *logits);
     cr_assert_eq(adakv_eval(c, tok, N_PROMPT, logits, false, &e), 0, "%s", e.msg);
     const struct kv_cache *kv = adakv_ctx_kv(c);
-    int evictions_seen = 0;
+    int evictions_seen = 0, rebalances_seen = 0;
+    int64_t rows_before = 0;
     for (int s = 0; s < N_GEN; s++) {
         int32_t next = 0;
         for (int j = 1; j < info.n_vocab; j++)
@@ -51,7 +54,27 @@ Test(kv_max, heads_stay_under_the_cap_during_decode, .timeout = 600) {
                     cr_assert_lt(sg->pos[r - 1], sg->pos[r], "rows out of order");
                 evictions_seen += sg->len < N_PROMPT + s + 1;
             }
+        /* Rows dropped in this step: the decode attention map must reflect the new lengths
+         * (each thread's load = the rows of the heads it serves), not the prefill's. */
+        int64_t rows = 0;
+        for (int l = 0; l < kv->n_layer; l++)
+            for (int g = 0; g < kv->n_head_kv; g++)
+                rows += kv_cache_seg(kv, l, g)->len;
+        if (rows < rows_before) {
+            const struct head_map *hm = &c->heads;
+            for (int t = 0; t < hm->n_threads; t++) {
+                int64_t want = 0;
+                for (int i = hm->start[t]; i < hm->start[t + 1]; i++)
+                    for (int l = 0; l < kv->n_layer; l++)
+                        want += kv_cache_seg(kv, l, hm->order[i])->len;
+                cr_assert_eq(hm->load[t], want, "step %d: thread %d load %lld, rows %lld", s, t,
+                             (long long)hm->load[t], (long long)want);
+            }
+            rebalances_seen++;
+        }
+        rows_before = rows;
     }
+    cr_assert_gt(rebalances_seen, 0, "no step dropped rows");
     cr_assert_gt(evictions_seen, 0, "the cap never triggered an eviction");
     cr_assert_eq(adakv_ctx_n_past(c), N_PROMPT + N_GEN);
     free(logits);
