@@ -12,7 +12,10 @@ set -eu
 
 out=${1:-perf/peer/build-avx2}
 src=$(ls -d perf/peer/llama_cpp_python-*/vendor/llama.cpp 2>/dev/null | head -n 1)
-[ -n "$src" ] || { echo "build-llama-avx2: no perf/peer/llama_cpp_python-*/vendor/llama.cpp (run perf/build-peer.sh)" >&2; exit 1; }
+[ -n "$src" ] || {
+    echo "build-llama-avx2: no perf/peer/llama_cpp_python-*/vendor/llama.cpp (run perf/build-peer.sh)" >&2
+    exit 1
+}
 cmake -S "$src" -B "$out" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
     -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
     -DGGML_AVX512=OFF -DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF -DGGML_AVX_VNNI=OFF \
