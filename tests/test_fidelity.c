@@ -8,6 +8,7 @@
  *   - an int8 cache against an f32 reference differs, but only as much as a working cache;
  *   - bad flags and inputs give one stderr line and exit 1.
  * Runs the built binary as a child process and reads its CSV. */
+#include "test-env.h"
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <math.h>
@@ -16,7 +17,6 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "test-env.h"
 
 #define N_LAYER   30 /* default model: 30 layers x 3 KV heads */
 #define N_HEAD_KV 3
@@ -254,6 +254,43 @@ Test(fidelity, shared_prefill_equals_a_prefill_per_pair) {
                              "%s, column %s", csv_get(&c[0], row, "press"), cols[j]);
 }
 
+/* --press-opt reaches every press: with alpha=1 Ada-SnapKV's floor is the whole budget, so it
+ * keeps exactly SnapKV's rows (same logits); with the default alpha it keeps other rows. */
+Test(fidelity, press_options_apply_to_every_press) {
+    const char *csv[2] = {csv_path("alpha1"), csv_path("alpha-default")};
+    struct csv c[2];
+    for (int k = 0; k < 2; k++) {
+        const char *a[] = {"-m",
+                           env("ADAKV_MODEL"),
+                           "-f",
+                           text_path(),
+                           "--prefix",
+                           "300",
+                           "--continuation",
+                           "16",
+                           "--press",
+                           "snapkv,ada-snapkv",
+                           "--kv-budget",
+                           "48",
+                           "--csv",
+                           csv[k],
+                           k ? NULL : "--press-opt",
+                           "alpha=1",
+                           NULL};
+        struct run r;
+        run_tool(&r, a);
+        cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+        csv_read(csv[k], &c[k]);
+        cr_assert_eq(c[k].n_row, 2);
+    }
+    const int s1 = csv_find(&c[0], "snapkv", "48"), a1 = csv_find(&c[0], "ada-snapkv", "48");
+    cr_expect_str_eq(csv_get(&c[0], s1, "kl_mean"), csv_get(&c[0], a1, "kl_mean"));
+    cr_expect_str_eq(csv_get(&c[0], s1, "nll"), csv_get(&c[0], a1, "nll"));
+    const int s2 = csv_find(&c[1], "snapkv", "48"), a2 = csv_find(&c[1], "ada-snapkv", "48");
+    cr_expect_str_neq(csv_get(&c[1], s2, "kl_mean"), csv_get(&c[1], a2, "kl_mean"),
+                      "Ada-SnapKV at alpha 0.2 kept the same rows as SnapKV");
+}
+
 Test(fidelity, aware_mode_scores_after_the_window) {
     const char *csv = csv_path("aware");
     const char *a[] = {"-m",
@@ -330,6 +367,10 @@ Test(fidelity, bad_flags_and_inputs) {
         {{"-m", model}, "-f"},
         {{"-m", model, "-f", text, "--csv"}, "--csv"},
         {{"-m", model, "-f", text, "--bogus", "1"}, "--bogus"},
+        {{"-m", model, "-f", text, "--press-opt", "alpha"}, "--press-opt"},
+        {{"-m", model, "-f", text, "--press-opt", "=1"}, "--press-opt"},
+        {{"-m", model, "-f", text, "--press-opt", "alfa=1"}, "alfa"},
+        {{"-m", model, "-f", text, "--press-opt", "alpha=2"}, "--alpha"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct run r;

@@ -63,6 +63,10 @@ struct fid_opts {
     int window;    /* press observation window (queries kept for scoring) */
     bool no_reuse; /* a full prefill per pair instead of one shared prefill */
     int n_threads;
+    /* --press-opt NAME=VALUE, applied to every press (adakv_press_set names: alpha, ada, pool,
+     * pool-kernel, beta, sink, critical-ratio, seed) */
+    char *press_opts[MAX_LIST];
+    int n_press_opt;
 };
 
 /* What one run (reference or pair) leaves behind. */
@@ -109,6 +113,9 @@ static void usage(FILE *out) {
             "                     KV storage error (context and continuation are batches)\n"
             "  --mode M           agnostic (default) or aware (see the source's header)\n"
             "  --window N         press observation window (default 32)\n"
+            "  --press-opt K=V    set press option K for every press, as adakv-run's --K V\n"
+            "                     (alpha=0.5, ada=kvpress, pool=avg, pool-kernel=5, beta=10,\n"
+            "                     sink=4, critical-ratio=0.5, seed=1); repeatable\n"
             "  --no-reuse         a full prefill per pair (slow; the default prefills the\n"
             "                     context once and compresses copies of its cache)\n"
             "  -t, --threads N    threads (default: all cores)\n"
@@ -181,12 +188,26 @@ static int split_list(const char *flag, char *list, const char **items, int *n,
     }
 }
 
-/* A press name must be one adakv_press_set accepts; checked before the long reference run. */
-static int check_press_name(const char *name, struct adakv_err *e) {
+/* Sets every --press-opt on p. */
+static int apply_press_opts(const struct fid_opts *o, struct adakv_press *p, struct adakv_err *e) {
+    for (int i = 0; i < o->n_press_opt; i++) {
+        char *eq = strchr(o->press_opts[i], '='); /* checked by parse_flags */
+        *eq = '\0';
+        const int rc = adakv_press_set(p, o->press_opts[i], eq + 1, e);
+        *eq = '=';
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+/* A press name and the options must be ones adakv_press_set accepts; checked before the long
+ * reference run. */
+static int check_press_name(const struct fid_opts *o, const char *name, struct adakv_err *e) {
     struct adakv_press *p = adakv_press_new();
     if (!p)
         return err_set(e, "out of memory");
-    int rc = adakv_press_set(p, "press", name, e);
+    int rc = adakv_press_set(p, "press", name, e) || apply_press_opts(o, p, e);
     adakv_press_free(p);
     return rc;
 }
@@ -220,6 +241,13 @@ static int parse_flags(int argc, char **argv, struct fid_opts *o, struct adakv_e
             rc = parse_int(a, v, 1, 1 << 20, &o->window, e);
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             rc = parse_int(a, v, 0, 1024, &o->n_threads, e);
+        } else if (!strcmp(a, "--press-opt")) {
+            if (v && (!strchr(v, '=') || v[0] == '='))
+                rc = err_set(e, "--press-opt: expected NAME=VALUE, got '%s'", v);
+            else if (v && o->n_press_opt == MAX_LIST)
+                rc = err_set(e, "--press-opt: more than %d options", MAX_LIST);
+            else if (v)
+                o->press_opts[o->n_press_opt++] = (char *)v;
         } else if (!strcmp(a, "--press")) {
             o->press_list = (char *)v;
         } else if (!strcmp(a, "--kv-budget")) {
@@ -267,7 +295,7 @@ static int parse_flags(int argc, char **argv, struct fid_opts *o, struct adakv_e
     if (split_list("--press", o->press_list, o->press_names, &o->n_press, e))
         return -1;
     for (int i = 0; i < o->n_press; i++)
-        if (check_press_name(o->press_names[i], e))
+        if (check_press_name(o, o->press_names[i], e))
             return -1;
     const char *items[MAX_LIST];
     if (split_list("--kv-budget", o->budget_list, items, &o->n_budget, e))
@@ -642,7 +670,8 @@ static struct adakv_press *make_press(const struct fid_opts *o, const char *name
         return NULL;
     }
     snprintf(buf, sizeof buf, "%d", o->window);
-    int rc = adakv_press_set(p, "press", name, e) || adakv_press_set(p, "window", buf, e);
+    int rc = adakv_press_set(p, "press", name, e) || adakv_press_set(p, "window", buf, e) ||
+             apply_press_opts(o, p, e);
     if (!rc && budget) {
         snprintf(buf, sizeof buf, "%d", budget);
         rc = adakv_press_set(p, "kv-budget", buf, e);
