@@ -33,6 +33,7 @@ static int read_all(const char *path, char **out, size_t *len, struct adakv_err 
         return err_set(e, "%s: %s", path, strerror(errno));
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap);
+    errno = 0;
     int rc = 0;
     while (buf) {
         n += fread(buf + n, 1, cap - 1 - n, f);
@@ -50,8 +51,8 @@ static int read_all(const char *path, char **out, size_t *len, struct adakv_err 
     }
     if (!buf)
         rc = err_set(e, "%s: out of memory", path);
-    else if (!rc && ferror(f))
-        rc = err_set(e, "%s: read error", path);
+    else if (!rc && ferror(f)) /* errno from the failed read, e.g. EISDIR for a directory */
+        rc = err_set(e, "%s: %s", path, errno ? strerror(errno) : "read error");
     if (f != stdin)
         fclose(f);
     if (rc) {

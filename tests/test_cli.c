@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
 #include "test-env.h"
 
 struct run {
@@ -137,6 +138,14 @@ Test(cli, missing_prompt_file) {
     const char *a[] = {env("ADAKV_MODEL"), "/nonexistent/prompt.txt", NULL};
     run_cli(&r, NULL, a);
     expect_one_line_error(&r, "/nonexistent/prompt.txt");
+}
+
+/* fopen succeeds on a directory; the read fails, and the message says why. */
+Test(cli, prompt_file_is_a_directory) {
+    struct run r;
+    const char *a[] = {env("ADAKV_MODEL"), "/", NULL};
+    run_cli(&r, NULL, a);
+    expect_one_line_error(&r, "/: Is a directory");
 }
 
 Test(cli, empty_prompt_file) {
