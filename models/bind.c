@@ -12,7 +12,9 @@ bool arch_type_is_f32(uint32_t type) {
     return type == TENSOR_TYPE_F32;
 }
 
-bool arch_type_is_matrix(uint32_t type) { return matmul_type_supported(type); }
+bool arch_type_is_matrix(uint32_t type) {
+    return matmul_type_supported(type);
+}
 
 static void shape_str(char *buf, size_t size, int n_dims, const uint64_t *ne) {
     int off = snprintf(buf, size, "[");

@@ -16,9 +16,9 @@ struct cli_opts {
     const char *prompt_file; /* "-" = stdin */
     const char *prompt_text; /* -p */
     const char *perplexity_file;
-    int n_predict; /* -1 = until end of generation or context */
-    int n_ctx;     /* 0 = min(training context, 4096) */
-    int n_threads; /* 0 = all cores */
+    int n_predict;        /* -1 = until end of generation or context */
+    int n_ctx;            /* 0 = min(training context, 4096) */
+    int n_threads;        /* 0 = all cores */
     enum adakv_numa numa; /* --numa */
     uint64_t seed;
     bool seed_set;
@@ -26,9 +26,9 @@ struct cli_opts {
     int top_k;
     float top_p;
     bool chat;
-    bool reference; /* --reference: plain C kernels (for comparisons) */
+    bool reference;                       /* --reference: plain C kernels (for comparisons) */
     enum adakv_prefill_gemm prefill_gemm; /* --prefill-gemm */
-    bool perf;      /* timing summary on stderr (on by default) */
+    bool perf;                            /* timing summary on stderr (on by default) */
     enum adakv_kv_type kv_type;
     struct adakv_press *press; /* owned: --press, --kv-budget, ... (see adakv_press_set) */
     bool kv_report;            /* --kv-report */

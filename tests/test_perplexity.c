@@ -9,8 +9,8 @@
 
 #include "adakv.h"
 #include "perplexity.h"
-#include "tokenizer.h"
 #include "test-env.h"
+#include "tokenizer.h"
 
 static char *slurp(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
