@@ -7,6 +7,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/tools/install-deps.sh"
 "$top/tools/fetch-model.sh"
 status=0
+"$top/tools/format-check.sh" || status=1 # one committed style: .clang-format
 "$top/tools/build.sh" "$top/build"
 make -C "$top/build" -j"$(nproc)" check || status=1
 "$top/tools/build.sh" "$top/build-asan" --enable-sanitizers
