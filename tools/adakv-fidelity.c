@@ -65,7 +65,7 @@ struct fid_opts {
     int n_threads;
     /* --press-opt NAME=VALUE, applied to every press (adakv_press_set names: alpha, ada, pool,
      * pool-kernel, beta, sink, critical-ratio, seed) */
-    char *press_opts[MAX_LIST];
+    const char *opt_name[MAX_LIST], *opt_value[MAX_LIST];
     int n_press_opt;
 };
 
@@ -190,14 +190,9 @@ static int split_list(const char *flag, char *list, const char **items, int *n,
 
 /* Sets every --press-opt on p. */
 static int apply_press_opts(const struct fid_opts *o, struct adakv_press *p, struct adakv_err *e) {
-    for (int i = 0; i < o->n_press_opt; i++) {
-        char *eq = strchr(o->press_opts[i], '='); /* checked by parse_flags */
-        *eq = '\0';
-        const int rc = adakv_press_set(p, o->press_opts[i], eq + 1, e);
-        *eq = '=';
-        if (rc)
+    for (int i = 0; i < o->n_press_opt; i++)
+        if (adakv_press_set(p, o->opt_name[i], o->opt_value[i], e))
             return -1;
-    }
     return 0;
 }
 
@@ -246,8 +241,12 @@ static int parse_flags(int argc, char **argv, struct fid_opts *o, struct adakv_e
                 rc = err_set(e, "--press-opt: expected NAME=VALUE, got '%s'", v);
             else if (v && o->n_press_opt == MAX_LIST)
                 rc = err_set(e, "--press-opt: more than %d options", MAX_LIST);
-            else if (v)
-                o->press_opts[o->n_press_opt++] = (char *)v;
+            else if (v) { /* split in place: argv strings are the program's to modify */
+                char *eq = strchr(argv[i + 1], '=');
+                *eq = '\0';
+                o->opt_name[o->n_press_opt] = argv[i + 1];
+                o->opt_value[o->n_press_opt++] = eq + 1;
+            }
         } else if (!strcmp(a, "--press")) {
             o->press_list = (char *)v;
         } else if (!strcmp(a, "--kv-budget")) {
