@@ -1,0 +1,80 @@
+/* adakv against llama.cpp on the tiny random Llama-3-shaped model (tests/tiny-llama.h): the
+ * weight types, head_dim 128, GQA 4, RoPE factors, untied head and SentencePiece vocabulary the
+ * default model does not have. Golden logits: tools/golden/make-tiny-logits.py. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "adakv.h"
+#include "golden-logits.h"
+#include "test-env.h"
+#include "tiny-llama.h"
+
+/* Teacher-forced logits of the golden tokens in one context, compared with llama.cpp's. */
+static struct agreement run(enum adakv_kv_type kv, enum adakv_prefill_gemm gemm, bool reference,
+                            const char *label) {
+    char path[1024], model[1024];
+    snprintf(path, sizeof path, "%s/tests/data/golden/logits-tiny-llama.bin", env("ADAKV_SRCDIR"));
+    snprintf(model, sizeof model, "%s/tests/tiny-llama-%s.gguf", env("ADAKV_BUILDDIR"), label);
+    tiny_llama_write(model);
+    struct golden g;
+    golden_read(&g, path);
+    cr_assert_eq(g.n_vocab, TINY_LLAMA_VOCAB);
+    struct adakv_err e = {{0}};
+    struct adakv_model_params mp = {.prefill_gemm = gemm};
+    struct adakv_model *m = adakv_model_load(model, &mp, &e);
+    cr_assert(m, "%s", e.msg);
+    struct adakv_ctx_params cp;
+    adakv_ctx_params_default(&cp);
+    cp.n_ctx = 256;
+    cp.kv_type = kv;
+    cp.reference = reference;
+    struct adakv_ctx *c = adakv_ctx_new(m, &cp, &e);
+    cr_assert(c, "%s", e.msg);
+    float *logits = malloc((size_t)g.n_pos * TINY_LLAMA_VOCAB * sizeof *logits);
+    cr_assert(logits);
+    cr_assert_eq(adakv_eval(c, g.tokens, (int)g.n_pos, logits, true, &e), 0, "%s", e.msg);
+    struct agreement a = compare(&g, logits, TINY_LLAMA_VOCAB);
+    fprintf(stderr,
+            "tiny llama vs llama.cpp, %s, %u positions: mean KL %.2e, max KL %.2e, "
+            "top-1 %.2f%%\n",
+            label, g.n_pos, a.mean_kl, a.max_kl, 100.0 * a.top1);
+    free(logits);
+    golden_free(&g);
+    adakv_ctx_free(c);
+    adakv_model_free(m);
+    remove(model);
+    return a;
+}
+
+/* Bounds. llama.cpp moves this far from its own golden file: flash attention on, mean KL 7.6e-4
+ * and top-1 97.9%; the same source built for AVX2, 1.1e-4 and 99.5% (tests/data/golden/
+ * README.md). A wrong detail moves the mean KL far more: ignoring the RoPE factor table alone
+ * (which at these short positions touches only the slowest frequencies) gives 1.5e-2 and fails
+ * all three tests. The bounds sit a little above llama.cpp's own spread. */
+
+/* llama.cpp's arithmetic where it matters most: 8-bit activations before every quantized
+ * matmul (Q8_0, Q8_1, Q8_K as llama.cpp picks them) and an f16 cache. Measured: mean KL
+ * 7.8e-4, top-1 97.9%. */
+Test(tiny_llama, quantized_matmul_f16_kv_matches_llama_cpp) {
+    struct agreement a = run(ADAKV_KV_F16, ADAKV_PREFILL_GEMM_QUANT, false, "quant-f16");
+    cr_assert_leq(a.mean_kl, 2e-3, "mean KL %.2e", a.mean_kl);
+    cr_assert_geq(a.top1, 0.96, "top-1 %.4f", a.top1);
+}
+
+/* The plain C kernels (scalar reference matmul, exact f32 activations, f32 cache): no
+ * activation rounding at all, so a little further from llama.cpp. Measured 1.3e-3, 97.4%. */
+Test(tiny_llama, plain_c_reference_matches_llama_cpp) {
+    struct agreement a = run(ADAKV_KV_F32, ADAKV_PREFILL_GEMM_QUANT, true, "reference");
+    cr_assert_leq(a.mean_kl, 3e-3, "mean KL %.2e", a.mean_kl);
+    cr_assert_geq(a.top1, 0.95, "top-1 %.4f", a.top1);
+}
+
+/* What a user runs: int8 cache, prompt GEMMs in oneDNN (bf16 where the CPU has it, which rounds
+ * weights and activations to 8 significant bits). The foundation issue's KL bound. Measured
+ * 3.5e-3, 95.3%. */
+Test(tiny_llama, default_settings_match_llama_cpp) {
+    struct agreement a = run(ADAKV_KV_INT8, ADAKV_PREFILL_GEMM_AUTO, false, "default");
+    cr_assert_leq(a.mean_kl, 1e-2, "mean KL %.2e", a.mean_kl);
+    cr_assert_geq(a.top1, 0.93, "top-1 %.4f", a.top1);
+}

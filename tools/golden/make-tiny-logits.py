@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Golden logits of llama.cpp for the tiny random Llama-3-shaped model (tests/tiny-llama.h).
+
+What: writes the model with the C program tests/make-tiny-llama (built by `make` in a build
+directory; it is deterministic, so the test rebuilds the identical file), teacher-forces N_POS
+random token ids (fixed seed, drawn from the non-special ids) through llama.cpp in one context
+with the golden settings of the other files (2 threads, batch 512, f16 KV, flash attention off),
+and stores the top-16 logits per position (format: tools/golden/llama_reference.py).
+
+Why: the default model exercises Q4_1 and Q8_0 weights, head_dim 64, a tied head and a BPE
+vocabulary only. This model takes the other paths of a Llama-family file: every K-quant and
+32-block type, F16/BF16/F32 weights, head_dim 128, GQA 4, Llama 3.1's RoPE factors, an untied
+head and a SentencePiece vocabulary, all judged against llama.cpp.
+
+Rerun (from the repository root, seconds):
+    python3 tools/golden/make-tiny-logits.py [--maker build/tests/make-tiny-llama]
+Writes tests/data/golden/logits-tiny-llama.bin and .json.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import llama_reference as ref  # noqa: E402
+
+N_POS = 192
+VOCAB = 300
+FIRST_ID = 3  # ids 0..2 are <unk> <s> </s>
+SEED = 20261126
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--maker", default=os.path.join(ref.REPO, "build", "tests", "make-tiny-llama"))
+    ap.add_argument("--out", default=os.path.join(ref.REPO, "tests", "data", "golden",
+                                                  "logits-tiny-llama.bin"))
+    args = ap.parse_args()
+    if not os.access(args.maker, os.X_OK):
+        sys.exit(f"{args.maker}: not built (make -C build tests/make-tiny-llama)")
+    with tempfile.TemporaryDirectory() as tmp:
+        model = os.path.join(tmp, "tiny-llama.gguf")
+        subprocess.run([args.maker, model], check=True)
+        tokens = [int(t) for t in np.random.default_rng(SEED).integers(FIRST_ID, VOCAB, N_POS)]
+        llm, settings = ref.open_reference(model, n_ctx=256, flash_attn=False, type_k=1, type_v=1)
+        llm.eval(tokens)
+        rows = np.array(llm.scores[:N_POS], dtype=np.float32)
+        if not np.isfinite(rows).all():
+            sys.exit("reference produced non-finite logits")
+        ref.write_logits(args.out, tokens, rows, 16)
+        sha = ref.sha256_file(model)
+    golden = ref.read_logits(args.out)
+    p = np.exp(golden["logits"].astype(np.float64) - golden["lse"][:, None])
+    top2 = golden["logits"][:, 0] - golden["logits"][:, 1]
+    ref.write_json(os.path.splitext(args.out)[0] + ".json", {
+        "made_by": "tools/golden/make-tiny-logits.py",
+        "model": "tests/make-tiny-llama (tests/tiny-llama.h), sha256 " + sha,
+        "tokens": f"{N_POS} ids from numpy default_rng({SEED}).integers({FIRST_ID}, {VOCAB})",
+        "llama_settings": {**settings, "flash_attn": False, "type_k": "f16", "type_v": "f16"},
+        "reference": ref.reference_info(),
+        "mean_top1_prob": float(p[:, 0].mean()),
+        "median_top1_top2_margin": float(np.median(top2)),
+    })
+    print(f"{args.out}: {N_POS} positions, mean top-1 probability {p[:, 0].mean():.3f}, "
+          f"median top-1/top-2 logit margin {np.median(top2):.3f}")
+
+
+if __name__ == "__main__":
+    main()
