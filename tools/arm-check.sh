@@ -20,9 +20,10 @@ host=aarch64-linux-gnu
 multiarch_pkgs="libc6-dev:arm64 libgomp1:arm64 libsleef-dev:arm64 libnuma-dev:arm64
                 libhwloc-dev:arm64 libdnnl2:arm64 libffi8:arm64 libgit2-1.5:arm64"
 unpacked_pkgs="libdnnl-dev:arm64 libcriterion3:arm64 libcriterion-dev:arm64 libnanomsg5:arm64"
-# The kernel tests: every table entry of simd/ is compared with the reference in one of these.
+# The kernel tests: every table entry of simd/ is compared with the reference in one of these;
+# and the forward pass on NEON judged against llama.cpp on the tiny random model (test_tiny_llama).
 tests="tests/test_ops tests/test_rope tests/test_quant tests/test_matmul tests/test_topk
-       tests/test_press_kernels"
+       tests/test_press_kernels tests/test_tiny_llama"
 
 say() { echo "arm-check: $*"; }
 die() {
