@@ -1,7 +1,8 @@
 /* The architecture contract: an arch reads its namespaced GGUF keys into model_hparams and binds
  * its tensors by canonical name into model_weights, checking each tensor's type and shape. The
  * forward pass (src/forward.c) is written once against these two structs; no arch name appears
- * anywhere else. Adding an arch = one file here plus one line in registry.c. */
+ * anywhere else. Adding an arch = one file here (or, for a close relative of llama, one
+ * descriptor in llama.c) plus one line in registry.c. */
 #ifndef ADAKV_MODELS_ARCH_H
 #define ADAKV_MODELS_ARCH_H
 
@@ -42,6 +43,10 @@ struct model_layer {
     const struct gguf_tensor *w_gate;    /* [n_embd, n_ff] */
     const struct gguf_tensor *w_up;      /* [n_embd, n_ff] */
     const struct gguf_tensor *w_down;    /* [n_ff, n_embd] */
+    /* Optional per-arch extras, NULL when the arch has none: */
+    const struct gguf_tensor *bq, *bk, *bv; /* F32 biases of Q, K, V (qwen2) */
+    const struct gguf_tensor *q_norm;       /* F32 [head_dim]: RMSNorm of each Q head (qwen3) */
+    const struct gguf_tensor *k_norm;       /* F32 [head_dim]: of each K head, before RoPE */
 };
 
 struct model_weights {
@@ -55,7 +60,6 @@ struct model_weights {
 
 struct arch {
     const char *name; /* general.architecture */
-    enum rope_pairing rope_pairing;
     /* Reads hyperparameters (f names the file in messages). 0, or -1 with e set. */
     int (*load_hparams)(const struct gguf_file *f, struct model_hparams *hp, struct adakv_err *e);
     /* Binds every tensor, checking type and shape; allocates w->layers. 0, or -1 with e set
@@ -66,7 +70,7 @@ struct arch {
 
 /* The arch registered under `name`, or NULL. */
 const struct arch *arch_find(struct gguf_str name);
-/* "llama" or "llama, qwen2": the supported names, for error messages. */
+/* "llama, qwen2, qwen3": the supported names, for error messages. */
 const char *arch_supported_names(void);
 
 /* Shared by arch files: binds `name` and checks it has `n_dims` dims equal to ne[0..n_dims)

@@ -3,9 +3,9 @@
 
 #include "arch.h"
 
-extern const struct arch arch_llama;
+extern const struct arch arch_llama, arch_qwen2, arch_qwen3;
 
-static const struct arch *const archs[] = {&arch_llama};
+static const struct arch *const archs[] = {&arch_llama, &arch_qwen2, &arch_qwen3};
 #define N_ARCHS (sizeof archs / sizeof archs[0])
 
 const struct arch *arch_find(struct gguf_str name) {
@@ -16,5 +16,5 @@ const struct arch *arch_find(struct gguf_str name) {
 }
 
 const char *arch_supported_names(void) {
-    return "llama";
+    return "llama, qwen2, qwen3";
 }

@@ -70,6 +70,14 @@ static const float *f32_data(const struct gguf_tensor *t) {
     return (const float *)t->data;
 }
 
+/* x[t][i] += b[i] for m rows of n values (a bias vector, F32 [n]). */
+static void add_bias(float *x, int m, int n, const struct gguf_tensor *bias) {
+    const float *b = f32_data(bias);
+    for (int t = 0; t < m; t++)
+        for (int i = 0; i < n; i++)
+            x[(size_t)t * n + i] += b[i];
+}
+
 static size_t kv_elem_bytes(enum kv_type t) {
     return t == KV_TYPE_INT8 ? 1 : t == KV_TYPE_F16 ? 2 : 4;
 }
@@ -372,6 +380,19 @@ static int layer_chunk(struct adakv_ctx *c, int il, int c0, int m, int n, int32_
     float *qkv_out[] = {c->q, c->k, c->v};
     if (linear_multi(c, qkv, 3, c->xn, m, qkv_out, e))
         return -1;
+    if (L->bq) { /* qwen2 */
+        add_bias(c->q, m, qdim, L->bq);
+        add_bias(c->k, m, kvdim, L->bk);
+        add_bias(c->v, m, kvdim, L->bv);
+    }
+    if (L->q_norm) { /* qwen3: every head of Q and K RMS-normalised on its own, before RoPE */
+        for (int i = 0; i < m * hp->n_head; i++)
+            ops->rmsnorm(c->q + (size_t)i * d, c->q + (size_t)i * d, f32_data(L->q_norm), d,
+                         hp->norm_eps);
+        for (int i = 0; i < m * hp->n_head_kv; i++)
+            ops->rmsnorm(c->k + (size_t)i * d, c->k + (size_t)i * d, f32_data(L->k_norm), d,
+                         hp->norm_eps);
+    }
     const int neox = hp->rope_pairing == ROPE_PAIRING_NEOX;
     for (int t = 0; t < m; t++) {
         const float *cs = c->rope_cs + (size_t)(c0 + t) * hp->n_rot;

@@ -40,6 +40,7 @@ struct spec {
     bool bad_shape; /* attn_k of layer 1 one row short */
     bool norm_q8;   /* attn_norm of layer 0 stored as Q8_0 */
     const char *rope_scaling;
+    const char *extra_tensor; /* an F32 [EMBD] tensor of this name added at the end */
     /* how load() multiplies prompt batches: the tests of the cache and attention logic compare
      * prefill with decode, so they keep the quantized matmul decode uses (QUANT, the zero value
      * of this spec is mapped to it); fast_equals_reference checks the oneDNN GEMMs */
@@ -162,6 +163,11 @@ static char *write_model(const char *file, const struct spec *s) {
         put(w, name, mt, FF, EMBD, wd);
         free(an), free(fn), free(wq), free(wk), free(wv), free(wo), free(wg), free(wu), free(wd);
         free(k), free(v);
+    }
+    if (s->extra_tensor) {
+        float *x = rand_mat(1, EMBD, 1.0f);
+        put(w, s->extra_tensor, TENSOR_TYPE_F32, EMBD, 1, x);
+        free(x);
     }
     gw_write(w, path);
     gw_free(w);
@@ -510,7 +516,7 @@ static void expect_load_error(const char *file, const struct spec *s, const char
 
 Test(forward, model_load_errors) {
     expect_load_error("fw-arch.gguf", &(struct spec){.n_head_kv = 2, .arch = "xyz"},
-                      "unknown architecture 'xyz' (supported: llama)");
+                      "unknown architecture 'xyz' (supported: llama, qwen2, qwen3)");
     expect_load_error("fw-shape.gguf", &(struct spec){.n_head_kv = 2, .bad_shape = true},
                       "tensor 'blk.1.attn_k.weight' has shape [64, 31], expected [64, 32]");
     expect_load_error("fw-type.gguf", &(struct spec){.n_head_kv = 2, .norm_q8 = true},
@@ -518,6 +524,15 @@ Test(forward, model_load_errors) {
     expect_load_error("fw-yarn.gguf", &(struct spec){.n_head_kv = 2, .rope_scaling = "yarn"},
                       "llama.rope.scaling.type 'yarn' is not supported");
     expect_load_error("fw-gqa3.gguf", &(struct spec){.n_head_kv = 3}, "not a multiple");
+    /* a tensor this arch does not use is refused, never skipped (a qwen2 bias in a llama file) */
+    expect_load_error("fw-bias.gguf",
+                      &(struct spec){.n_head_kv = 2, .extra_tensor = "blk.0.attn_q.bias"},
+                      "tensor 'blk.0.attn_q.bias' is not part of the llama architecture");
+    expect_load_error("fw-outb.gguf", &(struct spec){.n_head_kv = 2, .extra_tensor = "output.bias"},
+                      "'output.bias' (a biased LM head) is not supported");
+    /* keys are read under the file's own arch: a qwen2 file with llama.* keys lacks them */
+    expect_load_error("fw-qwen.gguf", &(struct spec){.n_head_kv = 2, .arch = "qwen2"},
+                      "missing metadata key 'qwen2.embedding_length'");
     struct adakv_err e = {{0}};
     cr_assert_null(adakv_model_load("/nonexistent/model.gguf", NULL, &e));
     cr_assert(strstr(e.msg, "/nonexistent/model.gguf"), "%s", e.msg);

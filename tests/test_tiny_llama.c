@@ -1,6 +1,7 @@
 /* adakv against llama.cpp on the tiny random Llama-3-shaped model (tests/tiny-llama.h): the
  * weight types, head_dim 128, GQA 4, RoPE factors, untied head and SentencePiece vocabulary the
- * default model does not have. Golden logits: tools/golden/make-tiny-logits.py. */
+ * default model does not have; and on its Qwen2 (Q/K/V biases) and Qwen3 (per-head Q/K norms)
+ * variants, both with NEOX RoPE. Golden logits: tools/golden/make-tiny-logits.py. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,12 +12,13 @@
 #include "tiny-llama.h"
 
 /* Teacher-forced logits of the golden tokens in one context, compared with llama.cpp's. */
-static struct agreement run(enum adakv_kv_type kv, enum adakv_prefill_gemm gemm, bool reference,
-                            const char *label) {
+static struct agreement run(const char *arch, enum adakv_kv_type kv, enum adakv_prefill_gemm gemm,
+                            bool reference, const char *label) {
     char path[1024], model[1024];
-    snprintf(path, sizeof path, "%s/tests/data/golden/logits-tiny-llama.bin", env("ADAKV_SRCDIR"));
-    snprintf(model, sizeof model, "%s/tests/tiny-llama-%s.gguf", env("ADAKV_BUILDDIR"), label);
-    tiny_llama_write(model);
+    snprintf(path, sizeof path, "%s/tests/data/golden/logits-tiny-%s.bin", env("ADAKV_SRCDIR"),
+             arch);
+    snprintf(model, sizeof model, "%s/tests/tiny-%s-%s.gguf", env("ADAKV_BUILDDIR"), arch, label);
+    cr_assert_eq(tiny_llama_write(model, arch), 0);
     struct golden g;
     golden_read(&g, path);
     cr_assert_eq(g.n_vocab, TINY_LLAMA_VOCAB);
@@ -36,9 +38,8 @@ static struct agreement run(enum adakv_kv_type kv, enum adakv_prefill_gemm gemm,
     cr_assert_eq(adakv_eval(c, g.tokens, (int)g.n_pos, logits, true, &e), 0, "%s", e.msg);
     struct agreement a = compare(&g, logits, TINY_LLAMA_VOCAB);
     fprintf(stderr,
-            "tiny llama vs llama.cpp, %s, %u positions: mean KL %.2e, max KL %.2e, "
-            "top-1 %.2f%%\n",
-            label, g.n_pos, a.mean_kl, a.max_kl, 100.0 * a.top1);
+            "tiny %s vs llama.cpp, %s, %u positions: mean KL %.2e, max KL %.2e, top-1 %.2f%%\n",
+            arch, label, g.n_pos, a.mean_kl, a.max_kl, 100.0 * a.top1);
     free(logits);
     golden_free(&g);
     adakv_ctx_free(c);
@@ -46,6 +47,9 @@ static struct agreement run(enum adakv_kv_type kv, enum adakv_prefill_gemm gemm,
     remove(model);
     return a;
 }
+
+static const char *const archs[] = {"llama", "qwen2", "qwen3"};
+#define N_ARCHS 3
 
 /* Bounds. llama.cpp moves this far from its own golden file: flash attention on, mean KL 7.6e-4
  * and top-1 97.9%; the same source built for AVX2, 1.1e-4 and 99.5% (tests/data/golden/
@@ -57,24 +61,31 @@ static struct agreement run(enum adakv_kv_type kv, enum adakv_prefill_gemm gemm,
  * matmul (Q8_0, Q8_1, Q8_K as llama.cpp picks them) and an f16 cache. Measured: mean KL
  * 7.8e-4, top-1 97.9%. */
 Test(tiny_llama, quantized_matmul_f16_kv_matches_llama_cpp) {
-    struct agreement a = run(ADAKV_KV_F16, ADAKV_PREFILL_GEMM_QUANT, false, "quant-f16");
-    cr_assert_leq(a.mean_kl, 2e-3, "mean KL %.2e", a.mean_kl);
-    cr_assert_geq(a.top1, 0.96, "top-1 %.4f", a.top1);
+    for (int i = 0; i < N_ARCHS; i++) {
+        struct agreement a = run(archs[i], ADAKV_KV_F16, ADAKV_PREFILL_GEMM_QUANT, false, "quant");
+        cr_expect_leq(a.mean_kl, 2e-3, "%s: mean KL %.2e", archs[i], a.mean_kl);
+        cr_expect_geq(a.top1, 0.96, "%s: top-1 %.4f", archs[i], a.top1);
+    }
 }
 
 /* The plain C kernels (scalar reference matmul, exact f32 activations, f32 cache): no
  * activation rounding at all, so a little further from llama.cpp. Measured 1.3e-3, 97.4%. */
 Test(tiny_llama, plain_c_reference_matches_llama_cpp) {
-    struct agreement a = run(ADAKV_KV_F32, ADAKV_PREFILL_GEMM_QUANT, true, "reference");
-    cr_assert_leq(a.mean_kl, 3e-3, "mean KL %.2e", a.mean_kl);
-    cr_assert_geq(a.top1, 0.95, "top-1 %.4f", a.top1);
+    for (int i = 0; i < N_ARCHS; i++) {
+        struct agreement a = run(archs[i], ADAKV_KV_F32, ADAKV_PREFILL_GEMM_QUANT, true, "ref");
+        cr_expect_leq(a.mean_kl, 3e-3, "%s: mean KL %.2e", archs[i], a.mean_kl);
+        cr_expect_geq(a.top1, 0.95, "%s: top-1 %.4f", archs[i], a.top1);
+    }
 }
 
 /* What a user runs: int8 cache, prompt GEMMs in oneDNN (bf16 where the CPU has it, which rounds
  * weights and activations to 8 significant bits). The foundation issue's KL bound. Measured
  * 3.5e-3, 95.3%. */
 Test(tiny_llama, default_settings_match_llama_cpp) {
-    struct agreement a = run(ADAKV_KV_INT8, ADAKV_PREFILL_GEMM_AUTO, false, "default");
-    cr_assert_leq(a.mean_kl, 1e-2, "mean KL %.2e", a.mean_kl);
-    cr_assert_geq(a.top1, 0.93, "top-1 %.4f", a.top1);
+    for (int i = 0; i < N_ARCHS; i++) {
+        struct agreement a =
+            run(archs[i], ADAKV_KV_INT8, ADAKV_PREFILL_GEMM_AUTO, false, "default");
+        cr_expect_leq(a.mean_kl, 1e-2, "%s: mean KL %.2e", archs[i], a.mean_kl);
+        cr_expect_geq(a.top1, 0.93, "%s: top-1 %.4f", archs[i], a.top1);
+    }
 }

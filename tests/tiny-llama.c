@@ -2,6 +2,7 @@
 #include "tiny-llama.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,11 +139,17 @@ static void add_matrix(struct gw *w, const char *name, uint32_t t, int n, int ro
     add_matrix_gain(w, name, t, n, rows, amp, 1.0f);
 }
 
-static void add_norm(struct gw *w, const char *name) {
+/* An F32 vector of n values center + spread * uniform (norm weights, biases). */
+static void add_vector(struct gw *w, const char *name, int n, float center, float spread) {
     float v[EMBD];
-    for (int i = 0; i < EMBD; i++)
-        v[i] = 1.0f + 0.2f * uniform();
-    gw_tensor(w, name, TENSOR_TYPE_F32, 1, (const uint64_t[]){EMBD}, v, sizeof v);
+    for (int i = 0; i < n; i++)
+        v[i] = center + spread * uniform();
+    gw_tensor(w, name, TENSOR_TYPE_F32, 1, (const uint64_t[]){(uint64_t)n}, v,
+              sizeof(float) * (size_t)n);
+}
+
+static void add_norm(struct gw *w, const char *name) {
+    add_vector(w, name, EMBD, 1.0f, 0.2f);
 }
 
 /* Llama 3.1's RoPE frequency factors (factor 8, low/high frequency factors 1 and 4, original
@@ -199,25 +206,34 @@ static void add_vocab(struct gw *w) {
     gw_kv_u32(w, "tokenizer.ggml.unknown_token_id", 0);
 }
 
-void tiny_llama_write(const char *path) {
+int tiny_llama_write(const char *path, const char *arch) {
+    const bool llama = !strcmp(arch, "llama"), qwen2 = !strcmp(arch, "qwen2");
+    const bool qwen3 = !strcmp(arch, "qwen3");
+    if (!llama && !qwen2 && !qwen3)
+        return -1;
     rng_state = 0x7a11a3u;
     struct gw *w = gw_new();
-    gw_kv_str(w, "general.architecture", "llama");
-    gw_kv_str(w, "general.name", "tiny-llama3-random");
-    gw_kv_u32(w, "llama.context_length", 8192);
-    gw_kv_u32(w, "llama.embedding_length", EMBD);
-    gw_kv_u32(w, "llama.block_count", LAYERS);
-    gw_kv_u32(w, "llama.feed_forward_length", FF);
-    gw_kv_u32(w, "llama.rope.dimension_count", HEAD_DIM);
-    gw_kv_u32(w, "llama.attention.head_count", HEADS);
-    gw_kv_u32(w, "llama.attention.head_count_kv", HEADS_KV);
-    gw_kv_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
-    gw_kv_f32(w, "llama.rope.freq_base", 500000.0f);
-    gw_kv_u32(w, "llama.vocab_size", TINY_LLAMA_VOCAB);
+    char key[96], name[64];
+#define KEY(s) (snprintf(key, sizeof key, "%s." s, arch), key)
+    gw_kv_str(w, "general.architecture", arch);
+    snprintf(name, sizeof name, "tiny-%s-random", llama ? "llama3" : arch);
+    gw_kv_str(w, "general.name", name);
+    gw_kv_u32(w, KEY("context_length"), 8192);
+    gw_kv_u32(w, KEY("embedding_length"), EMBD);
+    gw_kv_u32(w, KEY("block_count"), LAYERS);
+    gw_kv_u32(w, KEY("feed_forward_length"), FF);
+    gw_kv_u32(w, KEY("rope.dimension_count"), HEAD_DIM);
+    gw_kv_u32(w, KEY("attention.head_count"), HEADS);
+    gw_kv_u32(w, KEY("attention.head_count_kv"), HEADS_KV);
+    gw_kv_f32(w, KEY("attention.layer_norm_rms_epsilon"), llama ? 1e-5f : 1e-6f);
+    gw_kv_f32(w, KEY("rope.freq_base"), llama ? 500000.0f : 1000000.0f);
+    gw_kv_u32(w, KEY("vocab_size"), TINY_LLAMA_VOCAB);
+#undef KEY
     add_vocab(w);
 
     add_matrix(w, "token_embd.weight", TENSOR_TYPE_Q4_K, EMBD, TINY_LLAMA_VOCAB, 0);
-    add_rope_freqs(w);
+    if (llama) /* llama.cpp's qwen loaders take no factor table */
+        add_rope_freqs(w);
     /* per layer: q, k, v, output, gate, up, down */
     static const uint32_t types[LAYERS][7] = {
         {TENSOR_TYPE_Q4_K, TENSOR_TYPE_Q4_K, TENSOR_TYPE_Q6_K, TENSOR_TYPE_Q4_K, TENSOR_TYPE_Q4_K,
@@ -228,12 +244,20 @@ void tiny_llama_write(const char *path) {
          TENSOR_TYPE_BF16, TENSOR_TYPE_F32},
     };
     for (int l = 0; l < LAYERS; l++) {
-        char name[64];
 #define NAME(s) (snprintf(name, sizeof name, "blk.%d." s, l), name)
         add_norm(w, NAME("attn_norm.weight"));
         add_matrix(w, NAME("attn_q.weight"), types[l][0], EMBD, HEADS * HEAD_DIM, 0.03f);
         add_matrix(w, NAME("attn_k.weight"), types[l][1], EMBD, HEADS_KV * HEAD_DIM, 0.03f);
         add_matrix(w, NAME("attn_v.weight"), types[l][2], EMBD, HEADS_KV * HEAD_DIM, 0.03f);
+        if (qwen2) { /* biases of the size trained Qwen2 models have: up to a few units */
+            add_vector(w, NAME("attn_q.bias"), HEADS * HEAD_DIM, 0.0f, 1.0f);
+            add_vector(w, NAME("attn_k.bias"), HEADS_KV * HEAD_DIM, 0.0f, 1.0f);
+            add_vector(w, NAME("attn_v.bias"), HEADS_KV * HEAD_DIM, 0.0f, 0.1f);
+        }
+        if (qwen3) {
+            add_vector(w, NAME("attn_q_norm.weight"), HEAD_DIM, 1.0f, 0.5f);
+            add_vector(w, NAME("attn_k_norm.weight"), HEAD_DIM, 1.0f, 0.5f);
+        }
         add_matrix(w, NAME("attn_output.weight"), types[l][3], HEADS * HEAD_DIM, EMBD, 0.03f);
         add_norm(w, NAME("ffn_norm.weight"));
         add_matrix(w, NAME("ffn_gate.weight"), types[l][4], EMBD, FF, 0.03f);
@@ -247,4 +271,5 @@ void tiny_llama_write(const char *path) {
     add_matrix_gain(w, "output.weight", TENSOR_TYPE_Q6_K, EMBD, TINY_LLAMA_VOCAB, 0, 4.0f);
     gw_write(w, path);
     gw_free(w);
+    return 0;
 }

@@ -10,6 +10,8 @@
  * token_embd Q4_K. Quant blocks are random bytes with scales chosen so that weights are of
  * order 0.03, as in trained models.
  *
+ * The same writer makes Qwen2- and Qwen3-shaped variants (tiny_llama_write's arch).
+ *
  * tests/make-tiny-llama writes it for tools/golden/make-tiny-logits.py (llama.cpp's logits);
  * tests/test_tiny_llama compares adakv's with them. Any change to tiny-llama.c changes the file:
  * rerun that script (its .json records the file's sha256). */
@@ -18,7 +20,10 @@
 
 enum { TINY_LLAMA_VOCAB = 300 };
 
-/* Writes the model to path (aborts on I/O errors, like the GGUF writer). */
-void tiny_llama_write(const char *path);
+/* Writes the model to path (aborts on I/O errors, like the GGUF writer). arch: "llama", or a
+ * relative of the llama family on the same weights: "qwen2" (adds Q/K/V biases, NEOX RoPE, no
+ * RoPE factor table) or "qwen3" (adds per-head Q/K RMSNorm weights, NEOX RoPE, no table).
+ * Returns 0, or -1 for an unknown arch. */
+int tiny_llama_write(const char *path, const char *arch);
 
 #endif

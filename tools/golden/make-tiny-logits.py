@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Golden logits of llama.cpp for the tiny random Llama-3-shaped model (tests/tiny-llama.h).
+"""Golden logits of llama.cpp for the tiny random Llama-3-shaped model (tests/tiny-llama.h) and
+its Qwen2 and Qwen3 variants.
 
 What: writes the model with the C program tests/make-tiny-llama (built by `make` in a build
 directory; it is deterministic, so the test rebuilds the identical file), teacher-forces N_POS
@@ -12,9 +13,12 @@ vocabulary only. This model takes the other paths of a Llama-family file: every 
 32-block type, F16/BF16/F32 weights, head_dim 128, GQA 4, Llama 3.1's RoPE factors, an untied
 head and a SentencePiece vocabulary, all judged against llama.cpp.
 
+The Qwen variants (same weights plus Q/K/V biases for qwen2, per-head Q/K norms for qwen3, NEOX
+RoPE) judge the llama family's two relatives the same way.
+
 Rerun (from the repository root, seconds):
-    python3 tools/golden/make-tiny-logits.py [--maker build/tests/make-tiny-llama]
-Writes tests/data/golden/logits-tiny-llama.bin and .json.
+    python3 tools/golden/make-tiny-logits.py [--maker build/tests/make-tiny-llama] [--arch A]
+Writes tests/data/golden/logits-tiny-{llama,qwen2,qwen3}.bin and .json.
 """
 
 import argparse
@@ -34,39 +38,44 @@ FIRST_ID = 3  # ids 0..2 are <unk> <s> </s>
 SEED = 20261126
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--maker", default=os.path.join(ref.REPO, "build", "tests", "make-tiny-llama"))
-    ap.add_argument("--out", default=os.path.join(ref.REPO, "tests", "data", "golden",
-                                                  "logits-tiny-llama.bin"))
-    args = ap.parse_args()
-    if not os.access(args.maker, os.X_OK):
-        sys.exit(f"{args.maker}: not built (make -C build tests/make-tiny-llama)")
+def make(maker, arch, out):
     with tempfile.TemporaryDirectory() as tmp:
-        model = os.path.join(tmp, "tiny-llama.gguf")
-        subprocess.run([args.maker, model], check=True)
+        model = os.path.join(tmp, f"tiny-{arch}.gguf")
+        subprocess.run([maker, model, arch], check=True)
         tokens = [int(t) for t in np.random.default_rng(SEED).integers(FIRST_ID, VOCAB, N_POS)]
         llm, settings = ref.open_reference(model, n_ctx=256, flash_attn=False, type_k=1, type_v=1)
         llm.eval(tokens)
         rows = np.array(llm.scores[:N_POS], dtype=np.float32)
         if not np.isfinite(rows).all():
-            sys.exit("reference produced non-finite logits")
-        ref.write_logits(args.out, tokens, rows, 16)
+            sys.exit(f"{arch}: reference produced non-finite logits")
+        ref.write_logits(out, tokens, rows, 16)
         sha = ref.sha256_file(model)
-    golden = ref.read_logits(args.out)
+    golden = ref.read_logits(out)
     p = np.exp(golden["logits"].astype(np.float64) - golden["lse"][:, None])
     top2 = golden["logits"][:, 0] - golden["logits"][:, 1]
-    ref.write_json(os.path.splitext(args.out)[0] + ".json", {
+    ref.write_json(os.path.splitext(out)[0] + ".json", {
         "made_by": "tools/golden/make-tiny-logits.py",
-        "model": "tests/make-tiny-llama (tests/tiny-llama.h), sha256 " + sha,
+        "model": f"tests/make-tiny-llama OUT {arch} (tests/tiny-llama.h), sha256 {sha}",
         "tokens": f"{N_POS} ids from numpy default_rng({SEED}).integers({FIRST_ID}, {VOCAB})",
         "llama_settings": {**settings, "flash_attn": False, "type_k": "f16", "type_v": "f16"},
         "reference": ref.reference_info(),
         "mean_top1_prob": float(p[:, 0].mean()),
         "median_top1_top2_margin": float(np.median(top2)),
     })
-    print(f"{args.out}: {N_POS} positions, mean top-1 probability {p[:, 0].mean():.3f}, "
+    print(f"{out}: {N_POS} positions, mean top-1 probability {p[:, 0].mean():.3f}, "
           f"median top-1/top-2 logit margin {np.median(top2):.3f}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--maker", default=os.path.join(ref.REPO, "build", "tests", "make-tiny-llama"))
+    ap.add_argument("--arch", choices=["llama", "qwen2", "qwen3", "all"], default="all")
+    args = ap.parse_args()
+    if not os.access(args.maker, os.X_OK):
+        sys.exit(f"{args.maker}: not built (make -C build tests/make-tiny-llama)")
+    for arch in ["llama", "qwen2", "qwen3"] if args.arch == "all" else [args.arch]:
+        make(args.maker, arch, os.path.join(ref.REPO, "tests", "data", "golden",
+                                            f"logits-tiny-{arch}.bin"))
 
 
 if __name__ == "__main__":
