@@ -27,8 +27,11 @@ struct model_hparams {
     int n_ff;
     int n_rot; /* rotated dims per head (even, <= head_dim) */
     float norm_eps;
-    float rope_base;       /* theta */
-    float rope_freq_scale; /* positions are multiplied by this (1 / linear scaling factor) */
+    float rope_base;        /* theta */
+    float rope_freq_scale;  /* positions are multiplied by this (1 / linear scaling factor) */
+    float rope_attn_factor; /* cos and sin are multiplied by this (1 unless YaRN / metadata) */
+    float yarn_ext_factor;  /* 0: no YaRN; 1: YaRN's blend of interpolated and original angles */
+    float yarn_corr[2];     /* YaRN: pair indices where the blend ramps from original to scaled */
     enum rope_pairing rope_pairing;
 };
 

@@ -70,26 +70,55 @@ static int get_float(const struct gguf_file *f, const char *prefix, const char *
     return 0;
 }
 
-/* RoPE scaling: none, or linear (positions divided by the factor). YaRN and LongRoPE need
- * extra terms adakv does not implement, so they are refused rather than run wrong. */
+/* One end of YaRN's correction range: the pair index whose wavelength makes n_rot full turns in
+ * the original context (ggml_rope_yarn_corr_dim, in float as ggml computes it). */
+static float yarn_corr_dim(int n_dims, int n_ctx_orig, float n_rot, float base) {
+    return (float)n_dims * logf((float)n_ctx_orig / (n_rot * 2.0f * (float)M_PI)) /
+           (2.0f * logf(base));
+}
+
+/* RoPE scaling as llama.cpp reads it for these archs: the type (absent = linear), the factor
+ * (rope.scaling.factor, or the old rope.scale_linear), rope.scaling.attn_factor, and for YaRN
+ * the original context (rope.scaling.original_context_length, default the training context)
+ * with llama.cpp's defaults beta_fast 32, beta_slow 1, ext_factor 1; the other yarn_* keys are
+ * not read by llama.cpp for these archs, so not here either. LongRoPE and the rest need terms
+ * adakv does not implement: refused rather than run wrong. */
 static int get_rope_scaling(const struct gguf_file *f, const char *prefix, struct model_hparams *hp,
                             struct adakv_err *e) {
-    float factor = 1.0f;
-    if (get_float(f, prefix, "rope.scale_linear", 1.0f, &factor, e))
-        return -1;
+    float factor = 1.0f, attn = 1.0f;
     char key[128];
+    snprintf(key, sizeof key, "%s.rope.scaling.factor", prefix);
+    if (get_float(f, prefix, gguf_find(f, key) ? "rope.scaling.factor" : "rope.scale_linear", 1.0f,
+                  &factor, e) ||
+        get_float(f, prefix, "rope.scaling.attn_factor", 1.0f, &attn, e))
+        return -1;
     snprintf(key, sizeof key, "%s.rope.scaling.type", prefix);
-    struct gguf_str type = {4, "none"};
+    struct gguf_str type = {6, "linear"};
     if (gguf_find(f, key) && gguf_get_str(f, key, &type, e))
         return -1;
-    if (gguf_str_eq(type, "linear")) {
-        if (get_float(f, prefix, "rope.scaling.factor", factor, &factor, e))
-            return -1;
-    } else if (!gguf_str_eq(type, "none")) {
-        return err_set(e, "%s: %s '%.*s' is not supported (supported: none, linear)", f->path, key,
-                       (int)(type.len > 64 ? 64 : type.len), type.ptr);
-    }
     hp->rope_freq_scale = 1.0f / factor;
+    hp->rope_attn_factor = attn;
+    hp->yarn_ext_factor = 0.0f;
+    if (gguf_str_eq(type, "none")) {
+        hp->rope_freq_scale = 1.0f; /* llama.cpp: never scale with type none */
+    } else if (gguf_str_eq(type, "yarn")) {
+        int n_ctx_orig;
+        if (get_dim(f, prefix, "rope.scaling.original_context_length", hp->n_ctx_train,
+                    INT32_MAX / 2, &n_ctx_orig, e))
+            return -1;
+        hp->yarn_ext_factor = 1.0f;
+        /* llama.cpp's attention factor for YaRN without a log multiplier: mscale(factor) over
+         * the 1 + 0.1 ln(factor) that the rope op multiplies in again (about 1) */
+        const float mscale = factor <= 1.0f ? 1.0f : 0.1f * logf(factor) + 1.0f;
+        hp->rope_attn_factor = mscale * (1.0f / (1.0f + 0.1f * logf(factor))) * attn;
+        const float lo = floorf(yarn_corr_dim(hp->n_rot, n_ctx_orig, 32.0f, hp->rope_base));
+        const float hi = ceilf(yarn_corr_dim(hp->n_rot, n_ctx_orig, 1.0f, hp->rope_base));
+        hp->yarn_corr[0] = fmaxf(0.0f, lo);
+        hp->yarn_corr[1] = fminf((float)(hp->n_rot - 1), hi);
+    } else if (!gguf_str_eq(type, "linear")) {
+        return err_set(e, "%s: %s '%.*s' is not supported (supported: none, linear, yarn)", f->path,
+                       key, (int)(type.len > 64 ? 64 : type.len), type.ptr);
+    }
     return 0;
 }
 

@@ -91,6 +91,10 @@ void forward_rope_angles(const struct adakv_model *m, int32_t pos0, int n, float
     const struct model_hparams *hp = &m->hp;
     const int half = hp->n_rot / 2;
     const float theta_scale = powf(hp->rope_base, -2.0f / (float)hp->n_rot);
+    const float ext = hp->yarn_ext_factor;
+    float mscale = hp->rope_attn_factor;
+    if (ext != 0.0f) /* YaRN's magnitude correction for the interpolated angles */
+        mscale *= 1.0f + 0.1f * logf(1.0f / hp->rope_freq_scale);
     for (int t = 0; t < n; t++) {
         float *row = cs + (size_t)t * hp->n_rot;
         float theta = (float)(pos0 + t);
@@ -98,9 +102,16 @@ void forward_rope_angles(const struct adakv_model *m, int32_t pos0, int n, float
             float ff = 1.0f;
             if (m->w.rope_freqs)
                 memcpy(&ff, (const char *)m->w.rope_freqs->data + i * sizeof ff, sizeof ff);
-            const float th = hp->rope_freq_scale * (theta / ff);
-            row[i] = cosf(th);
-            row[half + i] = sinf(th);
+            const float extrap = theta / ff, interp = hp->rope_freq_scale * extrap;
+            float th = interp;
+            if (ext != 0.0f) { /* YaRN: fast pairs keep their angle, slow ones interpolate */
+                const float y = ((float)i - hp->yarn_corr[0]) /
+                                fmaxf(0.001f, hp->yarn_corr[1] - hp->yarn_corr[0]);
+                const float ramp = (1.0f - fminf(1.0f, fmaxf(0.0f, y))) * ext;
+                th = interp * (1.0f - ramp) + extrap * ramp;
+            }
+            row[i] = cosf(th) * mscale;
+            row[half + i] = sinf(th) * mscale;
             theta *= theta_scale;
         }
     }

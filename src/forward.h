@@ -82,7 +82,9 @@ struct adakv_ctx {
 
 /* RoPE angles for positions pos0 .. pos0 + n - 1: row t of cs holds n_rot/2 cosines then
  * n_rot/2 sines of pos * freq_scale * base^(-2i/n_rot) / freq_factor[i] (the simd rope op's
- * layout). Exposed for tests. */
+ * layout), times the attention factor; with YaRN the angle of pair i blends the scaled and the
+ * unscaled one by its ramp, and the factor gains 1 + 0.1 ln(1 / freq_scale), as ggml's rope
+ * op computes them. Exposed for tests. */
 void forward_rope_angles(const struct adakv_model *m, int32_t pos0, int n, float *cs);
 
 /* Starts recording the last `cap` query rows of every layer (for decode-time eviction). */

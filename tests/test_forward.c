@@ -521,8 +521,9 @@ Test(forward, model_load_errors) {
                       "tensor 'blk.1.attn_k.weight' has shape [64, 31], expected [64, 32]");
     expect_load_error("fw-type.gguf", &(struct spec){.n_head_kv = 2, .norm_q8 = true},
                       "tensor 'blk.0.attn_norm.weight' has type Q8_0, expected F32");
-    expect_load_error("fw-yarn.gguf", &(struct spec){.n_head_kv = 2, .rope_scaling = "yarn"},
-                      "llama.rope.scaling.type 'yarn' is not supported");
+    expect_load_error("fw-longrope.gguf",
+                      &(struct spec){.n_head_kv = 2, .rope_scaling = "longrope"},
+                      "llama.rope.scaling.type 'longrope' is not supported");
     expect_load_error("fw-gqa3.gguf", &(struct spec){.n_head_kv = 3}, "not a multiple");
     /* a tensor this arch does not use is refused, never skipped (a qwen2 bias in a llama file) */
     expect_load_error("fw-bias.gguf",

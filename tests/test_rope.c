@@ -59,6 +59,7 @@ static struct adakv_model angle_model(float base, float freq_scale, const float 
     m.hp.head_dim = 4;
     m.hp.rope_base = base;
     m.hp.rope_freq_scale = freq_scale;
+    m.hp.rope_attn_factor = 1.0f;
     if (freqs) {
         memset(ft, 0, sizeof *ft);
         ft->type = TENSOR_TYPE_F32;

@@ -49,8 +49,9 @@ static struct agreement run(const char *arch, enum adakv_kv_type kv, enum adakv_
     return a;
 }
 
-static const char *const archs[] = {"llama", "qwen2", "qwen3"};
-#define N_ARCHS 3
+/* the variants of tests/tiny-llama.h, each with its golden file */
+static const char *const archs[] = {"llama", "qwen2", "qwen3", "qwen2-yarn"};
+#define N_ARCHS 4
 
 /* Bounds. llama.cpp moves this far from its own golden file: flash attention on, mean KL 7.6e-4
  * and top-1 97.9%; the same source built for AVX2, 1.1e-4 and 99.5% (tests/data/golden/

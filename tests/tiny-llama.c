@@ -206,7 +206,10 @@ static void add_vocab(struct gw *w) {
     gw_kv_u32(w, "tokenizer.ggml.unknown_token_id", 0);
 }
 
-int tiny_llama_write(const char *path, const char *arch) {
+int tiny_llama_write(const char *path, const char *variant) {
+    /* "qwen2-yarn": the qwen2 model with YaRN metadata, context 2048 stretched 4x */
+    const bool yarn = !strcmp(variant, "qwen2-yarn");
+    const char *arch = yarn ? "qwen2" : variant;
     const bool llama = !strcmp(arch, "llama"), qwen2 = !strcmp(arch, "qwen2");
     const bool qwen3 = !strcmp(arch, "qwen3");
     if (!llama && !qwen2 && !qwen3)
@@ -228,6 +231,11 @@ int tiny_llama_write(const char *path, const char *arch) {
     gw_kv_f32(w, KEY("attention.layer_norm_rms_epsilon"), llama ? 1e-5f : 1e-6f);
     gw_kv_f32(w, KEY("rope.freq_base"), llama ? 500000.0f : 1000000.0f);
     gw_kv_u32(w, KEY("vocab_size"), TINY_LLAMA_VOCAB);
+    if (yarn) {
+        gw_kv_str(w, KEY("rope.scaling.type"), "yarn");
+        gw_kv_f32(w, KEY("rope.scaling.factor"), 4.0f);
+        gw_kv_u32(w, KEY("rope.scaling.original_context_length"), 2048);
+    }
 #undef KEY
     add_vocab(w);
 

@@ -10,7 +10,7 @@
  * token_embd Q4_K. Quant blocks are random bytes with scales chosen so that weights are of
  * order 0.03, as in trained models.
  *
- * The same writer makes Qwen2- and Qwen3-shaped variants (tiny_llama_write's arch).
+ * The same writer makes Qwen2- and Qwen3-shaped variants (tiny_llama_write's variant).
  *
  * tests/make-tiny-llama writes it for tools/golden/make-tiny-logits.py (llama.cpp's logits);
  * tests/test_tiny_llama compares adakv's with them. Any change to tiny-llama.c changes the file:
@@ -20,10 +20,11 @@
 
 enum { TINY_LLAMA_VOCAB = 300 };
 
-/* Writes the model to path (aborts on I/O errors, like the GGUF writer). arch: "llama", or a
+/* Writes the model to path (aborts on I/O errors, like the GGUF writer). variant: "llama", or a
  * relative of the llama family on the same weights: "qwen2" (adds Q/K/V biases, NEOX RoPE, no
- * RoPE factor table) or "qwen3" (adds per-head Q/K RMSNorm weights, NEOX RoPE, no table).
- * Returns 0, or -1 for an unknown arch. */
-int tiny_llama_write(const char *path, const char *arch);
+ * RoPE factor table), "qwen3" (adds per-head Q/K RMSNorm weights, NEOX RoPE, no table) or
+ * "qwen2-yarn" (qwen2 with YaRN metadata: factor 4 over an original context of 2048).
+ * Returns 0, or -1 for an unknown variant. */
+int tiny_llama_write(const char *path, const char *variant);
 
 #endif

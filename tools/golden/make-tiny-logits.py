@@ -14,11 +14,12 @@ vocabulary only. This model takes the other paths of a Llama-family file: every 
 head and a SentencePiece vocabulary, all judged against llama.cpp.
 
 The Qwen variants (same weights plus Q/K/V biases for qwen2, per-head Q/K norms for qwen3, NEOX
-RoPE) judge the llama family's two relatives the same way.
+RoPE) judge the llama family's two relatives the same way, and qwen2-yarn (qwen2 with YaRN
+metadata: factor 4 over an original context of 2048) judges the YaRN RoPE.
 
 Rerun (from the repository root, seconds):
     python3 tools/golden/make-tiny-logits.py [--maker build/tests/make-tiny-llama] [--arch A]
-Writes tests/data/golden/logits-tiny-{llama,qwen2,qwen3}.bin and .json.
+Writes tests/data/golden/logits-tiny-{llama,qwen2,qwen3,qwen2-yarn}.bin and .json.
 """
 
 import argparse
@@ -36,6 +37,7 @@ N_POS = 192
 VOCAB = 300
 FIRST_ID = 3  # ids 0..2 are <unk> <s> </s>
 SEED = 20261126
+VARIANTS = ["llama", "qwen2", "qwen3", "qwen2-yarn"]  # tests/tiny-llama.h
 
 
 def make(maker, arch, out):
@@ -69,11 +71,11 @@ def make(maker, arch, out):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--maker", default=os.path.join(ref.REPO, "build", "tests", "make-tiny-llama"))
-    ap.add_argument("--arch", choices=["llama", "qwen2", "qwen3", "all"], default="all")
+    ap.add_argument("--arch", choices=VARIANTS + ["all"], default="all")
     args = ap.parse_args()
     if not os.access(args.maker, os.X_OK):
         sys.exit(f"{args.maker}: not built (make -C build tests/make-tiny-llama)")
-    for arch in ["llama", "qwen2", "qwen3"] if args.arch == "all" else [args.arch]:
+    for arch in VARIANTS if args.arch == "all" else [args.arch]:
         make(args.maker, arch, os.path.join(ref.REPO, "tests", "data", "golden",
                                             f"logits-tiny-{arch}.bin"))
 
