@@ -73,6 +73,8 @@ Test(tiny_llama, quantized_matmul_f16_kv_matches_llama_cpp) {
 /* The plain C kernels (scalar reference matmul, exact f32 activations, f32 cache): no
  * activation rounding at all, so a little further from llama.cpp. Measured 1.3e-3, 97.4%. */
 Test(tiny_llama, plain_c_reference_matches_llama_cpp) {
+    if (getenv("ADAKV_TEST_LIGHT")) /* sanitizer pass and qemu: the plain C path is the same */
+        cr_skip_test("ADAKV_TEST_LIGHT: plain C comparison left to the optimised native pass");
     for (int i = 0; i < N_ARCHS; i++) {
         struct agreement a = run(archs[i], ADAKV_KV_F32, ADAKV_PREFILL_GEMM_QUANT, true, "ref");
         cr_expect_leq(a.mean_kl, 3e-3, "%s: mean KL %.2e", archs[i], a.mean_kl);
@@ -131,7 +133,7 @@ Test(tiny_llama, decode_equals_prefill) {
         struct adakv_model *m = adakv_model_load(model, &mp, &e);
         cr_assert(m, "%s", e.msg);
         enum { N = 40 };
-        for (int ref = 0; ref <= 1; ref++) {
+        for (int ref = 0; ref <= (getenv("ADAKV_TEST_LIGHT") ? 0 : 1); ref++) {
             float *lp = logits_of(m, g.tokens, N, false, ADAKV_KV_F32, ref);
             float *ld = logits_of(m, g.tokens, N, true, ADAKV_KV_F32, ref);
             float d = 0, r = 0;
