@@ -1,7 +1,8 @@
 /* adakv against llama.cpp on the tiny random Llama-3-shaped model (tests/tiny-llama.h): the
  * weight types, head_dim 128, GQA 4, RoPE factors, untied head and SentencePiece vocabulary the
- * default model does not have; and on its Qwen2 (Q/K/V biases) and Qwen3 (per-head Q/K norms)
- * variants, both with NEOX RoPE. Golden logits: tools/golden/make-tiny-logits.py. */
+ * default model does not have; and on its Qwen2 (Q/K/V biases), Qwen3 (per-head Q/K norms) and
+ * Qwen2 + YaRN variants, with NEOX RoPE. Golden logits: tools/golden/make-tiny-logits.py. Also:
+ * decoding token by token gives the prefill's logits on each of them. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,21 +13,10 @@
 #include "test-env.h"
 #include "tiny-llama.h"
 
-/* Teacher-forced logits of the golden tokens in one context, compared with llama.cpp's. */
-static struct agreement run(const char *arch, enum adakv_kv_type kv, enum adakv_prefill_gemm gemm,
-                            bool reference, const char *label) {
-    char path[1024], model[1024];
-    snprintf(path, sizeof path, "%s/tests/data/golden/logits-tiny-%s.bin", env("ADAKV_SRCDIR"),
-             arch);
-    snprintf(model, sizeof model, "%s/tests/tiny-%s-%s.gguf", env("ADAKV_BUILDDIR"), arch, label);
-    cr_assert_eq(tiny_llama_write(model, arch), 0);
-    struct golden g;
-    golden_read(&g, path);
-    cr_assert_eq(g.n_vocab, TINY_LLAMA_VOCAB);
+/* Logits of n golden tokens, one prefill (all logits) or n single-token decode steps. */
+static float *logits_of(struct adakv_model *m, const int32_t *tok, int n, bool decode,
+                        enum adakv_kv_type kv, bool reference) {
     struct adakv_err e = {{0}};
-    struct adakv_model_params mp = {.prefill_gemm = gemm};
-    struct adakv_model *m = adakv_model_load(model, &mp, &e);
-    cr_assert(m, "%s", e.msg);
     struct adakv_ctx_params cp;
     adakv_ctx_params_default(&cp);
     cp.n_ctx = 256;
@@ -34,16 +24,49 @@ static struct agreement run(const char *arch, enum adakv_kv_type kv, enum adakv_
     cp.reference = reference;
     struct adakv_ctx *c = adakv_ctx_new(m, &cp, &e);
     cr_assert(c, "%s", e.msg);
-    float *logits = malloc((size_t)g.n_pos * TINY_LLAMA_VOCAB * sizeof *logits);
-    cr_assert(logits);
-    cr_assert_eq(adakv_eval(c, g.tokens, (int)g.n_pos, logits, true, &e), 0, "%s", e.msg);
+    float *l = malloc((size_t)n * TINY_LLAMA_VOCAB * sizeof *l);
+    cr_assert(l);
+    if (!decode)
+        cr_assert_eq(adakv_eval(c, tok, n, l, true, &e), 0, "%s", e.msg);
+    for (int i = 0; decode && i < n; i++)
+        cr_assert_eq(adakv_eval(c, tok + i, 1, l + (size_t)i * TINY_LLAMA_VOCAB, false, &e), 0,
+                     "%s", e.msg);
+    adakv_ctx_free(c);
+    return l;
+}
+
+/* Writes variant `arch` to the build tree (one file per test: tests run in parallel processes)
+ * and loads it; *golden gets its golden logits. The caller removes `model`. */
+static struct adakv_model *load_variant(const char *arch, const char *label,
+                                        enum adakv_prefill_gemm gemm, char *model, size_t cap,
+                                        struct golden *golden) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/data/golden/logits-tiny-%s.bin", env("ADAKV_SRCDIR"),
+             arch);
+    golden_read(golden, path);
+    cr_assert_eq(golden->n_vocab, TINY_LLAMA_VOCAB);
+    snprintf(model, cap, "%s/tests/tiny-%s-%s.gguf", env("ADAKV_BUILDDIR"), arch, label);
+    cr_assert_eq(tiny_llama_write(model, arch), 0);
+    struct adakv_err e = {{0}};
+    struct adakv_model_params mp = {.prefill_gemm = gemm};
+    struct adakv_model *m = adakv_model_load(model, &mp, &e);
+    cr_assert(m, "%s", e.msg);
+    return m;
+}
+
+/* Teacher-forced logits of the golden tokens in one context, compared with llama.cpp's. */
+static struct agreement run(const char *arch, enum adakv_kv_type kv, enum adakv_prefill_gemm gemm,
+                            bool reference, const char *label) {
+    char model[1024];
+    struct golden g;
+    struct adakv_model *m = load_variant(arch, label, gemm, model, sizeof model, &g);
+    float *logits = logits_of(m, g.tokens, (int)g.n_pos, false, kv, reference);
     struct agreement a = compare(&g, logits, TINY_LLAMA_VOCAB);
     fprintf(stderr,
             "tiny %s vs llama.cpp, %s, %u positions: mean KL %.2e, max KL %.2e, top-1 %.2f%%\n",
             arch, label, g.n_pos, a.mean_kl, a.max_kl, 100.0 * a.top1);
     free(logits);
     golden_free(&g);
-    adakv_ctx_free(c);
     adakv_model_free(m);
     remove(model);
     return a;
@@ -94,44 +117,14 @@ Test(tiny_llama, default_settings_match_llama_cpp) {
     }
 }
 
-/* Logits of n golden tokens, one prefill (all logits) or n single-token decode steps. */
-static float *logits_of(struct adakv_model *m, const int32_t *tok, int n, bool decode,
-                        enum adakv_kv_type kv, bool reference) {
-    struct adakv_err e = {{0}};
-    struct adakv_ctx_params cp;
-    adakv_ctx_params_default(&cp);
-    cp.n_ctx = 256;
-    cp.kv_type = kv;
-    cp.reference = reference;
-    struct adakv_ctx *c = adakv_ctx_new(m, &cp, &e);
-    cr_assert(c, "%s", e.msg);
-    float *l = malloc((size_t)n * TINY_LLAMA_VOCAB * sizeof *l);
-    cr_assert(l);
-    if (!decode)
-        cr_assert_eq(adakv_eval(c, tok, n, l, true, &e), 0, "%s", e.msg);
-    for (int i = 0; decode && i < n; i++)
-        cr_assert_eq(adakv_eval(c, tok + i, 1, l + (size_t)i * TINY_LLAMA_VOCAB, false, &e), 0,
-                     "%s", e.msg);
-    adakv_ctx_free(c);
-    return l;
-}
-
 /* Decode (one token at a time: the single-row matmuls, biases and head norms of m = 1, decode
  * attention) gives the prefill's logits at every position, for each arch. */
 Test(tiny_llama, decode_equals_prefill) {
-    char golden_path[1024];
     for (int i = 0; i < N_ARCHS; i++) {
         char model[1024];
-        snprintf(model, sizeof model, "%s/tests/tiny-%s-pd.gguf", env("ADAKV_BUILDDIR"), archs[i]);
-        cr_assert_eq(tiny_llama_write(model, archs[i]), 0);
-        snprintf(golden_path, sizeof golden_path, "%s/tests/data/golden/logits-tiny-%s.bin",
-                 env("ADAKV_SRCDIR"), archs[i]);
         struct golden g;
-        golden_read(&g, golden_path);
-        struct adakv_err e = {{0}};
-        struct adakv_model_params mp = {.prefill_gemm = ADAKV_PREFILL_GEMM_QUANT};
-        struct adakv_model *m = adakv_model_load(model, &mp, &e);
-        cr_assert(m, "%s", e.msg);
+        struct adakv_model *m =
+            load_variant(archs[i], "pd", ADAKV_PREFILL_GEMM_QUANT, model, sizeof model, &g);
         enum { N = 40 };
         for (int ref = 0; ref <= (getenv("ADAKV_TEST_LIGHT") ? 0 : 1); ref++) {
             float *lp = logits_of(m, g.tokens, N, false, ADAKV_KV_F32, ref);
