@@ -12,7 +12,9 @@
 #include "quant.h"
 #include "tensor-type.h"
 
-enum { EMBD = 512, LAYERS = 3, HEADS = 4, HEADS_KV = 1, HEAD_DIM = 128, FF = 768 };
+/* EMBD_MAX: the llama and qwen2 width (= HEADS * HEAD_DIM); qwen3 is half as wide, so that its
+ * attention is wider than its residual stream (q = 512 > n_embd = 256), as in Qwen3-0.6B. */
+enum { EMBD_MAX = 512, LAYERS = 3, HEADS = 4, HEADS_KV = 1, HEAD_DIM = 128, FF = 768 };
 
 static uint64_t rng_state;
 
@@ -141,15 +143,15 @@ static void add_matrix(struct gw *w, const char *name, uint32_t t, int n, int ro
 
 /* An F32 vector of n values center + spread * uniform (norm weights, biases). */
 static void add_vector(struct gw *w, const char *name, int n, float center, float spread) {
-    float v[EMBD];
+    float v[EMBD_MAX];
     for (int i = 0; i < n; i++)
         v[i] = center + spread * uniform();
     gw_tensor(w, name, TENSOR_TYPE_F32, 1, (const uint64_t[]){(uint64_t)n}, v,
               sizeof(float) * (size_t)n);
 }
 
-static void add_norm(struct gw *w, const char *name) {
-    add_vector(w, name, EMBD, 1.0f, 0.2f);
+static void add_norm(struct gw *w, const char *name, int n_embd) {
+    add_vector(w, name, n_embd, 1.0f, 0.2f);
 }
 
 /* Llama 3.1's RoPE frequency factors (factor 8, low/high frequency factors 1 and 4, original
@@ -214,6 +216,7 @@ int tiny_llama_write(const char *path, const char *variant) {
     const bool qwen3 = !strcmp(arch, "qwen3");
     if (!llama && !qwen2 && !qwen3)
         return -1;
+    const int EMBD = qwen3 ? EMBD_MAX / 2 : EMBD_MAX;
     rng_state = 0x7a11a3u;
     struct gw *w = gw_new();
     char key[96], name[64];
@@ -222,7 +225,11 @@ int tiny_llama_write(const char *path, const char *variant) {
     snprintf(name, sizeof name, "tiny-%s-random", llama ? "llama3" : arch);
     gw_kv_str(w, "general.name", name);
     gw_kv_u32(w, KEY("context_length"), 8192);
-    gw_kv_u32(w, KEY("embedding_length"), EMBD);
+    gw_kv_u32(w, KEY("embedding_length"), (uint32_t)EMBD);
+    if (qwen3) { /* n_embd / n_head = 64 is not the head dimension: say it */
+        gw_kv_u32(w, KEY("attention.key_length"), HEAD_DIM);
+        gw_kv_u32(w, KEY("attention.value_length"), HEAD_DIM);
+    }
     gw_kv_u32(w, KEY("block_count"), LAYERS);
     gw_kv_u32(w, KEY("feed_forward_length"), FF);
     gw_kv_u32(w, KEY("rope.dimension_count"), HEAD_DIM);
@@ -253,7 +260,7 @@ int tiny_llama_write(const char *path, const char *variant) {
     };
     for (int l = 0; l < LAYERS; l++) {
 #define NAME(s) (snprintf(name, sizeof name, "blk.%d." s, l), name)
-        add_norm(w, NAME("attn_norm.weight"));
+        add_norm(w, NAME("attn_norm.weight"), EMBD);
         add_matrix(w, NAME("attn_q.weight"), types[l][0], EMBD, HEADS * HEAD_DIM, 0.03f);
         add_matrix(w, NAME("attn_k.weight"), types[l][1], EMBD, HEADS_KV * HEAD_DIM, 0.03f);
         add_matrix(w, NAME("attn_v.weight"), types[l][2], EMBD, HEADS_KV * HEAD_DIM, 0.03f);
@@ -267,13 +274,13 @@ int tiny_llama_write(const char *path, const char *variant) {
             add_vector(w, NAME("attn_k_norm.weight"), HEAD_DIM, 1.0f, 0.5f);
         }
         add_matrix(w, NAME("attn_output.weight"), types[l][3], HEADS * HEAD_DIM, EMBD, 0.03f);
-        add_norm(w, NAME("ffn_norm.weight"));
+        add_norm(w, NAME("ffn_norm.weight"), EMBD);
         add_matrix(w, NAME("ffn_gate.weight"), types[l][4], EMBD, FF, 0.03f);
         add_matrix(w, NAME("ffn_up.weight"), types[l][5], EMBD, FF, 0.03f);
         add_matrix(w, NAME("ffn_down.weight"), types[l][6], FF, EMBD, 0.03f);
 #undef NAME
     }
-    add_norm(w, "output_norm.weight");
+    add_norm(w, "output_norm.weight", EMBD);
     /* a head 4x larger than the other weights: logits spread over a few nats, as a trained
      * model's do, so that top-1 and KL say something */
     add_matrix_gain(w, "output.weight", TENSOR_TYPE_Q6_K, EMBD, TINY_LLAMA_VOCAB, 0, 4.0f);

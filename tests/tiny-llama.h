@@ -22,7 +22,8 @@ enum { TINY_LLAMA_VOCAB = 300 };
 
 /* Writes the model to path (aborts on I/O errors, like the GGUF writer). variant: "llama", or a
  * relative of the llama family on the same weights: "qwen2" (adds Q/K/V biases, NEOX RoPE, no
- * RoPE factor table), "qwen3" (adds per-head Q/K RMSNorm weights, NEOX RoPE, no table) or
+ * RoPE factor table), "qwen3" (adds per-head Q/K RMSNorm weights, NEOX RoPE, no table, and
+ * n_embd 256 with attention 512 wide, as Qwen3 models have Q wider than the residual) or
  * "qwen2-yarn" (qwen2 with YaRN metadata: factor 4 over an original context of 2048).
  * Returns 0, or -1 for an unknown variant. */
 int tiny_llama_write(const char *path, const char *variant);
