@@ -86,12 +86,11 @@ static float yarn_corr_dim(int n_dims, int n_ctx_orig, float n_rot, float base) 
 static int get_rope_scaling(const struct gguf_file *f, const char *prefix, struct model_hparams *hp,
                             struct adakv_err *e) {
     float factor = 1.0f, attn = 1.0f;
-    char key[128];
-    snprintf(key, sizeof key, "%s.rope.scaling.factor", prefix);
-    if (get_float(f, prefix, gguf_find(f, key) ? "rope.scaling.factor" : "rope.scale_linear", 1.0f,
-                  &factor, e) ||
+    if (get_float(f, prefix, "rope.scale_linear", 1.0f, &factor, e) || /* the old key */
+        get_float(f, prefix, "rope.scaling.factor", factor, &factor, e) ||
         get_float(f, prefix, "rope.scaling.attn_factor", 1.0f, &attn, e))
         return -1;
+    char key[128];
     snprintf(key, sizeof key, "%s.rope.scaling.type", prefix);
     struct gguf_str type = {6, "linear"};
     if (gguf_find(f, key) && gguf_get_str(f, key, &type, e))

@@ -3,9 +3,13 @@
 
 #include "arch.h"
 
-extern const struct arch arch_llama, arch_qwen2, arch_qwen3;
+/* Every arch once: the declarations, the table and the names in messages come from this list. */
+#define ARCHS(X) X(llama) X(qwen2) X(qwen3)
 
-static const struct arch *const archs[] = {&arch_llama, &arch_qwen2, &arch_qwen3};
+#define DECLARE(a) extern const struct arch arch_##a;
+ARCHS(DECLARE)
+#define ENTRY(a) &arch_##a,
+static const struct arch *const archs[] = {ARCHS(ENTRY)};
 #define N_ARCHS (sizeof archs / sizeof archs[0])
 
 const struct arch *arch_find(struct gguf_str name) {
@@ -16,5 +20,7 @@ const struct arch *arch_find(struct gguf_str name) {
 }
 
 const char *arch_supported_names(void) {
-    return "llama, qwen2, qwen3";
+#define NAME(a) ", " #a
+    static const char names[] = ARCHS(NAME);
+    return names + 2; /* past the first ", " */
 }
