@@ -881,21 +881,29 @@ static void gemm_q8_0(int64_t n, const void *restrict w, size_t w_stride, int64_
 
 /* ============================== the table ============================== */
 
+/* The four always-present entries of a type, leaving its tile group (pack_act, rp_tile, gemv_rp,
+ * gemm_rp) as the AVX2 fill set it: replacing the whole entry would drop kernels this file has no
+ * better form of. */
+static void set_dots(struct quant_kernels *k, quant_dequant_row_fn deq, quant_quantize_row_fn quant,
+                     quant_vec_dot_fn dot, uint32_t act) {
+    k->dequant_row = deq, k->quantize_act = quant, k->vec_dot = dot, k->act_type = act;
+}
+
 void quant_fill_avx512(struct quant_kernels *t, bool vnni, bool bf16) {
     t[TENSOR_TYPE_F32].vec_dot = dot_f32;
-    t[TENSOR_TYPE_F16] = QUANT_ENTRY(dequant_f16, quantize_f16, dot_f16, TENSOR_TYPE_F16);
-    t[TENSOR_TYPE_BF16] =
-        QUANT_ENTRY(dequant_bf16, quantize_bf16, bf16 ? dot_bf16_dp : dot_bf16, TENSOR_TYPE_BF16);
-    t[TENSOR_TYPE_Q4_0] = QUANT_ENTRY(dequant_q4_0, quantize_q8_0,
-                                      vnni ? dot_q4_0_vnni : dot_q4_0_plain, TENSOR_TYPE_Q8_0);
-    t[TENSOR_TYPE_Q4_1] = QUANT_ENTRY(dequant_q4_1, quantize_q8_1,
-                                      vnni ? dot_q4_1_vnni : dot_q4_1_plain, TENSOR_TYPE_Q8_1);
-    t[TENSOR_TYPE_Q5_0] = QUANT_ENTRY(dequant_q5_0, quantize_q8_0,
-                                      vnni ? dot_q5_0_vnni : dot_q5_0_plain, TENSOR_TYPE_Q8_0);
-    t[TENSOR_TYPE_Q5_1] = QUANT_ENTRY(dequant_q5_1, quantize_q8_1,
-                                      vnni ? dot_q5_1_vnni : dot_q5_1_plain, TENSOR_TYPE_Q8_1);
-    t[TENSOR_TYPE_Q8_0] = QUANT_ENTRY(dequant_q8_0, quantize_q8_0,
-                                      vnni ? dot_q8_0_vnni : dot_q8_0_plain, TENSOR_TYPE_Q8_0);
+    set_dots(&t[TENSOR_TYPE_F16], dequant_f16, quantize_f16, dot_f16, TENSOR_TYPE_F16);
+    set_dots(&t[TENSOR_TYPE_BF16], dequant_bf16, quantize_bf16, bf16 ? dot_bf16_dp : dot_bf16,
+             TENSOR_TYPE_BF16);
+    set_dots(&t[TENSOR_TYPE_Q4_0], dequant_q4_0, quantize_q8_0,
+             vnni ? dot_q4_0_vnni : dot_q4_0_plain, TENSOR_TYPE_Q8_0);
+    set_dots(&t[TENSOR_TYPE_Q4_1], dequant_q4_1, quantize_q8_1,
+             vnni ? dot_q4_1_vnni : dot_q4_1_plain, TENSOR_TYPE_Q8_1);
+    set_dots(&t[TENSOR_TYPE_Q5_0], dequant_q5_0, quantize_q8_0,
+             vnni ? dot_q5_0_vnni : dot_q5_0_plain, TENSOR_TYPE_Q8_0);
+    set_dots(&t[TENSOR_TYPE_Q5_1], dequant_q5_1, quantize_q8_1,
+             vnni ? dot_q5_1_vnni : dot_q5_1_plain, TENSOR_TYPE_Q8_1);
+    set_dots(&t[TENSOR_TYPE_Q8_0], dequant_q8_0, quantize_q8_0,
+             vnni ? dot_q8_0_vnni : dot_q8_0_plain, TENSOR_TYPE_Q8_0);
     if (vnni) {
         t[TENSOR_TYPE_Q4_1].pack_act = pack_act_q8_1;
         t[TENSOR_TYPE_Q4_1].gemm = gemm_q4_1;
@@ -905,6 +913,10 @@ void quant_fill_avx512(struct quant_kernels *t, bool vnni, bool bf16) {
         t[TENSOR_TYPE_Q8_0].gemm = gemm_q8_0;
         t[TENSOR_TYPE_Q8_0].rp_tile = quant_q8_0_rp_tile;
         t[TENSOR_TYPE_Q8_0].gemv_rp = gemv_q8_0_rp;
+        /* this group replaces the AVX2 one, whose gemm_rp reads another activation packing:
+         * without a gemm_rp here, these weights keep their native rows for prompt batches */
+        t[TENSOR_TYPE_Q4_1].gemm_rp = NULL;
+        t[TENSOR_TYPE_Q8_0].gemm_rp = NULL;
     }
     t[TENSOR_TYPE_Q4_K].quantize_act = quantize_q8_k;
     t[TENSOR_TYPE_Q4_K].vec_dot = vnni ? dot_q4_k_vnni : dot_q4_k_plain;

@@ -20,8 +20,12 @@ static void tables_build(void) {
     (void)have;
 #ifdef ADAKV_BUILD_AVX2
     if (have == SIMD_ISA_AVX2 || have == SIMD_ISA_AVX512) {
-        quant_fill_avx2(tables[SIMD_ISA_AVX2]);
-        quant_fill_avx2(tables[SIMD_ISA_AVX512]);
+        for (int isa = SIMD_ISA_AVX2; isa <= SIMD_ISA_AVX512; isa++) {
+            quant_fill_avx2(tables[isa]);
+            quant_fill_rp_q32_avx2(tables[isa]);
+            quant_fill_rp_q45k_avx2(tables[isa]);
+            quant_fill_rp_q6k_avx2(tables[isa]);
+        }
     }
 #endif
 #ifdef ADAKV_BUILD_AVX512

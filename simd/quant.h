@@ -177,7 +177,7 @@ typedef void (*quant_gemm_fn)(int64_t n, const void *restrict w, size_t w_stride
                               const void *restrict act, size_t act_stride, int64_t n_tok,
                               float *restrict y, size_t y_stride);
 
-#define QUANT_GEMM_MAX_N 16384
+#define QUANT_GEMM_MAX_N 32768 /* rows up to 32k values: Qwen2.5-7B ffn_down has 18,944 */
 
 /* Bytes of one packed activation row of n values (32-blocks): the int8 quants of block pairs
  * contiguous, then each pair's two f32 scales repeated over 8 lanes each, then the f32 block
@@ -206,6 +206,20 @@ void quant_q4_1_rp_tile(const void *restrict src, size_t src_stride, int n_rows,
                         int64_t n);
 void quant_q8_0_rp_tile(const void *restrict src, size_t src_stride, int n_rows, void *restrict dst,
                         int64_t n);
+/* The other types' layouts are described beside their writers: Q4_0, Q5_0, Q5_1 in
+ * quant-repack.c, Q4_K and Q5_K in repack-q45k.c, Q6_K in repack-q6k.c. */
+void quant_q4_0_rp_tile(const void *restrict src, size_t src_stride, int n_rows, void *restrict dst,
+                        int64_t n);
+void quant_q5_0_rp_tile(const void *restrict src, size_t src_stride, int n_rows, void *restrict dst,
+                        int64_t n);
+void quant_q5_1_rp_tile(const void *restrict src, size_t src_stride, int n_rows, void *restrict dst,
+                        int64_t n);
+void quant_q4_k_rp_tile(const void *restrict src, size_t src_stride, int n_rows, void *restrict dst,
+                        int64_t n);
+void quant_q5_k_rp_tile(const void *restrict src, size_t src_stride, int n_rows, void *restrict dst,
+                        int64_t n);
+void quant_q6_k_rp_tile(const void *restrict src, size_t src_stride, int n_rows, void *restrict dst,
+                        int64_t n);
 /* Bytes of the repacked form of n_rows rows of row_bytes native bytes each. */
 static inline size_t quant_rp_bytes(size_t row_bytes, int64_t n_rows) {
     return (size_t)((n_rows + QUANT_RP_ROWS - 1) / QUANT_RP_ROWS) * QUANT_RP_ROWS * row_bytes;
@@ -215,6 +229,13 @@ static inline size_t quant_rp_bytes(size_t row_bytes, int64_t n_rows) {
  * only the summation order differs. */
 typedef void (*quant_gemv_rp_fn)(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
                                  const void *restrict act, float *restrict y);
+/* Many tokens over repacked tiles (prompt batches): the quant_gemm_fn contract with w at the
+ * first of the consecutive tiles of n_rows rows (w_stride: native bytes per row) and act rows
+ * made by pack_act. A weight kept only in repacked form is multiplied by gemv_rp and gemm_rp
+ * alone, so a type with rp_tile has all three. */
+
+/* Every repacked tile is the native rows transposed, byte for byte as many bytes: 16 rows of
+ * any type take 16 native rows' bytes, so a tensor's repacked copy is the size of the file's. */
 
 struct quant_kernels {
     quant_dequant_row_fn dequant_row;   /* NULL: type unsupported */
@@ -225,6 +246,7 @@ struct quant_kernels {
     quant_gemm_fn gemm;                 /* optional: rows x tokens at once */
     quant_rp_tile_fn rp_tile;           /* optional, with gemv_rp: its layout (plain C) */
     quant_gemv_rp_fn gemv_rp;           /* optional: one token over repacked rows */
+    quant_gemm_fn gemm_rp;              /* optional, with gemv_rp: tokens x repacked rows */
 };
 
 /* A table entry without the optional blocked kernels. */
@@ -245,9 +267,17 @@ const struct quant_kernels *quant_kernels(uint32_t type);
 /* Table fillers, one per ISA file: each overwrites the entries it implements. */
 void quant_fill_scalar(struct quant_kernels *t);
 void quant_fill_avx2(struct quant_kernels *t);
+/* The AVX2 kernels over repacked tiles (pack_act, rp_tile, gemv_rp and gemm_rp of a type, set
+ * together): Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (rp-q32-avx2.c), Q4_K and Q5_K (rp-q45k-avx2.c), Q6_K
+ * (rp-q6k-avx2.c). They fill the AVX-512 table too, before quant_fill_avx512, which may replace
+ * a type's whole group with its own. */
+void quant_fill_rp_q32_avx2(struct quant_kernels *t);
+void quant_fill_rp_q45k_avx2(struct quant_kernels *t);
+void quant_fill_rp_q6k_avx2(struct quant_kernels *t);
 /* vnni / bf16: use the vpdpbusd / vdpbf16ps paths (the dispatcher passes the CPU's flags; tests
  * pass false to exercise the fallbacks on machines that have them). */
 void quant_fill_avx512(struct quant_kernels *t, bool vnni, bool bf16);
+
 /* dotprod: use SDOT (HWCAP_ASIMDDP); false gives the plain-NEON dots (tested on any CPU). */
 void quant_fill_neon(struct quant_kernels *t, bool dotprod);
 

@@ -181,65 +181,91 @@ Test(matmul, supported_types) {
     cr_assert(strstr(e.msg, "Q2_K"), "%s", e.msg);
 }
 
-/* The decode repack (quant.h, QUANT_RP_ROWS) and the gemv_rp kernel over it, for each type and
- * ISA that has one: several row lengths, odd block counts, a row count that leaves a short last
- * tile (37 = 16 + 16 + 5, split over the threads so that a call starts past row 0). The result
- * must equal the native matmul of the same token (same activation quantization, already checked
- * against matmul_ref above) up to float summation order: (blocks + 16) * 2^-22 * sum |w x|. */
-Test(matmul, repacked_decode_matches_native) {
-    const struct qt_layout *layouts[] = {&qt_layouts[4], &qt_layouts[7]};
-    cr_assert_eq(layouts[0]->type, TENSOR_TYPE_Q4_1);
-    cr_assert_eq(layouts[1]->type, TENSOR_TYPE_Q8_0);
+/* Repacks n_out native rows of layout l into tiles (quant.h, QUANT_RP_ROWS) with rp_tile. */
+static uint8_t *repack_rows(const struct quant_kernels *k, const uint8_t *wbuf, size_t rb,
+                            int64_t n_in, int64_t n_out) {
+    uint8_t *rp = malloc(quant_rp_bytes(rb, n_out));
+    for (int64_t o = 0; o < n_out; o += QUANT_RP_ROWS)
+        k->rp_tile(wbuf + o * rb, rb, n_out - o < QUANT_RP_ROWS ? (int)(n_out - o) : QUANT_RP_ROWS,
+                   rp + o * rb, n_in);
+    return rp;
+}
+
+/* The repacked tiles (quant.h, QUANT_RP_ROWS) and the gemv_rp / gemm_rp kernels over them, for
+ * every type and ISA that has them: several row lengths (odd block counts), a row count that
+ * leaves a short last tile (37 = 16 + 16 + 5, split over the threads so that a call starts past
+ * row 0), token counts of 1 (gemv_rp) and of several (gemm_rp, with token tails), random and
+ * extreme blocks and activations. The result must equal the native matmul of the same tokens
+ * (the vec_dot kernels, themselves held to matmul_ref and the scalar reference above: same
+ * activation quantization) up to float summation order: (sub-blocks + 16) * 2^-22 * sum |w x|. */
+Test(matmul, repacked_matches_native) {
     enum simd_isa isas[SIMD_ISA_COUNT];
     const int n_isa = qt_simd_isas(isas);
-    const int64_t n_ins[] = {32, 96, 512, 544, 576, 1536};
+    const int64_t n_ins[] = {32, 96, 256, 512, 544, 576, 768, 1536, 2304};
+    const int64_t n_toks[] = {1, 2, 5, 8, 21, 67};
     int checked = 0;
     uint64_t seed = 4242;
     for (int ii = 0; ii < n_isa; ii++)
-        for (int li = 0; li < 2; li++) {
-            const struct qt_layout *l = layouts[li];
+        for (int li = 0; li < QT_N_LAYOUTS; li++) {
+            const struct qt_layout *l = &qt_layouts[li];
             simd_set_isa_cap(isas[ii]);
             const struct quant_kernels *k = quant_kernels(l->type);
-            if (!k->gemv_rp)
+            if (!k->rp_tile)
                 continue;
+            cr_assert(k->gemv_rp && k->pack_act, "%s: rp_tile without its kernels",
+                      tensor_type_name(l->type));
+            int n_len = 0; /* lengths this type has run: each takes the next token count */
             for (size_t ni = 0; ni < sizeof n_ins / sizeof n_ins[0]; ni++) {
-                const int64_t n_in = n_ins[ni], n_out = 37, nb = n_in / QK;
+                const int64_t n_in = n_ins[ni], n_out = 37;
+                if (n_in % l->blck)
+                    continue;
+                const int64_t nb = n_in / l->blck;
                 const size_t rb = tensor_type_row_size(l->type, n_in);
-                const size_t rp_size = quant_rp_bytes(rb, n_out);
-                cr_assert_eq(rp_size, rb * 48, "3 tiles of 16 rows of the native size");
-                uint8_t *wbuf = malloc(rb * n_out), *rp = malloc(rp_size);
-                qt_fill_blocks(l, wbuf, n_out * nb, &seed, 1);
-                for (int64_t o = 0; o < n_out; o += QUANT_RP_ROWS)
-                    k->rp_tile(wbuf + o * rb, rb,
-                               n_out - o < QUANT_RP_ROWS ? (int)(n_out - o) : QUANT_RP_ROWS,
-                               rp + o * rb, n_in);
-                float *x = malloc(n_in * 4), *wf = malloc(n_in * 4);
-                float *y_native = malloc(n_out * 4), *y_rp = malloc(n_out * 4);
-                qt_fill_act(x, n_in, &seed, (int)ni % 2);
-                void *ws = malloc(matmul_ws_size(l->type, n_in, 1));
+                cr_assert_eq(quant_rp_bytes(rb, n_out), rb * 48, "3 tiles of 16 native rows");
+                uint8_t *wbuf = malloc(rb * n_out);
+                qt_fill_blocks(l, wbuf, n_out * nb, &seed, (int)ni % 2);
+                uint8_t *rp = repack_rows(k, wbuf, rb, n_in, n_out);
+                /* one token where only the decode kernel exists (native rows kept for more) */
+                const int64_t n_tok =
+                    k->gemm_rp ? n_toks[(n_len++ + li) % (sizeof n_toks / sizeof n_toks[0])] : 1;
+                float *x = malloc(n_in * n_tok * 4), *wf = malloc(n_in * 4);
+                float *y_native = malloc(n_out * n_tok * 4), *y_rp = malloc(n_out * n_tok * 4);
+                qt_fill_act(x, n_in * n_tok, &seed, (int)(ni / 2) % 2);
+                void *ws = malloc(matmul_ws_size(l->type, n_in, n_tok));
                 struct matmul_weight w = {
                     .type = l->type, .n_in = n_in, .n_out = n_out, .data = wbuf, .row_bytes = rb};
-                matmul(&w, x, 1, y_native, ws);
+                matmul(&w, x, n_tok, y_native, ws);
+                /* the repacked form alone: native rows of NaN scales must not be read */
+                uint8_t *dead = malloc(rb * n_out);
+                memset(dead, 0xff, rb * n_out);
+                w.data = dead;
                 w.rp = rp;
-                for (int64_t o = 0; o < n_out; o++)
+                for (int64_t o = 0; o < n_out * n_tok; o++)
                     y_rp[o] = NAN; /* every output must be written */
-                matmul(&w, x, 1, y_rp, ws);
+                matmul(&w, x, n_tok, y_rp, ws);
                 for (int64_t o = 0; o < n_out; o++) {
                     quant_kernels_isa(l->type, SIMD_ISA_SCALAR)
                         ->dequant_row(wbuf + o * rb, wf, n_in);
-                    double mag = 0.0;
-                    for (int64_t i = 0; i < n_in; i++)
-                        mag += fabs(wf[i]) * (fabs(x[i]) + 1.0 / 127 * fabs(x[i]));
-                    const double bound = (double)(nb + 16) * 0x1p-22 * mag + 1e-30;
-                    cr_assert(fabs((double)y_rp[o] - y_native[o]) <= bound,
-                              "%s isa %s n_in %lld row %lld: repacked %.9g native %.9g bound %.3g",
-                              tensor_type_name(l->type), simd_isa_name(isas[ii]), (long long)n_in,
-                              (long long)o, (double)y_rp[o], (double)y_native[o], bound);
+                    for (int64_t t = 0; t < n_tok; t++) {
+                        const float *xt = x + t * n_in;
+                        double mag = 0.0;
+                        for (int64_t i = 0; i < n_in; i++)
+                            mag += fabs(wf[i]) * (fabs(xt[i]) + 1.0 / 127 * fabs(xt[i]));
+                        const double bound = (double)(n_in / 16 + 16) * 0x1p-22 * mag + 1e-30;
+                        const double got = y_rp[t * n_out + o], want = y_native[t * n_out + o];
+                        cr_assert(fabs(got - want) <= bound || (isinf(want) && got == want),
+                                  "%s isa %s n_in %lld tokens %lld row %lld token %lld: "
+                                  "repacked %.9g native %.9g bound %.3g",
+                                  tensor_type_name(l->type), simd_isa_name(isas[ii]),
+                                  (long long)n_in, (long long)n_tok, (long long)o, (long long)t,
+                                  got, want, bound);
+                    }
                 }
+                free(wbuf), free(dead);
+                free(rp), free(x), free(wf), free(y_native), free(y_rp), free(ws);
                 checked++;
-                free(wbuf), free(rp), free(x), free(wf), free(y_native), free(y_rp), free(ws);
             }
         }
     if (checked == 0)
-        cr_skip_test("no ISA here has a repacked decode kernel");
+        cr_skip_test("no ISA here has repacked kernels");
 }
