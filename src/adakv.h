@@ -33,8 +33,9 @@ struct kv_cache;  /* src/kv-cache.h: per (layer, KV head) segments */
 /* ---- model ---- */
 
 /* How prompt batches multiply by the weights (decode always streams the quantized weights).
- * AUTO: oneDNN bf16 where the CPU has AVX512-BF16, else oneDNN f32 where it has AVX2 or
- * AVX-512, and the quantized matmul otherwise or when the dense copy would exceed 4 GiB. */
+ * AUTO: the quantized weights (their repacked tiles, or native rows) wherever the ISA has a
+ * blocked kernel for the type, no copy; oneDNN (bf16 with AVX512-BF16, else f32) on a dense copy
+ * only for the weights without one (float types), unless that copy would exceed 4 GiB. */
 enum adakv_prefill_gemm {
     ADAKV_PREFILL_GEMM_AUTO = 0,
     ADAKV_PREFILL_GEMM_QUANT, /* the quantized matmul, no extra memory */
@@ -62,6 +63,7 @@ struct adakv_model_info {
     int n_vocab, n_ctx_train, n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff;
     char type_counts[256]; /* tensors per weight type: "Q4_1: 210, F32: 61, Q8_0: 1" */
     char prefill_gemm[64]; /* "oneDNN bf16, 202.5 MiB" or "quantized" */
+    char weights[128];     /* file mapped, bytes repacked at load and how long it took */
 };
 void adakv_model_get_info(const struct adakv_model *m, struct adakv_model_info *out);
 const struct tokenizer *adakv_model_tokenizer(const struct adakv_model *m);

@@ -16,8 +16,9 @@ struct packed {
 struct decode_pack {
     int n;
     struct packed *w;
-    size_t bytes;
-    void *arena; /* every tensor's rows, one block */
+    size_t bytes;    /* the tiles */
+    size_t released; /* native bytes whose pages were handed back (replaces_native) */
+    void *arena;     /* every tensor's rows, one block */
 };
 
 /* Huge pages for the arena: decode streams all of it for every token, and with 4 KiB pages
@@ -48,14 +49,21 @@ static bool repackable(const struct gguf_tensor *t) {
     return k && k->gemv_rp && k->rp_tile && t->ne[0] <= QUANT_GEMM_MAX_N;
 }
 
+/* The tiles serve prompt batches too (gemm_rp), so the native rows are no longer read on the hot
+ * path: their pages of the mapping can leave memory, which keeps the resident set near the
+ * file's size instead of twice it. */
+static bool replaces_native(const struct gguf_tensor *t) {
+    return quant_kernels(t->type)->gemm_rp != NULL;
+}
+
 /* t's tiles, rounded up so that the next tensor starts on a cache line */
 static size_t packed_bytes(const struct gguf_tensor *t) {
     const size_t b = quant_rp_bytes(tensor_type_row_size(t->type, t->ne[0]), (int64_t)t->ne[1]);
     return (b + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
 }
 
-int decode_pack_create(const struct gguf_tensor *const *w, int n, struct decode_pack **out,
-                       struct adakv_err *e) {
+int decode_pack_create(const struct gguf_file *f, const struct gguf_tensor *const *w, int n,
+                       struct decode_pack **out, struct adakv_err *e) {
     *out = NULL;
     int n_rp = 0;
     for (int i = 0; i < n; i++)
@@ -93,6 +101,10 @@ int decode_pack_create(const struct gguf_tensor *const *w, int n, struct decode_
                  n_out - r < QUANT_RP_ROWS ? (int)(n_out - r) : QUANT_RP_ROWS,
                  (char *)pk->rows + (size_t)r * src_row, n_in); /* native bytes per row */
         p->bytes += quant_rp_bytes(src_row, n_out);
+        if (replaces_native(t)) {
+            gguf_release_pages(f, t->data, src_row * (size_t)n_out);
+            p->released += src_row * (size_t)n_out;
+        }
     }
     qsort(p->w, (size_t)p->n, sizeof *p->w, cmp_packed);
     *out = p;
@@ -119,4 +131,8 @@ const void *decode_pack_find(const struct decode_pack *p, const struct gguf_tens
 
 size_t decode_pack_bytes(const struct decode_pack *p) {
     return p ? p->bytes : 0;
+}
+
+size_t decode_pack_released(const struct decode_pack *p) {
+    return p ? p->released : 0;
 }

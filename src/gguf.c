@@ -552,6 +552,16 @@ struct gguf_file *gguf_open(const char *path, struct adakv_err *e) {
     return gguf_open_flags(path, 0, e);
 }
 
+void gguf_release_pages(const struct gguf_file *f, const void *p, size_t n) {
+    const uintptr_t lo = (uintptr_t)f->map, a = (uintptr_t)p;
+    if (!f->mapped || a < lo || n > f->size || a - lo > f->size - n)
+        return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t first = (a + page - 1) / page * page, last = (a + n) / page * page;
+    if (first < last) /* advice only: if refused, the pages merely stay resident */
+        (void)madvise((void *)first, last - first, MADV_DONTNEED);
+}
+
 void gguf_close(struct gguf_file *f) {
     if (!f)
         return;

@@ -107,6 +107,12 @@ struct gguf_file *gguf_open_memory(const void *data, size_t size, const char *na
                                    struct adakv_err *e);
 void gguf_close(struct gguf_file *f);
 
+/* Hands back to the kernel the whole pages of the mapping inside [p, p + n) (a tensor's data that
+ * is kept in another form from now on): they leave the process's resident set, and a later read
+ * maps them in again from the file, so the tensor stays readable. Nothing happens when the file
+ * is not mapped (gguf_open_memory) or p is outside the mapping. */
+void gguf_release_pages(const struct gguf_file *f, const void *p, size_t n);
+
 const struct gguf_kv *gguf_find(const struct gguf_file *f, const char *key);
 const struct gguf_tensor *gguf_find_tensor(const struct gguf_file *f, const char *name);
 

@@ -372,8 +372,8 @@ static void print_perf(const struct run *r) {
     fprintf(stderr, "adakv_perf:            model = %s (%s, %s), %d layers, %d/%d heads, %s\n",
             r->o.model_path, r->info.arch, r->info.type_counts, r->info.n_layer, r->info.n_head,
             r->info.n_head_kv, simd_isa_name(simd_isa()));
-    fprintf(stderr, "adakv_perf:        load time = %10.2f ms (prompt GEMMs: %s)\n", r->t_load,
-            r->info.prefill_gemm);
+    fprintf(stderr, "adakv_perf:        load time = %10.2f ms (weights: %s; prompt GEMMs: %s)\n",
+            r->t_load, r->info.weights, r->info.prefill_gemm);
     fprintf(stderr,
             "adakv_perf: prompt eval time = %10.2f ms / %5ld tokens (%8.2f ms per token, %8.2f "
             "tokens per second)\n",

@@ -104,6 +104,47 @@ static bool matmul_rp(const struct matmul_weight *const *w, int n_w, const float
     return true;
 }
 
+/* Prompt batches over repacked rows: X packed once, then tiles of RP_TILE_ROWS rows x
+ * TILE_TOKENS tokens of every weight in one parallel region, row blocks outermost so that a
+ * static split gives each thread its own slabs of the weights (read from DRAM once) while the
+ * packed tokens stay in L2. True when it ran (all weights repacked, one type and row length). */
+#define RP_TILE_ROWS 64
+_Static_assert(RP_TILE_ROWS % QUANT_RP_ROWS == 0, "a tile of rows starts on a repacked tile");
+static bool matmul_rp_batch(const struct matmul_weight *const *w, int n_w, const float *x,
+                            int64_t n_tok, float *const *y, uint8_t *ws) {
+    const struct quant_kernels *k = quant_kernels(w[0]->type);
+    if (!k || !k->gemm_rp || !k->pack_act || w[0]->n_in > QUANT_GEMM_MAX_N)
+        return false;
+    for (int i = 0; i < n_w; i++)
+        if (!w[i]->rp || w[i]->type != w[0]->type || w[i]->n_in != w[0]->n_in)
+            return false;
+    const int64_t n_in = w[0]->n_in;
+    const size_t rp_row = (size_t)tensor_type_row_size(w[0]->type, (uint64_t)n_in);
+    const size_t astride = ws_row_bytes(k, n_in);
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < n_tok; t++)
+        k->pack_act(x + t * n_in, ws + (size_t)t * astride, n_in);
+    const int64_t n_tb = (n_tok + TILE_TOKENS - 1) / TILE_TOKENS;
+    int64_t first[MATMUL_MULTI_MAX + 1] = {0};
+    for (int i = 0; i < n_w; i++)
+        first[i + 1] = first[i] + (w[i]->n_out + RP_TILE_ROWS - 1) / RP_TILE_ROWS * n_tb;
+#pragma omp parallel for schedule(static)
+    for (int64_t tile = 0; tile < first[n_w]; tile++) {
+        int i = 0;
+        while (tile >= first[i + 1])
+            i++;
+        const struct matmul_weight *wi = w[i];
+        const int64_t local = tile - first[i], rb = local / n_tb, tb = local % n_tb;
+        const int64_t o0 = rb * RP_TILE_ROWS, t0 = tb * TILE_TOKENS;
+        const int64_t nr = wi->n_out - o0 < RP_TILE_ROWS ? wi->n_out - o0 : RP_TILE_ROWS;
+        const int64_t nt = n_tok - t0 < TILE_TOKENS ? n_tok - t0 : TILE_TOKENS;
+        k->gemm_rp(n_in, (const uint8_t *)wi->rp + (size_t)o0 * rp_row, rp_row, nr,
+                   ws + (size_t)t0 * astride, astride, nt, y[i] + t0 * wi->n_out + o0,
+                   (size_t)wi->n_out);
+    }
+    return true;
+}
+
 void matmul(const struct matmul_weight *w, const float *x, int64_t n_tok, float *y, void *ws) {
     const struct quant_kernels *k = quant_kernels(w->type);
     assert(k && k->vec_dot);
@@ -115,7 +156,8 @@ void matmul(const struct matmul_weight *w, const float *x, int64_t n_tok, float 
     const uint8_t *wdata = w->data;
     const size_t wstride = w->row_bytes;
 
-    if (n_tok == 1 && w->rp && matmul_rp(&w, 1, x, &y, ws))
+    if (w->rp &&
+        (n_tok == 1 ? matmul_rp(&w, 1, x, &y, ws) : matmul_rp_batch(&w, 1, x, n_tok, &y, ws)))
         return;
     if (k->gemm && n_in <= QUANT_GEMM_MAX_N) {
         matmul_blocked(k, w, x, n_tok, y, ws);
@@ -165,7 +207,7 @@ void matmul(const struct matmul_weight *w, const float *x, int64_t n_tok, float 
 void matmul_multi(const struct matmul_weight *const *w, int n_w, const float *x, int64_t n_tok,
                   float *const *y, void *ws) {
     assert(n_w >= 1 && n_w <= MATMUL_MULTI_MAX);
-    if (n_tok == 1 && matmul_rp(w, n_w, x, y, ws))
+    if (n_tok == 1 ? matmul_rp(w, n_w, x, y, ws) : matmul_rp_batch(w, n_w, x, n_tok, y, ws))
         return;
     const struct quant_kernels *k = quant_kernels(w[0]->type);
     bool fused = k && k->gemm && w[0]->n_in <= QUANT_GEMM_MAX_N;

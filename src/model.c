@@ -11,6 +11,7 @@
 #include "cpu.h"
 #include "decode-pack.h"
 #include "prefill-gemm.h"
+#include "quant.h"
 #include "tensor-type.h"
 #include "tokenizer.h"
 
@@ -91,12 +92,22 @@ static void layer_linears(const struct adakv_model *m, const struct gguf_tensor 
     }
 }
 
-/* Prepacks every layer's linear weights for oneDNN (prefill-gemm.h) as asked. */
+/* True when prompt batches can multiply t without a dense copy: a blocked quantized kernel over
+ * its native rows (gemm) or over its repacked tiles (gemm_rp). */
+static bool quantized_prompt_kernel(const struct gguf_tensor *t) {
+    const struct quant_kernels *k = quant_kernels(t->type);
+    return k && (k->gemm || (k->gemm_rp && k->rp_tile));
+}
+
+/* Prepacks layer linear weights for oneDNN (prefill-gemm.h) as asked: every one for f32/bf16;
+ * for auto only those without a quantized prompt kernel (float weights, or types whose kernels
+ * the ISA lacks), since the dense copy costs 2-4x the file in memory and load time. */
 static int load_prefill_gemm(struct adakv_model *m, enum adakv_prefill_gemm want,
                              const struct gguf_tensor **ts, int n, struct adakv_err *e) {
     const struct simd_cpu_flags *cpu = simd_cpu_flags();
     const bool x86_simd = simd_isa() != SIMD_ISA_SCALAR && !cpu->neon;
     enum prefill_gemm_type type;
+    int n_dense = n;
     switch (want) {
     case ADAKV_PREFILL_GEMM_QUANT:
         return 0;
@@ -104,6 +115,11 @@ static int load_prefill_gemm(struct adakv_model *m, enum adakv_prefill_gemm want
         type = PREFILL_GEMM_F32;
         break;
     case ADAKV_PREFILL_GEMM_BF16:
+        /* oneDNN 2.x has bf16 matmuls for AVX-512 cores only; elsewhere its error would not
+         * say why */
+        if (simd_isa() != SIMD_ISA_AVX512)
+            return err_set(e, "%s: --prefill-gemm bf16 needs AVX-512 (this CPU runs %s); use f32",
+                           m->gguf->path, simd_isa_name(simd_isa()));
         type = PREFILL_GEMM_BF16;
         break;
     default: {
@@ -111,19 +127,24 @@ static int load_prefill_gemm(struct adakv_model *m, enum adakv_prefill_gemm want
             return 0;
         type = cpu->avx512_bf16 && simd_isa() == SIMD_ISA_AVX512 ? PREFILL_GEMM_BF16
                                                                  : PREFILL_GEMM_F32;
+        n_dense = 0;      /* ts reordered: the weights that need the copy first */
         size_t dense = 0; /* a dense copy above 4 GiB is not worth it by default */
         for (int i = 0; i < n; i++)
-            dense += (size_t)(ts[i]->ne[0] * ts[i]->ne[1]) * (type == PREFILL_GEMM_BF16 ? 2 : 4);
-        if (dense > ((size_t)4 << 30))
+            if (!quantized_prompt_kernel(ts[i])) {
+                const struct gguf_tensor *t = ts[i];
+                ts[i] = ts[n_dense], ts[n_dense++] = t;
+                dense += (size_t)(t->ne[0] * t->ne[1]) * (type == PREFILL_GEMM_BF16 ? 2 : 4);
+            }
+        if (n_dense == 0 || dense > ((size_t)4 << 30))
             return 0;
     }
     }
     const int threads = m->n_threads > 0 ? m->n_threads : omp_get_num_procs();
-    m->gemm = prefill_gemm_create(type, ts, n, threads, e);
+    m->gemm = prefill_gemm_create(type, ts, n_dense, threads, e);
     return m->gemm ? 0 : -1;
 }
 
-/* The weight copies: oneDNN's prompt GEMMs (layers) and the decode repack (layers and head). */
+/* The weight copies: oneDNN's prompt GEMMs (layers) and the repacked tiles (layers and head). */
 static int load_weight_copies(struct adakv_model *m, enum adakv_prefill_gemm want,
                               struct adakv_err *e) {
     const int n = m->hp.n_layer * LAYER_LINEARS;
@@ -132,8 +153,12 @@ static int load_weight_copies(struct adakv_model *m, enum adakv_prefill_gemm wan
         return err_set(e, "%s: out of memory", m->gguf->path);
     layer_linears(m, ts);
     ts[n] = m->w.output;
-    const int rc =
-        load_prefill_gemm(m, want, ts, n, e) || decode_pack_create(ts, n + 1, &m->dpack, e);
+    int rc = load_prefill_gemm(m, want, ts, n, e);
+    if (!rc) {
+        const double t0 = omp_get_wtime();
+        rc = decode_pack_create(m->gguf, ts, n + 1, &m->dpack, e);
+        m->repack_ms = (omp_get_wtime() - t0) * 1e3;
+    }
     free(ts);
     return rc ? -1 : 0;
 }
@@ -203,6 +228,11 @@ void adakv_model_get_info(const struct adakv_model *m, struct adakv_model_info *
                  prefill_gemm_name(m->gemm), (double)prefill_gemm_bytes(m->gemm) / (1 << 20));
     else
         snprintf(out->prefill_gemm, sizeof out->prefill_gemm, "quantized");
+    snprintf(
+        out->weights, sizeof out->weights,
+        "%.1f MiB mapped, %.1f MiB repacked in %.0f ms (%.1f MiB of the file's pages released)",
+        (double)m->gguf->size / (1 << 20), (double)decode_pack_bytes(m->dpack) / (1 << 20),
+        m->repack_ms, (double)decode_pack_released(m->dpack) / (1 << 20));
 }
 
 const struct tokenizer *adakv_model_tokenizer(const struct adakv_model *m) {

@@ -21,7 +21,8 @@ struct adakv_model {
     char type_counts[256];     /* "Q4_1: 210, F32: 61, Q8_0: 1" */
     int n_threads;             /* from adakv_model_params; 0 = all cores */
     struct prefill_gemm *gemm; /* prepacked dense weights for prompt batches, or NULL */
-    struct decode_pack *dpack; /* weights repacked for the decode GEMV, or NULL */
+    struct decode_pack *dpack; /* weights repacked into tiles (decode-pack.h), or NULL */
+    double repack_ms;          /* wall time the repacking took at load */
 };
 
 /* Writes "T1: n1, T2: n2, ..." for the tensors of f, most frequent type first (ties by type
