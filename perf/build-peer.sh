@@ -5,9 +5,10 @@
 # all lives under the git-ignored perf/peer/.
 #
 # Usage: perf/build-peer.sh            (from the repository root; about 6 minutes on 2 cores)
-# Env:   LLAMA_CPP_PYTHON_VERSION  sdist version (default: the installed llama_cpp's, else newest)
+# Env:   LLAMA_CPP_PYTHON_VERSION  sdist version (default: the installed llama_cpp's, else 0.3.36)
 #        PEER_DIR                  where to download, unpack and build (default perf/peer)
 #        JOBS                      parallel build jobs (default 2)
+# llama-quantize makes the benchmark model zoo (perf/zoo.sh).
 # Prints the llama.cpp commit and writes PEER_DIR/bin -> the binaries, PEER_DIR/COMMIT.
 # Needs: pip, cmake, a C++17 compiler (tools/install-deps.sh). Idempotent: reruns only rebuild.
 set -eu
@@ -15,7 +16,7 @@ set -eu
 peer=${PEER_DIR:-perf/peer}
 jobs=${JOBS:-2}
 installed=$(python3 -c 'import llama_cpp; print(llama_cpp.__version__)' 2>/dev/null || true)
-ver=${LLAMA_CPP_PYTHON_VERSION:-$installed}
+ver=${LLAMA_CPP_PYTHON_VERSION:-${installed:-0.3.36}} # 0.3.36: the goldens' llama.cpp
 
 die() {
     echo "build-peer: $*" >&2
@@ -49,13 +50,13 @@ cmake -S "$src/vendor/llama.cpp" -B "$peer/build" -DCMAKE_BUILD_TYPE=Release -DG
     -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_NUMBER=0 -DLLAMA_BUILD_COMMIT="$commit" \
     >"$peer/cmake.log" 2>&1 || die "cmake configure failed, see $peer/cmake.log"
 cmake --build "$peer/build" --config Release -j "$jobs" \
-    --target llama-bench llama-perplexity llama-completion >"$peer/build.log" 2>&1 ||
+    --target llama-bench llama-perplexity llama-completion llama-quantize >"$peer/build.log" 2>&1 ||
     die "build failed, see $peer/build.log"
 
 ln -sfn build/bin "$peer/bin"
 echo "$commit" >"$peer/COMMIT"
 echo "llama-cpp-python $ver, llama.cpp commit $commit"
-for t in llama-bench llama-perplexity llama-completion; do
+for t in llama-bench llama-perplexity llama-completion llama-quantize; do
     [ -x "$peer/bin/$t" ] || die "$t was not built (see $peer/build.log)"
     echo "$peer/bin/$t"
 done
