@@ -26,6 +26,9 @@ static const struct simd_ops ops_scalar = {
     .attn_av_f32 = attn_av_f32__scalar,
 };
 
+#ifdef ADAKV_BUILD_AVX2
+static struct simd_ops ops_avx2;
+#endif
 #ifdef ADAKV_BUILD_AVX512
 static struct simd_ops ops_avx512;
 #endif
@@ -35,6 +38,23 @@ static struct simd_ops ops_neon;
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
 static void tables_build(void) {
+#ifdef ADAKV_BUILD_AVX2
+    ops_avx2 = ops_scalar;
+    ops_avx2.isa = "avx2";
+    ops_avx2.rmsnorm = rmsnorm__avx2;
+    ops_avx2.rope = rope__avx2;
+    ops_avx2.max = max__avx2;
+    ops_avx2.exp_sum = exp_sum__avx2;
+    ops_avx2.softmax = softmax__avx2;
+    ops_avx2.swiglu = swiglu__avx2;
+    ops_avx2.quant_row_i8 = quant_row_i8__avx2;
+    ops_avx2.attn_qk_i8 = attn_qk_i8__avx2;
+    ops_avx2.attn_qk_f16 = attn_qk_f16__avx2;
+    ops_avx2.attn_qk_f32 = attn_qk_f32__avx2;
+    ops_avx2.attn_av_i8 = attn_av_i8__avx2;
+    ops_avx2.attn_av_f16 = attn_av_f16__avx2;
+    ops_avx2.attn_av_f32 = attn_av_f32__avx2;
+#endif
 #ifdef ADAKV_BUILD_AVX512
     ops_avx512 = ops_scalar;
     ops_avx512.isa = "avx512";
@@ -81,6 +101,10 @@ const struct simd_ops *simd_ops_scalar(void) {
 static const struct simd_ops *ops_for(enum simd_isa isa) {
     pthread_once(&tables_once, tables_build);
     switch (isa) {
+#ifdef ADAKV_BUILD_AVX2
+    case SIMD_ISA_AVX2:
+        return &ops_avx2;
+#endif
 #ifdef ADAKV_BUILD_AVX512
     case SIMD_ISA_AVX512:
         return &ops_avx512;
@@ -97,7 +121,7 @@ static const struct simd_ops *ops_for(enum simd_isa isa) {
 }
 
 const struct simd_ops *simd_ops_best(void) {
-    /* Levels without forward-pass kernels yet (avx2) run the reference table. */
+    /* a level without a compiled table is never detected (cpu.h): the fallback is only a guard */
     const struct simd_ops *t = ops_for(simd_isa());
     return t ? t : &ops_scalar;
 }

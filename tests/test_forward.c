@@ -304,7 +304,11 @@ Test(forward, fast_equals_reference) {
  * differs (FORWARD_ATTN_KTILE vs FORWARD_ATTN_KTILE_DECODE), so the bound is float rounding:
  * 1e-5 of the logit range. The VNNI int8 kernels round each tile's attention weights to int16
  * against the tile's largest (attn-av-vnni.c), so other tiles round differently: measured 1.0e-4
- * of the range on this random model, bound 5e-4 for the fast int8 path. */
+ * of the range on this random model, bound 5e-4 for the fast int8 path. The AVX2 f16/f32 kernels
+ * (attn-qk-avx2.c, attn-av-avx2.c) sum 8 lanes per dim group and walk the values in L1-sized key
+ * chunks, orders that depend on the tile a call gets: measured 1.8e-5 of the range after 589
+ * tokens with f16 rows (8.5e-7 with the scalar weighted sum, 2.0e-6 with the scalar scores), so
+ * the fast f16/f32 paths get 5e-5; the reference path stays at 1e-5. */
 static void check_prefill_vs_decode(const char *file, int n, int n_ctx) {
     /* each test writes its own file: Criterion runs tests in parallel processes, and rewriting
      * a file another process has mapped would pull the bytes from under it */
@@ -324,7 +328,7 @@ static void check_prefill_vs_decode(const char *file, int n, int n_ctx) {
                         r = max_abs(lp, (size_t)n * VOCAB);
             cr_log_info("prefill vs decode n %d kv %d ref %d: %.3g of range %.3g", n, kt, ref,
                         (double)d, (double)r);
-            const float bound = kt == ADAKV_KV_INT8 && !ref ? 5e-4f : 1e-5f;
+            const float bound = ref ? 1e-5f : kt == ADAKV_KV_INT8 ? 5e-4f : 5e-5f;
             cr_assert(d <= bound * r, "n %d kv %d ref %d: prefill vs decode %g (range %g)", n, kt,
                       ref, (double)d, (double)r);
             free(lp), free(ld);

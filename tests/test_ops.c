@@ -1,15 +1,16 @@
 /* Every forward-pass kernel of every ISA table against its plain C reference (simd/ops.h).
  *
  * Inputs come from a seeded RNG; lengths sweep 1..200 (tails of every size below, at and above
- * the 16-lane vector width) plus a few head sizes; pointers are offset by one float so nothing
- * relies on alignment; extremes (zeros, huge and tiny magnitudes, -inf in softmax, int8 +-127)
- * get their own cases. Tolerances, and why:
+ * the 8- and 16-lane vector widths) plus a few head sizes; pointers are offset by one float so
+ * nothing relies on alignment; extremes (zeros, huge and tiny magnitudes, -inf in softmax, int8
+ * +-127, rows as long as the KV cache allows) get their own cases. Tolerances, and why:
  *   quant_row_i8   bit-exact (same multiply, same round-to-nearest-even, same clamp);
  *   rmsnorm        2e-6 relative (f32 vector sum vs the reference's double sum);
  *   rope           2 ulp-ish: 1e-6 * |row| (fused multiply-add vs separate mul/sub);
  *   exp_sum/softmax/swiglu  4e-7 .. 2e-6 relative (sleef expf is 1 ulp, libm expf 0.5 ulp);
  *   attn qk/av     1e-5 of the sum of |terms| (f32 FMA chains vs double accumulation), plus for
- *                  the VNNI int8 kernels the int16 rounding of queries and weights (below).
+ *                  the int8 kernels that multiply in int16 (AVX-512 VNNI, AVX2) the int16
+ *                  rounding of queries and weights (below).
  * A failure names the ISA, the op, the length and the first bad index. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -71,11 +72,18 @@ Test(ops, tables_are_complete) {
     for (int i = 0; i < 5; i++) {
         if (!t[i])
             continue;
-        cr_assert(t[i]->rmsnorm && t[i]->rope && t[i]->exp_sum && t[i]->softmax && t[i]->swiglu);
+        cr_assert(t[i]->rmsnorm && t[i]->rope && t[i]->max && t[i]->exp_sum && t[i]->softmax &&
+                  t[i]->swiglu);
         cr_assert(t[i]->quant_row_i8 && t[i]->attn_qk_i8 && t[i]->attn_qk_f16 && t[i]->attn_qk_f32);
         cr_assert(t[i]->attn_av_i8 && t[i]->attn_av_f16 && t[i]->attn_av_f32);
     }
     cr_assert_str_eq(simd_ops_scalar()->isa, "scalar");
+#if defined(__x86_64__) && defined(ADAKV_BUILD_AVX2)
+    /* an AVX2 CPU has the AVX2 table (so this file tests its kernels) */
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("f16c"))
+        cr_assert(t[3] && strcmp(t[3]->isa, "avx2") == 0, "no AVX2 table on an AVX2 CPU");
+#endif
     cr_assert_null(simd_ops_by_name("nonsense"));
 }
 
@@ -276,124 +284,156 @@ struct kv_rows {
     float *f32;
 };
 
-static void kv_rows_fill(struct kv_rows *r, int n_k, int d, int extreme) {
+/* KV_EXTREME: int8 values +-127 alternating, scale 1e3; KV_PEAK: every int8 value +127 (and
+ * every query value equal: the largest integer sums the int16 kernels can form). */
+enum kv_fill { KV_RANDOM, KV_EXTREME, KV_PEAK };
+
+static void kv_rows_fill(struct kv_rows *r, int n_k, int d, enum kv_fill mode) {
     const size_t n = (size_t)n_k * d;
     r->i8 = malloc(n + 64);
     r->f16 = malloc(2 * n + 64);
     r->f32 = alloc_f(n);
     r->scale = alloc_f(n_k);
     for (size_t i = 0; i < n; i++) {
-        r->i8[i] = extreme ? (int8_t)((i & 1) ? 127 : -127) : (int8_t)(rng_uniform() * 127.0f);
+        r->i8[i] = mode == KV_PEAK      ? 127
+                   : mode == KV_EXTREME ? (int8_t)((i & 1) ? 127 : -127)
+                                        : (int8_t)(rng_uniform() * 127.0f);
         r->f32[i] = 4.0f * rng_uniform();
         _Float16 h = (_Float16)r->f32[i];
         memcpy(&r->f16[i], &h, 2);
     }
     for (int j = 0; j < n_k; j++)
-        r->scale[j] = extreme ? 1e3f : 0.05f * (1.0f + rng_uniform());
+        r->scale[j] = mode == KV_EXTREME ? 1e3f : 0.05f * (1.0f + rng_uniform());
 }
 
 static void kv_rows_free(struct kv_rows *r) {
     free(r->i8), free(r->f16), free_f(r->f32), free_f(r->scale);
 }
 
-/* The int16 rounding of the VNNI int8 kernels (attn-qk-vnni.c, attn-av-vnni.c), on top of the
- * f32 bound: each query value moves by at most max|q| / 65534, each weight p_j * scale_j by at
- * most max_j |p_j scale_j| / 65534; 1% slack for the f32 arithmetic around them. */
-static bool int16_rounding(const struct simd_ops *ops) {
+/* The int16 rounding of the int8 kernels that multiply in int16 (AVX-512 VNNI: attn-qk-vnni.c,
+ * attn-av-vnni.c; AVX2: attn-qk-avx2.c, attn-av-avx2.c), on top of the f32 bound: each query
+ * value moves by at most max|q| / 65534, each weight p_j * scale_j by at most
+ * max_j |p_j scale_j| / 65534; 1% slack for the f32 arithmetic around them. The scores go back
+ * to f32 for rows longer than the int16 kernel takes (VNNI: 128, AVX2: 512). */
+static bool qk_int16(const struct simd_ops *ops, int d) {
+    (void)ops, (void)d;
 #if defined(__x86_64__) && defined(ADAKV_BUILD_AVX512)
-    return ops->attn_qk_i8 == attn_qk_i8__avx512vnni;
-#else
-    (void)ops;
-    return false;
+    if (ops->attn_qk_i8 == attn_qk_i8__avx512vnni && d <= 128)
+        return true;
 #endif
+#if defined(__x86_64__) && defined(ADAKV_BUILD_AVX2)
+    if (ops->attn_qk_i8 == attn_qk_i8__avx2 && d <= 512)
+        return true;
+#endif
+    return false;
+}
+
+static bool av_int16(const struct simd_ops *ops) {
+    (void)ops;
+#if defined(__x86_64__) && defined(ADAKV_BUILD_AVX512)
+    if (ops->attn_av_i8 == attn_av_i8__avx512vnni)
+        return true;
+#endif
+#if defined(__x86_64__) && defined(ADAKV_BUILD_AVX2)
+    if (ops->attn_av_i8 == attn_av_i8__avx2)
+        return true;
+#endif
+    return false;
+}
+
+/* Scores, then values weighted by their softmax, of n_q query rows against n_k KV rows of
+ * length d, for every storage type, against the reference. */
+static void check_attention_case(const struct simd_ops *ops, int d, int n_k, int n_q,
+                                 enum kv_fill mode) {
+    const bool i16 = qk_int16(ops, d), av16 = av_int16(ops);
+    struct kv_rows kr;
+    kv_rows_fill(&kr, n_k, d, mode);
+    float *q = alloc_f((size_t)n_q * d), *sa = alloc_f((size_t)n_q * n_k);
+    float *sb = alloc_f((size_t)n_q * n_k), *bound = alloc_f((size_t)n_q * n_k);
+    fill(q, n_q * d, 2.0f);
+    if (mode == KV_PEAK)
+        for (int i = 0; i < n_q * d; i++)
+            q[i] = 1.5f;
+    for (int t = 0; t < 3; t++) {
+        const struct simd_ops *s = simd_ops_scalar();
+        const char *name = t == 0 ? "qk i8" : t == 1 ? "qk f16" : "qk f32";
+        if (t == 0) {
+            s->attn_qk_i8(sa, n_k, q, d, n_q, kr.i8, kr.scale, n_k, d, 0.125f);
+            ops->attn_qk_i8(sb, n_k, q, d, n_q, kr.i8, kr.scale, n_k, d, 0.125f);
+        } else if (t == 1) {
+            s->attn_qk_f16(sa, n_k, q, d, n_q, kr.f16, n_k, d, 0.125f);
+            ops->attn_qk_f16(sb, n_k, q, d, n_q, kr.f16, n_k, d, 0.125f);
+        } else {
+            s->attn_qk_f32(sa, n_k, q, d, n_q, kr.f32, n_k, d, 0.125f);
+            ops->attn_qk_f32(sb, n_k, q, d, n_q, kr.f32, n_k, d, 0.125f);
+        }
+        for (int qi = 0; qi < n_q; qi++) /* bound: 1e-5 of sum |q k| */
+            for (int j = 0; j < n_k; j++) {
+                double m = 0, k1 = 0, qmax = 0;
+                for (int i = 0; i < d; i++) {
+                    const double kv = t == 0   ? kr.i8[j * d + i] * kr.scale[j]
+                                      : t == 1 ? 4.0
+                                               : kr.f32[j * d + i];
+                    m += fabs(q[qi * d + i] * kv);
+                    k1 += fabs(kv);
+                    qmax = fmax(qmax, fabs(q[qi * d + i]));
+                }
+                const double r16 = t == 0 && i16 ? 1.01 * qmax / 65534.0 * k1 : 0.0;
+                bound[qi * n_k + j] = (float)(0.125 * (1e-5 * m + r16)) + 1e-30f;
+            }
+        for (int i = 0; i < n_q * n_k; i++)
+            cr_assert(fabsf(sa[i] - sb[i]) <= bound[i],
+                      "%s %s d=%d n_k=%d n_q=%d: index %d got %g want %g", ops->isa, name, d, n_k,
+                      n_q, i, (double)sb[i], (double)sa[i]);
+    }
+    /* av: probabilities from a softmax over the scores, accumulators pre-filled */
+    float *p = sa, *acc_a = alloc_f((size_t)n_q * d), *acc_b = alloc_f((size_t)n_q * d);
+    for (int qi = 0; qi < n_q; qi++)
+        simd_ops_scalar()->softmax(p + qi * n_k, n_k);
+    for (int t = 0; t < 3; t++) {
+        const struct simd_ops *s = simd_ops_scalar();
+        fill(acc_a, n_q * d, 1.0f);
+        memcpy(acc_b, acc_a, (size_t)n_q * d * sizeof(float));
+        const float vmax = t == 0 ? 127.0f * (mode == KV_EXTREME ? 1e3f : 0.1f) : 4.0f;
+        if (t == 0) {
+            s->attn_av_i8(acc_a, d, p, n_k, n_q, kr.i8, kr.scale, n_k, d);
+            ops->attn_av_i8(acc_b, d, p, n_k, n_q, kr.i8, kr.scale, n_k, d);
+        } else if (t == 1) {
+            s->attn_av_f16(acc_a, d, p, n_k, n_q, kr.f16, n_k, d);
+            ops->attn_av_f16(acc_b, d, p, n_k, n_q, kr.f16, n_k, d);
+        } else {
+            s->attn_av_f32(acc_a, d, p, n_k, n_q, kr.f32, n_k, d);
+            ops->attn_av_f32(acc_b, d, p, n_k, n_q, kr.f32, n_k, d);
+        }
+        /* probabilities sum to 1 per row, so sum |p v| <= vmax; plus |acc| <= 1 */
+        for (int i = 0; i < n_q * d; i++) {
+            double r16 = 0.0;
+            if (t == 0 && av16) {
+                const int qi = i / d, c = i % d;
+                double wmax = 0, v1 = 0;
+                for (int j = 0; j < n_k; j++) {
+                    wmax = fmax(wmax, fabs((double)p[qi * n_k + j] * kr.scale[j]));
+                    v1 += abs(kr.i8[j * d + c]);
+                }
+                r16 = 1.01 * wmax / 65534.0 * v1;
+            }
+            cr_assert(fabsf(acc_a[i] - acc_b[i]) <= 2e-6f * (vmax + 1.0f) * 4 + r16,
+                      "%s av type %d d=%d n_k=%d n_q=%d: index %d got %g want %g", ops->isa, t, d,
+                      n_k, n_q, i, (double)acc_b[i], (double)acc_a[i]);
+        }
+    }
+    free_f(q), free_f(sa), free_f(sb), free_f(bound), free_f(acc_a), free_f(acc_b);
+    kv_rows_free(&kr);
 }
 
 static void check_attention(const struct simd_ops *ops) {
     rng_seed(6);
     const int ds[] = {64, 1, 7, 16, 17, 33, 48, 80, 100, 128, 200};
     const int nks[] = {1, 3, 4, 5, 31, 64, 129, 300, 600};
-    const bool i16 = int16_rounding(ops);
-    for (size_t di = 0; di < sizeof ds / sizeof ds[0]; di++) {
-        for (size_t ki = 0; ki < sizeof nks / sizeof nks[0]; ki++) {
-            const int d = ds[di], n_k = nks[ki], n_q = 1 + (int)(di + ki) % 7;
-            const int extreme = (di + ki) % 5 == 0;
-            struct kv_rows kr;
-            kv_rows_fill(&kr, n_k, d, extreme);
-            float *q = alloc_f((size_t)n_q * d), *sa = alloc_f((size_t)n_q * n_k);
-            float *sb = alloc_f((size_t)n_q * n_k), *bound = alloc_f((size_t)n_q * n_k);
-            fill(q, n_q * d, 2.0f);
-            for (int t = 0; t < 3; t++) {
-                const struct simd_ops *s = simd_ops_scalar();
-                const char *name = t == 0 ? "qk i8" : t == 1 ? "qk f16" : "qk f32";
-                if (t == 0) {
-                    s->attn_qk_i8(sa, n_k, q, d, n_q, kr.i8, kr.scale, n_k, d, 0.125f);
-                    ops->attn_qk_i8(sb, n_k, q, d, n_q, kr.i8, kr.scale, n_k, d, 0.125f);
-                } else if (t == 1) {
-                    s->attn_qk_f16(sa, n_k, q, d, n_q, kr.f16, n_k, d, 0.125f);
-                    ops->attn_qk_f16(sb, n_k, q, d, n_q, kr.f16, n_k, d, 0.125f);
-                } else {
-                    s->attn_qk_f32(sa, n_k, q, d, n_q, kr.f32, n_k, d, 0.125f);
-                    ops->attn_qk_f32(sb, n_k, q, d, n_q, kr.f32, n_k, d, 0.125f);
-                }
-                for (int qi = 0; qi < n_q; qi++) /* bound: 1e-5 of sum |q k| */
-                    for (int j = 0; j < n_k; j++) {
-                        double m = 0, k1 = 0, qmax = 0;
-                        for (int i = 0; i < d; i++) {
-                            const double kv = t == 0   ? kr.i8[j * d + i] * kr.scale[j]
-                                              : t == 1 ? 4.0
-                                                       : kr.f32[j * d + i];
-                            m += fabs(q[qi * d + i] * kv);
-                            k1 += fabs(kv);
-                            qmax = fmax(qmax, fabs(q[qi * d + i]));
-                        }
-                        const double r16 = t == 0 && i16 ? 1.01 * qmax / 65534.0 * k1 : 0.0;
-                        bound[qi * n_k + j] = (float)(0.125 * (1e-5 * m + r16)) + 1e-30f;
-                    }
-                for (int i = 0; i < n_q * n_k; i++)
-                    cr_assert(fabsf(sa[i] - sb[i]) <= bound[i],
-                              "%s %s d=%d n_k=%d n_q=%d: index %d got %g want %g", ops->isa, name,
-                              d, n_k, n_q, i, (double)sb[i], (double)sa[i]);
-            }
-            /* av: probabilities from a softmax over the scores, accumulators pre-filled */
-            float *p = sa, *acc_a = alloc_f((size_t)n_q * d), *acc_b = alloc_f((size_t)n_q * d);
-            for (int qi = 0; qi < n_q; qi++)
-                simd_ops_scalar()->softmax(p + qi * n_k, n_k);
-            for (int t = 0; t < 3; t++) {
-                const struct simd_ops *s = simd_ops_scalar();
-                fill(acc_a, n_q * d, 1.0f);
-                memcpy(acc_b, acc_a, (size_t)n_q * d * sizeof(float));
-                const float vmax = t == 0 ? 127.0f * (extreme ? 1e3f : 0.1f) : 4.0f;
-                if (t == 0) {
-                    s->attn_av_i8(acc_a, d, p, n_k, n_q, kr.i8, kr.scale, n_k, d);
-                    ops->attn_av_i8(acc_b, d, p, n_k, n_q, kr.i8, kr.scale, n_k, d);
-                } else if (t == 1) {
-                    s->attn_av_f16(acc_a, d, p, n_k, n_q, kr.f16, n_k, d);
-                    ops->attn_av_f16(acc_b, d, p, n_k, n_q, kr.f16, n_k, d);
-                } else {
-                    s->attn_av_f32(acc_a, d, p, n_k, n_q, kr.f32, n_k, d);
-                    ops->attn_av_f32(acc_b, d, p, n_k, n_q, kr.f32, n_k, d);
-                }
-                /* probabilities sum to 1 per row, so sum |p v| <= vmax; plus |acc| <= 1 */
-                for (int i = 0; i < n_q * d; i++) {
-                    double r16 = 0.0;
-                    if (t == 0 && i16) {
-                        const int qi = i / d, c = i % d;
-                        double wmax = 0, v1 = 0;
-                        for (int j = 0; j < n_k; j++) {
-                            wmax = fmax(wmax, fabs((double)p[qi * n_k + j] * kr.scale[j]));
-                            v1 += abs(kr.i8[j * d + c]);
-                        }
-                        r16 = 1.01 * wmax / 65534.0 * v1;
-                    }
-                    cr_assert(fabsf(acc_a[i] - acc_b[i]) <= 2e-6f * (vmax + 1.0f) * 4 + r16,
-                              "%s av type %d d=%d n_k=%d n_q=%d: index %d got %g want %g", ops->isa,
-                              t, d, n_k, n_q, i, (double)acc_b[i], (double)acc_a[i]);
-                }
-            }
-            free_f(q), free_f(sa), free_f(sb), free_f(bound), free_f(acc_a), free_f(acc_b);
-            kv_rows_free(&kr);
-        }
-    }
+    for (size_t di = 0; di < sizeof ds / sizeof ds[0]; di++)
+        for (size_t ki = 0; ki < sizeof nks / sizeof nks[0]; ki++)
+            check_attention_case(ops, ds[di], nks[ki], 1 + (int)(di + ki) % 7,
+                                 (di + ki) % 5 == 0 ? KV_EXTREME : KV_RANDOM);
 }
 
 Test(ops, attention_qk_and_av) {
@@ -411,4 +451,20 @@ Test(ops, attention_qk_and_av) {
         check_attention(&widen);
     }
 #endif
+}
+
+/* The int32 sums of the int16 kernels at their largest, and rows as long as the cache allows
+ * (KV_HEAD_DIM_MAX = 4096) and one longer. Every int8 value +127 against equal queries gives a
+ * score of d x 32767 x 127: just under 2^31 at d = 512, the longest row the AVX2 int8 scores
+ * take in int16 (from 513 on, f32). Uniform weights over +127 values give 256 x 32767 x 127 per
+ * chunk of the weighted sum. */
+Test(ops, attention_peak_and_long_rows) {
+    rng_seed(7);
+    FOR_EACH_ISA(ops) {
+        check_attention_case(ops, 64, 600, 4, KV_PEAK);
+        check_attention_case(ops, 512, 5, 5, KV_PEAK);
+        check_attention_case(ops, 513, 6, 3, KV_PEAK);
+        check_attention_case(ops, 4096, 6, 3, KV_RANDOM);
+        check_attention_case(ops, 4099, 5, 6, KV_EXTREME);
+    }
 }
