@@ -45,25 +45,42 @@ size_t matmul_ws_size(uint32_t type, int64_t n_in, int64_t n_tok) {
     return ws_row_bytes(k, n_in) * (size_t)n_tok;
 }
 
-/* The blocked path: pack X once, then tiles of rows x tokens, each tile one gemm call. */
-static void matmul_blocked(const struct quant_kernels *k, const struct matmul_weight *w,
-                           const float *x, int64_t n_tok, float *y, uint8_t *ws) {
-    const int64_t n_in = w->n_in, n_out = w->n_out;
-    const size_t astride = ws_row_bytes(k, n_in);
+/* X's n_tok rows in the type's packed activation form, astride bytes apart in ws. */
+static void pack_rows(const struct quant_kernels *k, const float *x, int64_t n_in, int64_t n_tok,
+                      uint8_t *ws, size_t astride) {
 #pragma omp parallel for schedule(static) if (n_tok > 1)
     for (int64_t t = 0; t < n_tok; t++)
         k->pack_act(x + t * n_in, ws + (size_t)t * astride, n_in);
-    const int64_t n_rb = (n_out + TILE_ROWS - 1) / TILE_ROWS;
+}
+
+/* Prompt batches: tiles of tile_rows weight rows x TILE_TOKENS packed tokens of all n_w weights
+ * in one parallel region, weight by weight and row blocks outermost in each, so that a static
+ * split gives each thread its own slabs of every W (read from DRAM once) while the packed tokens
+ * stay in L2; one gemm call per tile, over the repacked tiles (rp) or the native rows. */
+static void gemm_tiles(quant_gemm_fn gemm, const struct matmul_weight *const *w, int n_w, bool rp,
+                       int64_t tile_rows, const uint8_t *act, size_t astride, int64_t n_tok,
+                       float *const *y) {
+    const int64_t n_in = w[0]->n_in;
     const int64_t n_tb = (n_tok + TILE_TOKENS - 1) / TILE_TOKENS;
-    const uint8_t *wdata = w->data;
+    int64_t first[MATMUL_MULTI_MAX + 1] = {0};
+    for (int i = 0; i < n_w; i++)
+        first[i + 1] = first[i] + (w[i]->n_out + tile_rows - 1) / tile_rows * n_tb;
 #pragma omp parallel for schedule(static)
-    for (int64_t tile = 0; tile < n_rb * n_tb; tile++) {
-        int64_t rb = tile / n_tb, tb = tile % n_tb;
-        int64_t o0 = rb * TILE_ROWS, t0 = tb * TILE_TOKENS;
-        int64_t nr = n_out - o0 < TILE_ROWS ? n_out - o0 : TILE_ROWS;
-        int64_t nt = n_tok - t0 < TILE_TOKENS ? n_tok - t0 : TILE_TOKENS;
-        k->gemm(n_in, wdata + (size_t)o0 * w->row_bytes, w->row_bytes, nr,
-                ws + (size_t)t0 * astride, astride, nt, y + t0 * n_out + o0, (size_t)n_out);
+    for (int64_t tile = 0; tile < first[n_w]; tile++) {
+        int i = 0;
+        while (tile >= first[i + 1])
+            i++;
+        const struct matmul_weight *wi = w[i];
+        /* the tiles keep the native bytes per row */
+        const size_t stride =
+            rp ? (size_t)tensor_type_row_size(wi->type, (uint64_t)n_in) : wi->row_bytes;
+        const int64_t local = tile - first[i], rb = local / n_tb, tb = local % n_tb;
+        const int64_t o0 = rb * tile_rows, t0 = tb * TILE_TOKENS;
+        const int64_t nr = wi->n_out - o0 < tile_rows ? wi->n_out - o0 : tile_rows;
+        const int64_t nt = n_tok - t0 < TILE_TOKENS ? n_tok - t0 : TILE_TOKENS;
+        gemm(n_in, (const uint8_t *)(rp ? wi->rp : wi->data) + (size_t)o0 * stride, stride, nr,
+             act + (size_t)t0 * astride, astride, nt, y[i] + t0 * wi->n_out + o0,
+             (size_t)wi->n_out);
     }
 }
 
@@ -104,10 +121,9 @@ static bool matmul_rp(const struct matmul_weight *const *w, int n_w, const float
     return true;
 }
 
-/* Prompt batches over repacked rows: X packed once, then tiles of RP_TILE_ROWS rows x
- * TILE_TOKENS tokens of every weight in one parallel region, row blocks outermost so that a
- * static split gives each thread its own slabs of the weights (read from DRAM once) while the
- * packed tokens stay in L2. True when it ran (all weights repacked, one type and row length). */
+/* Prompt batches over repacked rows, in tiles of RP_TILE_ROWS rows (a few tiles of 16: the
+ * kernels reuse each unpacked weight vector for several tokens). True when it ran (all weights
+ * repacked, one type and row length, and the ISA has the kernel). */
 #define RP_TILE_ROWS 64
 _Static_assert(RP_TILE_ROWS % QUANT_RP_ROWS == 0, "a tile of rows starts on a repacked tile");
 static bool matmul_rp_batch(const struct matmul_weight *const *w, int n_w, const float *x,
@@ -118,30 +134,9 @@ static bool matmul_rp_batch(const struct matmul_weight *const *w, int n_w, const
     for (int i = 0; i < n_w; i++)
         if (!w[i]->rp || w[i]->type != w[0]->type || w[i]->n_in != w[0]->n_in)
             return false;
-    const int64_t n_in = w[0]->n_in;
-    const size_t rp_row = (size_t)tensor_type_row_size(w[0]->type, (uint64_t)n_in);
-    const size_t astride = ws_row_bytes(k, n_in);
-#pragma omp parallel for schedule(static)
-    for (int64_t t = 0; t < n_tok; t++)
-        k->pack_act(x + t * n_in, ws + (size_t)t * astride, n_in);
-    const int64_t n_tb = (n_tok + TILE_TOKENS - 1) / TILE_TOKENS;
-    int64_t first[MATMUL_MULTI_MAX + 1] = {0};
-    for (int i = 0; i < n_w; i++)
-        first[i + 1] = first[i] + (w[i]->n_out + RP_TILE_ROWS - 1) / RP_TILE_ROWS * n_tb;
-#pragma omp parallel for schedule(static)
-    for (int64_t tile = 0; tile < first[n_w]; tile++) {
-        int i = 0;
-        while (tile >= first[i + 1])
-            i++;
-        const struct matmul_weight *wi = w[i];
-        const int64_t local = tile - first[i], rb = local / n_tb, tb = local % n_tb;
-        const int64_t o0 = rb * RP_TILE_ROWS, t0 = tb * TILE_TOKENS;
-        const int64_t nr = wi->n_out - o0 < RP_TILE_ROWS ? wi->n_out - o0 : RP_TILE_ROWS;
-        const int64_t nt = n_tok - t0 < TILE_TOKENS ? n_tok - t0 : TILE_TOKENS;
-        k->gemm_rp(n_in, (const uint8_t *)wi->rp + (size_t)o0 * rp_row, rp_row, nr,
-                   ws + (size_t)t0 * astride, astride, nt, y[i] + t0 * wi->n_out + o0,
-                   (size_t)wi->n_out);
-    }
+    const size_t astride = ws_row_bytes(k, w[0]->n_in);
+    pack_rows(k, x, w[0]->n_in, n_tok, ws, astride);
+    gemm_tiles(k->gemm_rp, w, n_w, true, RP_TILE_ROWS, ws, astride, n_tok, y);
     return true;
 }
 
@@ -160,7 +155,9 @@ void matmul(const struct matmul_weight *w, const float *x, int64_t n_tok, float 
         (n_tok == 1 ? matmul_rp(&w, 1, x, &y, ws) : matmul_rp_batch(&w, 1, x, n_tok, &y, ws)))
         return;
     if (k->gemm && n_in <= QUANT_GEMM_MAX_N) {
-        matmul_blocked(k, w, x, n_tok, y, ws);
+        const size_t astride = ws_row_bytes(k, n_in);
+        pack_rows(k, x, n_in, n_tok, ws, astride);
+        gemm_tiles(k->gemm, &w, 1, false, TILE_ROWS, ws, astride, n_tok, &y);
         return;
     }
 
@@ -218,34 +215,11 @@ void matmul_multi(const struct matmul_weight *const *w, int n_w, const float *x,
             matmul(w[i], x, n_tok, y[i], ws);
         return;
     }
-    const int64_t n_in = w[0]->n_in;
-    const size_t astride = ws_row_bytes(k, n_in);
-    uint8_t *act = ws;
-#pragma omp parallel for schedule(static) if (n_tok > 1)
-    for (int64_t t = 0; t < n_tok; t++)
-        k->pack_act(x + t * n_in, act + (size_t)t * astride, n_in);
-    /* Tiles of all weights in one iteration space, weight by weight, row blocks outermost in
-     * each, so a static split still gives each thread contiguous slabs of every W. */
-    const int64_t n_tb = (n_tok + TILE_TOKENS - 1) / TILE_TOKENS;
-    int64_t first[MATMUL_MULTI_MAX + 1] = {0};
-    for (int i = 0; i < n_w; i++) {
-        assert(w[i]->row_bytes >= tensor_type_row_size(w[i]->type, (uint64_t)n_in));
-        first[i + 1] = first[i] + (w[i]->n_out + TILE_ROWS - 1) / TILE_ROWS * n_tb;
-    }
-#pragma omp parallel for schedule(static)
-    for (int64_t tile = 0; tile < first[n_w]; tile++) {
-        int i = 0;
-        while (tile >= first[i + 1])
-            i++;
-        const struct matmul_weight *wi = w[i];
-        const int64_t local = tile - first[i], rb = local / n_tb, tb = local % n_tb;
-        const int64_t o0 = rb * TILE_ROWS, t0 = tb * TILE_TOKENS;
-        const int64_t nr = wi->n_out - o0 < TILE_ROWS ? wi->n_out - o0 : TILE_ROWS;
-        const int64_t nt = n_tok - t0 < TILE_TOKENS ? n_tok - t0 : TILE_TOKENS;
-        k->gemm(n_in, (const uint8_t *)wi->data + (size_t)o0 * wi->row_bytes, wi->row_bytes, nr,
-                act + (size_t)t0 * astride, astride, nt, y[i] + t0 * wi->n_out + o0,
-                (size_t)wi->n_out);
-    }
+    for (int i = 0; i < n_w; i++)
+        assert(w[i]->row_bytes >= tensor_type_row_size(w[i]->type, (uint64_t)w[0]->n_in));
+    const size_t astride = ws_row_bytes(k, w[0]->n_in);
+    pack_rows(k, x, w[0]->n_in, n_tok, ws, astride);
+    gemm_tiles(k->gemm, w, n_w, false, TILE_ROWS, ws, astride, n_tok, y);
 }
 
 int matmul_ref(const struct matmul_weight *w, const float *x, int64_t n_tok, float *y,
