@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "adakv.h"
+#include "cpu.h"
 
 static float max_abs_diff(const float *a, const float *b, int n, float *range) {
     float d = 0.0f, r = 0.0f;
@@ -77,9 +78,14 @@ Test(attn_decode, split_matches_prefill_and_one_thread, .timeout = 600) {
             /* GEMV rows do not depend on the thread count: only the split differs here, but its
              * rounding differences pass through the int8 quantization of later activations and
              * K/V rows just as prefill-vs-decode ones do (measured 0.36 of 26 at n 700, int8).
-             * With f32 K/V they are absorbed (measured: identical logits), so f32 is held tight:
-             * a merge that lost or misweighted a half would show there. */
-            const float bound = types[ti] == ADAKV_KV_F32 ? 1e-3f : 0.04f;
+             * With f32 K/V and the AVX-512 kernels they are absorbed (measured: identical
+             * logits), so f32 is held tight there: a merge that lost or misweighted a half would
+             * show. The AVX2 and scalar weighted sums add each key into the running sum in place,
+             * which the merge of two halves cannot reproduce bit for bit: measured 0.30 of 25 with
+             * f32 rows on AVX2 (0.41 with int8 rows on the scalar kernels), so elsewhere f32 gets
+             * the bound of the other types. */
+            const bool tight = types[ti] == ADAKV_KV_F32 && simd_isa() == SIMD_ISA_AVX512;
+            const float bound = tight ? 1e-3f : 0.04f;
             d = max_abs_diff(dec2, dec1, V, &r);
             cr_log_info("kv %d n %d: 2 vs 1 thread %g of %g", ti, lens[li], (double)d, (double)r);
             cr_assert(d <= bound * r, "kv %d n %d: 2-thread vs 1-thread decode %g (range %g)", ti,
