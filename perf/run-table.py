@@ -6,8 +6,12 @@ configuration of that test (named), ms/token; for decode the bandwidth bound
 (weight bytes + K/V bytes read per token) / (same-run STREAM read bandwidth) and the share of it
 reached; for prefill GFLOP/s and the share of the machine's fp32 FMA and int8 VNNI peaks.
 
-Peaks default to perf.md 4.2's measurement on this machine class (per core: 257 GFLOP/s fp32
-FMA, 1015 GOP/s int8 vpdpbusd at ~4.0 GHz); pass --peak-fp32/--peak-int8 for another machine.
+Peaks default, on an AVX-512 machine, to perf.md 4.2's measurement of that machine class (per
+core: 257 GFLOP/s fp32 FMA, 1015 GOP/s int8 vpdpbusd at ~4.0 GHz) and, on an AVX2-only one, to
+the nominal figures of a 2-FMA-pipe core at 3.0 GHz (96 GFLOP/s fp32, 384 GOP/s int8 through
+vpmaddubsw); pass --peak-fp32/--peak-int8 for another machine.
+
+Several models (perf/run.sh -m ... or --zoo) give one block of rows per model.
 """
 import argparse
 import csv
@@ -21,8 +25,10 @@ import gguf
 def model_figures(path):
     """Weight bytes, linear-layer parameter count, and the attention shape from the GGUF."""
     r = gguf.GGUFReader(path)
-    w_bytes = sum(int(t.n_bytes) for t in r.tensors)
     names = {t.name: t for t in r.tensors}
+    # bytes a decoded token reads: all but the embedding table, unless it is also the output head
+    w_bytes = sum(int(t.n_bytes) for t in r.tensors
+                  if t.name != "token_embd.weight" or "output.weight" not in names)
     lin = sum(int(t.n_elements) for t in r.tensors
               if t.name.startswith("blk.") and len(t.shape) == 2)
     out = names.get("output.weight", names["token_embd.weight"])
@@ -35,7 +41,8 @@ def model_figures(path):
     n_layer = field(f"{arch}.block_count")
     n_head = field(f"{arch}.attention.head_count")
     n_kv = field(f"{arch}.attention.head_count_kv")
-    head_dim = field(f"{arch}.embedding_length") // n_head
+    key_len = f"{arch}.attention.key_length"
+    head_dim = field(key_len) if key_len in r.fields else field(f"{arch}.embedding_length") // n_head
     return dict(w_bytes=w_bytes, lin=lin, out=int(out.n_elements), n_layer=n_layer,
                 n_head=n_head, n_kv=n_kv, head_dim=head_dim)
 
@@ -61,23 +68,37 @@ def peer_kv_bytes_per_token(m, kv):
     return elems * (2 if kv.startswith("f16") else 34 / 32)  # q8_0: 34 bytes per 32 values
 
 
+def avx512_machine():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return "avx512f" in f.read()
+    except OSError:
+        return False
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--csv", required=True)
-    ap.add_argument("--model", required=True)
+    ap.add_argument("--models", nargs="+", required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--command", default="perf/run.sh")
-    ap.add_argument("--peak-fp32", type=float, default=257.0, help="GFLOP/s per core")
-    ap.add_argument("--peak-int8", type=float, default=1015.0, help="GOP/s per core")
+    avx512 = avx512_machine()
+    ap.add_argument("--peak-fp32", type=float, default=257.0 if avx512 else 96.0,
+                    help="GFLOP/s per core")
+    ap.add_argument("--peak-int8", type=float, default=1015.0 if avx512 else 384.0,
+                    help="GOP/s per core")
     a = ap.parse_args()
-    m = model_figures(a.model)
-    samples = defaultdict(list)  # (test, tool, config) -> [tps]
+    figures = {}
+    for path in a.models:
+        name = path.rsplit("/", 1)[-1]
+        figures[name[:-5] if name.endswith(".gguf") else name] = model_figures(path)
+    samples = defaultdict(list)  # (model, test, tool, config) -> [tps]
     kvb = defaultdict(list)
     bw = {}
     order = []
     with open(a.csv) as f:
         for row in csv.DictReader(f):
-            key = (row["test"], row["tool"], row["config"])
+            key = (row["model"], row["test"], row["tool"], row["config"])
             if key not in samples:
                 order.append(key)
             if row["tps"]:
@@ -89,39 +110,41 @@ def main():
     stream = statistics.median(bw.values()) if bw else float("nan")
     peak32, peak8 = a.peak_fp32 * a.threads, a.peak_int8 * a.threads
 
+    sizes = ", ".join(f"{n} {m['w_bytes'] / 1e6:.1f} MB" for n, m in figures.items())
     print(f"Command: `{a.command}`; {a.threads} threads; medians over "
           f"{max((len(v) for v in samples.values()), default=0)} interleaved rounds; "
           f"same-run STREAM read bandwidth (median of rounds) **{stream:.1f} GB/s**; "
-          f"weights {m['w_bytes'] / 1e6:.1f} MB.\n")
-    print("| test | engine | config | t/s median (min-max) | vs best llama.cpp | ms/token "
+          f"weights read per token: {sizes}.\n")
+    print("| model | test | engine | config | t/s median (min-max) | vs best llama.cpp | ms/token "
           "| decode bound t/s | % of bound | GFLOP/s | % fp32 / int8 peak |")
-    print("| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
-    tests = []
-    for t, _, _ in order:
-        if t not in tests:
-            tests.append(t)
-    for test in tests:
+    print("| --- | --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    groups = []
+    for mod, t, _, _ in order:
+        if (mod, t) not in groups:
+            groups.append((mod, t))
+    for mod, test in groups:
+        m = figures[mod]
         kind, n, depth = parse_test(test)
         peers = {k: statistics.median(v) for k, v in samples.items()
-                 if k[0] == test and k[1] == "llama.cpp" and v}
+                 if k[:2] == (mod, test) and k[2] == "llama.cpp" and v}
         best_key = max(peers, key=peers.get) if peers else None
         best = peers[best_key] if best_key else None
-        for key in [k for k in order if k[0] == test]:
+        for key in [k for k in order if k[:2] == (mod, test)]:
             v = samples[key]
             if not v:
-                print(f"| {test} | {key[1]} | {key[2]} | failed | | | | | | |")
+                print(f"| {mod} | {test} | {key[2]} | {key[3]} | failed | | | | | | |")
                 continue
             med = statistics.median(v)
             ratio = ""
             if best:
-                ratio = f"**{med / best:.2f}x** ({best_key[2]})" if key[1] == "adakv" else \
+                ratio = f"**{med / best:.2f}x** ({best_key[3]})" if key[2] == "adakv" else \
                     f"{med / best:.2f}x"
-            cells = [test, key[1], key[2], f"{med:.1f} ({min(v):.1f}-{max(v):.1f})", ratio,
+            cells = [mod, test, key[2], key[3], f"{med:.1f} ({min(v):.1f}-{max(v):.1f})", ratio,
                      f"{1e3 / med:.2f}"]
             if kind == "tg":
                 ctx = depth + n / 2  # average context over the timed decodes
-                if key[1] == "llama.cpp":
-                    kv = peer_kv_bytes_per_token(m, key[2]) * ctx
+                if key[2] == "llama.cpp":
+                    kv = peer_kv_bytes_per_token(m, key[3]) * ctx
                 else:
                     per_tok = m["n_layer"] * m["n_kv"] * (2 * m["head_dim"] + 8)
                     kv = (statistics.median(kvb[key]) if kvb.get(key) else 0) + per_tok * n / 2

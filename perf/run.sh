@@ -8,16 +8,23 @@
 # q8_0 KV (flash attention on; llama.cpp refuses a quantized V cache without it); adakv with its
 # full int8 cache and with 20% Ada-SnapKV (--press ada-snapkv --kv-ratio 0.8).
 #
-# usage: perf/run.sh [--quick] [-r N] [-t THREADS] [-m MODEL] [-b ADAKV_BUILD_DIR] [-o OUT_DIR]
+# usage: perf/run.sh [--quick] [-r N] [-t THREADS] [-m MODEL]... [--zoo] [-b ADAKV_BUILD_DIR]
+#                    [-o OUT_DIR] [--tests LIST] [--peer-cfgs LIST] [--ours-cfgs LIST]
 #   --quick   3 rounds, no pp4096 (for iterating); the full run takes 20-30 min on an idle VM
+#   -m MODEL  repeatable: every round runs every model (default: the default model)
+#   --zoo     the models of perf/zoo/ (perf/zoo.sh) instead
 #   --tests "pp64 tg16@d256"   another test list (llama-bench names: ppN, tgN, tgN@dD)
+#   --peer-cfgs "f16:1 f16:0"  llama.cpp configurations (KV type:flash attention)
+#   --ours-cfgs "full ada20"   adakv configurations (full int8 cache, 20% Ada-SnapKV)
 # Output: a markdown table on stdout and in OUT_DIR/run-<stamp>.md, per-sample CSV in
 # OUT_DIR/run-<stamp>.csv (OUT_DIR defaults to perf/out/, git-ignored).
 set -euo pipefail
 args="$*"
 top=$(cd "$(dirname "$0")/.." && pwd)
 reps=5 threads=2 quick=0 tests_opt=
-model=$top/models/SmolLM2-135M-Instruct.Q4_1.gguf
+models=()
+peer_cfgs="f16:1 f16:0 q8_0:1" # KV type : flash attention
+ours_cfgs="full ada20"
 build=${ADAKV_BUILD:-$top/build}
 out=$top/perf/out
 while [ $# -gt 0 ]; do
@@ -25,7 +32,10 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 reps=3 ;;
     -r) reps=$2; shift ;;
     -t) threads=$2; shift ;;
-    -m) model=$2; shift ;;
+    -m) models+=("$2"); shift ;;
+    --zoo) models+=("$top"/perf/zoo/*.gguf) ;;
+    --peer-cfgs) peer_cfgs=$2; shift ;;
+    --ours-cfgs) ours_cfgs=$2; shift ;;
     -b) build=$2; shift ;;
     -o) out=$2; shift ;;
     --tests) tests_opt=$2; shift ;;
@@ -33,7 +43,10 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ -f "$model" ] || { echo "perf/run.sh: model '$model' not found" >&2; exit 1; }
+[ ${#models[@]} -gt 0 ] || models=("$top/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+for model in "${models[@]}"; do
+    [ -f "$model" ] || { echo "perf/run.sh: model '$model' not found (perf/zoo.sh makes the zoo)" >&2; exit 1; }
+done
 peer=$top/perf/peer/bin/llama-bench
 [ -x "$peer" ] || "$top/perf/build-peer.sh" || { echo "perf/run.sh: peer build failed" >&2; exit 1; }
 ours=$build/perf/adakv-bench stream=$build/perf/stream
@@ -48,8 +61,6 @@ export OMP_NUM_THREADS=$threads
 tests="pp512 pp4096 tg128 tg128@d8192"
 [ $quick = 1 ] && tests="pp512 tg128 tg128@d8192"
 [ -n "$tests_opt" ] && tests=$tests_opt
-peer_cfgs="f16:1 f16:0 q8_0:1"              # KV type : flash attention
-ours_cfgs="full ada20"
 
 # the tokens/s of llama-bench's last CSV row (empty when it failed)
 avg_ts='import csv, sys; r = list(csv.DictReader(sys.stdin)); print(r[-1]["avg_ts"] if r else "")'
@@ -70,9 +81,9 @@ ours_args() {
     esac
 }
 
-echo "round,tool,config,test,tps,kv_read_bytes,stream_read_GBps" >"$csv"
+echo "round,model,tool,config,test,tps,kv_read_bytes,stream_read_GBps" >"$csv"
 {
-    echo "# perf/run.sh $stamp: reps=$reps threads=$threads quick=$quick model=$model"
+    echo "# perf/run.sh $stamp: reps=$reps threads=$threads quick=$quick models=${models[*]}"
     echo "# peer: $peer ($(cat "$top/perf/peer/COMMIT" 2>/dev/null || echo unknown commit))"
     echo "# ours: $ours (git $(git -C "$top" rev-parse --short HEAD))"
     echo "# OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-unset}"
@@ -82,6 +93,8 @@ echo "round,tool,config,test,tps,kv_read_bytes,stream_read_GBps" >"$csv"
 for r in $(seq 1 "$reps"); do
     bw=$("$stream" 256 6 2>/dev/null | sed -n 's/.*read_GBps=\([0-9.]*\).*/\1/p')
     echo "round $r/$reps: STREAM read $bw GB/s" >&2
+    for model in "${models[@]}"; do
+    mname=$(basename "$model" .gguf)
     for t in $tests; do
         set -- $peer_cfgs
         ocfgs=($ours_cfgs)
@@ -93,8 +106,8 @@ for r in $(seq 1 "$reps"); do
                 shift
                 tps=$("$peer" -m "$model" $(test_args "$t") -t "$threads" -r 1 -fa "$fa" \
                     -ctk "$kv" -ctv "$kv" -o csv 2>>"$log" | python3 -c "$avg_ts") || tps=
-                echo "$r,llama.cpp,$kv fa$fa,$t,$tps,,$bw" >>"$csv"
-                echo "  $t llama.cpp $kv fa$fa: $tps t/s" >&2
+                echo "$r,$mname,llama.cpp,$kv fa$fa,$t,$tps,,$bw" >>"$csv"
+                echo "  $mname $t llama.cpp $kv fa$fa: $tps t/s" >&2
             fi
             if [ $i -lt ${#ocfgs[@]} ]; then
                 cfg=${ocfgs[$i]}
@@ -104,12 +117,13 @@ for r in $(seq 1 "$reps"); do
                 row=$("$ours" -m "$model" $(ours_args "$t") -r 1 -t "$threads" $press \
                     2>>"$log" | tail -n 1) || row=
                 tps=$(cut -d, -f6 <<<"$row") kvb=$(cut -d, -f11 <<<"$row")
-                echo "$r,adakv,int8 $cfg,$t,$tps,$kvb,$bw" >>"$csv"
-                echo "  $t adakv int8 $cfg: $tps t/s" >&2
+                echo "$r,$mname,adakv,int8 $cfg,$t,$tps,$kvb,$bw" >>"$csv"
+                echo "  $mname $t adakv int8 $cfg: $tps t/s" >&2
             fi
         done
     done
+    done
 done
-python3 "$top/perf/run-table.py" --csv "$csv" --model "$model" --threads "$threads" \
+python3 "$top/perf/run-table.py" --csv "$csv" --models "${models[@]}" --threads "$threads" \
     --command "perf/run.sh $args" | tee "$md"
 echo "wrote $md, $csv and $log" >&2
