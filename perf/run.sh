@@ -124,6 +124,9 @@ for r in $(seq 1 "$reps"); do
     done
     done
 done
-python3 "$top/perf/run-table.py" --csv "$csv" --models "${models[@]}" --threads "$threads" \
+# run-table.py reads the models with the gguf package: the zoo's venv has it (perf/zoo.sh)
+py=python3
+"$py" -c 'import gguf' 2>/dev/null || py=$top/perf/zoo/.venv/bin/python
+"$py" "$top/perf/run-table.py" --csv "$csv" --models "${models[@]}" --threads "$threads" \
     --command "perf/run.sh $args" | tee "$md"
 echo "wrote $md, $csv and $log" >&2
