@@ -5,9 +5,10 @@
  * Each test runs once as warm-up, then -r repetitions; prints median and min/max of tokens/s,
  * one CSV line per test to stdout:
  * test,kv,press,threads,reps,median_tps,min_tps,max_tps,ms_per_tok, and for decode tests the live
- * K/V rows, the K/V bytes one decode step reads (rows x (K+V) plus int8 row scales) and the seconds
- * the untimed depth prefill (with its press) took. Random tokens exclude control tokens so the
- * model sees ordinary text ids. */
+ * K/V rows, the K/V bytes one decode step reads (rows x (K+V) plus int8 row scales), the seconds
+ * the untimed depth prefill (with its press) took and the seconds of it spent inside the press
+ * (scoring, budget allocation, compaction). Random tokens exclude control tokens so the model
+ * sees ordinary text ids. -p 0 (as llama-bench) runs no prompt test. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,10 +144,12 @@ int main(int argc, char **argv) {
     double *tps = malloc((size_t)(reps + 1) * sizeof *tps);
     unsigned seed = 1234;
     printf("test,kv,press,threads,reps,median_tps,min_tps,max_tps,ms_per_tok,kv_rows,kv_read_bytes,"
-           "depth_fill_s\n");
+           "depth_fill_s,press_s\n");
 
     for (int ip = 0; ip < n_pp; ip++) {
         int n = pp[ip];
+        if (n == 0)
+            continue; /* llama-bench's -p 0: no prompt test */
         for (int r = 0; r <= reps; r++) {
             fill_tokens(tok, n, info.n_vocab, &seed);
             adakv_ctx_reset(c);
@@ -158,7 +161,7 @@ int main(int argc, char **argv) {
             tps[r] = n / (now_s() - t0);
         }
         qsort(tps + 1, (size_t)reps, sizeof *tps, cmp_d); /* tps[0] is the warm-up */
-        printf("pp%d,%s,%s,%d,%d,%.2f,%.2f,%.2f,%.3f,,,\n", n, kv, press_name, threads, reps,
+        printf("pp%d,%s,%s,%d,%d,%.2f,%.2f,%.2f,%.3f,,,,\n", n, kv, press_name, threads, reps,
                tps[1 + reps / 2], tps[1], tps[reps], 1e3 / tps[1 + reps / 2]);
         fflush(stdout);
     }
@@ -175,6 +178,7 @@ int main(int argc, char **argv) {
             return 1;
         }
         t_fill = now_s() - t_fill;
+        const double t_press = adakv_ctx_press_seconds(c);
         /* K and V bytes one decode step reads: every live row, plus the f32 row scales of int8 */
         const size_t rows = adakv_ctx_kv_rows(c);
         const size_t row_bytes =
@@ -199,9 +203,9 @@ int main(int argc, char **argv) {
             snprintf(name, sizeof name, "tg%d@d%d", n_gen, d);
         else
             snprintf(name, sizeof name, "tg%d", n_gen);
-        printf("%s,%s,%s,%d,%d,%.2f,%.2f,%.2f,%.3f,%zu,%zu,%.3f\n", name, kv, press_name, threads,
-               reps, tps[1 + reps / 2], tps[1], tps[reps], 1e3 / tps[1 + reps / 2], rows,
-               rows * row_bytes, t_fill);
+        printf("%s,%s,%s,%d,%d,%.2f,%.2f,%.2f,%.3f,%zu,%zu,%.3f,%.3f\n", name, kv, press_name,
+               threads, reps, tps[1 + reps / 2], tps[1], tps[reps], 1e3 / tps[1 + reps / 2], rows,
+               rows * row_bytes, t_fill, t_press);
         fflush(stdout);
     }
     free(tps);

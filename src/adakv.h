@@ -119,6 +119,9 @@ void adakv_ctx_reset(struct adakv_ctx *c);       /* empty the cache, keep the al
 int adakv_ctx_rewind(struct adakv_ctx *c, int n_past, struct adakv_err *e);
 size_t adakv_ctx_kv_bytes(const struct adakv_ctx *c); /* bytes currently allocated for K/V */
 size_t adakv_ctx_kv_rows(const struct adakv_ctx *c);  /* live K/V rows over all layers and heads */
+/* Wall seconds spent in the compression hook (scoring, budget allocation, compaction) since the
+ * context was created or last reset: the press's share of a prefill. */
+double adakv_ctx_press_seconds(const struct adakv_ctx *c);
 /* Sets or clears (fn = NULL) the compression hook, e.g. to prefill a question on top of an
  * already compressed context without compressing again (question-agnostic mode). */
 void adakv_ctx_set_compress(struct adakv_ctx *c, adakv_compress_layer_fn fn, void *user);

@@ -519,8 +519,10 @@ int adakv_eval(struct adakv_ctx *c, const int32_t *tokens, int n, float *logits,
         /* COMPRESSION POINT: layer il's cache is complete for this batch. */
         if (c->compress_layer && n > 1) {
             const int n_window = n < c->window ? n : c->window;
+            const double t0 = omp_get_wtime();
             if (c->compress_layer(c->compress_user, &c->kv, il, c->q_window, n_window, e))
                 return -1;
+            c->press_s += omp_get_wtime() - t0;
         }
         if (c->progress && n > 1)
             c->progress(c->progress_user, il + 1, hp->n_layer);
@@ -694,7 +696,12 @@ void adakv_ctx_reset(struct adakv_ctx *c) {
     kv_cache_clear(&c->kv);
     c->n_past = 0;
     c->recent_total = 0;
+    c->press_s = 0;
     c->broken = false;
+}
+
+double adakv_ctx_press_seconds(const struct adakv_ctx *c) {
+    return c->press_s;
 }
 
 int adakv_ctx_rewind(struct adakv_ctx *c, int n_past, struct adakv_err *e) {

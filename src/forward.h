@@ -53,6 +53,7 @@ struct adakv_ctx {
     float *q_recent; /* [n_layer][recent_cap][n_head * head_dim], or NULL */
     int recent_cap;
     long recent_total;          /* tokens recorded since the last reset or rewind */
+    double press_s;             /* seconds inside compress_layer since the last reset */
     const struct simd_ops *ops; /* kernel table in use */
     struct kv_cache kv;
     int n_past;  /* positions consumed so far */
