@@ -32,6 +32,10 @@ static void tables_build(void) {
     if (have == SIMD_ISA_AVX512) {
         const struct simd_cpu_flags *f = simd_cpu_flags();
         quant_fill_avx512(tables[SIMD_ISA_AVX512], f->avx512_vnni, f->avx512_bf16);
+        if (f->avx512_vnni) {
+            quant_fill_rp_q45k_vnni(tables[SIMD_ISA_AVX512]);
+            quant_fill_rp_q6k_vnni(tables[SIMD_ISA_AVX512]);
+        }
     }
 #endif
 #ifdef ADAKV_BUILD_NEON

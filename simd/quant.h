@@ -274,6 +274,10 @@ void quant_fill_avx2(struct quant_kernels *t);
 void quant_fill_rp_q32_avx2(struct quant_kernels *t);
 void quant_fill_rp_q45k_avx2(struct quant_kernels *t);
 void quant_fill_rp_q6k_avx2(struct quant_kernels *t);
+/* The AVX-512 VNNI gemv_rp and gemm_rp over the same tiles and activations, set after
+ * quant_fill_avx512 where the CPU has VNNI: Q4_K, Q5_K (rp-q45k-vnni.c), Q6_K (rp-q6k-vnni.c). */
+void quant_fill_rp_q45k_vnni(struct quant_kernels *t);
+void quant_fill_rp_q6k_vnni(struct quant_kernels *t);
 /* vnni / bf16: use the vpdpbusd / vdpbf16ps paths (the dispatcher passes the CPU's flags; tests
  * pass false to exercise the fallbacks on machines that have them). */
 void quant_fill_avx512(struct quant_kernels *t, bool vnni, bool bf16);

@@ -1,0 +1,228 @@
+/* AVX-512 VNNI decode and prompt kernels over repacked Q4_K and Q5_K tiles (layout:
+ * repack-q45k.c), against llama.cpp's Q8_K activations as the AVX2 forms (rp-q45k-avx2.c) read
+ * them. Why a second form: prefill is bound by the int8 multiplies, and VNNI's vpdpbusd does in
+ * one instruction what AVX2 needs vpmaddubsw + vpaddsw (+ vpmaddwd) for, on a 512-bit register
+ * that holds a whole tile step (4 bytes of each of the 16 rows, one row per 32-bit lane).
+ *
+ * Per step s of chunk c: one load, the two nibbles unpacked (and the fifth bits for Q5_K) once,
+ * then for each token two vpdpbusd against the token's 4 activation bytes of sub-blocks 2c and
+ * 2c + 1 broadcast to all lanes. vpdpbusd adds in int32 without saturation, so a sub-block's
+ * 8 steps need no grouping: |q . a| <= 32 * 31 * 128 per sub-block, times the 6-bit scale
+ * (vpmulld) and summed over 8 sub-blocks <= 8 * 63 * 126976 < 2^31. The minimum term
+ * sm = sum_j m_j B_j takes 4 vpmaddwd of (m_2k, m_2k+1) int16 pairs against (B_2k, B_2k+1)
+ * broadcast, |B_j| <= 32 * 127. Per super-block and row: acc += a.d * (d * si - dmin * sm), the
+ * reference's integers and float products (dot_q4_k_q8_k), in another order.
+ *
+ * Instructions per 64 weight bytes (16 rows x 4) and token in gemm_rp: 2 vpdpbusd with a folded
+ * broadcast, plus the unpack (load, 2 vpandd, vpsrlw) shared by NT_GEMM tokens. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "quant.h"
+
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+enum {
+    R = QUANT_RP_ROWS,
+    STEP = 4 * R, /* bytes of one qs / qh step: one zmm */
+    OFF_DMIN = 2 * R,
+    OFF_SC = 4 * R,
+    OFF_QH = 16 * R,
+    NT_GEMM = 4,    /* tokens per pass over a tile: 4 x (2 int32 sums + 1 total) + unpack fit */
+    PF_DIST = 1536, /* prefetch distance, as in the AVX2 form */
+};
+_Static_assert(STEP == 64, "a tile step is one 512-bit register");
+
+/* Byte k (0..11) of the 16 rows' native scales, zero-extended to the rows' int32 lanes. */
+static ALWAYS_INLINE __m512i scale_bytes(const uint8_t *sb, int k) {
+    return _mm512_cvtepu8_epi32(_mm_loadu_si128((const void *)(sb + OFF_SC + R * k)));
+}
+
+/* The 6-bit scale (min 0) or minimum (min 1) of sub-block j of the 16 rows, one per int32 lane:
+ * quant_k_scale_min() lane by lane. */
+static ALWAYS_INLINE __m512i scale6(const uint8_t *sb, int j, int min) {
+    if (j < 4)
+        return _mm512_and_si512(scale_bytes(sb, j + 4 * min), _mm512_set1_epi32(63));
+    const __m512i q = scale_bytes(sb, j + 4);
+    const __m512i lo = _mm512_and_si512(min ? _mm512_srli_epi32(q, 4) : q, _mm512_set1_epi32(15));
+    const __m512i hi = _mm512_and_si512(_mm512_srli_epi32(scale_bytes(sb, j - 4 + 4 * min), 2),
+                                        _mm512_set1_epi32(0x30));
+    return _mm512_or_si512(lo, hi);
+}
+
+/* Bit k of every byte moved to bit 4 (the fifth bit of a Q5_K weight), others cleared. */
+static ALWAYS_INLINE __m512i fifth_bit(__m512i qh, int k) {
+    const __m512i v = k < 4   ? _mm512_slli_epi16(qh, 4 - k)
+                      : k > 4 ? _mm512_srli_epi16(qh, k - 4)
+                              : qh;
+    return _mm512_and_si512(v, _mm512_set1_epi8(0x10));
+}
+
+/* A volatile asm prefetch stays at its step (rp-q45k-avx2.c says why). */
+static ALWAYS_INLINE void prefetch_line(const void *p) {
+    __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
+}
+
+/* 4 activation bytes broadcast to every lane. */
+static ALWAYS_INLINE __m512i bcast4(const int8_t *q) {
+    int32_t v;
+    memcpy(&v, q, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/* Chunk c (sub-blocks 2c, 2c + 1: qs steps 8c .. 8c + 7) of one slab for nt tokens (a[t]: the
+ * token's Q8_K block of this super-block): si[t] += sc_2c (q_2c . a_2c) + sc_2c+1 (q_2c+1 .
+ * a_2c+1), one row per lane. */
+static ALWAYS_INLINE void chunk_dot(const uint8_t *sb, int five, int c,
+                                    const struct block_q8_k *const *a, int nt, __m512i *si) {
+    const uint8_t *qs = sb + OFF_QH + (five ? QK_K / 8 * R : 0) + STEP * 8 * c;
+    const uint8_t *qh = sb + OFF_QH;
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    __m512i lo[NT_GEMM], hi[NT_GEMM];
+    for (int t = 0; t < nt; t++)
+        lo[t] = hi[t] = _mm512_setzero_si512();
+    for (int s = 0; s < 8; s++) {
+        prefetch_line(qs + STEP * s + PF_DIST);
+        const __m512i z = _mm512_loadu_si512((const void *)(qs + STEP * s));
+        __m512i wl = _mm512_and_si512(z, m4);
+        __m512i wh = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+        if (five) {
+            const __m512i v = _mm512_loadu_si512((const void *)(qh + STEP * s));
+            wl = _mm512_or_si512(wl, fifth_bit(v, 2 * c));
+            wh = _mm512_or_si512(wh, fifth_bit(v, 2 * c + 1));
+        }
+        for (int t = 0; t < nt; t++) {
+            const int8_t *q = a[t]->qs + 64 * c + 4 * s;
+            lo[t] = _mm512_dpbusd_epi32(lo[t], wl, bcast4(q));
+            hi[t] = _mm512_dpbusd_epi32(hi[t], wh, bcast4(q + 32));
+        }
+    }
+    const __m512i sc_lo = scale6(sb, 2 * c, 0), sc_hi = scale6(sb, 2 * c + 1, 0);
+    for (int t = 0; t < nt; t++)
+        si[t] = _mm512_add_epi32(si[t], _mm512_add_epi32(_mm512_mullo_epi32(lo[t], sc_lo),
+                                                         _mm512_mullo_epi32(hi[t], sc_hi)));
+}
+
+/* (B_2k, B_2k+1) as two int16 in every lane, B_j = bsums[2j] + bsums[2j + 1] (exact in int16). */
+static ALWAYS_INLINE __m512i bsum_pair(const struct block_q8_k *a, int k) {
+    const int32_t b0 = a->bsums[4 * k] + a->bsums[4 * k + 1];
+    const int32_t b1 = a->bsums[4 * k + 2] + a->bsums[4 * k + 3];
+    return _mm512_set1_epi32((int32_t)((uint32_t)(uint16_t)b0 | (uint32_t)b1 << 16));
+}
+
+/* One slab (super-block) of a tile for nt tokens: acc[t] += a.d * (d * si - dmin * sm). */
+static ALWAYS_INLINE void slab_dot(const uint8_t *sb, int five, const struct block_q8_k *const *a,
+                                   int nt, __m512 *acc) {
+    __m512i si[NT_GEMM];
+    for (int t = 0; t < nt; t++)
+        si[t] = _mm512_setzero_si512();
+    /* written out so that c is a constant in each: immediate shifts, no branches */
+    chunk_dot(sb, five, 0, a, nt, si);
+    chunk_dot(sb, five, 1, a, nt, si);
+    chunk_dot(sb, five, 2, a, nt, si);
+    chunk_dot(sb, five, 3, a, nt, si);
+    __m512i mp[4]; /* (m_2k, m_2k+1) of each row */
+    for (int k = 0; k < 4; k++)
+        mp[k] =
+            _mm512_or_si512(scale6(sb, 2 * k, 1), _mm512_slli_epi32(scale6(sb, 2 * k + 1, 1), 16));
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const void *)sb));
+    const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(sb + OFF_DMIN)));
+    for (int t = 0; t < nt; t++) {
+        const __m512i sm =
+            _mm512_add_epi32(_mm512_add_epi32(_mm512_madd_epi16(mp[0], bsum_pair(a[t], 0)),
+                                              _mm512_madd_epi16(mp[1], bsum_pair(a[t], 1))),
+                             _mm512_add_epi32(_mm512_madd_epi16(mp[2], bsum_pair(a[t], 2)),
+                                              _mm512_madd_epi16(mp[3], bsum_pair(a[t], 3))));
+        const __m512 f = _mm512_fnmadd_ps(dmin, _mm512_cvtepi32_ps(sm),
+                                          _mm512_mul_ps(d, _mm512_cvtepi32_ps(si[t])));
+        acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(a[t]->d), f, acc[t]);
+    }
+}
+
+/* acc[t] = the dots of the tile's 16 rows with nt tokens, token t's Q8_K row at
+ * act + t * act_stride. */
+static ALWAYS_INLINE void tile_dot(const uint8_t *tile, int64_t nb, int five, const uint8_t *act,
+                                   size_t act_stride, int nt, __m512 *acc) {
+    const size_t slab = R * (five ? sizeof(struct block_q5_k) : sizeof(struct block_q4_k));
+    for (int t = 0; t < nt; t++)
+        acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const struct block_q8_k *a[NT_GEMM];
+        for (int t = 0; t < nt; t++)
+            a[t] = (const struct block_q8_k *)(const void *)(act + t * act_stride) + b;
+        for (size_t line = 0; line < slab - QK_K / 2 * R; line += 64) /* all but qs */
+            prefetch_line(tile + b * slab + PF_DIST + line);
+        slab_dot(tile + b * slab, five, a, nt, acc);
+    }
+}
+
+/* The first `count` (may be <= 0) of the 16 row lanes to y. */
+static inline void store_rows(float *y, __m512 v, int64_t count) {
+    if (count >= R)
+        _mm512_storeu_ps(y, v);
+    else if (count > 0)
+        _mm512_mask_storeu_ps(y, (__mmask16)((1u << count) - 1), v);
+}
+
+static ALWAYS_INLINE void gemv_k(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
+                                 const void *restrict act, float *restrict y, int five) {
+    for (int64_t r = 0; r < n_rows; r += R) {
+        __m512 acc[1];
+        tile_dot((const uint8_t *)w + (size_t)r * w_stride, n / QK_K, five, act, 0, 1, acc);
+        store_rows(y + r, acc[0], n_rows - r);
+    }
+}
+
+/* Tokens in passes of NT_GEMM over each tile (the tile stays in L1/L2 between passes, each
+ * unpacked weight vector serves NT_GEMM tokens); the last n_tok % NT_GEMM tokens one by one. */
+static ALWAYS_INLINE void gemm_k(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
+                                 const void *restrict act, size_t act_stride, int64_t n_tok,
+                                 float *restrict y, size_t y_stride, int five) {
+    const int64_t nb = n / QK_K;
+    const uint8_t *a = act;
+    for (int64_t r = 0; r < n_rows; r += R) {
+        const uint8_t *tile = (const uint8_t *)w + (size_t)r * w_stride;
+        int64_t t = 0;
+        for (; t + NT_GEMM <= n_tok; t += NT_GEMM) {
+            __m512 acc[NT_GEMM];
+            tile_dot(tile, nb, five, a + t * act_stride, act_stride, NT_GEMM, acc);
+            for (int k = 0; k < NT_GEMM; k++)
+                store_rows(y + (t + k) * y_stride + r, acc[k], n_rows - r);
+        }
+        for (; t < n_tok; t++) {
+            __m512 acc[1];
+            tile_dot(tile, nb, five, a + t * act_stride, 0, 1, acc);
+            store_rows(y + t * y_stride + r, acc[0], n_rows - r);
+        }
+    }
+}
+
+static void gemv_q4_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
+                         const void *restrict act, float *restrict y) {
+    gemv_k(n, w, w_stride, n_rows, act, y, 0);
+}
+
+static void gemv_q5_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
+                         const void *restrict act, float *restrict y) {
+    gemv_k(n, w, w_stride, n_rows, act, y, 1);
+}
+
+static void gemm_q4_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
+                         const void *restrict act, size_t act_stride, int64_t n_tok,
+                         float *restrict y, size_t y_stride) {
+    gemm_k(n, w, w_stride, n_rows, act, act_stride, n_tok, y, y_stride, 0);
+}
+
+static void gemm_q5_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
+                         const void *restrict act, size_t act_stride, int64_t n_tok,
+                         float *restrict y, size_t y_stride) {
+    gemm_k(n, w, w_stride, n_rows, act, act_stride, n_tok, y, y_stride, 1);
+}
+
+/* Same tiles and activations as the AVX2 group, so pack_act and rp_tile stay as set there. */
+void quant_fill_rp_q45k_vnni(struct quant_kernels *t) {
+    t[TENSOR_TYPE_Q4_K].gemv_rp = gemv_q4_k_rp;
+    t[TENSOR_TYPE_Q4_K].gemm_rp = gemm_q4_k_rp;
+    t[TENSOR_TYPE_Q5_K].gemv_rp = gemv_q5_k_rp;
+    t[TENSOR_TYPE_Q5_K].gemm_rp = gemm_q5_k_rp;
+}

@@ -1,0 +1,157 @@
+/* Q6_K over repacked tiles (layout: repack-q6k.c) with AVX-512 VNNI: gemv_rp for decode, gemm_rp
+ * for prompt batches, against llama.cpp's Q8_K activations (pack_act = the table's quantize_act,
+ * as in the AVX2 form rp-q6k-avx2.c, which says more about the tile).
+ *
+ * A tile step is 64 bytes, 4 bytes of each of the 16 rows: one zmm holds a whole step, one row
+ * per 32-bit lane. Per sub-block g of 16 values, the 3 steps unpack into 4 vectors of 4 unsigned
+ * quants q (0..63) per row (as in the AVX2 form); per token, 4 vpdpbusd against the 4 groups of 4
+ * activation bytes broadcast give s = sum q a over the sub-block in int32 (no saturation, no
+ * pairing limit), the offset of Q6_K's q - 32 comes off as 32 * bsum_g (the Q8_K bsums are
+ * exactly the sub-block sums), and a vpmulld by the rows' int8 scale adds it to the
+ * super-block's dot. Each super-block's integer dot is exact and is scaled as the scalar
+ * dot_q6_k_q8_k scales it, (d * a.d) * (float)dot, then summed over super-blocks in order.
+ *
+ * Bounds: |s - 32 bsum| <= 16 * 63 * 128 + 32 * 2048 < 2^18; times a scale (|.| <= 128) and
+ * summed over 16 sub-blocks < 2^29. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "quant.h"
+
+enum {
+    R = QUANT_RP_ROWS,
+    SC_OFF = 2 * R,                 /* after the 16 f16 d */
+    Q_OFF = SC_OFF + QK_K / 16 * R, /* after the 16 x 16 transposed scales */
+    STEP = 4 * R,                   /* 4 quant bytes of each row: one zmm */
+    SUB = 3 * STEP,                 /* one 16-value sub-block */
+    REC = R * sizeof(struct block_q6_k),
+    NT = 4,          /* tokens per pass of gemm_rp: each unpacked vector serves 4 */
+    PREFETCH = 1024, /* bytes ahead, as in the AVX2 form */
+};
+_Static_assert(STEP == 64, "a tile step is one 512-bit register");
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* 4 activation bytes in every lane. */
+INLINE __m512i bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/* The 16 values of sub-block g of the 16 rows (q at its first step) as 4 vectors, value 4 s + j
+ * in byte j of vector s: steps 0..2 carry values 0..11 in their low 6 bits and 2-bit pieces of
+ * values 12..15 in their top 2 bits, moved down with 16-bit shifts that never take a byte's
+ * bits 0-1 (so no bit crosses into the neighbouring byte). */
+INLINE void unpack(const uint8_t *q, __m512i w[4]) {
+    const __m512i m6 = _mm512_set1_epi8(0x3f);
+    const __m512i l0 = _mm512_loadu_si512((const void *)q);
+    const __m512i l1 = _mm512_loadu_si512((const void *)(q + STEP));
+    const __m512i l2 = _mm512_loadu_si512((const void *)(q + 2 * STEP));
+    w[0] = _mm512_and_si512(l0, m6);
+    w[1] = _mm512_and_si512(l1, m6);
+    w[2] = _mm512_and_si512(l2, m6);
+    __m512i h = _mm512_srli_epi16(_mm512_andnot_si512(m6, l0), 2);                /* bits 4-5 */
+    h = _mm512_srli_epi16(_mm512_or_si512(h, _mm512_andnot_si512(m6, l1)), 2);    /* 2-5 */
+    w[3] = _mm512_srli_epi16(_mm512_or_si512(h, _mm512_andnot_si512(m6, l2)), 2); /* 0-5 */
+}
+
+/* acc[t] = the dots of the tile's 16 rows with token t, t < nt. Each unpacked quant vector and
+ * each scale vector serves all nt tokens. */
+INLINE void tile_pass(const uint8_t *tile, int64_t nb, const struct block_q8_k *const *act, int nt,
+                      __m512 acc[NT]) {
+    for (int t = 0; t < nt; t++)
+        acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *rec = tile + b * REC;
+        __m512i dot[NT];
+        for (int t = 0; t < nt; t++)
+            dot[t] = _mm512_setzero_si512();
+        for (int g = 0; g < QK_K / 16; g++) {
+            for (int l = 0; l < SUB; l += 64)
+                _mm_prefetch((const char *)rec + Q_OFF + SUB * g + l + PREFETCH, _MM_HINT_T0);
+            const __m512i sc =
+                _mm512_cvtepi8_epi32(_mm_loadu_si128((const void *)(rec + SC_OFF + R * g)));
+            __m512i w[4];
+            unpack(rec + Q_OFF + SUB * g, w);
+            for (int t = 0; t < nt; t++) {
+                const int8_t *a = act[t][b].qs + 16 * g;
+                __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], bcast4(a));
+                s = _mm512_dpbusd_epi32(s, w[1], bcast4(a + 4));
+                s = _mm512_dpbusd_epi32(s, w[2], bcast4(a + 8));
+                s = _mm512_dpbusd_epi32(s, w[3], bcast4(a + 12));
+                s = _mm512_sub_epi32(s, _mm512_set1_epi32(32 * act[t][b].bsums[g]));
+                dot[t] = _mm512_add_epi32(dot[t], _mm512_mullo_epi32(s, sc));
+            }
+        }
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const void *)rec));
+        for (int t = 0; t < nt; t++) {
+            const __m512 da = _mm512_mul_ps(d, _mm512_set1_ps(act[t][b].d));
+            acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(da, _mm512_cvtepi32_ps(dot[t])));
+        }
+    }
+}
+
+/* y[0 .. n) = v[0 .. n), n <= 16. */
+static inline void store_rows(float *y, int64_t n, __m512 v) {
+    if (n >= R)
+        _mm512_storeu_ps(y, v);
+    else if (n > 0)
+        _mm512_mask_storeu_ps(y, (__mmask16)((1u << n) - 1), v);
+}
+
+static void gemv_q6_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
+                         const void *restrict act, float *restrict y) {
+    const struct block_q8_k *a[1] = {act};
+    for (int64_t r = 0; r < n_rows; r += R) {
+        __m512 acc[NT];
+        tile_pass((const uint8_t *)w + (size_t)r * w_stride, n / QK_K, a, 1, acc);
+        store_rows(y + r, n_rows - r, acc[0]);
+    }
+}
+
+/* Tokens t0 .. t0 + nt of one tile (nt a constant in each call below). */
+INLINE void gemm_group(const uint8_t *tile, int64_t nb, const uint8_t *act, size_t act_stride,
+                       int64_t t0, int nt, float *y, size_t y_stride, int64_t rows) {
+    const struct block_q8_k *a[NT];
+    for (int t = 0; t < nt; t++)
+        a[t] = (const void *)(act + (size_t)(t0 + t) * act_stride);
+    __m512 acc[NT];
+    tile_pass(tile, nb, a, nt, acc);
+    for (int t = 0; t < nt; t++)
+        store_rows(y + (size_t)(t0 + t) * y_stride, rows, acc[t]);
+}
+
+/* Many tokens: per tile (cached after the first pass), NT tokens per pass. */
+static void gemm_q6_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
+                         const void *restrict act, size_t act_stride, int64_t n_tok,
+                         float *restrict y, size_t y_stride) {
+    const int64_t nb = n / QK_K;
+    for (int64_t r = 0; r < n_rows; r += R) {
+        const uint8_t *tile = (const uint8_t *)w + (size_t)r * w_stride;
+        const int64_t rows = n_rows - r;
+        float *yr = y + r;
+        int64_t t = 0;
+        for (; t + NT <= n_tok; t += NT)
+            gemm_group(tile, nb, act, act_stride, t, NT, yr, y_stride, rows);
+        switch (n_tok - t) {
+        case 3:
+            gemm_group(tile, nb, act, act_stride, t, 3, yr, y_stride, rows);
+            break;
+        case 2:
+            gemm_group(tile, nb, act, act_stride, t, 2, yr, y_stride, rows);
+            break;
+        case 1:
+            gemm_group(tile, nb, act, act_stride, t, 1, yr, y_stride, rows);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+/* Same tiles and activations as the AVX2 group, so pack_act and rp_tile stay as set there. */
+void quant_fill_rp_q6k_vnni(struct quant_kernels *t) {
+    t[TENSOR_TYPE_Q6_K].gemv_rp = gemv_q6_k_rp;
+    t[TENSOR_TYPE_Q6_K].gemm_rp = gemm_q6_k_rp;
+}
