@@ -746,93 +746,6 @@ static void gemv_q8_0(int64_t n, const uint8_t *restrict w, size_t w_stride, int
     }
 }
 
-/* Decode over repacked Q4_1 tiles (quant.h, quant_q4_1_rp_tile), 16 rows at a time, one row
- * per 32-bit lane. Per block and tile: 4 loads of 64 bytes, each split by a mask and a
- * shift-and-mask into 4 weights of every row for the block's low and high halves, and 8
- * vpdpbusd against 4 activation bytes broadcast from memory; then one FMA with the 16 row scales
- * times the activation scale and one with the 16 minimums times the activation block sum.
- * About 3 instructions per 32 weight bytes, against about 8 for rows repacked one by one (which
- * needed a horizontal sum per block and row and left decode bound by instructions on 2 cores;
- * with the tiles it is bound by memory). */
-static void gemv_q4_1_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
-                         const void *restrict act, float *restrict y) {
-    enum { R = QUANT_RP_ROWS };
-    const int64_t nb = n / QK, np = (nb + 1) / 2;
-    const int8_t *qa = act;
-    const float *dp = (const float *)(qa + np * 64), *s = dp + np * 16;
-    const __m512i m4 = _mm512_set1_epi8(0x0f);
-    for (int64_t r = 0; r < n_rows; r += R) {
-        const uint8_t *t = (const uint8_t *)w + (size_t)r * w_stride;
-        __m512 accd = _mm512_setzero_ps(), accm = _mm512_setzero_ps();
-        for (int64_t b = 0; b < nb; b++, t += R * sizeof(struct block_q4_1)) {
-            const int8_t *a = qa + QK * b;
-            __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
-            for (int st = 0; st < 4; st++) {
-                const __m512i z = _mm512_loadu_si512(t + 4 * R + 64 * st);
-                int32_t a_lo, a_hi;
-                memcpy(&a_lo, a + 4 * st, 4);
-                memcpy(&a_hi, a + 16 + 4 * st, 4);
-                lo = _mm512_dpbusd_epi32(lo, _mm512_and_si512(z, m4), _mm512_set1_epi32(a_lo));
-                hi = _mm512_dpbusd_epi32(hi, _mm512_and_si512(_mm512_srli_epi16(z, 4), m4),
-                                         _mm512_set1_epi32(a_hi));
-            }
-            const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const void *)t));
-            const __m512 mw = _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(t + 2 * R)));
-            const __m512 da = _mm512_set1_ps(dp[(b / 2) * 16 + (b % 2) * 8]);
-            accd = _mm512_fmadd_ps(_mm512_mul_ps(dw, da),
-                                   _mm512_cvtepi32_ps(_mm512_add_epi32(lo, hi)), accd);
-            accm = _mm512_fmadd_ps(mw, _mm512_set1_ps(s[b]), accm);
-        }
-        const int nr = n_rows - r < R ? (int)(n_rows - r) : R;
-        _mm512_mask_storeu_ps(y + r, avx512_lanes16(nr), _mm512_add_ps(accd, accm));
-    }
-}
-
-/* Decode over repacked Q8_0 tiles (quant.h, quant_q8_0_rp_tile), 16 rows at a time, one row per
- * 32-bit lane: the tile's unsigned weights w + 128 against signed activation bytes broadcast
- * from memory, so sum((w + 128) q) - 128 sum(q) is the dot, exact in int32. The activation row
- * comes packed as q + 128 (pack_act_q8_0u, shared with gemm); it is turned back into q, with
- * its block sums, once per call. */
-static void gemv_q8_0_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
-                         const void *restrict act, float *restrict y) {
-    enum { R = QUANT_RP_ROWS };
-    const int64_t nb = n / QK, np = (nb + 1) / 2;
-    const uint8_t *qu = act;
-    const float *dp = (const float *)(qu + np * 64);
-    _Alignas(64) int8_t q[QUANT_GEMM_MAX_N];
-    int32_t corr[QUANT_GEMM_MAX_N / QK];
-    const __m256i flip = _mm256_set1_epi8(-128);
-    for (int64_t b = 0; b < nb; b++) {
-        const __m256i u = _mm256_loadu_si256((const void *)(qu + QK * b));
-        _mm256_store_si256((void *)(q + QK * b), _mm256_xor_si256(u, flip));
-        const __m256i sad = _mm256_sad_epu8(u, _mm256_setzero_si256()); /* sum(u) in 4 lanes */
-        const int64_t su = _mm256_extract_epi64(sad, 0) + _mm256_extract_epi64(sad, 1) +
-                           _mm256_extract_epi64(sad, 2) + _mm256_extract_epi64(sad, 3);
-        corr[b] = 128 * (int32_t)(su - 128 * QK); /* 128 sum(q) */
-    }
-    for (int64_t r = 0; r < n_rows; r += R) {
-        const uint8_t *t = (const uint8_t *)w + (size_t)r * w_stride;
-        __m512 acc = _mm512_setzero_ps();
-        for (int64_t b = 0; b < nb; b++, t += R * sizeof(struct block_q8_0)) {
-            const int8_t *a = q + QK * b;
-            __m512i d2[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
-            for (int st = 0; st < 8; st++) {
-                int32_t a4;
-                memcpy(&a4, a + 4 * st, 4);
-                d2[st % 2] = _mm512_dpbusd_epi32(
-                    d2[st % 2], _mm512_loadu_si512(t + 2 * R + 64 * st), _mm512_set1_epi32(a4));
-            }
-            const __m512i dot =
-                _mm512_sub_epi32(_mm512_add_epi32(d2[0], d2[1]), _mm512_set1_epi32(corr[b]));
-            const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const void *)t));
-            const __m512 da = _mm512_set1_ps(dp[(b / 2) * 16 + (b % 2) * 8]);
-            acc = _mm512_fmadd_ps(_mm512_mul_ps(dw, da), _mm512_cvtepi32_ps(dot), acc);
-        }
-        const int nr = n_rows - r < R ? (int)(n_rows - r) : R;
-        _mm512_mask_storeu_ps(y + r, avx512_lanes16(nr), acc);
-    }
-}
-
 static void gemm_q4_1(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
                       const void *restrict act, size_t act_stride, int64_t n_tok, float *restrict y,
                       size_t y_stride) {
@@ -908,15 +821,11 @@ void quant_fill_avx512(struct quant_kernels *t, bool vnni, bool bf16) {
         t[TENSOR_TYPE_Q4_1].pack_act = pack_act_q8_1;
         t[TENSOR_TYPE_Q4_1].gemm = gemm_q4_1;
         t[TENSOR_TYPE_Q4_1].rp_tile = quant_q4_1_rp_tile;
-        t[TENSOR_TYPE_Q4_1].gemv_rp = gemv_q4_1_rp;
         t[TENSOR_TYPE_Q8_0].pack_act = pack_act_q8_0u;
         t[TENSOR_TYPE_Q8_0].gemm = gemm_q8_0;
         t[TENSOR_TYPE_Q8_0].rp_tile = quant_q8_0_rp_tile;
-        t[TENSOR_TYPE_Q8_0].gemv_rp = gemv_q8_0_rp;
-        /* this group replaces the AVX2 one, whose gemm_rp reads another activation packing:
-         * without a gemm_rp here, these weights keep their native rows for prompt batches */
-        t[TENSOR_TYPE_Q4_1].gemm_rp = NULL;
-        t[TENSOR_TYPE_Q8_0].gemm_rp = NULL;
+        /* this group replaces the AVX2 one, whose kernels read another activation packing */
+        quant_fill_rp_q32_vnni(t);
     }
     t[TENSOR_TYPE_Q4_K].quantize_act = quantize_q8_k;
     t[TENSOR_TYPE_Q4_K].vec_dot = vnni ? dot_q4_k_vnni : dot_q4_k_plain;
