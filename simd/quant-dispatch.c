@@ -39,8 +39,15 @@ static void tables_build(void) {
     }
 #endif
 #ifdef ADAKV_BUILD_NEON
-    if (simd_isa_detected() == SIMD_ISA_NEON)
+    if (simd_isa_detected() == SIMD_ISA_NEON) {
         quant_fill_neon(tables[SIMD_ISA_NEON], simd_cpu_flags()->neon_dotprod);
+        /* the repacked-tile kernels are SDOT only: without it the weights stay native */
+        if (simd_cpu_flags()->neon_dotprod) {
+            quant_fill_rp_q32_neon(tables[SIMD_ISA_NEON]);
+            quant_fill_rp_q45k_neon(tables[SIMD_ISA_NEON]);
+            quant_fill_rp_q6k_neon(tables[SIMD_ISA_NEON]);
+        }
+    }
 #endif
 }
 

@@ -286,5 +286,12 @@ void quant_fill_avx512(struct quant_kernels *t, bool vnni, bool bf16);
 
 /* dotprod: use SDOT (HWCAP_ASIMDDP); false gives the plain-NEON dots (tested on any CPU). */
 void quant_fill_neon(struct quant_kernels *t, bool dotprod);
+/* The NEON kernels over the same repacked tiles (pack_act, rp_tile, gemv_rp and gemm_rp of a
+ * type, set together), SDOT only: the dispatcher calls them where the CPU has dotprod, after
+ * quant_fill_neon. Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (rp-q32-neon.c), Q4_K and Q5_K
+ * (rp-q45k-neon.c), Q6_K (rp-q6k-neon.c). */
+void quant_fill_rp_q32_neon(struct quant_kernels *t);
+void quant_fill_rp_q45k_neon(struct quant_kernels *t);
+void quant_fill_rp_q6k_neon(struct quant_kernels *t);
 
 #endif

@@ -1,5 +1,5 @@
 /* The repacked Q6_K tile (quant.h, QUANT_RP_ROWS), in plain C: made once per weight matrix at
- * model load, read by the gemv_rp / gemm_rp kernels (rp-q6k-avx2.c).
+ * model load, read by the gemv_rp / gemm_rp kernels (rp-q6k-avx2.c, rp-q6k-neon.c).
  *
  * A tile holds 16 rows (i = 0..15; rows past n_rows are all zero bytes) and, like the native
  * rows, 210 bytes per row and 256-value super-block: for each super-block index b one record of

@@ -205,13 +205,15 @@ Test(matmul, repacked_matches_native) {
     const int64_t n_toks[] = {1, 2, 5, 8, 21, 67};
     int checked = 0;
     uint64_t seed = 4242;
-    for (int ii = 0; ii < n_isa; ii++)
+    for (int ii = 0; ii < n_isa; ii++) {
+        int types = 0; /* types with tiles at this ISA */
         for (int li = 0; li < QT_N_LAYOUTS; li++) {
             const struct qt_layout *l = &qt_layouts[li];
             simd_set_isa_cap(isas[ii]);
             const struct quant_kernels *k = quant_kernels(l->type);
             if (!k->rp_tile)
                 continue;
+            types++;
             cr_assert(k->gemv_rp && k->pack_act, "%s: rp_tile without its kernels",
                       tensor_type_name(l->type));
             int n_len = 0; /* lengths this type has run: each takes the next token count */
@@ -266,6 +268,12 @@ Test(matmul, repacked_matches_native) {
                 checked++;
             }
         }
+        /* NEON with SDOT (qemu's default cpu) has tiles for all 8 block types: none may drop
+         * out of this check unnoticed (test_quant's repacked_kernels_match_scalar_dot lists
+         * them per ISA) */
+        if (isas[ii] == SIMD_ISA_NEON && simd_cpu_flags()->neon_dotprod)
+            cr_assert_eq(types, 8, "neon: %d of the 8 block types have tile kernels", types);
+    }
     if (checked == 0)
         cr_skip_test("no ISA here has repacked kernels");
 }

@@ -293,6 +293,131 @@ Test(quant_simd, blocked_kernels_match_scalar_dot) {
         check_gemm(isas[i]);
 }
 
+/* The repacked-tile kernels (quant.h QUANT_RP_ROWS: rp_tile, pack_act, gemv_rp, gemm_rp) held
+ * directly to the plain C reference: the scalar vec_dot of the native rows against the scalar
+ * quantize_act of the same tokens. pack_act quantizes with the table's quantize_act (bit-exact
+ * with the scalar one, checked above) and the kernels compute vec_dot's exact per-block integer
+ * dots with its scale products, so only the float summation order differs: vec_dot's tolerance.
+ * Row counts: 1, one whole tile, and counts leaving a short last tile (23 = 16 + 7, 37 = 2 * 16
+ * + 5: the row groups of 4 and 8 and their tails); token counts around the kernels' passes of 4
+ * tokens (1 .. 7, 9: gemm_rp's tails of 1, 2, 3); the native rows at a padded stride; outputs at
+ * a padded y stride whose gaps must stay untouched; random and extreme blocks and activations. */
+static void check_rp(enum simd_isa isa) {
+    static const int64_t rows[] = {1, 16, 23, 37};
+    static const int64_t toks[] = {1, 2, 3, 4, 5, 6, 7, 9};
+    uint64_t seed = 0x5eedull + (uint64_t)isa;
+    int combo = 0;
+    for (int li = 0; li < QT_N_LAYOUTS; li++) {
+        const struct qt_layout *l = &qt_layouts[li];
+        const struct quant_kernels *k = quant_kernels_isa(l->type, isa);
+        const struct quant_kernels *ref = quant_kernels_isa(l->type, SIMD_ISA_SCALAR);
+        if (!k->rp_tile)
+            continue;
+        cr_assert(k->pack_act && k->gemv_rp, "%s %s: rp_tile without its kernels",
+                  simd_isa_name(isa), tensor_type_name(l->type));
+        for (int ci = 0; ci < N_COUNTS; ci++)
+            for (int extreme = 0; extreme < 2; extreme++, combo++) {
+                const int64_t nb = block_counts[ci], n = nb * l->blck;
+                const int64_t n_rows = rows[combo % 4], n_tok = toks[combo % 8];
+                const size_t rb = tensor_type_row_size(l->type, n), src_stride = rb + 2;
+                /* room for either packed form (matmul.c's ws_row_bytes), not 64-aligned */
+                size_t pb = quant_pack_bytes(n), ab = tensor_type_row_size(ref->act_type, n);
+                pb = (pb > ab ? pb : ab) + 4;
+                const size_t y_stride = (size_t)n_rows + 3;
+                uint8_t *w = malloc(src_stride * n_rows), *rp = malloc(quant_rp_bytes(rb, n_rows));
+                uint8_t *pa = malloc(pb * n_tok), *qa = malloc(ab);
+                float *x = malloc(n * n_tok * 4), *y = malloc(y_stride * n_tok * 4),
+                      *y1 = malloc(y_stride * 4), *af = malloc(n * 4);
+                double *av = malloc(n * sizeof *av);
+                for (int64_t r = 0; r < n_rows; r++)
+                    qt_fill_blocks(l, w + r * src_stride, nb, &seed, extreme && r % 2 == 0);
+                qt_fill_act(x, n * n_tok, &seed, extreme);
+                for (int64_t r = 0; r < n_rows; r += QUANT_RP_ROWS)
+                    k->rp_tile(w + r * src_stride, src_stride,
+                               n_rows - r < QUANT_RP_ROWS ? (int)(n_rows - r) : QUANT_RP_ROWS,
+                               rp + r * rb, n);
+                for (int64_t t = 0; t < n_tok; t++)
+                    k->pack_act(x + t * n, pa + t * pb, n);
+                for (size_t i = 0; i < y_stride * n_tok; i++)
+                    y[i] = NAN;
+                for (size_t r = 0; r < y_stride; r++)
+                    y1[r] = NAN;
+                /* gemm_rp is optional (AVX-512 VNNI's Q4_1 / Q8_0 tiles have none): then only
+                 * the decode kernel is checked */
+                const bool gemm = k->gemm_rp != NULL;
+                if (gemm)
+                    k->gemm_rp(n, rp, rb, n_rows, pa, pb, n_tok, y, y_stride);
+                /* the last token alone through the decode kernel */
+                k->gemv_rp(n, rp, rb, n_rows, pa + (n_tok - 1) * pb, y1);
+                for (int64_t t = 0; t < n_tok; t++) {
+                    ref->quantize_act(x + t * n, qa, n);
+                    act_values(ref->act_type, qa, n, av);
+                    for (int64_t i = 0; i < n; i++)
+                        af[i] = (float)av[i];
+                    for (int64_t r = 0; r < n_rows; r++) {
+                        const uint8_t *wr = w + r * src_stride;
+                        const float want = ref->vec_dot(n, wr, qa);
+                        const double tol =
+                            (double)(nb + 16) * 0x1p-22 * dot_magnitude(l, wr, af, n) + 1e-30;
+                        const float got = y[t * y_stride + r];
+                        cr_assert(!gemm || fabs((double)got - (double)want) <= tol ||
+                                      (isinf(want) && got == want),
+                                  "%s %s gemm_rp nb=%lld rows=%lld toks=%lld extreme=%d: "
+                                  "y[%lld][%lld] = %.9g, scalar %.9g, tol %.3g",
+                                  simd_isa_name(isa), tensor_type_name(l->type), (long long)nb,
+                                  (long long)n_rows, (long long)n_tok, extreme, (long long)t,
+                                  (long long)r, got, want, tol);
+                        if (t == n_tok - 1)
+                            cr_assert(fabs((double)y1[r] - (double)want) <= tol ||
+                                          (isinf(want) && y1[r] == want),
+                                      "%s %s gemv_rp nb=%lld rows=%lld extreme=%d: y[%lld] = "
+                                      "%.9g, scalar %.9g, tol %.3g",
+                                      simd_isa_name(isa), tensor_type_name(l->type), (long long)nb,
+                                      (long long)n_rows, extreme, (long long)r, y1[r], want, tol);
+                    }
+                    for (size_t r = (size_t)n_rows; r < y_stride; r++)
+                        cr_assert(isnan(y1[r]) && (!gemm || isnan(y[t * y_stride + r])),
+                                  "%s %s rows=%lld: wrote y[%lld][%zu] past the rows",
+                                  simd_isa_name(isa), tensor_type_name(l->type), (long long)n_rows,
+                                  (long long)t, r);
+                }
+                free(w), free(rp), free(pa), free(qa);
+                free(x), free(y), free(y1), free(af), free(av);
+            }
+    }
+}
+
+/* Which types must have tile kernels: all eight block types on AVX2 and AVX-512, and on NEON
+ * where the CPU has SDOT (qemu's default cpu `max` has it), there with gemm_rp too; none on NEON
+ * without SDOT (the kernels are SDOT only, tools/arm-check.sh's cortex-a57 pass), where the
+ * weights stay native. So a dispatcher change that dropped a type fails here instead of
+ * skipping its check. */
+static bool rp_expected(enum simd_isa isa) {
+    if (isa == SIMD_ISA_NEON)
+        return simd_cpu_flags()->neon_dotprod;
+    return isa == SIMD_ISA_AVX2 || isa == SIMD_ISA_AVX512;
+}
+
+Test(quant_simd, repacked_kernels_match_scalar_dot) {
+    static const uint32_t rp_types[] = {TENSOR_TYPE_Q4_0, TENSOR_TYPE_Q4_1, TENSOR_TYPE_Q5_0,
+                                        TENSOR_TYPE_Q5_1, TENSOR_TYPE_Q8_0, TENSOR_TYPE_Q4_K,
+                                        TENSOR_TYPE_Q5_K, TENSOR_TYPE_Q6_K};
+    enum simd_isa isas[SIMD_ISA_COUNT];
+    int n = qt_simd_isas(isas);
+    for (int i = 0; i < n; i++) {
+        for (size_t j = 0; j < sizeof rp_types / sizeof rp_types[0]; j++) {
+            const struct quant_kernels *k = quant_kernels_isa(rp_types[j], isas[i]);
+            cr_assert_eq(k->rp_tile != NULL, rp_expected(isas[i]), "%s %s: tile kernels %s",
+                         simd_isa_name(isas[i]), tensor_type_name(rp_types[j]),
+                         k->rp_tile ? "present" : "missing");
+            if (isas[i] == SIMD_ISA_NEON && k->rp_tile)
+                cr_assert(k->gemm_rp, "neon %s: no gemm_rp", tensor_type_name(rp_types[j]));
+        }
+        check_rp(isas[i]);
+    }
+    cr_assert_null(quant_kernels_isa(TENSOR_TYPE_Q4_0, SIMD_ISA_SCALAR)->rp_tile);
+}
+
 /* ------------------------------------------------------------------ scalar dot vs double */
 
 /* The scalar dot equals the exact dot of dequantized weights and dequantized activations up to
