@@ -342,8 +342,8 @@ static void check_rp(enum simd_isa isa) {
                     y[i] = NAN;
                 for (size_t r = 0; r < y_stride; r++)
                     y1[r] = NAN;
-                /* gemm_rp is optional (AVX-512 VNNI's Q4_1 / Q8_0 tiles have none): then only
-                 * the decode kernel is checked */
+                /* gemm_rp is optional in the table's contract (every ISA here has it: asserted
+                 * below); without it only the decode kernel is checked */
                 const bool gemm = k->gemm_rp != NULL;
                 if (gemm)
                     k->gemm_rp(n, rp, rb, n_rows, pa, pb, n_tok, y, y_stride);
@@ -388,7 +388,8 @@ static void check_rp(enum simd_isa isa) {
 }
 
 /* Which types must have tile kernels: all eight block types on AVX2 and AVX-512, and on NEON
- * where the CPU has SDOT (qemu's default cpu `max` has it), there with gemm_rp too; none on NEON
+ * where the CPU has SDOT (qemu's default cpu `max` has it), each with gemm_rp (else the native
+ * rows stay in memory beside the tiles for prompt batches); none on NEON
  * without SDOT (the kernels are SDOT only, tools/arm-check.sh's cortex-a57 pass), where the
  * weights stay native. So a dispatcher change that dropped a type fails here instead of
  * skipping its check. */
@@ -410,8 +411,9 @@ Test(quant_simd, repacked_kernels_match_scalar_dot) {
             cr_assert_eq(k->rp_tile != NULL, rp_expected(isas[i]), "%s %s: tile kernels %s",
                          simd_isa_name(isas[i]), tensor_type_name(rp_types[j]),
                          k->rp_tile ? "present" : "missing");
-            if (isas[i] == SIMD_ISA_NEON && k->rp_tile)
-                cr_assert(k->gemm_rp, "neon %s: no gemm_rp", tensor_type_name(rp_types[j]));
+            if (k->rp_tile)
+                cr_assert(k->gemm_rp, "%s %s: no gemm_rp", simd_isa_name(isas[i]),
+                          tensor_type_name(rp_types[j]));
         }
         check_rp(isas[i]);
     }
