@@ -219,8 +219,12 @@ static void gemm_q5_k_rp(int64_t n, const void *restrict w, size_t w_stride, int
     gemm_k(n, w, w_stride, n_rows, act, act_stride, n_tok, y, y_stride, 1);
 }
 
-/* Same tiles and activations as the AVX2 group, so pack_act and rp_tile stay as set there. */
+/* Same tiles and Q8_K activations as the AVX2 group (rp_tile stays as set there); pack_act is
+ * the table's quantize_act again, now quant_fill_avx512's vector form (the AVX2 fill took the
+ * scalar one that stood before it). */
 void quant_fill_rp_q45k_vnni(struct quant_kernels *t) {
+    t[TENSOR_TYPE_Q4_K].pack_act = t[TENSOR_TYPE_Q4_K].quantize_act;
+    t[TENSOR_TYPE_Q5_K].pack_act = t[TENSOR_TYPE_Q5_K].quantize_act;
     t[TENSOR_TYPE_Q4_K].gemv_rp = gemv_q4_k_rp;
     t[TENSOR_TYPE_Q4_K].gemm_rp = gemm_q4_k_rp;
     t[TENSOR_TYPE_Q5_K].gemv_rp = gemv_q5_k_rp;

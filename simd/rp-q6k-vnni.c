@@ -150,8 +150,10 @@ static void gemm_q6_k_rp(int64_t n, const void *restrict w, size_t w_stride, int
     }
 }
 
-/* Same tiles and activations as the AVX2 group, so pack_act and rp_tile stay as set there. */
+/* Same tiles and Q8_K activations as the AVX2 group (rp_tile stays as set there); pack_act is
+ * the table's quantize_act again, now quant_fill_avx512's vector form. */
 void quant_fill_rp_q6k_vnni(struct quant_kernels *t) {
+    t[TENSOR_TYPE_Q6_K].pack_act = t[TENSOR_TYPE_Q6_K].quantize_act;
     t[TENSOR_TYPE_Q6_K].gemv_rp = gemv_q6_k_rp;
     t[TENSOR_TYPE_Q6_K].gemm_rp = gemm_q6_k_rp;
 }
