@@ -61,7 +61,7 @@ static void gemv_q4_1_rp(int64_t n, const void *restrict w, size_t w_stride, int
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     for (int64_t r = 0; r < n_rows; r += R) {
         const uint8_t *t = (const uint8_t *)w + (size_t)r * w_stride;
-        __m512 accd = _mm512_setzero_ps(), accm = _mm512_setzero_ps();
+        __m512 acc = _mm512_setzero_ps();
         for (int64_t b = 0; b < nb; b++, t += R * sizeof(struct block_q4_1)) {
             const int8_t *a = qa + QK * b;
             __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
@@ -77,12 +77,13 @@ static void gemv_q4_1_rp(int64_t n, const void *restrict w, size_t w_stride, int
             const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const void *)t));
             const __m512 mw = _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(t + 2 * R)));
             const __m512 da = _mm512_set1_ps(dp[(b / 2) * 16 + (b % 2) * 8]);
-            accd = _mm512_fmadd_ps(_mm512_mul_ps(dw, da),
-                                   _mm512_cvtepi32_ps(_mm512_add_epi32(lo, hi)), accd);
-            accm = _mm512_fmadd_ps(mw, _mm512_set1_ps(s[b]), accm);
+            /* the block's minimum term and scaled dot into one sum, as vec_dot adds them */
+            acc = _mm512_fmadd_ps(mw, _mm512_set1_ps(s[b]), acc);
+            acc = _mm512_fmadd_ps(_mm512_mul_ps(dw, da),
+                                  _mm512_cvtepi32_ps(_mm512_add_epi32(lo, hi)), acc);
         }
         const int nr = n_rows - r < R ? (int)(n_rows - r) : R;
-        _mm512_mask_storeu_ps(y + r, avx512_lanes16(nr), _mm512_add_ps(accd, accm));
+        _mm512_mask_storeu_ps(y + r, avx512_lanes16(nr), acc);
     }
 }
 
@@ -134,9 +135,8 @@ static void gemv_q8_0_rp(int64_t n, const void *restrict w, size_t w_stride, int
 static ALWAYS_INLINE void q4_1_tile(const uint8_t *t, int64_t nb, const struct act_row *a, int nt,
                                     __m512 *out) {
     const __m512i m4 = _mm512_set1_epi8(0x0f);
-    __m512 accd[NT], accm[NT];
     for (int k = 0; k < nt; k++)
-        accd[k] = accm[k] = _mm512_setzero_ps();
+        out[k] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++, t += R * sizeof(struct block_q4_1)) {
         __m512i lo[NT], hi[NT];
         for (int k = 0; k < nt; k++)
@@ -155,13 +155,15 @@ static ALWAYS_INLINE void q4_1_tile(const uint8_t *t, int64_t nb, const struct a
         const __m512 mw = _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(t + 2 * R)));
         for (int k = 0; k < nt; k++) {
             const __m512 da = _mm512_set1_ps(act_d(&a[k], b));
-            accd[k] = _mm512_fmadd_ps(_mm512_mul_ps(dw, da),
-                                      _mm512_cvtepi32_ps(_mm512_add_epi32(lo[k], hi[k])), accd[k]);
-            accm[k] = _mm512_fmadd_ps(mw, _mm512_set1_ps(a[k].s[b]), accm[k]);
+            /* as in gemv_q4_1_rp, one sum per token (two, of the dots and of the minimum
+             * terms over all blocks, added at the end, cancel more: the default model's int8-KV
+             * golden run gave mean KL 0.0037 and top-1 94.8% with them, 0.0033 and 95.1%
+             * with one) */
+            out[k] = _mm512_fmadd_ps(mw, _mm512_set1_ps(a[k].s[b]), out[k]);
+            out[k] = _mm512_fmadd_ps(_mm512_mul_ps(dw, da),
+                                     _mm512_cvtepi32_ps(_mm512_add_epi32(lo[k], hi[k])), out[k]);
         }
     }
-    for (int k = 0; k < nt; k++)
-        out[k] = _mm512_add_ps(accd[k], accm[k]);
 }
 
 /* 128 * sum(q) of each block of a Q8_0 activation row packed as q + 128, as gemv_q8_0_rp
