@@ -17,11 +17,5 @@ AVX2_INLINE __m256 geglu8(__m256 g, __m256 u) {
 }
 
 void geglu__avx2(float *out, const float *gate, const float *up, int n) {
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(out + i, geglu8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
-    if (i < n)
-        avx2_store_ps(
-            out + i, n - i,
-            geglu8(avx2_load_ps(gate + i, n - i, 0.0f), avx2_load_ps(up + i, n - i, 0.0f)));
+    AVX2_MAP2(geglu8, out, gate, up, n);
 }
