@@ -4,7 +4,7 @@
 #include "arch.h"
 
 /* Every arch once: the declarations, the table and the names in messages come from this list. */
-#define ARCHS(X) X(llama) X(qwen2) X(qwen3)
+#define ARCHS(X) X(llama) X(qwen2) X(qwen3) X(gemma3)
 
 #define DECLARE(a) extern const struct arch arch_##a;
 ARCHS(DECLARE)

@@ -39,6 +39,21 @@ AVX2_INLINE void avx2_store_ps(float *y, int left, __m256 v) {
         _mm256_maskstore_ps(y, avx2_lanes8(left), v);
 }
 
+/* out[i] = f8(a, b) lane by lane for i < n: whole vectors, then the tail through masked loads
+ * (zeros in the unused lanes) and a masked store. The driver of the element-wise gated
+ * activations (swiglu, geglu); out may equal a or b. */
+#define AVX2_MAP2(f8, out, a, b, n)                                                                \
+    do {                                                                                           \
+        int i_ = 0;                                                                                \
+        for (; i_ + 8 <= (n); i_ += 8)                                                             \
+            _mm256_storeu_ps((out) + i_,                                                           \
+                             f8(_mm256_loadu_ps((a) + i_), _mm256_loadu_ps((b) + i_)));            \
+        if (i_ < (n))                                                                              \
+            avx2_store_ps(                                                                         \
+                (out) + i_, (n)-i_,                                                                \
+                f8(avx2_load_ps((a) + i_, (n)-i_, 0.0f), avx2_load_ps((b) + i_, (n)-i_, 0.0f)));   \
+    } while (0)
+
 /* The first min(n, 16) bytes at p, zeros above. Reads nothing past p + n. */
 AVX2_INLINE __m128i avx2_load_bytes(const void *p, int n) {
     if (n >= 16)

@@ -17,6 +17,7 @@ static const struct simd_ops ops_scalar = {
     .exp_sum = exp_sum__scalar,
     .softmax = softmax__scalar,
     .swiglu = swiglu__scalar,
+    .geglu = geglu__scalar,
     .quant_row_i8 = quant_row_i8__scalar,
     .attn_qk_i8 = attn_qk_i8__scalar,
     .attn_qk_f16 = attn_qk_f16__scalar,
@@ -47,6 +48,7 @@ static void tables_build(void) {
     ops_avx2.exp_sum = exp_sum__avx2;
     ops_avx2.softmax = softmax__avx2;
     ops_avx2.swiglu = swiglu__avx2;
+    ops_avx2.geglu = geglu__avx2;
     ops_avx2.quant_row_i8 = quant_row_i8__avx2;
     ops_avx2.attn_qk_i8 = attn_qk_i8__avx2;
     ops_avx2.attn_qk_f16 = attn_qk_f16__avx2;
@@ -64,6 +66,9 @@ static void tables_build(void) {
     ops_avx512.exp_sum = exp_sum__avx512;
     ops_avx512.softmax = softmax__avx512;
     ops_avx512.swiglu = swiglu__avx512;
+#ifdef ADAKV_BUILD_AVX2
+    ops_avx512.geglu = geglu__avx2;
+#endif
     ops_avx512.quant_row_i8 = quant_row_i8__avx512;
     ops_avx512.attn_qk_i8 = attn_qk_i8__avx512;
     ops_avx512.attn_qk_f16 = attn_qk_f16__avx512;

@@ -39,6 +39,13 @@ typedef void (*op_softmax_fn)(float *x, int n);
 /* out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)). out may equal gate or up. */
 typedef void (*op_swiglu_fn)(float *out, const float *gate, const float *up, int n);
 
+/* out[i] = gelu(gate[i]) * up[i] with GELU's tanh approximation
+ * gelu(g) = 0.5 g (1 + tanh(sqrt(2/pi) g (1 + 0.044715 g^2))) (ggml_gelu_f32's constants below).
+ * out may equal gate or up. */
+typedef void (*op_geglu_fn)(float *out, const float *gate, const float *up, int n);
+#define GELU_COEF_A         0.044715f
+#define GELU_SQRT_2_OVER_PI 0.79788456080286535587989211986876f
+
 /* Symmetric int8 row: *scale = max|x| / 127, q[i] = round_half_even(x[i] / *scale) computed as
  * x[i] * (1 / *scale); an all-zero row gets scale 0 and zeros. Bit-exact across ISAs. */
 typedef void (*op_quant_row_i8_fn)(int8_t *q, float *scale, const float *x, int n);
@@ -71,6 +78,7 @@ struct simd_ops {
     op_exp_sum_fn exp_sum;
     op_softmax_fn softmax;
     op_swiglu_fn swiglu;
+    op_geglu_fn geglu;
     op_quant_row_i8_fn quant_row_i8;
     op_attn_qk_i8_fn attn_qk_i8;
     op_attn_qk_f16_fn attn_qk_f16;
@@ -114,6 +122,11 @@ SIMD_OPS_DECLARE(scalar)
 SIMD_OPS_DECLARE(avx512)
 SIMD_OPS_DECLARE(avx2)
 SIMD_OPS_DECLARE(neon)
+
+/* GEGLU has a reference and an AVX2 kernel (geglu-*.c); the AVX-512 table takes the AVX2 one
+ * (an AVX-512 CPU runs AVX2), NEON the reference. */
+void geglu__scalar(float *out, const float *gate, const float *up, int n);
+void geglu__avx2(float *out, const float *gate, const float *up, int n);
 
 /* int8 attention with AVX-512 VNNI integer dot products (attn-qk-vnni.c, attn-av-vnni.c): the
  * avx512 table takes them when the CPU has VNNI. */

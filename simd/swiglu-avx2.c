@@ -11,11 +11,5 @@ AVX2_INLINE __m256 swiglu8(__m256 g, __m256 u) {
 }
 
 void swiglu__avx2(float *out, const float *gate, const float *up, int n) {
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(out + i, swiglu8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
-    if (i < n)
-        avx2_store_ps(
-            out + i, n - i,
-            swiglu8(avx2_load_ps(gate + i, n - i, 0.0f), avx2_load_ps(up + i, n - i, 0.0f)));
+    AVX2_MAP2(swiglu8, out, gate, up, n);
 }

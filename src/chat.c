@@ -20,6 +20,8 @@ enum chat_format chat_detect(const char *tmpl, size_t len) {
         return CHAT_FORMAT_LLAMA3;
     if (has(tmpl, len, "[INST]"))
         return CHAT_FORMAT_MISTRAL;
+    if (has(tmpl, len, "<start_of_turn>"))
+        return CHAT_FORMAT_GEMMA;
     return CHAT_FORMAT_UNKNOWN;
 }
 
@@ -31,6 +33,8 @@ const char *chat_format_name(enum chat_format fmt) {
         return "llama3";
     case CHAT_FORMAT_MISTRAL:
         return "mistral";
+    case CHAT_FORMAT_GEMMA:
+        return "gemma";
     default:
         return "unknown";
     }
@@ -110,6 +114,15 @@ static bool is_ascii_space(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
+/* Drops ASCII white space at both ends of u[0..*len) (Jinja's trim, llama.cpp's trim()). */
+static const char *trim(const char *u, size_t *len) {
+    while (*len && is_ascii_space(u[0]))
+        u++, (*len)--;
+    while (*len && is_ascii_space(u[*len - 1]))
+        (*len)--;
+    return u;
+}
+
 static void render_llama3(const char *t, size_t n, const char *u, size_t len, struct buf *b) {
     /* Llama 3.1+ templates always open with a system block carrying the knowledge cut-off and
      * a date: a fixed default ("26 Jul 2024") or, with strftime_now, today's date. */
@@ -127,22 +140,17 @@ static void render_llama3(const char *t, size_t n, const char *u, size_t len, st
         puts_(b, "\n\n<|eot_id|>");
     }
     /* Llama 3 templates pipe the content through Jinja's trim. */
-    if (has(t, n, "trim")) {
-        while (len && is_ascii_space(u[0])) {
-            u++;
-            len--;
-        }
-        while (len && is_ascii_space(u[len - 1]))
-            len--;
-    }
+    if (has(t, n, "trim"))
+        u = trim(u, &len);
     puts_(b, "<|start_header_id|>user<|end_header_id|>\n\n");
     put(b, u, len);
     puts_(b, "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
 }
 
-int chat_apply_template(const char *tmpl, size_t tmpl_len, const char *user_text, size_t len,
-                        char **out, size_t *out_len, struct adakv_err *e) {
-    enum chat_format fmt = tmpl ? chat_detect(tmpl, tmpl_len) : CHAT_FORMAT_CHATML;
+/* Renders one user turn in format fmt (tmpl, when not NULL, supplies the details a format
+ * takes from its template). */
+static int render(enum chat_format fmt, const char *tmpl, size_t tmpl_len, const char *user_text,
+                  size_t len, char **out, size_t *out_len, struct adakv_err *e) {
     struct buf b = {0}, sys = {0};
     switch (fmt) {
     case CHAT_FORMAT_CHATML:
@@ -165,10 +173,18 @@ int chat_apply_template(const char *tmpl, size_t tmpl_len, const char *user_text
         put(&b, user_text, len);
         puts_(&b, has(tmpl, tmpl_len, " [/INST]") ? " [/INST]" : "[/INST]");
         break;
+    case CHAT_FORMAT_GEMMA: { /* llama.cpp LLM_CHAT_TEMPLATE_GEMMA: trimmed content */
+        size_t n = len;
+        const char *u = trim(user_text, &n);
+        puts_(&b, "<start_of_turn>user\n");
+        put(&b, u, n);
+        puts_(&b, "<end_of_turn>\n<start_of_turn>model\n");
+        break;
+    }
     default:
         free(sys.p);
         return err_set(e, "tokenizer.chat_template: unsupported chat format (adakv knows ChatML, "
-                          "Llama 3 and Mistral [INST]); use the prompt without --chat");
+                          "Llama 3, Mistral [INST] and Gemma); use the prompt without --chat");
     }
     free(sys.p);
     if (b.oom || sys.oom || !b.p) {
@@ -180,18 +196,31 @@ int chat_apply_template(const char *tmpl, size_t tmpl_len, const char *user_text
     return 0;
 }
 
+int chat_apply_template(const char *tmpl, size_t tmpl_len, const char *user_text, size_t len,
+                        char **out, size_t *out_len, struct adakv_err *e) {
+    const enum chat_format fmt = tmpl ? chat_detect(tmpl, tmpl_len) : CHAT_FORMAT_CHATML;
+    return render(fmt, tmpl, tmpl_len, user_text, len, out, out_len, e);
+}
+
 int chat_apply(const struct gguf_file *f, const char *user_text, size_t len, char **out,
                size_t *out_len, struct adakv_err *e) {
     const struct gguf_kv *kv = gguf_find(f, "tokenizer.chat_template");
-    if (!kv)
-        return chat_apply_template(NULL, 0, user_text, len, out, out_len, e);
+    if (!kv) {
+        struct gguf_str arch = {0, ""};
+        if (gguf_find(f, "general.architecture") &&
+            gguf_get_str(f, "general.architecture", &arch, e))
+            return -1;
+        const enum chat_format fmt =
+            gguf_str_eq(arch, "gemma3") ? CHAT_FORMAT_GEMMA : CHAT_FORMAT_CHATML;
+        return render(fmt, NULL, 0, user_text, len, out, out_len, e);
+    }
     struct gguf_str s;
     if (gguf_get_str(f, "tokenizer.chat_template", &s, e))
         return -1;
     if (chat_detect(s.ptr, s.len) == CHAT_FORMAT_UNKNOWN)
         return err_set(e,
                        "%s: tokenizer.chat_template: unsupported chat format (adakv knows "
-                       "ChatML, Llama 3 and Mistral [INST]); use the prompt without --chat",
+                       "ChatML, Llama 3, Mistral [INST] and Gemma); use the prompt without --chat",
                        f->path);
     return chat_apply_template(s.ptr, s.len, user_text, len, out, out_len, e);
 }

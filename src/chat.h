@@ -20,6 +20,7 @@ enum chat_format {
     CHAT_FORMAT_CHATML,  /* <|im_start|>role\n...<|im_end|>\n (SmolLM2, Qwen) */
     CHAT_FORMAT_LLAMA3,  /* <|start_header_id|>role<|end_header_id|>\n\n...<|eot_id|> */
     CHAT_FORMAT_MISTRAL, /* [INST] ... [/INST] (Mistral, Llama 2 without system) */
+    CHAT_FORMAT_GEMMA,   /* <start_of_turn>user\n...<end_of_turn>\n<start_of_turn>model\n */
 };
 
 /* Format named by the markers in the template text (NUL-terminated not required). */
@@ -33,7 +34,9 @@ const char *chat_format_name(enum chat_format fmt);
 int chat_apply_template(const char *tmpl, size_t tmpl_len, const char *user_text, size_t len,
                         char **out, size_t *out_len, struct adakv_err *e);
 
-/* Same, with the template read from the model's tokenizer.chat_template. */
+/* Same, with the template read from the model's tokenizer.chat_template. A file without one
+ * gets llama.cpp's fallback: Gemma's turns when general.architecture is gemma3 (Gemma 3 base
+ * files carry no template; llama.cpp --chat-template gemma), else plain ChatML. */
 int chat_apply(const struct gguf_file *f, const char *user_text, size_t len, char **out,
                size_t *out_len, struct adakv_err *e);
 

@@ -87,14 +87,15 @@ static size_t kv_elem_bytes(enum kv_type t) {
 /* Computed the way ggml's rope cache does it (float theta advanced by repeated
  * multiplication, divided by the per-dim frequency factor, scaled by freq_scale), so that our
  * keys match llama.cpp's to the last bit that matters. */
-void forward_rope_angles(const struct adakv_model *m, int32_t pos0, int n, float *cs) {
+static void rope_angles(const struct adakv_model *m, float base, float freq_scale, int32_t pos0,
+                        int n, float *cs) {
     const struct model_hparams *hp = &m->hp;
     const int half = hp->n_rot / 2;
-    const float theta_scale = powf(hp->rope_base, -2.0f / (float)hp->n_rot);
+    const float theta_scale = powf(base, -2.0f / (float)hp->n_rot);
     const float ext = hp->yarn_ext_factor;
     float mscale = hp->rope_attn_factor;
     if (ext != 0.0f) /* YaRN's magnitude correction for the interpolated angles */
-        mscale *= 1.0f + 0.1f * logf(1.0f / hp->rope_freq_scale);
+        mscale *= 1.0f + 0.1f * logf(1.0f / freq_scale);
     for (int t = 0; t < n; t++) {
         float *row = cs + (size_t)t * hp->n_rot;
         float theta = (float)(pos0 + t);
@@ -102,7 +103,7 @@ void forward_rope_angles(const struct adakv_model *m, int32_t pos0, int n, float
             float ff = 1.0f;
             if (m->w.rope_freqs)
                 memcpy(&ff, (const char *)m->w.rope_freqs->data + i * sizeof ff, sizeof ff);
-            const float extrap = theta / ff, interp = hp->rope_freq_scale * extrap;
+            const float extrap = theta / ff, interp = freq_scale * extrap;
             float th = interp;
             if (ext != 0.0f) { /* YaRN: fast pairs keep their angle, slow ones interpolate */
                 const float y = ((float)i - hp->yarn_corr[0]) /
@@ -115,6 +116,20 @@ void forward_rope_angles(const struct adakv_model *m, int32_t pos0, int n, float
             theta *= theta_scale;
         }
     }
+}
+
+void forward_rope_angles(const struct adakv_model *m, int32_t pos0, int n, float *cs) {
+    rope_angles(m, m->hp.rope_base, m->hp.rope_freq_scale, pos0, n, cs);
+}
+
+/* Index of layer il's RoPE setting in c->rope (the context found every distinct one). */
+static int rope_set_of(const struct adakv_ctx *c, int il) {
+    const struct layer_hparams *lh = &c->model->hp.layer[il];
+    int s = 0;
+    while (s < c->n_rope - 1 &&
+           (c->rope[s].base != lh->rope_base || c->rope[s].freq_scale != lh->rope_freq_scale))
+        s++;
+    return s;
 }
 
 /* ==== attention ==== */
@@ -185,9 +200,11 @@ static size_t split_decode_floats(const struct model_hparams *hp) {
 
 /* Folds keys [j_begin, j_end) of KV head g into the online-softmax state of the G query heads of
  * tokens t0..t1 of the chunk (token t at position pos0 + t), skipping keys whose position is
- * after the query's. Key tiles are folded in with a running max m, running sum l and a rescaled
- * accumulator, so no tokens x tokens matrix ever exists. The state is left in the scratch:
- * returns rows; *mx_out, *l_out, *acc_out point at [rows], [rows], [rows][d]. */
+ * after the query's and, in a sliding-window layer of window W, keys at or before the query's
+ * position - W (rows below the first query's window are not even read). Key tiles are folded in
+ * with a running max m, running sum l and a rescaled accumulator, so no tokens x tokens matrix ever
+ * exists. The state is left in the scratch: returns rows; *mx_out, *l_out, *acc_out point at
+ * [rows], [rows], [rows][d]. */
 static int attn_fold(const struct adakv_ctx *c, int layer, int g, int t0, int t1, int32_t pos0,
                      const float *q, float *scratch, int32_t j_begin, int32_t j_end, float **mx_out,
                      float **l_out, float **acc_out) {
@@ -212,11 +229,17 @@ static int attn_fold(const struct adakv_ctx *c, int layer, int g, int t0, int t1
     const int32_t first_pos = pos0 + t0, last_pos = pos0 + t1 - 1;
     int32_t n_k = rows_up_to(seg->pos, seg->len, last_pos);
     n_k = n_k < j_end ? n_k : j_end;
-    const float mul = 1.0f / sqrtf((float)d);
+    const int32_t win = hp->layer[layer].window;
+    if (win) { /* the first row some query of the chunk still sees */
+        const int32_t lo = rows_up_to(seg->pos, seg->len, first_pos - win);
+        j_begin = j_begin > lo ? j_begin : lo;
+    }
+    const float mul = hp->attn_scale;
     for (int32_t j0 = j_begin; j0 < n_k; j0 += KT) {
         const int kt = n_k - j0 < KT ? (int)(n_k - j0) : KT;
         attn_scores(ops, c->kv.type, seg, j0, kt, s, KT, qbuf, rows, d, mul);
         const bool causal_edge = seg->pos[j0 + kt - 1] > first_pos;
+        const bool window_edge = win && seg->pos[j0] <= last_pos - win;
         for (int r = 0; r < rows; r++) {
             float *sr = s + (size_t)r * KT;
             if (causal_edge) {
@@ -224,6 +247,11 @@ static int attn_fold(const struct adakv_ctx *c, int layer, int g, int t0, int t1
                 for (int jj = 0; jj < kt; jj++)
                     if (seg->pos[j0 + jj] > qp)
                         sr[jj] = -INFINITY;
+            }
+            if (window_edge) {
+                const int32_t oldest = first_pos + r / G - win; /* this key and older: out */
+                for (int jj = 0; jj < kt && seg->pos[j0 + jj] <= oldest; jj++)
+                    sr[jj] = -INFINITY;
             }
             const float mt = ops->max(sr, kt);
             if (mt == -INFINITY) { /* every key of this tile is in this row's future */
@@ -405,11 +433,19 @@ static int layer_chunk(struct adakv_ctx *c, int il, int c0, int m, int n, int32_
                          hp->norm_eps);
     }
     const int neox = hp->rope_pairing == ROPE_PAIRING_NEOX;
+    const float *rope_cs = c->rope_cs + (size_t)rope_set_of(c, il) * c->n_ctx * hp->n_rot;
     for (int t = 0; t < m; t++) {
-        const float *cs = c->rope_cs + (size_t)(c0 + t) * hp->n_rot;
+        const float *cs = rope_cs + (size_t)(c0 + t) * hp->n_rot;
         ops->rope(c->q + (size_t)t * qdim, hp->n_head, d, hp->n_rot, cs, neox);
         ops->rope(c->k + (size_t)t * kvdim, hp->n_head_kv, d, hp->n_rot, cs, neox);
     }
+    /* A sliding-window layer forgets rows no query from pos0 on can see, once there are a
+     * window's worth of them: a memmove of at most ~2 windows every window tokens, and at most
+     * 2 windows + a chunk rows held. Positions stay in order, so every reader of the cache
+     * (attention, truncation, compaction) works unchanged. */
+    const int win = hp->layer[il].window;
+    for (int g = 0; win && g < hp->n_head_kv; g++)
+        kv_segment_drop_before(kv_cache_seg(&c->kv, il, g), c->kv.type, d, pos0 - win + 1, win);
     for (int g = 0; g < hp->n_head_kv; g++)
         if (kv_cache_append(&c->kv, il, g, c->k + (size_t)g * d, c->v + (size_t)g * d, kvdim, m,
                             pos0, ops->quant_row_i8, e))
@@ -437,6 +473,10 @@ static int layer_chunk(struct adakv_ctx *c, int il, int c0, int m, int n, int32_
     attention(c, il, m, pos0);
     if (linear(c, L->wo, c->att, m, c->proj, e))
         return -1;
+    if (L->attn_post_norm) /* gemma3: the attention output is normalised before the residual */
+        for (int t = 0; t < m; t++)
+            ops->rmsnorm(c->proj + (size_t)t * D, c->proj + (size_t)t * D,
+                         f32_data(L->attn_post_norm), D, hp->norm_eps);
     for (size_t i = 0; i < (size_t)m * D; i++)
         x[i] += c->proj[i];
 
@@ -447,11 +487,16 @@ static int layer_chunk(struct adakv_ctx *c, int il, int c0, int m, int n, int32_
     float *gate_up_out[] = {c->gate, c->up};
     if (linear_multi(c, gate_up, 2, c->xn, m, gate_up_out, e))
         return -1;
+    const op_swiglu_fn act = hp->ffn_act == FFN_ACT_GEGLU_TANH ? ops->geglu : ops->swiglu;
     for (int t = 0; t < m; t++)
-        ops->swiglu(c->gate + (size_t)t * hp->n_ff, c->gate + (size_t)t * hp->n_ff,
-                    c->up + (size_t)t * hp->n_ff, hp->n_ff);
+        act(c->gate + (size_t)t * hp->n_ff, c->gate + (size_t)t * hp->n_ff,
+            c->up + (size_t)t * hp->n_ff, hp->n_ff);
     if (linear(c, L->w_down, c->gate, m, c->proj, e))
         return -1;
+    if (L->ffn_post_norm)
+        for (int t = 0; t < m; t++)
+            ops->rmsnorm(c->proj + (size_t)t * D, c->proj + (size_t)t * D,
+                         f32_data(L->ffn_post_norm), D, hp->norm_eps);
     for (size_t i = 0; i < (size_t)m * D; i++)
         x[i] += c->proj[i];
     return 0;
@@ -464,8 +509,14 @@ static int embed(struct adakv_ctx *c, const int32_t *tokens, int n) {
     const struct quant_kernels *k = quant_kernels_isa(t->type, SIMD_ISA_SCALAR);
     const size_t row = (size_t)tensor_type_row_size(t->type, t->ne[0]);
     const int D = c->model->hp.n_embd;
-    for (int i = 0; i < n; i++)
-        k->dequant_row((const char *)t->data + (size_t)tokens[i] * row, c->x + (size_t)i * D, D);
+    const float scale = c->model->hp.embd_scale;
+    for (int i = 0; i < n; i++) {
+        float *x = c->x + (size_t)i * D;
+        k->dequant_row((const char *)t->data + (size_t)tokens[i] * row, x, D);
+        if (scale != 1.0f) /* gemma3: sqrt(n_embd) */
+            for (int j = 0; j < D; j++)
+                x[j] *= scale;
+    }
     return 0;
 }
 
@@ -482,6 +533,10 @@ static int output_head(struct adakv_ctx *c, int n, float *logits, bool all_logit
         float *dst = logits + (size_t)(c0 - first) * mod->hp.n_vocab;
         if (linear(c, mod->w.output, c->xn, m, dst, e))
             return -1;
+        const float cap = mod->hp.logit_softcap;
+        if (cap > 0.0f) /* llama.cpp: scale by 1 / cap, tanh, scale by cap */
+            for (size_t i = 0; i < (size_t)m * mod->hp.n_vocab; i++)
+                dst[i] = tanhf(dst[i] * (1.0f / cap)) * cap;
     }
     return 0;
 }
@@ -507,7 +562,9 @@ int adakv_eval(struct adakv_ctx *c, const int32_t *tokens, int n, float *logits,
         threads_plan_describe(&c->plan, c->placement, sizeof c->placement);
     }
     const int32_t pos_base = c->n_past;
-    forward_rope_angles(c->model, pos_base, n, c->rope_cs);
+    for (int r = 0; r < c->n_rope; r++)
+        rope_angles(c->model, c->rope[r].base, c->rope[r].freq_scale, pos_base, n,
+                    c->rope_cs + (size_t)r * c->n_ctx * hp->n_rot);
     embed(c, tokens, n);
     c->broken = true; /* until every layer has appended its rows */
     for (int il = 0; il < hp->n_layer; il++) {
@@ -671,7 +728,21 @@ struct adakv_ctx *adakv_ctx_new(struct adakv_model *m, const struct adakv_ctx_pa
     c->gate = alloc_floats(ch, hp->n_ff, &ok);
     c->up = alloc_floats(ch, hp->n_ff, &ok);
     c->proj = alloc_floats(ch, hp->n_embd, &ok);
-    c->rope_cs = alloc_floats(c->n_ctx, hp->n_rot, &ok);
+    for (int il = 0; il < hp->n_layer; il++) { /* the distinct RoPE settings of the layers */
+        const struct layer_hparams *lh = &hp->layer[il];
+        int r = 0;
+        while (r < c->n_rope &&
+               (c->rope[r].base != lh->rope_base || c->rope[r].freq_scale != lh->rope_freq_scale))
+            r++;
+        if (r == c->n_rope && r == FORWARD_MAX_ROPE) {
+            err_set(e, "context: the layers use more than %d RoPE settings", FORWARD_MAX_ROPE);
+            adakv_ctx_free(c);
+            return NULL;
+        }
+        if (r == c->n_rope)
+            c->rope[c->n_rope++] = (struct forward_rope){lh->rope_base, lh->rope_freq_scale};
+    }
+    c->rope_cs = alloc_floats((size_t)c->n_rope * c->n_ctx, hp->n_rot, &ok);
     c->q_window = alloc_floats(c->window, qdim, &ok);
     c->ws = malloc(ws_bytes(m, c->chunk) + 64);
     ok = ok && c->ws;
@@ -709,6 +780,22 @@ int adakv_ctx_rewind(struct adakv_ctx *c, int n_past, struct adakv_err *e) {
         return err_set(e, "rewind: an earlier eval failed midway; reset the context first");
     if (n_past < 0 || n_past > c->n_past)
         return err_set(e, "rewind: position %d is outside [0, %d]", n_past, c->n_past);
+    /* sliding-window layers keep only the recent rows: the next token needs those of the
+     * window before n_past still there */
+    const struct model_hparams *hp = &c->model->hp;
+    for (int il = 0; il < hp->n_layer && n_past > 0; il++) {
+        const int32_t win = hp->layer[il].window,
+                      need = n_past - win + 1 > 0 ? n_past - win + 1 : 0;
+        for (int g = 0; win && g < hp->n_head_kv; g++) {
+            const struct kv_segment *seg = kv_cache_seg(&c->kv, il, g);
+            if (seg->len == 0 || seg->pos[0] > need)
+                return err_set(
+                    e,
+                    "rewind: position %d needs keys from position %d, which sliding-window "
+                    "layer %d no longer holds; reset and evaluate again",
+                    n_past, (int)need, il);
+        }
+    }
     kv_cache_truncate(&c->kv, n_past);
     c->n_past = n_past;
     c->recent_total = 0; /* the recorded queries may belong to forgotten tokens */

@@ -5,10 +5,12 @@
  *   embed all n tokens;
  *   for each layer (LAYER-MAJOR: the layer runs over every token before the next layer starts),
  *     in row chunks of at most FORWARD_CHUNK tokens:
- *       rmsnorm -> Q,K,V matmuls -> RoPE on Q and K -> append K (post-RoPE), V to the layer's
- *       cache -> attention of the chunk's queries over the cache (causal by stored position,
- *       online softmax over key tiles, GQA without repeating K/V) -> O matmul -> residual ->
- *       rmsnorm -> SwiGLU MLP -> residual;
+ *       rmsnorm -> Q,K,V matmuls (+ biases, + per-head Q/K norms) -> RoPE on Q and K with the
+ *       layer's base -> append K (post-RoPE), V to the layer's cache (a sliding-window layer
+ *       first drops rows no query can see any more) -> attention of the chunk's queries over
+ *       the cache (causal by stored position, and within the window on sliding layers; online
+ *       softmax over key tiles, GQA without repeating K/V) -> O matmul (-> post-norm) ->
+ *       residual -> rmsnorm -> SwiGLU or GEGLU MLP (-> post-norm) -> residual;
  *     keep the last `window` post-RoPE query rows of the layer;
  *     COMPRESSION POINT: if the context has a compress_layer hook and n > 1, call it with the
  *     layer's cache and query window, so a press can evict before the next layer runs (peak KV
@@ -36,6 +38,12 @@
  * the scratch sized for QTILE tokens, and longer steps pay the per-step work (query rounding,
  * maxima, rescaling, one exp call) over more keys. */
 #define FORWARD_ATTN_KTILE_DECODE 1024
+/* Distinct RoPE settings (base, position scale) across a model's layers: gemma3 has two. */
+#define FORWARD_MAX_ROPE 4
+
+struct forward_rope {
+    float base, freq_scale;
+};
 
 struct adakv_ctx {
     struct adakv_model *model; /* not owned */
@@ -60,15 +68,17 @@ struct adakv_ctx {
     bool broken; /* a failed eval left the cache half-written: reset first */
 
     /* scratch, sized at creation; shapes in tokens x values */
-    int chunk;           /* min(n_ctx, FORWARD_CHUNK) */
-    float *x;            /* [n_ctx][n_embd] residual stream of the batch */
-    float *xn;           /* [chunk][n_embd] normed rows */
-    float *q;            /* [chunk][n_head * head_dim] */
-    float *k, *v;        /* [chunk][n_head_kv * head_dim] */
-    float *att;          /* [chunk][n_head * head_dim] attention output */
-    float *gate, *up;    /* [chunk][n_ff] */
-    float *proj;         /* [chunk][n_embd] O / down projection output */
-    float *rope_cs;      /* [n_ctx][n_rot] cos then sin per token of the batch */
+    int chunk;        /* min(n_ctx, FORWARD_CHUNK) */
+    float *x;         /* [n_ctx][n_embd] residual stream of the batch */
+    float *xn;        /* [chunk][n_embd] normed rows */
+    float *q;         /* [chunk][n_head * head_dim] */
+    float *k, *v;     /* [chunk][n_head_kv * head_dim] */
+    float *att;       /* [chunk][n_head * head_dim] attention output */
+    float *gate, *up; /* [chunk][n_ff] */
+    float *proj;      /* [chunk][n_embd] O / down projection output */
+    float *rope_cs;   /* [n_rope][n_ctx][n_rot] cos then sin per token of the batch */
+    int n_rope;       /* distinct RoPE settings of the layers, found at creation */
+    struct forward_rope rope[FORWARD_MAX_ROPE];
     float *q_window;     /* [window][n_head * head_dim] last query rows of a layer */
     void *ws;            /* matmul workspace */
     float *attn_scratch; /* [n_threads][attn_scratch_floats] */

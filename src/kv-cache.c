@@ -135,6 +135,26 @@ int kv_cache_append(struct kv_cache *c, int layer, int head, const float *k, con
     return 0;
 }
 
+int32_t kv_segment_drop_before(struct kv_segment *s, enum kv_type type, int head_dim, int32_t pos,
+                               int32_t min_drop) {
+    int32_t n = 0;
+    while (n < s->len && s->pos[n] < pos)
+        n++;
+    if (n == 0 || n < min_drop)
+        return 0;
+    const int32_t keep = s->len - n;
+    const size_t row = elem_bytes(type) * (size_t)head_dim;
+    memmove(s->k, (char *)s->k + (size_t)n * row, (size_t)keep * row);
+    memmove(s->v, (char *)s->v + (size_t)n * row, (size_t)keep * row);
+    memmove(s->pos, s->pos + n, (size_t)keep * sizeof *s->pos);
+    if (type == KV_TYPE_INT8) {
+        memmove(s->k_scale, s->k_scale + n, (size_t)keep * sizeof *s->k_scale);
+        memmove(s->v_scale, s->v_scale + n, (size_t)keep * sizeof *s->v_scale);
+    }
+    s->len = keep;
+    return n;
+}
+
 void kv_cache_rotate_queries(const struct kv_cache *c, float *q, int n_head, size_t stride, int n) {
     if (!c->k_rot)
         return;

@@ -77,6 +77,13 @@ int kv_cache_append(struct kv_cache *c, int layer, int head, const float *k, con
                     size_t stride, int n, int32_t pos0, op_quant_row_i8_fn quant,
                     struct adakv_err *e);
 
+/* Drops the rows of s at positions < pos, but only once there are at least min_drop of them
+ * (rows are in position order, so they are the front): the others move to the front, the
+ * capacity stays. A sliding-window layer calls this before each append, so its rows stay
+ * bounded at a memmove of at most len rows every min_drop appends. Returns the rows dropped. */
+int32_t kv_segment_drop_before(struct kv_segment *s, enum kv_type type, int head_dim, int32_t pos,
+                               int32_t min_drop);
+
 /* Rotates the n query rows (n_head * head_dim values each, `stride` floats apart) into the
  * space of the stored keys, which every q.k over them expects. No-op unless the keys rotate. */
 void kv_cache_rotate_queries(const struct kv_cache *c, float *q, int n_head, size_t stride, int n);

@@ -103,6 +103,7 @@ void kv_report_nothing_evicted(struct kv_report *r, const struct kv_cache *kv, i
         hi = len > hi ? len : hi;
     }
     *L = (struct kv_report_layer){.evicted = 0,
+                                  .sliding_window = 0,
                                   .worst_ratio = 0.0,
                                   .b_min = lo,
                                   .b_med = lo,
@@ -252,6 +253,11 @@ done:
 
 int kv_report_format(const struct kv_report *r, int layer, char *buf, size_t size) {
     const struct kv_report_layer *L = &r->layer[layer];
+    if (L->sliding_window)
+        return snprintf(buf, size,
+                        "layer %3d: sliding window of %d positions, %d rows/head held, KV bytes "
+                        "%zu (not pressed: the window bounds it)",
+                        layer, L->sliding_window, L->b_max, L->bytes_after);
     return snprintf(buf, size,
                     "layer %3d: kept/head min %d median %d max %d, attention mass kept %.4f, "
                     "L1 bound %.4g, output change %.4g, KV bytes %zu -> %zu%s",

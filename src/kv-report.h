@@ -25,6 +25,7 @@ void kv_report_head_change(const float *a, const uint8_t *kept, const float *u, 
 
 struct kv_report_layer {
     int evicted;             /* 0: the budget covered the layer, nothing evicted */
+    int sliding_window;      /* > 0: a sliding-window layer, never pressed (b_max: its rows) */
     int b_min, b_med, b_max; /* rows kept per KV head (window included) */
     double mass_kept;        /* attention mass kept, mean over window queries and query heads */
     double l1_bound;         /* Ada-KV bound summed over heads, mean over window queries */

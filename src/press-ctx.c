@@ -198,7 +198,14 @@ static int press_layer(void *user, struct kv_cache *kv, int layer, const float *
     /* the peak of a layer-major prefill is here: this layer full, the earlier ones compressed */
     size_t bytes = kv_cache_bytes(kv);
     b->peak_bytes = bytes > b->peak_bytes ? bytes : b->peak_bytes;
-    if (!b->enabled)
+    /* sliding-window layers keep a bounded window by themselves (forward.c): presses act on
+     * the global layers only */
+    const int window = b->model->hp.layer[layer].window;
+    if (window && b->has_report) { /* say so, rather than report an empty layer */
+        kv_report_nothing_evicted(&b->report, kv, layer);
+        b->report.layer[layer].sliding_window = window;
+    }
+    if (!b->enabled || window)
         return 0;
     if (b->w_o) {
         dequant_w_o(b->model, layer, b->w_o);
@@ -278,6 +285,8 @@ int press_after_decode(struct adakv_ctx *c, struct adakv_err *e) {
         return 0;
     bool evicted = false;
     for (int il = 0; il < c->kv.n_layer; il++) {
+        if (c->model->hp.layer[il].window) /* bounded by its window already */
+            continue;
         bool over = false;
         for (int g = 0; g < c->kv.n_head_kv && !over; g++)
             over = kv_cache_seg(&c->kv, il, g)->len > b->cfg.kv_max;

@@ -2,10 +2,12 @@
  * from the template in the GGUF, messages = [user "What is 2+2?"], add_generation_prompt), and
  * short templates written for this test that carry the markers of each family. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "chat.h"
+#include "gguf-writer.h"
 #include "gguf.h"
 #include "tokenizer.h"
 
@@ -111,7 +113,7 @@ Test(chat, unknown_format_is_one_error_line) {
     struct adakv_err e = {{0}};
     char *out = NULL;
     size_t n;
-    const char *tmpl = "{% for m in messages %}<start_of_turn>{{ m['content'] }}{% endfor %}";
+    const char *tmpl = "{% for m in messages %}<turn>{{ m['content'] }}{% endfor %}";
     cr_expect_eq(chat_detect(tmpl, strlen(tmpl)), CHAT_FORMAT_UNKNOWN);
     cr_expect_eq(chat_apply_template(tmpl, strlen(tmpl), "x", 1, &out, &n, &e), -1);
     cr_expect_null(out);
@@ -119,4 +121,39 @@ Test(chat, unknown_format_is_one_error_line) {
     cr_expect_null(strchr(e.msg, '\n'));
     cr_expect_str_eq(chat_format_name(CHAT_FORMAT_CHATML), "chatml");
     cr_expect_str_eq(chat_format_name(CHAT_FORMAT_UNKNOWN), "unknown");
+}
+
+/* Gemma's turns (llama.cpp LLM_CHAT_TEMPLATE_GEMMA): found by the marker in a template, and the
+ * fallback for a gemma3 file without a template (Gemma 3 base models ship none; llama.cpp's
+ * --chat-template gemma); the user text is trimmed as llama.cpp's trim() does. */
+static void expect_file_render(const char *arch, const char *want) {
+    struct gw *w = gw_new();
+    gw_kv_str(w, "general.architecture", arch);
+    char path[64];
+    snprintf(path, sizeof path, "chat-%s.gguf", arch);
+    gw_write(w, path);
+    gw_free(w);
+    struct adakv_err e = {{0}};
+    struct gguf_file *f = gguf_open(path, &e);
+    cr_assert(f, "%s", e.msg);
+    char *out = NULL;
+    size_t n;
+    cr_assert_eq(chat_apply(f, " Hi there\n", 10, &out, &n, &e), 0, "%s", e.msg);
+    cr_expect_str_eq(out, want);
+    free(out);
+    gguf_close(f);
+    remove(path);
+}
+
+Test(chat, gemma) {
+    const char *g = "{{ bos_token }}{% for message in messages %}{{ '<start_of_turn>' + role + "
+                    "'\\n' + message['content'] | trim + '<end_of_turn>\\n' }}{% endfor %}";
+    cr_expect_eq(chat_detect(g, strlen(g)), CHAT_FORMAT_GEMMA);
+    cr_expect_str_eq(chat_format_name(CHAT_FORMAT_GEMMA), "gemma");
+    expect_render(g, "\t What is 2+2? \n",
+                  "<start_of_turn>user\nWhat is 2+2?<end_of_turn>\n<start_of_turn>model\n");
+    expect_file_render("gemma3",
+                       "<start_of_turn>user\nHi there<end_of_turn>\n<start_of_turn>model\n");
+    /* any other arch without a template keeps llama.cpp's ChatML fallback, untrimmed */
+    expect_file_render("llama", "<|im_start|>user\n Hi there\n<|im_end|>\n<|im_start|>assistant\n");
 }

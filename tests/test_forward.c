@@ -530,7 +530,7 @@ static void expect_load_error(const char *file, const struct spec *s, const char
 
 Test(forward, model_load_errors) {
     expect_load_error("fw-arch.gguf", &(struct spec){.n_head_kv = 2, .arch = "xyz"},
-                      "unknown architecture 'xyz' (supported: llama, qwen2, qwen3)");
+                      "unknown architecture 'xyz' (supported: llama, qwen2, qwen3, gemma3)");
     expect_load_error("fw-shape.gguf", &(struct spec){.n_head_kv = 2, .bad_shape = true},
                       "tensor 'blk.1.attn_k.weight' has shape [64, 31], expected [64, 32]");
     expect_load_error("fw-type.gguf", &(struct spec){.n_head_kv = 2, .norm_q8 = true},
@@ -543,6 +543,10 @@ Test(forward, model_load_errors) {
     expect_load_error("fw-bias.gguf",
                       &(struct spec){.n_head_kv = 2, .extra_tensor = "blk.0.attn_q.bias"},
                       "tensor 'blk.0.attn_q.bias' is not part of the llama architecture");
+    /* gemma3's post-norms in a llama file: refused as well, not silently left out */
+    expect_load_error("fw-postnorm.gguf",
+                      &(struct spec){.n_head_kv = 2, .extra_tensor = "blk.0.post_ffw_norm.weight"},
+                      "tensor 'blk.0.post_ffw_norm.weight' is not part of the llama architecture");
     expect_load_error("fw-outb.gguf", &(struct spec){.n_head_kv = 2, .extra_tensor = "output.bias"},
                       "'output.bias' (a biased LM head) is not supported");
     /* keys are read under the file's own arch: a qwen2 file with llama.* keys lacks them */

@@ -8,6 +8,8 @@
  *   rmsnorm        2e-6 relative (f32 vector sum vs the reference's double sum);
  *   rope           2 ulp-ish: 1e-6 * |row| (fused multiply-add vs separate mul/sub);
  *   exp_sum/softmax/swiglu  4e-7 .. 2e-6 relative (sleef expf is 1 ulp, libm expf 0.5 ulp);
+ *   geglu          4e-6 relative plus 2e-7 |gate * up| absolute (both tanhf 1 ulp; for very
+ *                  negative gates 1 + tanh cancels, leaving an absolute error of ulp(1) / 2);
  *   attn qk/av     1e-5 of the sum of |terms| (f32 FMA chains vs double accumulation), plus for
  *                  the int8 kernels that multiply in int16 (AVX-512 VNNI, AVX2) the int16
  *                  rounding of queries and weights (below).
@@ -73,7 +75,7 @@ Test(ops, tables_are_complete) {
         if (!t[i])
             continue;
         cr_assert(t[i]->rmsnorm && t[i]->rope && t[i]->max && t[i]->exp_sum && t[i]->softmax &&
-                  t[i]->swiglu);
+                  t[i]->swiglu && t[i]->geglu);
         cr_assert(t[i]->quant_row_i8 && t[i]->attn_qk_i8 && t[i]->attn_qk_f16 && t[i]->attn_qk_f32);
         cr_assert(t[i]->attn_av_i8 && t[i]->attn_av_f16 && t[i]->attn_av_f32);
     }
@@ -104,6 +106,13 @@ Test(ops, scalar_reference_by_hand) {
     s->swiglu(o, g, u, 2);
     cr_assert_float_eq(o[0], 0.0f, 1e-7);
     cr_assert_float_eq(o[1], 2.0f / (1.0f + expf(-2.0f)) * 3.0f, 1e-6);
+    /* gelu(2) = 0.5 * 2 * (1 + tanh(0.79788456 * 2 * (1 + 0.044715 * 4))) = 1.95459769;
+     * gelu(-1) = -0.5 * (1 + tanh(-0.79788456 * 1.044715)) = -0.15880801 */
+    float gg[3] = {0.0f, 2.0f, -1.0f}, gu[3] = {5.0f, 3.0f, 2.0f}, go[3];
+    s->geglu(go, gg, gu, 3);
+    cr_assert_float_eq(go[0], 0.0f, 1e-7);
+    cr_assert_float_eq(go[1], 1.95459769f * 3.0f, 1e-5);
+    cr_assert_float_eq(go[2], -0.15880801f * 2.0f, 1e-6);
     int8_t q[3];
     float sc;
     s->quant_row_i8(q, &sc, (const float[]){1.27f, -0.635f, 0.0f}, 3);
@@ -241,6 +250,39 @@ Test(ops, swiglu) {
             ops->swiglu(g, g, u, n); /* in place */
             expect_close(ops->isa, "swiglu in-place", n, g, a, n, 2e-6f, 1e-30f);
             free_f(g), free_f(u), free_f(a), free_f(b);
+        }
+    }
+}
+
+static void expect_geglu(const char *isa, const char *op, int n, const float *got,
+                         const float *want, const float *g, const float *u) {
+    for (int i = 0; i < n; i++) {
+        const float tol = 4e-6f * fabsf(want[i]) + 2e-7f * fabsf(g[i] * u[i]) + 1e-30f;
+        if (!(fabsf(got[i] - want[i]) <= tol) && !(got[i] == want[i]))
+            cr_assert_fail("%s %s n=%d: index %d (gate %.9g) got %.9g want %.9g (tol %.3g)", isa,
+                           op, n, i, (double)g[i], (double)got[i], (double)want[i], (double)tol);
+    }
+}
+
+Test(ops, geglu) {
+    rng_seed(14);
+    FOR_EACH_ISA(ops) {
+        for (int n = 1; n <= 200; n++) {
+            float *g = alloc_f(n), *u = alloc_f(n), *a = alloc_f(n), *b = alloc_f(n);
+            fill(g, n, n % 4 == 0 ? 60.0f : 6.0f);
+            fill(u, n, 4.0f);
+            if (n > 4) /* saturated tanh both ways, and g^2 overflowing to inf */
+                g[0] = -200.0f, g[1] = 200.0f, g[2] = -3e19f, g[3] = 3e19f;
+            simd_ops_scalar()->geglu(a, g, u, n);
+            ops->geglu(b, g, u, n);
+            for (int i = 0; i < n; i++)
+                cr_assert(isfinite(a[i]), "geglu reference n=%d index %d: %g", n, i, (double)a[i]);
+            expect_geglu(ops->isa, "geglu", n, b, a, g, u);
+            float *g0 = alloc_f(n);
+            memcpy(g0, g, (size_t)n * sizeof *g);
+            ops->geglu(g, g, u, n); /* in place */
+            expect_geglu(ops->isa, "geglu in-place", n, g, a, g0, u);
+            free_f(g), free_f(g0), free_f(u), free_f(a), free_f(b);
         }
     }
 }

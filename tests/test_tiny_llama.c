@@ -1,15 +1,20 @@
 /* adakv against llama.cpp on the tiny random Llama-3-shaped model (tests/tiny-llama.h): the
  * weight types, head_dim 128, GQA 4, RoPE factors, untied head and SentencePiece vocabulary the
  * default model does not have; and on its Qwen2 (Q/K/V biases), Qwen3 (per-head Q/K norms) and
- * Qwen2 + YaRN variants, with NEOX RoPE. Golden logits: tools/golden/make-tiny-logits.py. Also:
- * decoding token by token gives the prefill's logits on each of them. */
+ * Qwen2 + YaRN variants, with NEOX RoPE; and on its Gemma 3 variant (post-norms, GEGLU, sliding
+ * windows of 48 positions on two of its three layers, per-layer RoPE, soft-capped logits).
+ * Golden logits: tools/golden/make-tiny-logits.py. Also: decoding token by token gives the
+ * prefill's logits on each of them, and the sliding-window layers give the same logits whatever
+ * the pieces the tokens come in, while holding a bounded number of rows. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "adakv.h"
 #include "golden-logits.h"
+#include "kv-cache.h"
 #include "test-env.h"
 #include "tiny-llama.h"
 
@@ -73,8 +78,8 @@ static struct agreement run(const char *arch, enum adakv_kv_type kv, enum adakv_
 }
 
 /* the variants of tests/tiny-llama.h, each with its golden file */
-static const char *const archs[] = {"llama", "qwen2", "qwen3", "qwen2-yarn"};
-#define N_ARCHS 4
+static const char *const archs[] = {"llama", "qwen2", "qwen3", "qwen2-yarn", "gemma3"};
+#define N_ARCHS 5
 
 /* Bounds. llama.cpp moves this far from its own golden file: flash attention on, mean KL 7.6e-4
  * and top-1 97.9%; the same source built for AVX2, 1.1e-4 and 99.5% (tests/data/golden/
@@ -150,4 +155,89 @@ Test(tiny_llama, decode_equals_prefill) {
         golden_free(&g);
         remove(model);
     }
+}
+
+/* Logits of the n golden tokens fed in pieces of `piece` tokens (piece = n: one prefill, 1:
+ * decode), plain C kernels and an f32 cache; *max_rows gets the most rows a sliding-window layer
+ * (layers 0 and 1 of the gemma3 variant) held after any piece. The context is returned. */
+static struct adakv_ctx *gemma3_pieces(struct adakv_model *m, const int32_t *tok, int n, int piece,
+                                       float *logits, int *max_rows) {
+    struct adakv_err e = {{0}};
+    struct adakv_ctx_params cp;
+    adakv_ctx_params_default(&cp);
+    cp.n_ctx = 256;
+    cp.kv_type = ADAKV_KV_F32;
+    cp.reference = true;
+    struct adakv_ctx *c = adakv_ctx_new(m, &cp, &e);
+    cr_assert(c, "%s", e.msg);
+    *max_rows = 0;
+    for (int i = 0; i < n; i += piece) {
+        const int k = n - i < piece ? n - i : piece;
+        cr_assert_eq(adakv_eval(c, tok + i, k, logits + (size_t)i * TINY_LLAMA_VOCAB, true, &e), 0,
+                     "%s", e.msg);
+        for (int il = 0; il < 2; il++) {
+            const int len = kv_cache_seg(adakv_ctx_kv(c), il, 0)->len;
+            *max_rows = len > *max_rows ? len : *max_rows;
+        }
+    }
+    cr_assert_eq(kv_cache_seg(adakv_ctx_kv(c), 2, 0)->len, n, "the global layer keeps every row");
+    return c;
+}
+
+/* The sliding-window layers over 192 positions, 4 windows: one prefill (the mask alone), pieces
+ * of 37 tokens (the mask across pieces, rows dropped between them) and token by token (rows
+ * dropped every window, decode attention) give the same logits; the golden comparison above
+ * judges them against llama.cpp. Before each append a sliding layer keeps at most W - 1 rows of
+ * the window plus fewer than W rows it may drop, so it never holds more than 2W - 2 + piece
+ * rows. A rewind that needs rows already dropped is refused in one line; a short one works and
+ * recomputes the same logits. */
+Test(tiny_llama, gemma3_sliding_window_pieces) {
+    char model[1024];
+    struct golden g;
+    struct adakv_model *m =
+        load_variant("gemma3", "swa", ADAKV_PREFILL_GEMM_QUANT, model, sizeof model, &g);
+    const int n = (int)g.n_pos, W = TINY_GEMMA3_WINDOW;
+    cr_assert_geq(n, 4 * W);
+    const size_t sz = (size_t)n * TINY_LLAMA_VOCAB;
+    float *one = malloc(sz * sizeof *one), *l = malloc(sz * sizeof *l);
+    cr_assert(one && l);
+    int rows;
+    adakv_ctx_free(gemma3_pieces(m, g.tokens, n, n, one, &rows));
+    cr_expect_eq(rows, n, "one chunk of %d tokens drops nothing before it", n);
+    float r = 0;
+    for (size_t j = 0; j < sz; j++)
+        r = fmaxf(r, fabsf(one[j]));
+    const int pieces[] = {37, 1};
+    for (int p = 0; p < 2; p++) {
+        struct adakv_ctx *c = gemma3_pieces(m, g.tokens, n, pieces[p], l, &rows);
+        float d = 0;
+        for (size_t j = 0; j < sz; j++)
+            d = fmaxf(d, fabsf(one[j] - l[j]));
+        fprintf(stderr,
+                "tiny gemma3 in pieces of %d vs one prefill: max |diff| %.3g of range %.3g, "
+                "sliding layers held at most %d rows\n",
+                pieces[p], (double)d, (double)r, rows);
+        /* the same f32 arithmetic; only the key tiles of the online softmax start elsewhere */
+        cr_expect_leq(d, 1e-5f * r, "pieces of %d: %g of range %g", pieces[p], (double)d,
+                      (double)r);
+        cr_expect_leq(rows, 2 * W - 2 + pieces[p], "pieces of %d: %d rows", pieces[p], rows);
+        cr_expect_geq(rows, W, "pieces of %d: the window itself is kept", pieces[p]);
+        if (pieces[p] == 1) {
+            struct adakv_err e = {{0}};
+            cr_expect_eq(adakv_ctx_rewind(c, n - 2 * W, &e), -1);
+            cr_expect(strstr(e.msg, "sliding-window layer 0") && !strchr(e.msg, '\n'), "%s", e.msg);
+            cr_assert_eq(adakv_ctx_rewind(c, n - 1, &e), 0, "%s", e.msg);
+            float *last = malloc(TINY_LLAMA_VOCAB * sizeof *last);
+            cr_assert(last);
+            cr_assert_eq(adakv_eval(c, g.tokens + n - 1, 1, last, false, &e), 0, "%s", e.msg);
+            cr_expect_arr_eq(last, l + (size_t)(n - 1) * TINY_LLAMA_VOCAB,
+                             TINY_LLAMA_VOCAB * sizeof *last, "rewound by one, same logits");
+            free(last);
+        }
+        adakv_ctx_free(c);
+    }
+    free(one), free(l);
+    adakv_model_free(m);
+    golden_free(&g);
+    remove(model);
 }

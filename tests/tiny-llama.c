@@ -208,13 +208,24 @@ static void add_vocab(struct gw *w) {
     gw_kv_u32(w, "tokenizer.ggml.unknown_token_id", 0);
 }
 
+/* gemma3's keys: two sliding layers then a global one (pattern 3), windows of
+ * TINY_GEMMA3_WINDOW positions; the global layer's RoPE scaled linearly 8x as in Gemma 3 4B
+ * (the sliding ones never scale, and use the default local base 10000); logits soft-capped. */
+static void add_gemma3_keys(struct gw *w) {
+    gw_kv_u32(w, "gemma3.attention.sliding_window", TINY_GEMMA3_WINDOW);
+    gw_kv_u32(w, "gemma3.attention.sliding_window_pattern", 3);
+    gw_kv_str(w, "gemma3.rope.scaling.type", "linear");
+    gw_kv_f32(w, "gemma3.rope.scaling.factor", 8.0f);
+    gw_kv_f32(w, "gemma3.final_logit_softcapping", 10.0f);
+}
+
 int tiny_llama_write(const char *path, const char *variant) {
     /* "qwen2-yarn": the qwen2 model with YaRN metadata, context 2048 stretched 4x */
     const bool yarn = !strcmp(variant, "qwen2-yarn");
     const char *arch = yarn ? "qwen2" : variant;
     const bool llama = !strcmp(arch, "llama"), qwen2 = !strcmp(arch, "qwen2");
-    const bool qwen3 = !strcmp(arch, "qwen3");
-    if (!llama && !qwen2 && !qwen3)
+    const bool qwen3 = !strcmp(arch, "qwen3"), gemma3 = !strcmp(arch, "gemma3");
+    if (!llama && !qwen2 && !qwen3 && !gemma3)
         return -1;
     const int EMBD = qwen3 ? EMBD_MAX / 2 : EMBD_MAX;
     rng_state = 0x7a11a3u;
@@ -243,6 +254,8 @@ int tiny_llama_write(const char *path, const char *variant) {
         gw_kv_f32(w, KEY("rope.scaling.factor"), 4.0f);
         gw_kv_u32(w, KEY("rope.scaling.original_context_length"), 2048);
     }
+    if (gemma3)
+        add_gemma3_keys(w);
 #undef KEY
     add_vocab(w);
 
@@ -269,7 +282,7 @@ int tiny_llama_write(const char *path, const char *variant) {
             add_vector(w, NAME("attn_k.bias"), HEADS_KV * HEAD_DIM, 0.0f, 1.0f);
             add_vector(w, NAME("attn_v.bias"), HEADS_KV * HEAD_DIM, 0.0f, 0.1f);
         }
-        if (qwen3) {
+        if (qwen3 || gemma3) {
             add_vector(w, NAME("attn_q_norm.weight"), HEAD_DIM, 1.0f, 0.5f);
             add_vector(w, NAME("attn_k_norm.weight"), HEAD_DIM, 1.0f, 0.5f);
         }
@@ -278,6 +291,10 @@ int tiny_llama_write(const char *path, const char *variant) {
         add_matrix(w, NAME("ffn_gate.weight"), types[l][4], EMBD, FF, 0.03f);
         add_matrix(w, NAME("ffn_up.weight"), types[l][5], EMBD, FF, 0.03f);
         add_matrix(w, NAME("ffn_down.weight"), types[l][6], FF, EMBD, 0.03f);
+        if (gemma3) { /* the norms of the attention and FFN outputs */
+            add_norm(w, NAME("post_attention_norm.weight"), EMBD);
+            add_norm(w, NAME("post_ffw_norm.weight"), EMBD);
+        }
 #undef NAME
     }
     add_norm(w, "output_norm.weight", EMBD);

@@ -10,7 +10,7 @@
  * token_embd Q4_K. Quant blocks are random bytes with scales chosen so that weights are of
  * order 0.03, as in trained models.
  *
- * The same writer makes Qwen2- and Qwen3-shaped variants (tiny_llama_write's variant).
+ * The same writer makes Qwen2-, Qwen3- and Gemma-3-shaped variants (tiny_llama_write's variant).
  *
  * tests/make-tiny-llama writes it for tools/golden/make-tiny-logits.py (llama.cpp's logits);
  * tests/test_tiny_llama compares adakv's with them. Any change to tiny-llama.c changes the file:
@@ -18,13 +18,17 @@
 #ifndef ADAKV_TESTS_TINY_LLAMA_H
 #define ADAKV_TESTS_TINY_LLAMA_H
 
-enum { TINY_LLAMA_VOCAB = 300 };
+enum { TINY_LLAMA_VOCAB = 300, TINY_GEMMA3_WINDOW = 48 };
 
 /* Writes the model to path (aborts on I/O errors, like the GGUF writer). variant: "llama", or a
  * relative of the llama family on the same weights: "qwen2" (adds Q/K/V biases, NEOX RoPE, no
  * RoPE factor table), "qwen3" (adds per-head Q/K RMSNorm weights, NEOX RoPE, no table, and
  * n_embd 256 with attention 512 wide, as Qwen3 models have Q wider than the residual) or
- * "qwen2-yarn" (qwen2 with YaRN metadata: factor 4 over an original context of 2048).
+ * "qwen2-yarn" (qwen2 with YaRN metadata: factor 4 over an original context of 2048) or
+ * "gemma3" (the llama weights with gemma3's blocks: per-head Q/K norms, post-attention and
+ * post-FFN norms, GELU-tanh gate, embeddings scaled by sqrt(n_embd), NEOX RoPE; layers 0 and 1
+ * slide over windows of TINY_GEMMA3_WINDOW positions with RoPE base 10000, layer 2 is global
+ * with base 1e6 scaled linearly 8x; logits soft-capped at 10).
  * Returns 0, or -1 for an unknown variant. */
 int tiny_llama_write(const char *path, const char *variant);
 

@@ -15,11 +15,14 @@ head and a SentencePiece vocabulary, all judged against llama.cpp.
 
 The Qwen variants (same weights plus Q/K/V biases for qwen2, per-head Q/K norms for qwen3, NEOX
 RoPE) judge the llama family's two relatives the same way, and qwen2-yarn (qwen2 with YaRN
-metadata: factor 4 over an original context of 2048) judges the YaRN RoPE.
+metadata: factor 4 over an original context of 2048) judges the YaRN RoPE. gemma3 judges Gemma
+3's blocks (post-norms, GELU-tanh gate, scaled embeddings, two sliding-window layers of 48
+positions with their own RoPE base beside a global one with linear scaling, soft-capped logits):
+with 192 positions the windows cut most of each sliding layer's keys.
 
 Rerun (from the repository root, seconds):
     python3 tools/golden/make-tiny-logits.py [--maker build/tests/make-tiny-llama] [--arch A]
-Writes tests/data/golden/logits-tiny-{llama,qwen2,qwen3,qwen2-yarn}.bin and .json.
+Writes tests/data/golden/logits-tiny-{llama,qwen2,qwen3,qwen2-yarn,gemma3}.bin and .json.
 """
 
 import argparse
@@ -37,7 +40,7 @@ N_POS = 192
 VOCAB = 300
 FIRST_ID = 3  # ids 0..2 are <unk> <s> </s>
 SEED = 20261126
-VARIANTS = ["llama", "qwen2", "qwen3", "qwen2-yarn"]  # tests/tiny-llama.h
+VARIANTS = ["llama", "qwen2", "qwen3", "qwen2-yarn", "gemma3"]  # tests/tiny-llama.h
 
 
 def make(maker, arch, out):
