@@ -6,6 +6,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/tools/install-deps.sh"
 "$top/tools/fetch-model.sh"
+"$top/tools/fetch-gemma.sh" # Gemma 3 270M: tests/test_gemma3 judges it against llama.cpp
 status=0
 "$top/tools/format-check.sh" || status=1 # one committed style: .clang-format
 "$top/tools/build.sh" "$top/build"
