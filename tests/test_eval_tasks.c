@@ -139,6 +139,87 @@ Test(eval_tasks, needle_once_at_depth_on_a_sentence_boundary) {
     eval_haystack_free(&h);
 }
 
+/* Pass key and QA insert one unit (sentences of their own) at the depth: where it starts, over
+ * the haystack without it, is the requested fraction to within one fixture sentence. */
+static void expect_at_depth(const struct eval_case *c, int depth, const char *name) {
+    cr_assert_eq(c->n_needles, 1, "%s", name);
+    cr_assert_eq(c->depth_needle, 0);
+    size_t off = c->needle_at[0], len = c->needle_len[0];
+    double hay = (double)(c->hay_end - c->hay_begin - len - 1); /* and its one extra space */
+    double got = (double)(off - c->hay_begin) / hay;
+    cr_expect(got > depth / 100.0 - 50 / hay && got < depth / 100.0 + 50 / hay,
+              "%s at %d%%: inserted at %.3f of the haystack", name, depth, got);
+    cr_expect(off == c->hay_begin || !strncmp(c->context + off - 9, "quietly. ", 9),
+              "%s at %d%%: not after a sentence end", name, depth);
+    const char *after = c->context + off + len;
+    cr_expect(*after == '\0' || !strncmp(after, " Sentence", 9), "%s at %d%%: '%.20s' follows",
+              name, depth, after);
+}
+
+Test(eval_tasks, passkey_said_twice_at_the_depth) {
+    struct eval_haystack h = fixture();
+    for (int depth = 0; depth <= 100; depth += 11) {
+        struct eval_case c = make(&h, EVAL_TASK_PASSKEY, 1000, depth, 0, 2);
+        cr_assert_eq(c.n_expected, 1);
+        cr_expect_eq(strlen(c.expected[0]), 5, "a 5-digit key: %s", c.expected[0]);
+        char needle[96];
+        snprintf(needle, sizeof needle, "The pass key is %s. Remember it. %s is the pass key.",
+                 c.expected[0], c.expected[0]);
+        cr_expect_eq(occurrences(c.context, needle), 1, "%s", needle);
+        cr_expect_eq(occurrences(c.context, c.expected[0]), 2, "only the needle holds the key");
+        cr_expect(!strncmp(c.context + c.needle_at[0], needle, strlen(needle)));
+        cr_expect_eq(c.needle_len[0], strlen(needle));
+        expect_at_depth(&c, depth, "passkey");
+        cr_expect_str_eq(c.question, "What is the pass key?");
+        cr_expect(!strstr(c.context, c.question), "the context never holds the question");
+        eval_case_free(&c);
+    }
+    eval_haystack_free(&h);
+}
+
+Test(eval_tasks, qa_asks_one_fact_of_its_passage) {
+    struct eval_haystack h = fixture();
+    int asked[3] = {0};
+    for (int s = 0; s < 30; s++) {
+        int depth = (s * 37) % 101;
+        struct eval_case c = make(&h, EVAL_TASK_QA, 900, depth, s, 1);
+        cr_assert_eq(c.n_expected, 1);
+        expect_at_depth(&c, depth, "qa");
+        char first[32], last[32], town[32], trade[32];
+        int year = 0;
+        cr_assert_eq(sscanf(c.context + c.needle_at[0],
+                            "%31s %31s was born in the town of %31s in %d. For many years", first,
+                            last, town, &year),
+                     4, "'%.100s'", c.context + c.needle_at[0]);
+        const char *w = strstr(c.context + c.needle_at[0], " worked there as a ");
+        cr_assert(w);
+        cr_assert_eq(sscanf(w, " worked there as a %31[a-z ]", trade), 1);
+        cr_expect(year >= 1701 && year <= 1899, "%d", year);
+        char person[80], ys[8];
+        snprintf(person, sizeof person, "%s %s", first, last);
+        snprintf(ys, sizeof ys, "%d", year);
+        cr_expect(strstr(c.question, person), "'%s' does not name %s", c.question, person);
+        cr_expect(!strstr(c.context, c.question), "the context never holds the question");
+        if (strstr(c.question, "which town")) {
+            cr_expect_str_eq(c.expected[0], town);
+            asked[0]++;
+        } else if (strstr(c.question, "which year")) {
+            cr_expect_str_eq(c.expected[0], ys);
+            asked[1]++;
+        } else {
+            cr_expect(strstr(c.question, "work as"), "%s", c.question);
+            cr_expect_str_eq(c.expected[0], trade);
+            asked[2]++;
+        }
+        /* the answer is in the passage, and nowhere else in the prompt */
+        cr_expect_eq(occurrences(c.context, c.expected[0]), 1, "%s", c.expected[0]);
+        eval_case_free(&c);
+    }
+    cr_expect(asked[0] && asked[1] && asked[2], "town %d, year %d, trade %d times", asked[0],
+              asked[1], asked[2]);
+    eval_haystack_free(&h);
+}
+
 /* ==== lengths: the longest prompt that fits ==== */
 
 Test(eval_tasks, prompt_fills_the_length_without_exceeding_it) {
@@ -349,6 +430,18 @@ Test(eval_tasks, licence_haystack_has_no_key_words) {
                 for (int v = 0; v < h.n_vocab; v++)
                     cr_expect(strcmp(w, h.vocab[v]), "key word '%s' is in the haystack", w);
         }
+        eval_case_free(&c);
+    }
+    /* QA's invented people and towns are not in the licence either (the answer must come from
+     * the passage) */
+    for (int s = 0; s < 60; s++) {
+        struct eval_case c = make(&h, EVAL_TASK_QA, 400, 50, s, 1);
+        char first[32], last[32], town[32];
+        cr_assert_eq(sscanf(c.context + c.needle_at[0], "%31s %31s was born in the town of %31s",
+                            first, last, town),
+                     3);
+        cr_expect_eq(occurrences(text, last), 0, "'%s' is in the licence", last);
+        cr_expect_eq(occurrences(text, town), 0, "'%s' is in the licence", town);
         eval_case_free(&c);
     }
     eval_haystack_free(&h);
