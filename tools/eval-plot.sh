@@ -5,8 +5,11 @@
 #                            ratio 0 with the full cache's score;
 #   OUT/heat-<press>.png     depth x length heat map of the score over the tasks with a depth
 #                            (all but cwe), one panel per (mode, ratio);
+#   OUT/depth.png            score against needle depth (mean over lengths and tasks), a panel
+#                            per (mode, ratio) with a line per press and the full cache dashed;
 #   stdout                   markdown tables: score, all-found accuracy and KV kept per press x
-#                            ratio x mode with the full cache alongside, then the score per task.
+#                            ratio x mode with the full cache alongside, then the score per
+#                            task and per length.
 # Usage: tools/eval-plot.sh results.csv [OUT (default docs/eval)]
 # Needs gnuplot (Debian's gnuplot-nox, in tools/install-deps.sh). Rows are one line each (the
 # answer is the last column, newlines escaped), so awk reads the numeric columns by commas.
@@ -41,14 +44,17 @@ NR == 1 { next }
         if (!(L in seen_L)) { seen_L[L] = 1; lens[nl++] = L }
         if (!(d in seen_d)) { seen_d[d] = 1; deps[nd++] = d }
         kh = k SUBSEP L SUBSEP d; hn[kh]++; hsc[kh] += $15
+        kd = k SUBSEP d; dn[kd]++; dsc[kd] += $15
     }
+    kl = k SUBSEP L; ln[kl]++; lsc[kl] += $15
+    if (!(L in seen_all_L)) { seen_all_L[L] = 1; all_lens[nal++] = L }
 }
 function sort_num(a, n,    i, j, x) {
     for (i = 1; i < n; i++) { x = a[i]; for (j = i; j > 0 && a[j-1] + 0 > x + 0; j--) a[j] = a[j-1]; a[j] = x }
 }
 function pct(s, c) { return c ? sprintf("%.1f", 100 * s / c) : "-" }
 END {
-    sort_num(lens, nl); sort_num(deps, nd)
+    sort_num(lens, nl); sort_num(deps, nd); sort_num(all_lens, nal)
     # accuracy against ratio, per mode and press (full at ratio 0)
     for (mi = 0; mi < nm; mi++) for (pi = 0; pi < np; pi++) {
         p = press[pi]; m = modes[mi]
@@ -70,8 +76,15 @@ END {
         panels[a[1] SUBSEP a[2] SUBSEP a[3]] = 1
     }
     for (k in panels) { split(k, a, SUBSEP); print a[1], a[2], a[3] > (tmp "/panels") }
+    # score by depth: one data file per (press, ratio, mode), depths in order
+    for (k in panels) {
+        split(k, a, SUBSEP); f = tmp "/depth-" a[1] "-" a[2] "-" a[3] ".dat"
+        for (i = 0; i < nd; i++) { kd = k SUBSEP deps[i]; if (dn[kd]) printf "%s %.3f\n", deps[i], 100 * dsc[kd] / dn[kd] > f }
+        close(f)
+    }
+    print full > (tmp "/full")
     xt = ""; for (i = 0; i < nl; i++) xt = xt (i ? ", " : "") "\"" lens[i] "\" " i
-    yt = ""; for (i = 0; i < nd; i++) yt = yt (i ? ", " : "") "\"" deps[i] "%\" " i
+    yt = ""; for (i = 0; i < nd; i++) yt = yt (i ? ", " : "") "\"" deps[i] "%%\" " i
     print xt > (tmp "/xtics"); print yt > (tmp "/ytics")
     print nl, nd > (tmp "/dims")
     for (pi = 0; pi < np; pi++) print press[pi] > (tmp "/presses")
@@ -118,6 +131,21 @@ END {
             printf "\n"
         }
     }
+    # table 3: score per length, one row per (press, ratio, mode)
+    printf "\nscore per prompt length:\n\n| press | ratio | mode |"
+    for (i = 0; i < nal; i++) printf " %s |", all_lens[i]
+    printf "\n|---|---:|---|"; for (i = 0; i < nal; i++) printf "---:|"; printf "\n"
+    for (pi = 0; pi < np; pi++) {
+        p = press[pi]
+        if (p == full) { c = 1; rr[0] = 0 } else { split(ratios[p], rs, " "); c = 0; for (i in rs) rr[c++] = rs[i]; sort_num(rr, c) }
+        for (j = 0; j < c; j++) for (mi = 0; mi < nm; mi++) {
+            k = p SUBSEP rr[j] SUBSEP modes[mi]
+            printf "| %s | %s | %s |", p, rr[j], modes[mi]
+            for (i = 0; i < nal; i++) printf " %s |", pct(lsc[k SUBSEP all_lens[i]], ln[k SUBSEP all_lens[i]])
+            printf "\n"
+        }
+        delete rr
+    }
 }' "$csv"
 
 read -r nl nd < "$tmp/dims"
@@ -127,9 +155,11 @@ ytics=$(cat "$tmp/ytics")
 # accuracy against compression ratio, one file per mode
 while read -r mode; do
     plots=()
+    i=0
     while read -r press; do
         f="$tmp/acc-$mode-$press.dat"
-        [ -s "$f" ] && plots+=("'$f' using 1:2 with linespoints lw 2 pt 7 title '$press'")
+        i=$((i + 1)) # a dash and point type per press: lines that coincide stay visible
+        [ -s "$f" ] && plots+=("'$f' using 1:2 with linespoints lw 2 dt $i pt $((i + 3)) ps 1.5 title '$press'")
     done < "$tmp/presses"
     [ ${#plots[@]} -gt 0 ] || continue
     gnuplot <<EOF
@@ -177,4 +207,38 @@ while read -r press; do
         echo "unset multiplot"
     } | gnuplot
 done < "$tmp/presses"
+# score by depth: a panel per (mode, ratio), a line per press, the full cache dashed in each
+full=$(cat "$tmp/full")
+combos=$(awk -v f="$full" '$1 != f {print $3, $2}' "$tmp/panels" | sort -u)
+if [ -n "$combos" ]; then
+    ncombo=$(echo "$combos" | wc -l)
+    cols=$(echo "$combos" | awk '{print $2}' | sort -u | wc -l)
+    rows=$(( (ncombo + cols - 1) / cols ))
+    {
+        echo "set terminal pngcairo size $((460 * cols)),$((330 * rows + 40)) font ',10'"
+        echo "set output '$out/depth.png'"
+        echo "set multiplot layout $rows,$cols title 'score by needle depth (mean over lengths and tasks)'"
+        echo "set xrange [-3:103]"
+        echo "set yrange [0:105]"
+        echo "set xlabel 'needle depth (% of the filler before it)'"
+        echo "set ylabel 'score (%)'"
+        echo "set grid"
+        echo "set key below font ',8' maxrows 2"
+        echo "$combos" | while read -r m r; do
+            echo "set title 'question-$m, ratio $r'"
+            line="plot"
+            [ -n "$full" ] && [ -s "$tmp/depth-$full-0-$m.dat" ] &&
+                line="$line '$tmp/depth-$full-0-$m.dat' using 1:2 with lines lw 3 dt 2 lc rgb 'black' title 'full',"
+            i=0
+            while read -r p; do
+                i=$((i + 1))
+                f="$tmp/depth-$p-$r-$m.dat"
+                [ "$p" != "$full" ] && [ -s "$f" ] &&
+                    line="$line '$f' using 1:2 with linespoints lw 2 pt $((i + 3)) title '$p',"
+            done < "$tmp/presses"
+            echo "${line%,}"
+        done
+        echo "unset multiplot"
+    } | gnuplot
+fi
 echo >&2 "eval-plot: figures in $out/"
