@@ -11,10 +11,10 @@
 #include <unistd.h>
 
 #include "adakv.h"
-#include "chat.h"
 #include "cli.h"
 #include "cpu.h"
 #include "perplexity.h"
+#include "prompt.h"
 #include "sampler.h"
 #include "tokenizer.h"
 
@@ -158,46 +158,6 @@ static int read_inputs(struct run *r, struct adakv_err *e) {
     return 0;
 }
 
-/* Tokenizes context (+ question): the chat template wraps the whole user turn, and the tokens
- * are cut where the question starts so the context part is identical for every question.
- * Special-token text is parsed, as llama.cpp's tools do. */
-static int tokenize(struct run *r, const struct text *q, int32_t **ctx_tok, size_t *n_ctx_tok,
-                    int32_t **q_tok, size_t *n_q_tok, struct adakv_err *e) {
-    size_t n = r->context.n + (q ? q->n + 1 : 0);
-    char *user = malloc(n + 1);
-    if (!user)
-        return err_set(e, "out of memory");
-    memcpy(user, r->context.s, r->context.n);
-    size_t q_at = r->context.n;
-    if (q) {
-        bool nl = r->context.n && r->context.s[r->context.n - 1] == '\n';
-        if (!nl)
-            user[q_at++] = '\n';
-        memcpy(user + q_at, q->s, q->n);
-        n = q_at + q->n;
-    }
-    user[n] = '\0';
-    char *text = user;
-    size_t text_len = n, split = q ? q_at : n;
-    if (r->o.chat) {
-        /* render once with a marker-free user text, then locate the question by its offset
-         * from the end: the template adds only a fixed suffix after the user text */
-        if (chat_apply(adakv_model_gguf(r->m), user, n, &text, &text_len, e)) {
-            free(user);
-            return -1;
-        }
-        char *at = memmem(text, text_len, user, n);
-        split = at ? (size_t)(at - text) + (q ? q_at : n) : text_len;
-        free(user);
-    }
-    int rc = tokenizer_encode(r->tok, text, split, true, true, ctx_tok, n_ctx_tok, e);
-    if (!rc)
-        rc = tokenizer_encode(r->tok, text + split, text_len - split, false, true, q_tok, n_q_tok,
-                              e);
-    free(text);
-    return rc;
-}
-
 /* Prefill progress on stderr, redrawn in place: layer-major prefill finishes one layer of the
  * whole prompt at a time, so layers done / layers is the fraction of the work. */
 struct progress {
@@ -305,7 +265,13 @@ static int answer(struct run *r, struct sampler *smp, struct adakv_err *e) {
     for (int i = 0; i < nq; i++) {
         int32_t *ct = NULL, *qt = NULL;
         size_t n_ct = 0, n_qt = 0;
-        int rc = tokenize(r, r->n_questions ? &r->questions[i] : NULL, &ct, &n_ct, &qt, &n_qt, e);
+        const struct text *q = r->n_questions ? &r->questions[i] : NULL;
+        struct prompt_text pt = {.context = r->context.s,
+                                 .n_context = r->context.n,
+                                 .question = q ? q->s : NULL,
+                                 .n_question = q ? q->n : 0};
+        int rc = prompt_tokenize(r->tok, r->o.chat ? adakv_model_gguf(r->m) : NULL, &pt, &ct, &n_ct,
+                                 &qt, &n_qt, e);
         if (!rc && n_ct + n_qt == 0)
             rc = err_set(e, "%s: the prompt has no tokens", r->context.name);
         if (!rc && i > 0)

@@ -5,6 +5,7 @@ set -euo pipefail
 pkgs=(build-essential autoconf automake libtool pkg-config autoconf-archive
       libsleef-dev libdnnl-dev libcriterion-dev libnuma-dev libhwloc-dev
       python3 python3-pip unzip ca-certificates clang-format
+      gnuplot-nox # the figures of docs/eval.md (tools/eval-plot.sh)
       gcc-aarch64-linux-gnu qemu-user qemu-user-binfmt) # the NEON kernels' cross-build and tests (arm-check.sh)
 # A package counts only if installed for this machine's architecture (or arch "all"): a
 # cross-build's foreign :arm64 copy of a -dev package does not provide the native library.
