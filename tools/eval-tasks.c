@@ -337,8 +337,8 @@ static void plan_niah(struct plan *p, struct eval_case *c, uint64_t *s, bool *oo
         for (int v = 0; v < n_vals; v++, i++) {
             char *val = drawn[n_keys + i];
             draw_distinct(s, vk, drawn, n_keys + i, val);
-            snprintf(p->ins[i], sizeof p->ins[i], "One of the special magic %s for %s is: %s.",
-                     label, drawn[k], val);
+            snprintf(p->ins[i], sizeof p->ins[i],
+                     "One of the special magic %s for %.63s is: %.63s.", label, drawn[k], val);
             p->frac[i] = i == 0 ? c->depth / 100.0 : rng_unit(s);
             if (k < n_ask)
                 set_expected(c, c->n_expected, val, oom);
