@@ -27,6 +27,7 @@
  * Both are below 2^24, so the block dot converts to float exactly, as in vec_dot. */
 #include <arm_neon.h>
 
+#include "neon-rp.h"
 #include "quant.h"
 
 enum kind { K_Q4_0, K_Q4_1, K_Q5_0, K_Q5_1, K_Q8_0 };
@@ -43,13 +44,6 @@ enum {
  * the accumulator arrays in registers and makes every SDOT lane an immediate (at -O2 GCC left
  * such loops rolled, with the accumulators going through the stack on every step). */
 #define UNROLL _Pragma("GCC unroll 16")
-
-/* An empty volatile asm, placed at the top of each unrolled step: GCC's scheduler never moves
- * instructions across one. Without it, the pre-allocation scheduler hoisted the loads of all the
- * unrolled steps to the top of the block and spilled most of them to the stack. */
-INLINE void step_barrier(void) {
-    __asm__ volatile("");
-}
 
 INLINE int has_min(enum kind k) {
     return k == K_Q4_1 || k == K_Q5_1;
@@ -153,23 +147,6 @@ static void pack_act_q8_0(const float *restrict x, void *restrict dst, int64_t n
 
 /* ============================== the shared inner step ============================== */
 
-/* acc + the dot of each lane's 4 weight bytes w with activation bytes 4 l .. 4 l + 3 of a. SDOT
- * by element wants l as an immediate: every caller's l is a constant once its loop is unrolled,
- * and the switch then folds to one instruction (it stays correct, only slower, if not). */
-INLINE int32x4_t sdot_lane(int32x4_t acc, uint8x16_t w, int8x16_t a, int l) {
-    const int8x16_t ws = vreinterpretq_s8_u8(w);
-    switch (l & 3) {
-    case 0:
-        return vdotq_laneq_s32(acc, ws, a, 0);
-    case 1:
-        return vdotq_laneq_s32(acc, ws, a, 1);
-    case 2:
-        return vdotq_laneq_s32(acc, ws, a, 2);
-    default:
-        return vdotq_laneq_s32(acc, ws, a, 3);
-    }
-}
-
 /* The fifth bits of one step of a Q5 row group (qh: each lane the row's qh word, whose bit e is
  * bit 4 of element e): byte c of the word copied to the lane's 4 bytes, then byte j shifted so
  * that bit 4 odd + j (element 8 c + 4 odd + j) lands on bit 4. Only bit 4 of the result is
@@ -234,11 +211,6 @@ INLINE int32x4_t dot_start(enum kind k, const struct act_row *a, int64_t b) {
     return vdupq_n_s32(offset_of(k) ? -a->o[b] : 0);
 }
 
-/* 4 f16 at p (any alignment) as f32. */
-INLINE float32x4_t f16x4(const uint8_t *p) {
-    return vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(p)));
-}
-
 /* acc + d_w * d_a * dot [+ m_w * s_a] for block b of row group g: vec_dot's per-block terms,
  * multiplied and added in its order. */
 INLINE float32x4_t block_fold(enum kind k, float32x4_t acc, int32x4_t dot, const uint8_t *tb, int g,
@@ -247,17 +219,6 @@ INLINE float32x4_t block_fold(enum kind k, float32x4_t acc, int32x4_t dot, const
     if (has_min(k))
         t = vaddq_f32(t, vmulq_n_f32(f16x4(tb + off_m() + 8 * g), a->s[b]));
     return vaddq_f32(acc, t);
-}
-
-/* The first nr (may be <= 0) of the 4 row lanes to y. */
-static inline void store_rows(float *y, float32x4_t v, int64_t nr) {
-    if (nr >= G) {
-        vst1q_f32(y, v);
-    } else if (nr > 0) {
-        float tmp[G];
-        vst1q_f32(tmp, v);
-        memcpy(y, tmp, (size_t)nr * sizeof *y);
-    }
 }
 
 /* ============================== decode: one token ============================== */

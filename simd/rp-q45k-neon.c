@@ -23,6 +23,7 @@
  * super-block, as in the reference. */
 #include <arm_neon.h>
 
+#include "neon-rp.h"
 #include "quant.h"
 
 #define INLINE static inline __attribute__((always_inline))
@@ -31,13 +32,6 @@
  * such loops rolled, with the accumulators going through the stack on every step). */
 #define UNROLL _Pragma("GCC unroll 16")
 #define ROLLED _Pragma("GCC unroll 1")
-
-/* An empty volatile asm, placed at the top of each unrolled step: GCC's scheduler never moves
- * instructions across one. Without it, the pre-allocation scheduler hoisted the loads of all the
- * unrolled steps to the top of the block and spilled most of them to the stack. */
-INLINE void step_barrier(void) {
-    __asm__ volatile("");
-}
 
 enum {
     R = QUANT_RP_ROWS,
@@ -49,23 +43,6 @@ enum {
     OFF_QH = 16 * R,
     NT = 4, /* tokens per gemm pass over a row group: each unpacked weight vector serves 4 */
 };
-
-/* acc + the dot of each lane's 4 weight bytes w with activation bytes 4 l .. 4 l + 3 of a. SDOT
- * by element wants l as an immediate: every caller's l is a constant once its loop is unrolled,
- * and the switch then folds to one instruction (it stays correct, only slower, if not). */
-INLINE int32x4_t sdot_lane(int32x4_t acc, uint8x16_t w, int8x16_t a, int l) {
-    const int8x16_t ws = vreinterpretq_s8_u8(w);
-    switch (l & 3) {
-    case 0:
-        return vdotq_laneq_s32(acc, ws, a, 0);
-    case 1:
-        return vdotq_laneq_s32(acc, ws, a, 1);
-    case 2:
-        return vdotq_laneq_s32(acc, ws, a, 2);
-    default:
-        return vdotq_laneq_s32(acc, ws, a, 3);
-    }
-}
 
 /* Byte k (0..11) of the 16 rows' native scales, byte i = row i. */
 INLINE uint8x16_t scale_bytes(const uint8_t *sb, int k) {
@@ -91,11 +68,6 @@ INLINE int32x4_t group_s32(uint8x16_t v, int g) {
 INLINE int16x4_t group_s16(uint8x16_t v, int g) {
     const uint16x8_t h = g < 2 ? vmovl_u8(vget_low_u8(v)) : vmovl_high_u8(v);
     return vreinterpret_s16_u16(g & 1 ? vget_high_u16(h) : vget_low_u16(h));
-}
-
-/* 4 f16 at p (any alignment) as f32. */
-INLINE float32x4_t f16x4(const uint8_t *p) {
-    return vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(p)));
 }
 
 /* Chunk c (sub-blocks 2c, 2c + 1: qs steps 8c .. 8c + 7) of one slab, row groups g0 .. g0 +
@@ -222,17 +194,6 @@ INLINE void tile_dot(const uint8_t *tile, int64_t nb, int five, int g0, int ng, 
         for (int t = 0; t < nt; t++)
             a[t] = (const struct block_q8_k *)(const void *)(act + t * act_stride) + b;
         slab_dot(tile + b * slab, five, g0, ng, a, nt, acc);
-    }
-}
-
-/* The first `count` (may be <= 0) of the 4 row lanes to y. */
-static inline void store_rows(float *y, float32x4_t v, int64_t count) {
-    if (count >= G) {
-        vst1q_f32(y, v);
-    } else if (count > 0) {
-        float tmp[G];
-        vst1q_f32(tmp, v);
-        memcpy(y, tmp, (size_t)count * sizeof *y);
     }
 }
 

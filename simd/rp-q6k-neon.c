@@ -21,6 +21,7 @@
  * < 1.4e8 < 2^31. */
 #include <arm_neon.h>
 
+#include "neon-rp.h"
 #include "quant.h"
 
 /* The record of one super-block of a tile (repack-q6k.c). */
@@ -43,29 +44,6 @@ _Static_assert(Q_OFF + QK_K / 16 * SUB == REC, "a record holds 16 native blocks'
  * such loops rolled, with the accumulators going through the stack on every step). */
 #define UNROLL _Pragma("GCC unroll 16")
 
-/* An empty volatile asm, placed at the top of each unrolled step: GCC's scheduler never moves
- * instructions across one. Without it, the pre-allocation scheduler hoisted the loads of all the
- * unrolled steps to the top of the block and spilled most of them to the stack. */
-INLINE void step_barrier(void) {
-    __asm__ volatile("");
-}
-
-/* acc + the dot of each lane's 4 weight bytes w with activation bytes 4 l .. 4 l + 3 of a. SDOT
- * by element wants l as an immediate, and every call below passes a literal. */
-INLINE int32x4_t sdot_lane(int32x4_t acc, uint8x16_t w, int8x16_t a, int l) {
-    const int8x16_t ws = vreinterpretq_s8_u8(w);
-    switch (l & 3) {
-    case 0:
-        return vdotq_laneq_s32(acc, ws, a, 0);
-    case 1:
-        return vdotq_laneq_s32(acc, ws, a, 1);
-    case 2:
-        return vdotq_laneq_s32(acc, ws, a, 2);
-    default:
-        return vdotq_laneq_s32(acc, ws, a, 3);
-    }
-}
-
 /* The quants of one sub-block and row group (q at its first step) as 4 vectors, value 4 s + j of
  * the sub-block in byte j of vector s. Steps 0..2 carry values 0..11 in their low 6 bits and
  * the 2-bit pieces of values 12..15 in their top 2 bits: SRI keeps the top bits of its first
@@ -85,11 +63,6 @@ INLINE int32x4_t scales_s32(const uint8_t *rec, int g, int rg) {
     const int8x16_t v = vld1q_s8((const int8_t *)(rec + SC_OFF + R * g));
     const int16x8_t h = rg < 2 ? vmovl_s8(vget_low_s8(v)) : vmovl_high_s8(v);
     return rg & 1 ? vmovl_high_s16(h) : vmovl_s16(vget_low_s16(h));
-}
-
-/* 4 f16 at p (any alignment) as f32. */
-INLINE float32x4_t f16x4(const uint8_t *p) {
-    return vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(p)));
 }
 
 /* acc[gi * nt + t] = the dots of rows 4 (g0 + gi) .. + 3 of the tile with token t, gi < ng,
@@ -144,17 +117,6 @@ INLINE void tile_pass(const uint8_t *tile, int64_t nb, int g0, int ng,
     }
 }
 
-/* y[0 .. n) = the first n (may be <= 0) of the 4 row lanes of v. */
-static void store_rows(float *y, int64_t n, float32x4_t v) {
-    if (n >= G) {
-        vst1q_f32(y, v);
-    } else if (n > 0) {
-        float tmp[G];
-        vst1q_f32(tmp, v);
-        memcpy(y, tmp, (size_t)n * sizeof *y);
-    }
-}
-
 /* One token: all row groups in one pass, so the tile streams from memory once, in order. */
 static void gemv_q6_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
                          const void *restrict act, float *restrict y) {
@@ -164,7 +126,7 @@ static void gemv_q6_k_rp(int64_t n, const void *restrict w, size_t w_stride, int
         tile_pass((const uint8_t *)w + (size_t)r * w_stride, n / QK_K, 0, NG, a, 1, acc);
         UNROLL
         for (int g = 0; g < NG; g++)
-            store_rows(y + r + G * g, n_rows - r - G * g, acc[g]);
+            store_rows(y + r + G * g, acc[g], n_rows - r - G * g);
     }
 }
 
@@ -180,7 +142,7 @@ INLINE void gemm_group(const uint8_t *tile, int64_t nb, int g, const uint8_t *ac
     tile_pass(tile, nb, g, 1, a, nt, acc);
     UNROLL
     for (int t = 0; t < nt; t++)
-        store_rows(y + (size_t)(t0 + t) * y_stride, rows, acc[t]);
+        store_rows(y + (size_t)(t0 + t) * y_stride, acc[t], rows);
 }
 
 /* Many tokens: per row group of a tile (6.6 KiB of quants at n = 2048, cached after the first
