@@ -18,6 +18,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "avx512-lanes.h"
 #include "quant.h"
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
@@ -158,10 +159,7 @@ static ALWAYS_INLINE void tile_dot(const uint8_t *tile, int64_t nb, int five, co
 
 /* The first `count` (may be <= 0) of the 16 row lanes to y. */
 static inline void store_rows(float *y, __m512 v, int64_t count) {
-    if (count >= R)
-        _mm512_storeu_ps(y, v);
-    else if (count > 0)
-        _mm512_mask_storeu_ps(y, (__mmask16)((1u << count) - 1), v);
+    _mm512_mask_storeu_ps(y, avx512_lanes16(count < R ? (int)count : R), v);
 }
 
 static ALWAYS_INLINE void gemv_k(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,

@@ -16,6 +16,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "avx512-lanes.h"
 #include "quant.h"
 
 enum {
@@ -94,10 +95,7 @@ INLINE void tile_pass(const uint8_t *tile, int64_t nb, const struct block_q8_k *
 
 /* y[0 .. n) = v[0 .. n), n <= 16. */
 static inline void store_rows(float *y, int64_t n, __m512 v) {
-    if (n >= R)
-        _mm512_storeu_ps(y, v);
-    else if (n > 0)
-        _mm512_mask_storeu_ps(y, (__mmask16)((1u << n) - 1), v);
+    _mm512_mask_storeu_ps(y, avx512_lanes16(n < R ? (int)n : R), v);
 }
 
 static void gemv_q6_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
