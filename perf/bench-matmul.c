@@ -1,4 +1,5 @@
-/* Micro-benchmark of matmul on the default model's shapes: decode GEMV bandwidth (GB/s of
+/* Micro-benchmark of matmul on the default model's shapes (or the 1B zoo shape's, third argument
+ * "1b"): decode GEMV bandwidth (GB/s of
  * weight bytes streamed) and prefill throughput (GFLOP/s = 2 * n_in * n_out * n_tok / s), for
  * each ISA level this machine has. Weights are random blocks (speed does not depend on values);
  * each GEMV matrix is larger than nothing in cache between reps only when it exceeds L3, so the
@@ -8,7 +9,7 @@
  * On a shared machine wall time mixes in other processes; the "per CPU-s" columns divide the
  * work by the process CPU time instead (all threads summed), i.e. throughput per busy core.
  *
- *   perf/bench-matmul [n_tok_prefill (512)] [reps (auto)]     threads: OMP_NUM_THREADS */
+ *   perf/bench-matmul [n_tok_prefill (512)] [reps (auto)] [smol|1b]    threads: OMP_NUM_THREADS */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,11 +31,23 @@ struct shape {
     int64_t n_in, n_out;
 };
 
-static const struct shape shapes[] = {
+static const struct shape smol_shapes[] = {
     {"attn_q/o 576x576 Q4_1", TENSOR_TYPE_Q4_1, 576, 576},
     {"ffn_up 576x1536 Q4_1", TENSOR_TYPE_Q4_1, 576, 1536},
     {"ffn_down 1536x576 Q4_1", TENSOR_TYPE_Q4_1, 1536, 576},
     {"lm_head 576x49152 Q8_0", TENSOR_TYPE_Q8_0, 576, 49152},
+    {NULL, 0, 0, 0},
+};
+
+/* Llama-3.2-1B's projections in the types its Q4_K_M file gives them, and Q8_0. */
+static const struct shape shapes_1b[] = {
+    {"attn_q 2048x2048 Q4_K", TENSOR_TYPE_Q4_K, 2048, 2048},
+    {"ffn_up 2048x8192 Q4_K", TENSOR_TYPE_Q4_K, 2048, 8192},
+    {"ffn_down 8192x2048 Q4_K", TENSOR_TYPE_Q4_K, 8192, 2048},
+    {"ffn_down 8192x2048 Q6_K", TENSOR_TYPE_Q6_K, 8192, 2048},
+    {"ffn_up 2048x8192 Q5_K", TENSOR_TYPE_Q5_K, 2048, 8192},
+    {"ffn_up 2048x8192 Q8_0", TENSOR_TYPE_Q8_0, 2048, 8192},
+    {NULL, 0, 0, 0},
 };
 
 /* Median of reps timings of one matmul call (wall time), and in *cpu the median CPU time. */
@@ -70,6 +83,7 @@ static double median(double *t, int reps) {
 int main(int argc, char **argv) {
     int64_t n_tok = argc > 1 ? atoll(argv[1]) : 512;
     int reps_arg = argc > 2 ? atoi(argv[2]) : 0;
+    const struct shape *shapes = argc > 3 && !strcmp(argv[3], "1b") ? shapes_1b : smol_shapes;
     if (n_tok < 1 || n_tok > 1 << 16) {
         fprintf(stderr, "bench-matmul: n_tok must be in 1..65536\n");
         return 1;
@@ -79,11 +93,13 @@ int main(int argc, char **argv) {
     printf("%-7s %-24s %9s %7s %10s %11s %8s %11s\n", "isa", "shape", "gemv us", "GB/s", "GB/CPU-s",
            "prefill ms", "GFLOP/s", "GFLOP/CPU-s");
     uint64_t seed = 1;
-    for (int isa = 0; isa < SIMD_ISA_COUNT; isa++) {
+    /* the 1B shapes only at the best ISA: the scalar prefill of them takes minutes */
+    for (int isa = shapes == shapes_1b ? (int)simd_isa_detected() : 0; isa < SIMD_ISA_COUNT;
+         isa++) {
         if (!simd_isa_available((enum simd_isa)isa))
             continue;
         simd_set_isa_cap((enum simd_isa)isa);
-        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        for (size_t s = 0; shapes[s].name; s++) {
             const struct shape *sh = &shapes[s];
             size_t rb = tensor_type_row_size(sh->type, (uint64_t)sh->n_in);
             size_t wbytes = rb * (size_t)sh->n_out;
@@ -104,8 +120,11 @@ int main(int argc, char **argv) {
             for (size_t off = 0; off + bb <= wbytes; off += bb) {
                 uint16_t h = quant_f32_to_f16(0.01f);
                 memcpy(wd + off, &h, 2);
-                if (sh->type == TENSOR_TYPE_Q4_1)
-                    memcpy(wd + off + 2, &h, 2);
+                if (sh->type == TENSOR_TYPE_Q4_1 || sh->type == TENSOR_TYPE_Q4_K ||
+                    sh->type == TENSOR_TYPE_Q5_K)
+                    memcpy(wd + off + 2, &h, 2);  /* the second f16 (m, dmin) */
+                if (sh->type == TENSOR_TYPE_Q6_K) /* its d is last */
+                    memcpy(wd + off + bb - 2, &h, 2);
             }
             for (int64_t i = 0; i < n_tok * sh->n_in; i++)
                 x[i] = (float)((i * 7919) % 2001 - 1000) * 1e-3f;
@@ -137,9 +156,14 @@ int main(int argc, char **argv) {
                                 sh->n_in);
                 w.rp = rp;
                 tg = time_matmul(&w, x, 1, y, ws, reps, &cg);
-                printf("%-7s %-24s %9.1f %7.1f %10.1f\n", simd_isa_name((enum simd_isa)isa),
+                printf("%-7s %-24s %9.1f %7.1f %10.1f", simd_isa_name((enum simd_isa)isa),
                        "  same, repacked rows", tg * 1e6, (double)wbytes / tg * 1e-9,
                        (double)wbytes / cg * 1e-9);
+                if (qk->gemm_rp) {
+                    tp = time_matmul(&w, x, n_tok, y, ws, reps_arg ? reps_arg : 5, &cp);
+                    printf(" %11.2f %8.1f %11.1f", tp * 1e3, flop / tp * 1e-9, flop / cp * 1e-9);
+                }
+                printf("\n");
                 free(rp);
             }
             free(wd);
