@@ -35,6 +35,7 @@ static void tables_build(void) {
         if (f->avx512_vnni) {
             quant_fill_rp_q45k_vnni(tables[SIMD_ISA_AVX512]);
             quant_fill_rp_q6k_vnni(tables[SIMD_ISA_AVX512]);
+            quant_fill_rp_q32x_vnni(tables[SIMD_ISA_AVX512]);
         }
     }
 #endif

@@ -275,11 +275,14 @@ void quant_fill_rp_q32_avx2(struct quant_kernels *t);
 void quant_fill_rp_q45k_avx2(struct quant_kernels *t);
 void quant_fill_rp_q6k_avx2(struct quant_kernels *t);
 /* The AVX-512 VNNI gemv_rp and gemm_rp over the same tiles and activations, set after
- * quant_fill_avx512 where the CPU has VNNI: Q4_K, Q5_K (rp-q45k-vnni.c), Q6_K (rp-q6k-vnni.c). */
+ * quant_fill_avx512 where the CPU has VNNI: Q4_K, Q5_K (rp-q45k-vnni.c), Q6_K (rp-q6k-vnni.c),
+ * Q4_0, Q5_0, Q5_1 (below). */
 void quant_fill_rp_q45k_vnni(struct quant_kernels *t);
 void quant_fill_rp_q6k_vnni(struct quant_kernels *t);
 /* Q4_1 and Q8_0 (rp-q32-vnni.c), over quant_fill_avx512's activation packings: it calls this. */
 void quant_fill_rp_q32_vnni(struct quant_kernels *t);
+/* Q4_0, Q5_0 and Q5_1 (rp-q32x-vnni.c), over the AVX2 group's activation packing. */
+void quant_fill_rp_q32x_vnni(struct quant_kernels *t);
 /* vnni / bf16: use the vpdpbusd / vdpbf16ps paths (the dispatcher passes the CPU's flags; tests
  * pass false to exercise the fallbacks on machines that have them). */
 void quant_fill_avx512(struct quant_kernels *t, bool vnni, bool bf16);
