@@ -6,10 +6,11 @@ configuration of that test (named), ms/token; for decode the bandwidth bound
 (weight bytes + K/V bytes read per token) / (same-run STREAM read bandwidth) and the share of it
 reached; for prefill GFLOP/s and the share of the machine's fp32 FMA and int8 VNNI peaks.
 
-Peaks default, on an AVX-512 machine, to perf.md 4.2's measurement of that machine class (per
-core: 257 GFLOP/s fp32 FMA, 1015 GOP/s int8 vpdpbusd at ~4.0 GHz) and, on an AVX2-only one, to
-the nominal figures of a 2-FMA-pipe core at 3.0 GHz (96 GFLOP/s fp32, 384 GOP/s int8 through
-vpmaddubsw); pass --peak-fp32/--peak-int8 for another machine.
+Peaks: perf/run.sh measures them in the same run with perf/peak (per thread, all threads at
+once: fp32 FMA and the int8 dot instruction the prefill kernels use) and passes them as
+--peak-fp32/--peak-int8. Without them the defaults are nominal: on an AVX-512 machine perf.md
+4.2's Zen 5 (257 GFLOP/s fp32, 1015 GOP/s int8 per core at ~4.0 GHz; a Zen 4 issues half of that
+int8 rate), on an AVX2-only one a 2-FMA-pipe core at 3.0 GHz (96 GFLOP/s, 384 GOP/s).
 
 Several models (perf/run.sh -m ... or --zoo) give one block of rows per model.
 """
@@ -94,6 +95,7 @@ def main():
         figures[name[:-5] if name.endswith(".gguf") else name] = model_figures(path)
     samples = defaultdict(list)  # (model, test, tool, config) -> [tps]
     kvb = defaultdict(list)
+    press_share = defaultdict(list)  # key -> press seconds / depth prefill seconds, per round
     bw = {}
     order = []
     with open(a.csv) as f:
@@ -105,6 +107,8 @@ def main():
                 samples[key].append(float(row["tps"]))
             if row["kv_read_bytes"]:
                 kvb[key].append(float(row["kv_read_bytes"]))
+            if row.get("press_s") and row.get("depth_fill_s") and float(row["depth_fill_s"]) > 0:
+                press_share[key].append(float(row["press_s"]) / float(row["depth_fill_s"]))
             if row["stream_read_GBps"]:
                 bw[row["round"]] = float(row["stream_read_GBps"])
     stream = statistics.median(bw.values()) if bw else float("nan")
@@ -154,6 +158,12 @@ def main():
                 gf = prefill_flop(m, n) * med / n / 1e9
                 cells += ["", "", f"{gf:.0f}", f"{100 * gf / peak32:.0f}% / {100 * gf / peak8:.0f}%"]
             print("| " + " | ".join(cells) + " |")
+    notes = [f"{k[0]} {k[1]} {k[3]}: {100 * statistics.median(v):.2f}%"
+             for k, v in press_share.items() if statistics.median(v) > 0]
+    if notes:
+        print("\nPress time (scoring, budgets, compaction) as a share of the untimed depth "
+              "prefill it ran in: " + "; ".join(notes) + ".")
+    print(f"\nPeaks per thread: fp32 {a.peak_fp32:.0f} GFLOP/s, int8 {a.peak_int8:.0f} GOP/s.")
     return 0
 
 

@@ -49,8 +49,8 @@ for model in "${models[@]}"; do
 done
 peer=$top/perf/peer/bin/llama-bench
 [ -x "$peer" ] || "$top/perf/build-peer.sh" || { echo "perf/run.sh: peer build failed" >&2; exit 1; }
-ours=$build/perf/adakv-bench stream=$build/perf/stream
-for p in "$ours" "$stream"; do
+ours=$build/perf/adakv-bench stream=$build/perf/stream peak=$build/perf/peak
+for p in "$ours" "$stream" "$peak"; do
     [ -x "$p" ] || make -C "$build" "${p#"$build"/}" >/dev/null
 done
 mkdir -p "$out"
@@ -81,7 +81,7 @@ ours_args() {
     esac
 }
 
-echo "round,model,tool,config,test,tps,kv_read_bytes,stream_read_GBps" >"$csv"
+echo "round,model,tool,config,test,tps,kv_read_bytes,stream_read_GBps,depth_fill_s,press_s" >"$csv"
 {
     echo "# perf/run.sh $stamp: reps=$reps threads=$threads quick=$quick models=${models[*]}"
     echo "# peer: $peer ($(cat "$top/perf/peer/COMMIT" 2>/dev/null || echo unknown commit))"
@@ -89,6 +89,11 @@ echo "round,model,tool,config,test,tps,kv_read_bytes,stream_read_GBps" >"$csv"
     echo "# OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-unset}"
     uptime
 } >"$log"
+# this CPU's fp32 FMA and int8 dot peaks per thread, all threads busy (perf/peak.c says why)
+peaks=$("$peak" 3 | tee -a "$log")
+peak32=$(sed -n 's/.*fp32_GFLOPs_per_thread=\([0-9.]*\).*/\1/p' <<<"$peaks")
+peak8=$(sed -n 's/.*int8_GOPs_per_thread=\([0-9.]*\).*/\1/p' <<<"$peaks")
+echo "peaks per thread: fp32 $peak32 GFLOP/s, int8 $peak8 GOP/s" >&2
 
 for r in $(seq 1 "$reps"); do
     bw=$("$stream" 256 6 2>/dev/null | sed -n 's/.*read_GBps=\([0-9.]*\).*/\1/p')
@@ -106,7 +111,7 @@ for r in $(seq 1 "$reps"); do
                 shift
                 tps=$("$peer" -m "$model" $(test_args "$t") -t "$threads" -r 1 -fa "$fa" \
                     -ctk "$kv" -ctv "$kv" -o csv 2>>"$log" | python3 -c "$avg_ts") || tps=
-                echo "$r,$mname,llama.cpp,$kv fa$fa,$t,$tps,,$bw" >>"$csv"
+                echo "$r,$mname,llama.cpp,$kv fa$fa,$t,$tps,,$bw,," >>"$csv"
                 echo "  $mname $t llama.cpp $kv fa$fa: $tps t/s" >&2
             fi
             if [ $i -lt ${#ocfgs[@]} ]; then
@@ -117,7 +122,8 @@ for r in $(seq 1 "$reps"); do
                 row=$("$ours" -m "$model" $(ours_args "$t") -r 1 -t "$threads" $press \
                     2>>"$log" | tail -n 1) || row=
                 tps=$(cut -d, -f6 <<<"$row") kvb=$(cut -d, -f11 <<<"$row")
-                echo "$r,$mname,adakv,int8 $cfg,$t,$tps,$kvb,$bw" >>"$csv"
+                fill=$(cut -d, -f12 <<<"$row") pressed=$(cut -d, -f13 <<<"$row")
+                echo "$r,$mname,adakv,int8 $cfg,$t,$tps,$kvb,$bw,$fill,$pressed" >>"$csv"
                 echo "  $mname $t adakv int8 $cfg: $tps t/s" >&2
             fi
         done
@@ -128,5 +134,6 @@ done
 py=python3
 "$py" -c 'import gguf' 2>/dev/null || py=$top/perf/zoo/.venv/bin/python
 "$py" "$top/perf/run-table.py" --csv "$csv" --models "${models[@]}" --threads "$threads" \
+    ${peak32:+--peak-fp32 "$peak32"} ${peak8:+--peak-int8 "$peak8"} \
     --command "perf/run.sh $args" | tee "$md"
 echo "wrote $md, $csv and $log" >&2
