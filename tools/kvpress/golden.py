@@ -13,6 +13,7 @@ docs/kvpress.md). One file per (press, ratio): tests/data/kvpress/<name>.txt.
 usage: tools/kvpress/run.sh   (venv, tokens, then this script)
        python golden.py MODEL.gguf TOKENS.txt OUTDIR
 """
+import importlib.metadata
 import math
 import os
 import sys
@@ -156,7 +157,7 @@ def main():
                                                  dtype=torch.float32)
     model.eval()
     cfg = model.config
-    versions = (f"kvpress {kvpress.__version__ if hasattr(kvpress, '__version__') else '?'}, "
+    versions = (f"kvpress {importlib.metadata.version('kvpress')}, "
                 f"transformers {transformers.__version__}, torch {torch.__version__}")
     for name, press, settings in cases(L):
         kept = run_case(model, ids, press)

@@ -19,4 +19,4 @@ cc -std=c11 -O2 -I"$top/src" -I"$build" "$top/tools/kvpress/tokenize.c" -L"$buil
     -Wl,-rpath,"$build/.libs" -o "$tok"
 "$tok" "$model" "$data/prompt.txt" > "$data/tokens.txt"
 echo "run.sh: $(wc -w < "$data/tokens.txt") tokens in $data/tokens.txt" >&2
-OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$py" "$top/tools/kvpress/golden.py" "$model" "$data/tokens.txt" "$data"
+TQDM_DISABLE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$py" "$top/tools/kvpress/golden.py" "$model" "$data/tokens.txt" "$data"
