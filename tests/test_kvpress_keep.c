@@ -13,6 +13,7 @@
  * more is a departure docs/kvpress.md must explain. A sensitivity case checks the bound is not
  * vacuous: SnapKV at adakv's own defaults (window 32, max-pool 7) must fall below it. */
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,14 +121,16 @@ struct overlap {
 
 /* Prefills the golden's tokens through adakv with its settings (plus `extra`, which overrides)
  * and compares every head's kept positions with kvpress's. */
-static struct overlap compare(const char *name, const char *extra) {
-    static struct adakv_model *m;
+static struct overlap compare(const char *name, const char *extra, bool f32) {
+    static struct adakv_model *models[2];
     struct adakv_err e = {{0}};
-    if (!m) {
-        struct adakv_model_params mp = {.n_threads = 0};
-        m = adakv_model_load(env("ADAKV_MODEL"), &mp, &e);
-        cr_assert_not_null(m, "%s", e.msg);
+    if (!models[f32]) {
+        struct adakv_model_params mp = {
+            .n_threads = 0, .prefill_gemm = f32 ? ADAKV_PREFILL_GEMM_F32 : ADAKV_PREFILL_GEMM_AUTO};
+        models[f32] = adakv_model_load(env("ADAKV_MODEL"), &mp, &e);
+        cr_assert_not_null(models[f32], "%s", e.msg);
     }
+    struct adakv_model *m = models[f32];
     struct golden g;
     read_golden(name, &g);
     static int32_t ids[MAX_TOKENS];
@@ -141,6 +144,7 @@ static struct overlap compare(const char *name, const char *extra) {
     struct adakv_ctx_params cp;
     adakv_ctx_params_default(&cp);
     cp.n_ctx = n + 16;
+    cp.kv_type = f32 ? ADAKV_KV_F32 : ADAKV_KV_INT8;
     struct adakv_ctx *c = adakv_ctx_new(m, &cp, &e);
     cr_assert_not_null(c, "%s", e.msg);
     struct adakv_press *p = adakv_press_new();
@@ -177,17 +181,17 @@ static struct overlap compare(const char *name, const char *extra) {
         }
     o.mean = sum / (g.n_layer * g.n_head_kv);
     fprintf(stderr,
-            "kvpress_keep: %-16s %s%s%s: overlap per head min %.4f (layer %d head %d) mean "
+            "kvpress_keep: %-16s %s%s%s%s: overlap per head min %.4f (layer %d head %d) mean "
             "%.4f, rows per head differ by <= %d\n",
-            name, g.settings, extra ? " + " : "", extra ? extra : "", o.min, o.min_layer,
-            o.min_head, o.mean, o.count_diff);
+            name, g.settings, extra ? " + " : "", extra ? extra : "", f32 ? " (f32 path)" : "",
+            o.min, o.min_layer, o.min_head, o.mean, o.count_diff);
     adakv_ctx_free(c);
     free(g.kept);
     return o;
 }
 
 static void check(const char *name) {
-    struct overlap o = compare(name, NULL);
+    struct overlap o = compare(name, NULL, false);
     cr_expect_geq(o.min, MIN_OVERLAP,
                   "%s: layer %d head %d keeps only %.2f%% of kvpress's rows (bound %.0f%%)", name,
                   o.min_layer, o.min_head, 100.0 * o.min, 100.0 * MIN_OVERLAP);
@@ -243,8 +247,27 @@ Test(kvpress_keep, critical_adakv_snapkv, .timeout = 600) {
 /* The bound must be able to fail: adakv's own SnapKV defaults (window 32, max-pool 7) select
  * visibly different rows from kvpress's (window 64, avg-pool 5). */
 Test(kvpress_keep, bound_catches_a_wrong_window, .timeout = 600) {
-    struct overlap o = compare("snapkv-80", "window=32 pool-kernel=7 pool=max");
+    struct overlap o = compare("snapkv-80", "window=32 pool-kernel=7 pool=max", false);
     cr_expect_lt(o.min, MIN_OVERLAP,
                  "window 32, max-pool 7 still keeps >= %.0f%% of kvpress's rows in every head",
                  100.0 * MIN_OVERLAP);
+}
+
+/* What is left below 100% above is the engine's arithmetic, not the presses: with f32 prompt
+ * GEMMs (oneDNN on the dequantized weights, as transformers runs them) and an f32 KV cache,
+ * SnapKV and AdaKV keep exactly kvpress's rows; PyramidKV differs by its per-layer rounding
+ * (one row) and CriticalAdaKV by its stage-1 split (docs/kvpress.md, departures). */
+Test(kvpress_keep, f32_engine_keeps_kvpress_rows, .timeout = 600) {
+    const char *exact[] = {"snapkv-50", "snapkv-80", "adakv-50", "adakv-80"};
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++) {
+        struct overlap o = compare(exact[i], NULL, true);
+        cr_expect_eq(o.min, 1.0, "%s, f32 path: layer %d head %d keeps %.2f%% of kvpress's rows",
+                     exact[i], o.min_layer, o.min_head, 100.0 * o.min);
+    }
+    const char *close[] = {"pyramidkv-50", "pyramidkv-80", "criticaladakv-50", "criticaladakv-80"};
+    for (size_t i = 0; i < sizeof close / sizeof close[0]; i++) {
+        struct overlap o = compare(close[i], NULL, true);
+        cr_expect_geq(o.min, 0.98, "%s, f32 path: layer %d head %d keeps %.2f%% of kvpress's rows",
+                      close[i], o.min_layer, o.min_head, 100.0 * o.min);
+    }
 }
