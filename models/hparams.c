@@ -14,6 +14,9 @@
 #define MAX_HEAD_DIM 1024
 #define MAX_FF       (1 << 20)
 #define MAX_VOCAB    (1 << 24)
+/* Training contexts: the longest in use are ~10M tokens (Llama 4 Scout); above this the key is
+ * garbage, and a default -c derived from it would be too. */
+#define MAX_CTX_TRAIN (1 << 26)
 
 int arch_get_dim(const struct gguf_file *f, const char *prefix, const char *suffix, int def,
                  int max, int *out, struct adakv_err *e) {
@@ -110,13 +113,20 @@ int arch_load_common(const struct gguf_file *f, const char *px, struct model_hpa
         arch_get_dim(f, px, "block_count", -1, ARCH_MAX_LAYER, &hp->n_layer, e) ||
         arch_get_dim(f, px, "feed_forward_length", -1, MAX_FF, &hp->n_ff, e) ||
         arch_get_dim(f, px, "attention.head_count", -1, MAX_HEAD, &hp->n_head, e) ||
-        arch_get_dim(f, px, "context_length", -1, INT32_MAX / 2, &hp->n_ctx_train, e) ||
+        arch_get_dim(f, px, "context_length", -1, MAX_CTX_TRAIN, &hp->n_ctx_train, e) ||
         arch_get_dim(f, px, "attention.head_count_kv", hp->n_head, MAX_HEAD, &hp->n_head_kv, e))
         return -1;
     if (hp->n_head % hp->n_head_kv)
         return err_set(e, "%s: %s.attention.head_count %d is not a multiple of head_count_kv %d",
                        f->path, px, hp->n_head, hp->n_head_kv);
-    const int hd_default = hp->n_embd % hp->n_head == 0 ? hp->n_embd / hp->n_head : -1;
+    char key[128];
+    snprintf(key, sizeof key, "%s.attention.key_length", px);
+    if (hp->n_embd % hp->n_head && !gguf_find(f, key)) /* no head dimension to fall back on */
+        return err_set(e,
+                       "%s: %s.embedding_length %d is not a multiple of attention.head_count %d "
+                       "and there is no %s",
+                       f->path, px, hp->n_embd, hp->n_head, key);
+    const int hd_default = hp->n_embd / hp->n_head;
     int v_dim;
     if (arch_get_dim(f, px, "attention.key_length", hd_default, MAX_HEAD_DIM, &hp->head_dim, e) ||
         arch_get_dim(f, px, "attention.value_length", hp->head_dim, MAX_HEAD_DIM, &v_dim, e) ||

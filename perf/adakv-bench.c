@@ -54,6 +54,13 @@ static int parse_list(const char *s, int *out) {
     return n;
 }
 
+/* A whole decimal integer in [lo, hi], or -1 (callers' values are all >= 0 or >= 1). */
+static int parse_int(const char *s, int lo, int hi) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    return end != s && *end == '\0' && v >= lo && v <= hi ? (int)v : -1;
+}
+
 int main(int argc, char **argv) {
     const char *model = NULL, *kv = "int8";
     enum adakv_prefill_gemm gemm = ADAKV_PREFILL_GEMM_AUTO;
@@ -74,11 +81,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "-d"))
             n_depth = parse_list(v, depth);
         else if (!strcmp(a, "-n"))
-            n_gen = atoi(v);
+            n_gen = parse_int(v, 0, 1 << 20);
         else if (!strcmp(a, "-r"))
-            reps = atoi(v);
+            reps = parse_int(v, 1, 1000);
         else if (!strcmp(a, "-t"))
-            threads = atoi(v);
+            threads = parse_int(v, 0, 512);
         else if (!strcmp(a, "--kv-type"))
             kv = v;
         else if (!strcmp(a, "--prefill-gemm")) {

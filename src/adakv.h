@@ -6,6 +6,7 @@
 #ifndef ADAKV_H
 #define ADAKV_H
 
+#include <signal.h> /* sig_atomic_t */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -94,16 +95,30 @@ struct adakv_ctx_params {
     void *compress_user;  /* passed back to compress_layer */
     enum adakv_numa numa; /* thread placement (threads.h); threads are pinned unless the user
                              set OMP_PLACES or OMP_PROC_BIND */
+    /* If not NULL and nonzero when a prompt batch's next chunk or layer starts, adakv_eval stops
+     * with "eval: interrupted" (a SIGINT handler sets it); the context must then be reset. */
+    const volatile sig_atomic_t *interrupt;
 };
 
 /* Fills p with the defaults: n_ctx 4096, int8 KV, all cores, fast kernels, window 32, no hook. */
 void adakv_ctx_params_default(struct adakv_ctx_params *p);
 
 /* Allocates the KV cache and all scratch for n_ctx tokens; nothing is allocated per token
- * afterwards. Returns NULL with e set when n_ctx is out of range or memory runs out. */
+ * afterwards. Returns NULL with e set when n_ctx is out of range, when the plan
+ * (adakv_ctx_plan) exceeds the machine's RAM, or when memory runs out. */
 struct adakv_ctx *adakv_ctx_new(struct adakv_model *m, const struct adakv_ctx_params *p,
                                 struct adakv_err *e);
 void adakv_ctx_free(struct adakv_ctx *c);
+
+/* What a context with params p would hold at its fullest, computed without allocating: the
+ * model's memory (mapped file plus load-time weight copies), the KV cache with n_ctx rows in
+ * every (layer, KV head), and the scratch; with the machine's RAM (0 if unknown), which
+ * adakv_ctx_new refuses to exceed. Bytes. */
+struct adakv_mem_plan {
+    uint64_t model, kv, scratch, ram;
+};
+void adakv_ctx_plan(const struct adakv_model *m, const struct adakv_ctx_params *p,
+                    struct adakv_mem_plan *out);
 
 /* Runs n tokens at the next positions (n > 1: layer-major prefill over all n tokens; n == 1:
  * decode). logits: if not NULL, receives n_vocab floats for the last token, or for every token

@@ -20,7 +20,9 @@ void cli_usage(FILE *out) {
         "      --perplexity FILE  perplexity of FILE in chunks of -c tokens (llama-perplexity)\n"
         "generation\n"
         "  -n, --n-predict N      tokens to generate (default 128, -1 = until end of turn)\n"
-        "  -c, --ctx-size N       context size in tokens (default min(model, 4096))\n"
+        "      --ignore-eos       never sample an end-of-generation token (runs -n tokens)\n"
+        "  -c, --ctx-size N       context size in tokens (default min(model, 4096); more than\n"
+        "                         the machine's RAM holds is refused before loading it)\n"
         "  -s, --seed N           sampling seed (default: random)\n"
         "      --temp F           temperature, 0 = greedy (default 0.8)\n"
         "      --top-k N          top-k, 0 = off (default 40)\n"
@@ -45,8 +47,12 @@ void cli_usage(FILE *out) {
         "                         context alone, so it can answer several questions)\n"
         "      --kv-report        per layer: head budgets, attention mass kept, L1 bound,\n"
         "                         measured output change, bytes before -> after\n"
+        "      --kv-max N         while generating, cap every KV head at N rows (evicting\n"
+        "                         with the press's scores; alone: ada-snapkv)\n"
+        "      --kv-chunk N       with --kv-max: evict down to a chunk of N rows below the\n"
+        "                         cap, so evictions come every ~N steps (default 64)\n"
         "machine\n"
-        "  -t, --threads N        threads (default: all cores)\n"
+        "  -t, --threads N        threads, at most 512 (default: all cores)\n"
         "      --numa MODE        off (default; thread i on core i), distribute (threads spread\n"
         "                         over NUMA nodes), isolate (only the starting node's cores);\n"
         "                         OMP_PLACES/OMP_PROC_BIND, if set, place the threads instead\n"
@@ -60,7 +66,9 @@ void cli_usage(FILE *out) {
         "      --no-perf          no timing summary on stderr\n"
         "  -h, --help             this text\n"
         "      --version          print the version\n"
-        "Generated text goes to stdout; progress, timings and errors go to stderr.\n",
+        "Generated text goes to stdout; progress, timings and errors go to stderr.\n"
+        "An option with a value may be given once (--question may repeat). Ctrl-C stops\n"
+        "the run, prints the timings and exits with status 130.\n",
         out);
 }
 
@@ -119,6 +127,37 @@ static bool is(const char *a, const char *s1, const char *s2) {
     return !strcmp(a, s1) || (s2 && !strcmp(a, s2));
 }
 
+/* The one spelling of an option with aliases, so "-c 8 --ctx-size 9" counts as given twice.
+ * -ctv stays apart from -ctk: llama.cpp gives them separately, and equal values are fine. */
+static const char *canonical(const char *a) {
+    static const char *const alias[][2] = {
+        {"-m", "--model"},     {"-f", "--file"},      {"-p", "--prompt"},
+        {"-n", "--n-predict"}, {"-c", "--ctx-size"},  {"-t", "--threads"},
+        {"-s", "--seed"},      {"-ctk", "--kv-type"}, {"--ada-kvpress", "--ada"},
+    };
+    for (size_t i = 0; i < sizeof alias / sizeof alias[0]; i++)
+        if (!strcmp(a, alias[i][0]))
+            return alias[i][1];
+    return a;
+}
+
+/* Options seen so far: an option given twice is an error rather than a silent last-wins, since
+ * with ~40 options a repeated one is more often a mistake than an override. */
+struct seen {
+    const char *name[64];
+    int n;
+};
+
+static int seen_once(struct seen *s, const char *a, struct adakv_err *e) {
+    const char *c = canonical(a);
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(s->name[i], c))
+            return err_set(e, "%s: given twice (each option once; --question may repeat)", a);
+    if (s->n < (int)(sizeof s->name / sizeof s->name[0]))
+        s->name[s->n++] = c;
+    return 0;
+}
+
 void cli_opts_free(struct cli_opts *o) {
     adakv_press_free(o->press);
     o->press = NULL;
@@ -130,6 +169,7 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct adakv_err *e) {
         return err_set(e, "out of memory");
     const char *positional[2] = {NULL, NULL};
     int n_pos = 0;
+    struct seen seen = {.n = 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long v = 0;
@@ -144,6 +184,10 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct adakv_err *e) {
         }
         if (is(a, "--chat", NULL)) {
             o->chat = true;
+            continue;
+        }
+        if (is(a, "--ignore-eos", NULL)) {
+            o->ignore_eos = true;
             continue;
         }
         if (is(a, "--no-perf", NULL)) {
@@ -163,6 +207,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct adakv_err *e) {
             continue;
         }
         if (is(a, "--ada", NULL) || is(a, "--ada-kvpress", NULL)) {
+            if (seen_once(&seen, a, e))
+                return -1;
             if (adakv_press_set(o->press, "ada", a[5] ? "kvpress" : "on", e))
                 return -1;
             continue;
@@ -178,6 +224,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct adakv_err *e) {
         if (i + 1 >= argc)
             return err_set(e, "%s: missing value", a);
         const char *val = argv[++i];
+        if (!is(a, "--question", NULL) && seen_once(&seen, a, e))
+            return -1;
         if (is(a, "-m", "--model"))
             o->model_path = val;
         else if (is(a, "-f", "--file"))
@@ -203,11 +251,12 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct adakv_err *e) {
                 return -1;
             o->n_predict = (int)v;
         } else if (is(a, "-c", "--ctx-size")) {
-            if (parse_long(a, val, 0, 1 << 20, &v, e))
+            /* up to the library's limit: whether the machine holds it is checked at load */
+            if (parse_long(a, val, 0, 1 << 22, &v, e))
                 return -1;
             o->n_ctx = (int)v;
         } else if (is(a, "-t", "--threads")) {
-            if (parse_long(a, val, 0, 1024, &v, e))
+            if (parse_long(a, val, 0, 512, &v, e)) /* llama.cpp's GGML_MAX_N_THREADS */
                 return -1;
             o->n_threads = (int)v;
         } else if (is(a, "-s", "--seed")) {
@@ -229,8 +278,14 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct adakv_err *e) {
             if (parse_float(a, val, 0.0, 1.0, true, &o->top_p, e))
                 return -1;
         } else if (is(a, "--kv-type", "-ctk") || is(a, "-ctv", NULL)) {
-            if (parse_kv_type(a, val, &o->kv_type, e))
+            enum adakv_kv_type t = ADAKV_KV_INT8;
+            if (parse_kv_type(a, val, &t, e))
                 return -1;
+            if (o->kv_type_flag && t != o->kv_type) /* one cache type holds K and V both */
+                return err_set(e, "%s %s contradicts %s: K and V share one type here", a, val,
+                               o->kv_type_flag);
+            o->kv_type = t;
+            o->kv_type_flag = a;
         } else if (is(a, "--prefill-gemm", NULL)) {
             if (adakv_prefill_gemm_parse(a, val, &o->prefill_gemm, e))
                 return -1;
@@ -272,5 +327,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct adakv_err *e) {
         return err_set(e, "no prompt given (a prompt file, '-' for stdin, or -p TEXT)");
     if (o->perplexity_file && o->n_questions)
         return err_set(e, "--question does not apply to --perplexity");
+    if (o->perplexity_file && (o->chat || o->ignore_eos))
+        return err_set(e, "%s does not apply to --perplexity (it generates nothing)",
+                       o->chat ? "--chat" : "--ignore-eos");
     return adakv_press_check(o->press, e);
 }

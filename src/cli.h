@@ -26,10 +26,12 @@ struct cli_opts {
     int top_k;
     float top_p;
     bool chat;
-    bool reference;                       /* --reference: plain C kernels (for comparisons) */
+    bool ignore_eos; /* --ignore-eos: end-of-generation tokens are never sampled */
+    bool reference;  /* --reference: plain C kernels (for comparisons) */
     enum adakv_prefill_gemm prefill_gemm; /* --prefill-gemm */
     bool perf;                            /* timing summary on stderr (on by default) */
     enum adakv_kv_type kv_type;
+    const char *kv_type_flag;  /* the flag that set kv_type (-ctk and -ctv must agree) */
     struct adakv_press *press; /* owned: --press, --kv-budget, ... (see adakv_press_set) */
     bool kv_report;            /* --kv-report */
     const char *questions[16]; /* --question FILE, repeatable */

@@ -13,6 +13,7 @@
 #include "cpu.h"
 #include "decode-pack.h"
 #include "matmul.h"
+#include "mem-plan.h"
 #include "prefill-gemm.h"
 #include "quant.h"
 #include "tensor-type.h"
@@ -570,6 +571,8 @@ int adakv_eval(struct adakv_ctx *c, const int32_t *tokens, int n, float *logits,
     for (int il = 0; il < hp->n_layer; il++) {
         for (int c0 = 0; c0 < n; c0 += c->chunk) {
             const int m = n - c0 < c->chunk ? n - c0 : c->chunk;
+            if (n > 1 && c->interrupt && *c->interrupt) /* a long prompt stops within a chunk */
+                return err_set(e, "eval: interrupted");
             if (layer_chunk(c, il, c0, m, n, pos_base, e))
                 return -1;
         }
@@ -645,6 +648,53 @@ static float *alloc_floats(size_t rows, size_t cols, bool *ok) {
 
 #define MAX_CTX (1 << 22)
 
+/* Distinct (RoPE base, frequency scale) pairs of the layers: one cos/sin table each. */
+static int rope_settings(const struct model_hparams *hp) {
+    int n = 0;
+    for (int il = 0; il < hp->n_layer; il++) {
+        const struct layer_hparams *lh = &hp->layer[il];
+        int j = 0;
+        while (j < il && (hp->layer[j].rope_base != lh->rope_base ||
+                          hp->layer[j].rope_freq_scale != lh->rope_freq_scale))
+            j++;
+        n += j == il;
+    }
+    return n;
+}
+
+static enum kv_type kv_type_of(enum adakv_kv_type t) {
+    return t == ADAKV_KV_F16 ? KV_TYPE_F16 : t == ADAKV_KV_F32 ? KV_TYPE_F32 : KV_TYPE_INT8;
+}
+
+void adakv_ctx_plan(const struct adakv_model *m, const struct adakv_ctx_params *p,
+                    struct adakv_mem_plan *out) {
+    const struct model_hparams *hp = &m->hp;
+    const uint64_t n_ctx = p->n_ctx > 0 ? (uint64_t)p->n_ctx : 0;
+    const uint64_t chunk = n_ctx < FORWARD_CHUNK ? n_ctx : FORWARD_CHUNK;
+    const int window = p->window > 0 ? p->window : FORWARD_WINDOW_DEFAULT;
+    const int threads = p->n_threads > 0   ? p->n_threads
+                        : m->n_threads > 0 ? m->n_threads
+                                           : omp_get_num_procs();
+    const uint64_t qdim = (uint64_t)hp->n_head * hp->head_dim;
+    const uint64_t kvdim = (uint64_t)hp->n_head_kv * hp->head_dim;
+    /* the same buffers adakv_ctx_new allocates, in floats */
+    uint64_t floats = n_ctx * hp->n_embd + chunk * (2 * (uint64_t)hp->n_embd + 2 * qdim +
+                                                    2 * kvdim + 2 * (uint64_t)hp->n_ff);
+    floats += (uint64_t)rope_settings(hp) * n_ctx * hp->n_rot;
+    floats += (uint64_t)(window < (int)n_ctx ? window : (int)n_ctx) * qdim;
+    const size_t fold = fold_floats(hp, FORWARD_ATTN_QTILE), dec = split_decode_floats(hp);
+    floats += (uint64_t)threads * ((fold > dec ? fold : dec) + 16);
+    out->scratch = floats * sizeof(float) + ws_bytes(m, (int)chunk);
+    /* the cache grows as tokens come, up to every (layer, KV head) holding n_ctx rows: K and V
+     * rows plus a position each */
+    const enum kv_type kt = kv_type_of(p->kv_type);
+    out->kv = n_ctx * hp->n_layer * hp->n_head_kv *
+              (2 * kv_row_bytes(kt, hp->head_dim) + sizeof(int32_t));
+    out->model = (uint64_t)m->gguf->size + decode_pack_bytes(m->dpack) +
+                 (m->gemm ? prefill_gemm_bytes(m->gemm) : 0) - decode_pack_released(m->dpack);
+    out->ram = mem_plan_ram_bytes();
+}
+
 struct adakv_ctx *adakv_ctx_new(struct adakv_model *m, const struct adakv_ctx_params *p,
                                 struct adakv_err *e) {
     struct adakv_ctx_params def;
@@ -675,6 +725,21 @@ struct adakv_ctx *adakv_ctx_new(struct adakv_model *m, const struct adakv_ctx_pa
         err_set(e, "context: unknown KV type %d", (int)p->kv_type);
         return NULL;
     }
+    /* refuse what cannot fit before allocating any of it: the OOM killer gives no message */
+    struct adakv_mem_plan plan;
+    adakv_ctx_plan(m, p, &plan);
+    const double gib = 1024.0 * 1024.0 * 1024.0;
+    if (plan.ram && plan.model + plan.kv + plan.scratch > plan.ram) {
+        err_set(e,
+                "context: n_ctx %d needs %.1f GiB (model %.1f, %s KV cache at full context %.1f, "
+                "scratch %.1f), more than the %.1f GiB of RAM here",
+                p->n_ctx, (plan.model + plan.kv + plan.scratch) / gib, plan.model / gib,
+                kt == KV_TYPE_INT8  ? "int8"
+                : kt == KV_TYPE_F16 ? "f16"
+                                    : "f32",
+                plan.kv / gib, plan.scratch / gib, plan.ram / gib);
+        return NULL;
+    }
     struct adakv_ctx *c = calloc(1, sizeof *c);
     if (!c) {
         err_set(e, "context: out of memory");
@@ -693,6 +758,7 @@ struct adakv_ctx *adakv_ctx_new(struct adakv_model *m, const struct adakv_ctx_pa
     c->compress_user = p->compress_user;
     c->progress = p->progress;
     c->progress_user = p->progress_user;
+    c->interrupt = p->interrupt;
     c->ops = p->reference ? simd_ops_scalar() : simd_ops_best();
     struct threads_topology topo;
     if (threads_topology_detect(&topo, e)) {

@@ -55,6 +55,7 @@ struct adakv_ctx {
     void *compress_user;
     void (*progress)(void *user, int layers_done, int n_layer);
     void *progress_user;
+    const volatile sig_atomic_t *interrupt; /* adakv_ctx_params.interrupt */
     struct press_binding *press; /* owned; installed by adakv_ctx_set_press (press-ctx.c) */
     /* decode-time eviction (--kv-max) re-scores with the most recent queries: a ring of the
      * last recent_cap query rows of every layer, recorded only when a press asks for it */

@@ -3,6 +3,8 @@
  * (layer-major, with the KV press) -> decode loop streaming text to stdout -> timing summary on
  * stderr. This is the only place that prints errors and exits. */
 #include <errno.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,25 @@
 #include "tokenizer.h"
 
 #define MAX_INPUT_BYTES (256u << 20) /* refuse absurd inputs before reading them */
+
+/* Set by the first SIGINT: prefill stops within a chunk, generation before the next token, and
+ * the run ends as a finished one does (text flushed, timings printed) with status 130, as
+ * llama.cpp's does. SA_RESETHAND: a second Ctrl-C kills at once. */
+static volatile sig_atomic_t g_interrupt;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    g_interrupt = 1;
+}
+
+static void catch_sigint(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+}
 
 static double now_ms(void) {
     struct timespec ts;
@@ -89,6 +110,10 @@ struct run {
     long n_prompt, n_eval, n_gen;
     bool show_progress;
     size_t kv_rows_after_prefill; /* rows kept right after the (last) compressed prefill */
+    struct adakv_mem_plan plan;   /* what the context holds at its fullest (load line) */
+    int32_t *eog;                 /* --ignore-eos: the end-of-generation ids, masked out */
+    int n_eog;
+    bool stdout_closed; /* a write to stdout failed (EPIPE with SIGPIPE ignored): stop quietly */
 };
 
 static void run_free(struct run *r) {
@@ -96,6 +121,7 @@ static void run_free(struct run *r) {
     for (int i = 0; i < r->n_questions; i++)
         free(r->questions[i].s);
     free(r->logits);
+    free(r->eog);
     adakv_ctx_free(r->ctx);
     adakv_model_free(r->m);
     cli_opts_free(&r->o);
@@ -200,7 +226,7 @@ static int prefill(struct run *r, const int32_t *toks, size_t n, bool compress,
         .t0 = t, .n_tokens = (long)n, .active = r->show_progress, .tty = isatty(STDERR_FILENO)};
     int rc = adakv_eval(r->ctx, toks, (int)n, r->logits, false, e);
     r->t_prompt += now_ms() - t;
-    r->n_prompt += (long)n;
+    r->n_prompt += rc ? 0 : (long)n; /* an interrupted batch evaluated none of its tokens */
     if (compress)
         r->kv_rows_after_prefill = adakv_ctx_kv_rows(r->ctx);
     return rc;
@@ -214,7 +240,11 @@ static int generate(struct run *r, struct sampler *smp, struct adakv_err *e) {
     char *piece = malloc(piece_cap), *out = malloc(out_cap);
     int rc = piece && out ? 0 : err_set(e, "out of memory");
     for (int n_gen = 0; !rc && (r->o.n_predict < 0 || n_gen < r->o.n_predict);) {
+        if (g_interrupt || r->stdout_closed)
+            break;
         double ts = now_ms();
+        for (int i = 0; i < r->n_eog; i++) /* --ignore-eos: llama.cpp's -inf logit bias */
+            r->logits[r->eog[i]] = -INFINITY;
         int32_t id = sampler_sample(smp, r->logits);
         r->t_sample += now_ms() - ts;
         if (tokenizer_is_eog(r->tok, id))
@@ -233,7 +263,8 @@ static int generate(struct run *r, struct sampler *smp, struct adakv_err *e) {
             tokenizer_piece(r->tok, id, false, piece, piece_cap);
         }
         fwrite(out, 1, utf8_stream_push(&us, piece, np, out, out_cap), stdout);
-        fflush(stdout);
+        if (fflush(stdout) && errno == EPIPE)
+            r->stdout_closed = true; /* the reader is gone (e.g. | head): nothing more to say */
         r->n_gen++;
         if (++n_gen == r->o.n_predict)
             break; /* the last token needs no forward pass */
@@ -246,10 +277,12 @@ static int generate(struct run *r, struct sampler *smp, struct adakv_err *e) {
         r->t_eval += now_ms() - t;
         r->n_eval++;
     }
-    if (out)
+    if (out && !r->stdout_closed)
         fwrite(out, 1, utf8_stream_flush(&us, out, out_cap), stdout);
-    printf("\n");
-    fflush(stdout);
+    if (!r->stdout_closed) {
+        printf("\n");
+        fflush(stdout);
+    }
     free(piece);
     free(out);
     return rc;
@@ -305,7 +338,24 @@ static int answer(struct run *r, struct sampler *smp, struct adakv_err *e) {
         free(qt);
         if (rc || (rc = generate(r, smp, e)))
             return rc;
+        if (g_interrupt || r->stdout_closed)
+            break; /* no further questions */
     }
+    return 0;
+}
+
+/* --ignore-eos: every token that would end generation (eos, eot, the EOG texts). */
+static int collect_eog(struct run *r) {
+    const int32_t n = tokenizer_n_vocab(r->tok);
+    for (int32_t id = 0; id < n; id++)
+        r->n_eog += tokenizer_is_eog(r->tok, id);
+    r->eog = malloc((size_t)(r->n_eog ? r->n_eog : 1) * sizeof *r->eog);
+    if (!r->eog)
+        return -1;
+    r->n_eog = 0;
+    for (int32_t id = 0; id < n; id++)
+        if (tokenizer_is_eog(r->tok, id))
+            r->eog[r->n_eog++] = id;
     return 0;
 }
 
@@ -338,8 +388,13 @@ static void print_perf(const struct run *r) {
     fprintf(stderr, "adakv_perf:            model = %s (%s, %s), %d layers, %d/%d heads, %s\n",
             r->o.model_path, r->info.arch, r->info.type_counts, r->info.n_layer, r->info.n_head,
             r->info.n_head_kv, simd_isa_name(simd_isa()));
-    fprintf(stderr, "adakv_perf:        load time = %10.2f ms (weights: %s; prompt GEMMs: %s)\n",
-            r->t_load, r->info.weights, r->info.prefill_gemm);
+    const double mib = 1024.0 * 1024.0;
+    fprintf(stderr,
+            "adakv_perf:        load time = %10.2f ms (weights: %s; prompt GEMMs: %s; planned "
+            "%.1f MiB = model %.1f + KV %.1f + scratch %.1f, of %.0f MiB RAM)\n",
+            r->t_load, r->info.weights, r->info.prefill_gemm,
+            (r->plan.model + r->plan.kv + r->plan.scratch) / mib, r->plan.model / mib,
+            r->plan.kv / mib, r->plan.scratch / mib, r->plan.ram / mib);
     fprintf(stderr,
             "adakv_perf: prompt eval time = %10.2f ms / %5ld tokens (%8.2f ms per token, %8.2f "
             "tokens per second)\n",
@@ -397,14 +452,17 @@ int main(int argc, char **argv) {
     if (read_inputs(&r, &e))
         return fail(&r, e.msg);
 
+    catch_sigint();
     r.t0 = now_ms();
     struct adakv_model_params mp = {.n_threads = r.o.n_threads, .prefill_gemm = r.o.prefill_gemm};
     if (!(r.m = adakv_model_load(r.o.model_path, &mp, &e)))
         return fail(&r, e.msg);
     adakv_model_get_info(r.m, &r.info);
     r.tok = adakv_model_tokenizer(r.m);
-    if (tokenizer_warning(r.tok))
-        fprintf(stderr, "adakv-run: warning: %s\n", tokenizer_warning(r.tok));
+    for (const char *w = tokenizer_warning(r.tok), *nl; w; w = nl ? nl + 1 : NULL) {
+        nl = strchr(w, '\n'); /* one prefixed line per warning */
+        fprintf(stderr, "adakv-run: warning: %.*s\n", nl ? (int)(nl - w) : (int)strlen(w), w);
+    }
     r.n_ctx = r.o.n_ctx                   ? r.o.n_ctx
               : r.o.perplexity_file       ? 512 /* llama-perplexity's default chunk */
               : r.info.n_ctx_train < 4096 ? r.info.n_ctx_train
@@ -420,8 +478,12 @@ int main(int argc, char **argv) {
                       (r.o.progress == CLI_PROGRESS_AUTO && isatty(STDERR_FILENO));
     cp.progress = show_progress;
     cp.progress_user = &g_progress;
+    cp.interrupt = &g_interrupt;
+    adakv_ctx_plan(r.m, &cp, &r.plan);
     if (!(r.ctx = adakv_ctx_new(r.m, &cp, &e)))
         return fail(&r, e.msg);
+    if (r.o.ignore_eos && r.tok && collect_eog(&r))
+        return fail(&r, "out of memory");
     if (!r.o.perplexity_file &&
         adakv_press_set(r.o.press, "reserve", r.o.n_predict < 0 ? "0" : "256", &e) == 0) {
         /* decode room after compaction: -n rows per head (capped: the cache still grows) */
@@ -452,10 +514,10 @@ int main(int argc, char **argv) {
             rc = answer(&r, &smp, &e);
         sampler_free(&smp);
     }
-    if (rc)
+    if (rc && !g_interrupt)
         return fail(&r, e.msg);
     if (r.o.perf) /* a failed run prints its one error line and nothing else */
         print_perf(&r);
     run_free(&r);
-    return 0;
+    return g_interrupt ? 128 + SIGINT : 0; /* the shell's status for a Ctrl-C, as llama.cpp */
 }

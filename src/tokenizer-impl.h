@@ -55,7 +55,9 @@ struct tokenizer {
     int32_t *special;
     size_t n_special;
 
-    char warning[256];
+    /* Warnings about metadata llama.cpp also accepts (one line each, '\n'-separated, oldest
+     * first; a full buffer drops later ones): the caller decides whether to print them. */
+    char warning[2048];
 };
 
 uint64_t tok_hash(const char *s, size_t n, uint64_t h);

@@ -7,6 +7,7 @@
  * are forced to control type. */
 #include "tokenizer-impl.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,17 +123,38 @@ static const struct gguf_kv *find_typed(const struct gguf_file *f, const char *k
     return kv && kv->type == type ? kv : NULL;
 }
 
-/* Optional token id key: keeps *id when absent or out of range (llama.cpp warns and keeps its
- * default). */
-static int read_id(const struct gguf_file *f, const char *key, int32_t n_vocab, int32_t *id,
+/* Appends one warning line to t->warning (dropped if it does not fit: the first ones matter). */
+static void tok_warn(struct tokenizer *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void tok_warn(struct tokenizer *t, const char *fmt, ...) {
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    size_t used = strlen(t->warning);
+    if (used + !!used + strlen(line) + 1 > sizeof t->warning)
+        return;
+    snprintf(t->warning + used, sizeof t->warning - used, "%s%s", used ? "\n" : "", line);
+}
+
+/* Optional token id key: an id outside the vocabulary keeps *id (the model family's default,
+ * or none) with a warning naming the key, as llama.cpp's "bad special token" warning does. */
+static int read_id(struct tokenizer *t, const struct gguf_file *f, const char *key, int32_t *id,
                    struct adakv_err *e) {
     if (!gguf_find(f, key))
         return 0;
     uint32_t v;
     if (gguf_get_u32(f, key, &v, e))
         return -1;
-    if (v < (uint32_t)n_vocab)
+    if (v < (uint32_t)t->n_vocab)
         *id = (int32_t)v;
+    else if (*id >= 0)
+        tok_warn(t, "%s: %s = %u is outside the vocabulary (%d tokens): using %d", f->path, key, v,
+                 t->n_vocab, *id);
+    else
+        tok_warn(t, "%s: %s = %u is outside the vocabulary (%d tokens): ignored", f->path, key, v,
+                 t->n_vocab);
     return 0;
 }
 
@@ -297,9 +319,9 @@ static int cmp_special(const void *a, const void *b, void *ctx) {
 
 static int setup_special(struct tokenizer *t, const struct gguf_file *f, struct adakv_err *e) {
     int32_t fim_pad = -1, fim_rep = -1, fim_sep = -1;
-    if (read_id(f, "tokenizer.ggml.fim_pad_token_id", t->n_vocab, &fim_pad, e) ||
-        read_id(f, "tokenizer.ggml.fim_rep_token_id", t->n_vocab, &fim_rep, e) ||
-        read_id(f, "tokenizer.ggml.fim_sep_token_id", t->n_vocab, &fim_sep, e))
+    if (read_id(t, f, "tokenizer.ggml.fim_pad_token_id", &fim_pad, e) ||
+        read_id(t, f, "tokenizer.ggml.fim_rep_token_id", &fim_rep, e) ||
+        read_id(t, f, "tokenizer.ggml.fim_sep_token_id", &fim_sep, e))
         return -1;
     if (t->eot < 0)
         t->eot = detect_first(t, eot_texts, COUNT(eot_texts));
@@ -400,7 +422,7 @@ static int load_model_kind(struct tokenizer *t, const struct gguf_file *f, struc
     if (!pre || name.len == 0) {
         t->pre = TOK_PRE_DEFAULT;
         snprintf(t->pre_name, sizeof t->pre_name, "default");
-        snprintf(t->warning, sizeof t->warning,
+        tok_warn(t,
                  "%s: no tokenizer.ggml.pre: using llama.cpp's default pre-tokenizer, "
                  "tokenization may be wrong",
                  f->path);
@@ -418,10 +440,46 @@ static int load_model_kind(struct tokenizer *t, const struct gguf_file *f, struc
     }
     t->pre = TOK_PRE_GPT2;
     snprintf(t->pre_name, sizeof t->pre_name, "gpt2");
-    snprintf(t->warning, sizeof t->warning,
+    tok_warn(t,
              "%s: unknown tokenizer.ggml.pre '%.*s': using the GPT-2 pre-tokenizer, "
              "tokenization may differ from the model's",
              f->path, (int)(name.len > 48 ? 48 : name.len), name.ptr);
+    return 0;
+}
+
+/* Merges whose left or right side or result is not a token: llama.cpp keeps them without a word
+ * (a merged symbol that is not a token is emitted as byte tokens), so they stay; the warning
+ * counts them and names the first, as such a file was most likely made by a broken converter. */
+static int check_merges(struct tokenizer *t, const struct gguf_file *f, struct adakv_err *e) {
+    size_t cap = 0;
+    for (uint32_t i = 0; i < t->n_merges; i++)
+        cap = t->merges[i].len > cap ? t->merges[i].len : cap;
+    char *joined = malloc(cap ? cap : 1);
+    if (!joined)
+        return err_set(e, "tokenizer: out of memory");
+    uint32_t n_bad = 0, first = 0;
+    for (uint32_t i = 0; i < t->n_merges; i++) {
+        const struct tok_merge *m = &t->merges[i];
+        if (!m->split)
+            continue; /* no space: never matches, nothing to check */
+        const uint32_t rn = m->len - m->split - 1;
+        memcpy(joined, m->text, m->split);
+        memcpy(joined + m->split, m->text + m->split + 1, rn);
+        if (tok_lookup(t, m->text, m->split) >= 0 &&
+            tok_lookup(t, m->text + m->split + 1, rn) >= 0 &&
+            tok_lookup(t, joined, m->split + rn) >= 0)
+            continue;
+        if (!n_bad++)
+            first = i;
+    }
+    free(joined);
+    if (n_bad) {
+        const struct tok_merge *m = &t->merges[first];
+        tok_warn(t,
+                 "%s: tokenizer.ggml.merges: %u of %u merges name a token not in the vocabulary "
+                 "(first: #%u '%.*s'): kept, as llama.cpp does",
+                 f->path, n_bad, t->n_merges, first, (int)(m->len > 40 ? 40 : m->len), m->text);
+    }
     return 0;
 }
 
@@ -448,6 +506,13 @@ static int load_vocab(struct tokenizer *t, const struct gguf_file *f, struct ada
     if (scores && scores->arr_n < n)
         return err_set(e, "%s: tokenizer.ggml.scores has %llu entries for %llu tokens", f->path,
                        (unsigned long long)scores->arr_n, (unsigned long long)n);
+    /* Longer arrays: llama.cpp reads the first n entries and says nothing; so do we, aloud. */
+    if (types && types->arr_n > n)
+        tok_warn(t, "%s: tokenizer.ggml.token_type has %llu entries for %llu tokens: extra ignored",
+                 f->path, (unsigned long long)types->arr_n, (unsigned long long)n);
+    if (scores && scores->arr_n > n)
+        tok_warn(t, "%s: tokenizer.ggml.scores has %llu entries for %llu tokens: extra ignored",
+                 f->path, (unsigned long long)scores->arr_n, (unsigned long long)n);
 
     const struct gguf_kv *merges = NULL;
     if (t->model == TOK_MODEL_BPE) {
@@ -519,6 +584,7 @@ static int load_vocab(struct tokenizer *t, const struct gguf_file *f, struct ada
             m->split = (uint32_t)(sp - m->text);
             merge_insert(t, i);
         }
+        return check_merges(t, f, e);
     }
     return 0;
 }
@@ -538,11 +604,16 @@ struct tokenizer *tokenizer_load(const struct gguf_file *f, struct adakv_err *e)
         t->eos = -1;
     if (t->unk >= t->n_vocab)
         t->unk = -1;
-    if (read_id(f, "tokenizer.ggml.bos_token_id", t->n_vocab, &t->bos, e) ||
-        read_id(f, "tokenizer.ggml.eos_token_id", t->n_vocab, &t->eos, e) ||
-        read_id(f, "tokenizer.ggml.eot_token_id", t->n_vocab, &t->eot, e) ||
-        read_id(f, "tokenizer.ggml.eom_token_id", t->n_vocab, &t->eom, e) ||
-        read_id(f, "tokenizer.ggml.unknown_token_id", t->n_vocab, &t->unk, e) ||
+    /* pad and sep are read only to be checked: generation never uses them (llama.cpp reads
+     * both; "seperator" is its spelling) */
+    int32_t pad = -1, sep = -1;
+    if (read_id(t, f, "tokenizer.ggml.bos_token_id", &t->bos, e) ||
+        read_id(t, f, "tokenizer.ggml.eos_token_id", &t->eos, e) ||
+        read_id(t, f, "tokenizer.ggml.eot_token_id", &t->eot, e) ||
+        read_id(t, f, "tokenizer.ggml.eom_token_id", &t->eom, e) ||
+        read_id(t, f, "tokenizer.ggml.unknown_token_id", &t->unk, e) ||
+        read_id(t, f, "tokenizer.ggml.padding_token_id", &pad, e) ||
+        read_id(t, f, "tokenizer.ggml.seperator_token_id", &sep, e) ||
         read_bool(f, "tokenizer.ggml.add_bos_token", &t->add_bos, e) ||
         read_bool(f, "tokenizer.ggml.add_eos_token", &t->add_eos, e) ||
         read_bool(f, "tokenizer.ggml.add_space_prefix", &t->add_space_prefix, e))

@@ -55,8 +55,9 @@ const char *tokenizer_token_text(const struct tokenizer *t, int32_t id, size_t *
 /* Id of the token whose stored text is exactly text[0..len), or -1. */
 int32_t tokenizer_find(const struct tokenizer *t, const char *text, size_t len);
 
-/* A warning the caller may print (e.g. an unknown pre-tokenizer that fell back to GPT-2's
- * regex), or NULL. */
+/* Warnings the caller may print (an unknown pre-tokenizer that fell back to GPT-2's regex, a
+ * special-token id outside the vocabulary, ...: docs/reliability.md), one per line separated by
+ * '\n', or NULL. */
 const char *tokenizer_warning(const struct tokenizer *t);
 /* "gpt2" or "llama", and the pre-tokenizer in use ("smollm", "llama3", ...). */
 const char *tokenizer_model_name(const struct tokenizer *t);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -329,4 +330,156 @@ Test(cli, empty_question_file) {
     run_cli(&r, NULL, a);
     expect_one_line_error(&r, p);
     unlink(p);
+}
+
+/* ---- limits before allocation, flag parity (issue 13, parts 3 and 6) ---- */
+
+/* Peak RSS of the last child, to show a refusal came before the allocation. */
+static long children_max_rss_kib(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_CHILDREN, &ru);
+    return ru.ru_maxrss;
+}
+
+Test(cli, context_larger_than_ram_is_refused_before_allocation) {
+    /* 4M positions of f32 K and V on the default model: ~190 GiB of cache alone */
+    struct run r;
+    const char *a[] = {env("ADAKV_MODEL"), "-p", "hi", "-c", "4194304", "--kv-type", "f32", NULL};
+    run_cli(&r, NULL, a);
+    expect_one_line_error(&r, "n_ctx 4194304 needs");
+    cr_expect(strstr(r.err, "GiB of RAM"), "%s", r.err);
+    cr_expect_lt(children_max_rss_kib(), 2L << 20, "the refusal allocated more than 2 GiB");
+    const char *b[] = {env("ADAKV_MODEL"), "-p", "hi", "-c", "4194305", NULL};
+    run_cli(&r, NULL, b);
+    expect_one_line_error(&r, "-c");
+}
+
+Test(cli, load_line_states_the_planned_bytes) {
+    struct run r;
+    const char *a[] = {env("ADAKV_MODEL"), "-p", "hi", "-n", "1", "-c", "256", NULL};
+    run_cli(&r, NULL, a);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    const char *l = strstr(r.err, "load time =");
+    cr_assert(l, "%s", r.err);
+    double total, model, kv, scratch;
+    const char *p = strstr(l, "planned ");
+    cr_assert(p && sscanf(p, "planned %lf MiB = model %lf + KV %lf + scratch %lf", &total, &model,
+                          &kv, &scratch) == 4,
+              "%s", l);
+    /* 256 positions x 30 layers x 3 KV heads x (K+V int8 rows of 64 + scale, + a position) */
+    cr_expect(kv > 2.9 && kv < 3.3, "KV %.2f MiB", kv);
+    cr_expect(model > 60.0 && total >= model + kv + scratch - 0.2, "%s", l);
+}
+
+Test(cli, threads_out_of_range) {
+    struct run r;
+    const char *a[] = {env("ADAKV_MODEL"), "-p", "hi", "-t", "513", NULL};
+    run_cli(&r, NULL, a);
+    expect_one_line_error(&r, "-t: 513 is out of range");
+}
+
+Test(cli, option_given_twice_or_contradicting) {
+    const char *cases[][6] = {
+        {"-c", "64", "--ctx-size", "64", "--ctx-size: given twice"},
+        {"-n", "1", "-n", "2", "-n: given twice"},
+        {"--kv-budget", "8", "--kv-budget", "9", "--kv-budget: given twice"},
+        {"-ctk", "f16", "-ctv", "int8", "-ctv int8 contradicts -ctk"},
+        {"--kv-type", "f16", "-ctk", "f16", "-ctk: given twice"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct run r;
+        const char *a[] = {env("ADAKV_MODEL"), "-p",        "hi",        cases[i][0],
+                           cases[i][1],        cases[i][2], cases[i][3], NULL};
+        run_cli(&r, NULL, a);
+        expect_one_line_error(&r, cases[i][4]);
+    }
+    struct run r;
+    const char *ppl[] = {env("ADAKV_MODEL"), "--perplexity", env("ADAKV_MODEL"), "--chat", NULL};
+    run_cli(&r, NULL, ppl);
+    expect_one_line_error(&r, "--chat does not apply to --perplexity");
+    /* the same type for K and V, as llama.cpp users write it, runs */
+    const char *ok[] = {
+        env("ADAKV_MODEL"), "-p", "hi", "-n", "1", "-ctk", "f16", "-ctv", "f16", NULL};
+    run_cli(&r, NULL, ok);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+}
+
+/* Every option cli.c accepts (each string literal starting with '-' on a line that compares
+ * the argument) is named in --help, followed by a separator so "--ada" does not pass as a
+ * prefix of "--ada-kvpress". */
+Test(cli, help_lists_every_accepted_option) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/src/cli.c", env("ADAKV_SRCDIR"));
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "%s", path);
+    struct run r;
+    const char *a[] = {"--help", NULL};
+    run_cli(&r, NULL, a);
+    cr_assert_eq(r.status, 0);
+    char line[512];
+    int n_flags = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strstr(line, "is(a, "))
+            continue;
+        for (char *q = line; (q = strstr(q, "\"-")); q++) {
+            char flag[64];
+            const char *end = strchr(q + 1, '"');
+            if (!end || end - q - 1 >= (long)sizeof flag || !strcmp(q, "\"-\""))
+                continue;
+            memcpy(flag, q + 1, (size_t)(end - q - 1));
+            flag[end - q - 1] = '\0';
+            if (!strcmp(flag, "-"))
+                continue;
+            bool listed = false;
+            for (const char *h = r.out; !listed && (h = strstr(h, flag)); h++)
+                listed = (h == r.out || strchr(" ,/", h[-1])) && strchr(" ,/:\n", h[strlen(flag)]);
+            cr_expect(listed, "%s is accepted but not in --help", flag);
+            n_flags++;
+        }
+    }
+    fclose(f);
+    cr_expect_gt(n_flags, 40, "found only %d options in %s", n_flags, path);
+}
+
+/* --ignore-eos: a chat reply that ends by itself runs to -n instead. */
+Test(cli, ignore_eos_runs_to_n_predict, .timeout = 120) {
+    long n_gen[2];
+    for (int i = 0; i < 2; i++) {
+        struct run r;
+        const char *a[] = {env("ADAKV_MODEL"),
+                           "--chat",
+                           "-p",
+                           "Say hello.",
+                           "--temp",
+                           "0",
+                           "-n",
+                           "96",
+                           "-t",
+                           "2",
+                           i ? "--ignore-eos" : NULL,
+                           NULL};
+        run_cli(&r, NULL, a);
+        cr_assert_eq(r.status, 0, "%s", r.err);
+        const char *s = strstr(r.err, "sampling time =");
+        cr_assert(s && sscanf(strchr(s, '/') + 1, "%ld", &n_gen[i]) == 1, "%s", r.err);
+    }
+    cr_expect_lt(n_gen[0], 96, "the reply did not end by itself (%ld tokens)", n_gen[0]);
+    cr_expect_eq(n_gen[1], 96, "--ignore-eos stopped after %ld tokens", n_gen[1]);
+}
+
+/* perf/adakv-bench -p 0 (llama-bench: no prompt test) runs only the decode test. */
+Test(cli, bench_accepts_p_0, .timeout = 120) {
+    char exe[1024];
+    snprintf(exe, sizeof exe, "%s/perf/adakv-bench", env("ADAKV_BUILDDIR"));
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' -m '%s' -p 0 -n 2 -r 1 -t 1 2>&1", exe, env("ADAKV_MODEL"));
+    FILE *p = popen(cmd, "r");
+    cr_assert(p);
+    char out[8192];
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    const int st = pclose(p);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d: %s", st, out);
+    cr_expect(strstr(out, "\ntg2,"), "no decode line: %s", out);
+    cr_expect_null(strstr(out, "\npp"), "a prompt test ran: %s", out);
 }
