@@ -8,6 +8,7 @@
 
 #include "ops.h"
 #include "press-ops.h"
+#include "quant.h"
 
 enum { KT_KEYS = 32, KT_DIM_MAX = 256 };
 enum { T_I8, T_F16, T_F32 };
@@ -21,9 +22,7 @@ static inline __attribute__((always_inline)) void pack_tile(float *kt, const voi
             if (type == T_I8)
                 x = (float)((const int8_t *)k)[row + i];
             else if (type == T_F16) {
-                _Float16 h;
-                memcpy(&h, (const uint16_t *)k + row + i, sizeof h);
-                x = (float)h;
+                x = quant_f16_to_f32(((const uint16_t *)k)[row + i]);
             } else
                 x = ((const float *)k)[row + i];
             kt[(size_t)i * KT_KEYS + jj] = x;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "key-rotation.h"
+#include "quant.h"
 
 static size_t elem_bytes(enum kv_type t) {
     return t == KV_TYPE_INT8 ? 1 : t == KV_TYPE_F16 ? 2 : 4;
@@ -90,9 +91,11 @@ static void store_row(enum kv_type type, void *base, float *scale, int32_t row, 
         quant((int8_t *)base + (size_t)row * d, &scale[row], x, d);
         break;
     case KV_TYPE_F16: {
-        _Float16 *h = (_Float16 *)base + (size_t)row * d;
+        uint16_t *h = (uint16_t *)base + (size_t)row * d;
+        /* round to nearest even, as vcvtps2ph does (quant.h; not _Float16, which clang 14 lacks
+         * on x86) */
         for (int i = 0; i < d; i++)
-            h[i] = (_Float16)x[i]; /* round to nearest even, as vcvtps2ph does */
+            h[i] = quant_f32_to_f16(x[i]);
         break;
     }
     case KV_TYPE_F32:

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "press-ops.h"
+#include "quant.h"
 
 int kv_score_layout(const struct kv_cache *kv, int layer, int n_window, int32_t *off,
                     struct adakv_err *e) {
@@ -35,9 +36,9 @@ void kv_row_to_f32(enum kv_type type, const void *rows, const float *scales, int
         break;
     }
     case KV_TYPE_F16: {
-        const _Float16 *r = (const _Float16 *)rows + base;
+        const uint16_t *r = (const uint16_t *)rows + base;
         for (int i = 0; i < head_dim; i++)
-            out[i] = (float)r[i];
+            out[i] = quant_f16_to_f32(r[i]);
         break;
     }
     case KV_TYPE_F32:
@@ -257,9 +258,11 @@ static double key_sq_norm(enum kv_type type, const struct kv_segment *seg, int r
         return sq * seg->k_scale[row] * seg->k_scale[row];
     }
     if (type == KV_TYPE_F16) {
-        const _Float16 *x = (const _Float16 *)seg->k + base;
-        for (int i = 0; i < d; i++)
-            sq += (double)x[i] * (double)x[i];
+        const uint16_t *x = (const uint16_t *)seg->k + base;
+        for (int i = 0; i < d; i++) {
+            const double v = quant_f16_to_f32(x[i]);
+            sq += v * v;
+        }
     } else {
         const float *x = (const float *)seg->k + base;
         for (int i = 0; i < d; i++)

@@ -241,8 +241,7 @@ static const char *const eog_texts[] = {
     "<eos>",
     "<turn|>",
     "<|tool_response>",
-    "<\xef\xbd\x9c"
-    "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+    "<\uff5cend\u2581of\u2581sentence\uff5c>", /* DeepSeek's, UTF-8 */
     "[e~[",
 };
 /* Candidates for the end-of-turn token when tokenizer.ggml.eot_token_id is absent. */
@@ -256,8 +255,7 @@ static const char *const eot_texts[] = {
     "<EOT>",
     "_<EOT>",
     "[EOT]",
-    "<\xef\xbd\x9c"
-    "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+    "<\uff5cend\u2581of\u2581sentence\uff5c>", /* DeepSeek's, UTF-8 */
     "<end_of_utterance>",
 };
 /* Fill-in-the-middle markers: forced to control type; pad/repo/sep also end generation. */
