@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "adakv.h"
+#include "adakv-ext.h"
 
 static double now_s(void) {
     struct timespec ts;

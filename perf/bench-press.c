@@ -22,7 +22,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "adakv.h"
+#include "adakv-ext.h"
 #include "gguf.h"
 #include "kv-cache.h"
 #include "kv-press.h"
@@ -210,12 +210,12 @@ static double prefill_ms(struct adakv_model *m, const int32_t *ids, int n, const
         cfg.budget = budget;
         th->press.cfg = &cfg;
         th->press_ms = th->w_o_ms = 0.0;
-        cp.compress_layer = timed_compress;
-        cp.compress_user = th;
     }
     struct adakv_ctx *ctx = adakv_ctx_new(m, &cp, e);
     if (!ctx)
         return -1;
+    if (press)
+        adakv_ctx_set_compress(ctx, timed_compress, th);
     double t0 = now_ms();
     int rc = adakv_eval(ctx, ids, n, NULL, false, e);
     double ms = now_ms() - t0;

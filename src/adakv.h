@@ -1,8 +1,18 @@
-/* adakv public API: load a Llama-family GGUF model and run prompts on the CPU with an int8 KV
- * cache that Ada-KV presses can evict. The CLI (src/main.c) is a thin program on top of this.
+/* adakv public API: load a GGUF model (Llama, Qwen, Gemma 3 families) and run prompts on the
+ * CPU with an int8 KV cache that Ada-KV presses can evict. Every type here is an opaque handle
+ * or a plain struct of numbers; the installed libadakv.so exports these functions and nothing
+ * else. examples/generate.c is a whole program on it (`pkg-config --cflags --libs adakv`).
+ *
+ *     struct adakv_err e;
+ *     struct adakv_model *m = adakv_model_load("model.gguf", &mp, &e);
+ *     struct adakv_ctx *c = adakv_ctx_new(m, &cp, &e);
+ *     adakv_tokenize(m, text, len, true, false, &tokens, &n, &e);
+ *     adakv_eval(c, tokens, n, logits, false, &e);        // prompt
+ *     int32_t t = adakv_sample(sampler, logits);          // then one token at a time
  *
  * Errors: every call that can fail takes a struct adakv_err * and returns -1 or NULL with one
- * line in err->msg naming the file, flag or field at fault. Nothing here prints or exits. */
+ * line in err->msg naming the file, flag or field at fault. Nothing here prints or exits.
+ * Memory this API hands out (token arrays, texts, reports) is freed with adakv_free. */
 #ifndef ADAKV_H
 #define ADAKV_H
 
@@ -12,6 +22,13 @@
 #include <stdint.h>
 
 #define ADAKV_VERSION "0.1.0"
+
+/* The library is built with hidden symbols; this marks the ones it exports. */
+#if defined(__GNUC__)
+#define ADAKV_API __attribute__((visibility("default")))
+#else
+#define ADAKV_API
+#endif
 
 struct adakv_err {
     char msg[512];
@@ -26,10 +43,6 @@ enum adakv_kv_type { ADAKV_KV_INT8 = 0, ADAKV_KV_F16 = 1, ADAKV_KV_F32 = 2 };
 /* Thread placement over NUMA nodes, as llama.cpp's --numa: off = thread i on core i;
  * distribute = threads spread over the nodes; isolate = only the cores of the starting node. */
 enum adakv_numa { ADAKV_NUMA_OFF = 0, ADAKV_NUMA_DISTRIBUTE = 1, ADAKV_NUMA_ISOLATE = 2 };
-
-struct tokenizer; /* src/tokenizer.h */
-struct gguf_file; /* src/gguf.h */
-struct kv_cache;  /* src/kv-cache.h: per (layer, KV head) segments */
 
 /* ---- model ---- */
 
@@ -49,14 +62,14 @@ struct adakv_model_params {
     enum adakv_prefill_gemm prefill_gemm;
 };
 /* Parses auto|quant|f32|bf16 (flag names the option in the message). 0, or -1 with e set. */
-int adakv_prefill_gemm_parse(const char *flag, const char *s, enum adakv_prefill_gemm *out,
-                             struct adakv_err *e);
+ADAKV_API int adakv_prefill_gemm_parse(const char *flag, const char *s,
+                                       enum adakv_prefill_gemm *out, struct adakv_err *e);
 
 /* Maps `path`, validates it, binds the architecture's tensors (type and shape checked) and
  * loads the tokenizer. Returns NULL with one line in e on any failure. */
-struct adakv_model *adakv_model_load(const char *path, const struct adakv_model_params *p,
-                                     struct adakv_err *e);
-void adakv_model_free(struct adakv_model *m);
+ADAKV_API struct adakv_model *adakv_model_load(const char *path, const struct adakv_model_params *p,
+                                               struct adakv_err *e);
+ADAKV_API void adakv_model_free(struct adakv_model *m);
 
 struct adakv_model_info {
     const char *arch; /* general.architecture, e.g. "llama" (owned by the model) */
@@ -66,20 +79,9 @@ struct adakv_model_info {
     char prefill_gemm[64]; /* "oneDNN bf16, 202.5 MiB" or "quantized" */
     char weights[128];     /* file mapped, bytes repacked at load and how long it took */
 };
-void adakv_model_get_info(const struct adakv_model *m, struct adakv_model_info *out);
-const struct tokenizer *adakv_model_tokenizer(const struct adakv_model *m);
-const struct gguf_file *adakv_model_gguf(const struct adakv_model *m);
+ADAKV_API void adakv_model_get_info(const struct adakv_model *m, struct adakv_model_info *out);
 
 /* ---- context (one sequence) ---- */
-
-/* Per-layer KV compression hook, called during layer-major prefill right after layer `layer`
- * appended the K (post-RoPE) and V rows of every prompt token to `kv`, and before the next
- * layer runs. q_window holds the last n_window post-RoPE query rows of this layer, laid out
- * [n_window][n_head][head_dim] f32 (token-major, query head, dim). The hook may evict rows and
- * compact segments in place (kv-compact.c); later tokens keep their original positions.
- * Returns 0, or -1 with e set (the eval then fails with that message). */
-typedef int (*adakv_compress_layer_fn)(void *user, struct kv_cache *kv, int layer,
-                                       const float *q_window, int n_window, struct adakv_err *e);
 
 struct adakv_ctx_params {
     int n_ctx;                  /* max tokens (positions) in this sequence */
@@ -87,12 +89,10 @@ struct adakv_ctx_params {
     int n_threads;              /* 0 = all cores */
     bool reference;             /* plain C kernels and scalar matmul everywhere */
     int window;                 /* query rows kept per layer for scoring; 0 = default 32 */
-    adakv_compress_layer_fn compress_layer; /* NULL = keep the full cache */
     /* Called after each layer of a prefill (n > 1) with layers done and the layer count, so a
      * long prompt can show progress; NULL = none. */
     void (*progress)(void *user, int layers_done, int n_layer);
     void *progress_user;
-    void *compress_user;  /* passed back to compress_layer */
     enum adakv_numa numa; /* thread placement (threads.h); threads are pinned unless the user
                              set OMP_PLACES or OMP_PROC_BIND */
     /* If not NULL and nonzero when a prompt batch's next chunk or layer starts, adakv_eval stops
@@ -100,15 +100,15 @@ struct adakv_ctx_params {
     const volatile sig_atomic_t *interrupt;
 };
 
-/* Fills p with the defaults: n_ctx 4096, int8 KV, all cores, fast kernels, window 32, no hook. */
-void adakv_ctx_params_default(struct adakv_ctx_params *p);
+/* Fills p with the defaults: n_ctx 4096, int8 KV, all cores, fast kernels, window 32, no press. */
+ADAKV_API void adakv_ctx_params_default(struct adakv_ctx_params *p);
 
 /* Allocates the KV cache and all scratch for n_ctx tokens; nothing is allocated per token
  * afterwards. Returns NULL with e set when n_ctx is out of range, when the plan
  * (adakv_ctx_plan) exceeds the machine's RAM, or when memory runs out. */
-struct adakv_ctx *adakv_ctx_new(struct adakv_model *m, const struct adakv_ctx_params *p,
-                                struct adakv_err *e);
-void adakv_ctx_free(struct adakv_ctx *c);
+ADAKV_API struct adakv_ctx *adakv_ctx_new(struct adakv_model *m, const struct adakv_ctx_params *p,
+                                          struct adakv_err *e);
+ADAKV_API void adakv_ctx_free(struct adakv_ctx *c);
 
 /* What a context with params p would hold at its fullest, computed without allocating: the
  * model's memory (mapped file plus load-time weight copies), the KV cache with n_ctx rows in
@@ -117,36 +117,35 @@ void adakv_ctx_free(struct adakv_ctx *c);
 struct adakv_mem_plan {
     uint64_t model, kv, scratch, ram;
 };
-void adakv_ctx_plan(const struct adakv_model *m, const struct adakv_ctx_params *p,
-                    struct adakv_mem_plan *out);
+ADAKV_API void adakv_ctx_plan(const struct adakv_model *m, const struct adakv_ctx_params *p,
+                              struct adakv_mem_plan *out);
 
 /* Runs n tokens at the next positions (n > 1: layer-major prefill over all n tokens; n == 1:
  * decode). logits: if not NULL, receives n_vocab floats for the last token, or for every token
  * when all_logits (then logits holds n * n_vocab floats). Fails cleanly (one line) when the
  * context would exceed n_ctx or a token id is out of range. The compression hook runs only
  * for n > 1. */
-int adakv_eval(struct adakv_ctx *c, const int32_t *tokens, int n, float *logits, bool all_logits,
-               struct adakv_err *e);
-int adakv_ctx_n_past(const struct adakv_ctx *c); /* next position = tokens evaluated so far */
-void adakv_ctx_reset(struct adakv_ctx *c);       /* empty the cache, keep the allocations */
+ADAKV_API int adakv_eval(struct adakv_ctx *c, const int32_t *tokens, int n, float *logits,
+                         bool all_logits, struct adakv_err *e);
+ADAKV_API int
+adakv_ctx_n_past(const struct adakv_ctx *c);         /* next position = tokens evaluated so far */
+ADAKV_API void adakv_ctx_reset(struct adakv_ctx *c); /* empty the cache, keep the allocations */
 /* Forgets every token at position >= n_past (e.g. a question and its answer), so one compressed
  * context can answer several questions without being recomputed. */
-int adakv_ctx_rewind(struct adakv_ctx *c, int n_past, struct adakv_err *e);
-size_t adakv_ctx_kv_bytes(const struct adakv_ctx *c); /* bytes currently allocated for K/V */
-size_t adakv_ctx_kv_rows(const struct adakv_ctx *c);  /* live K/V rows over all layers and heads */
+ADAKV_API int adakv_ctx_rewind(struct adakv_ctx *c, int n_past, struct adakv_err *e);
+ADAKV_API size_t
+adakv_ctx_kv_bytes(const struct adakv_ctx *c); /* bytes currently allocated for K/V */
+ADAKV_API size_t
+adakv_ctx_kv_rows(const struct adakv_ctx *c); /* live K/V rows over all layers and heads */
 /* Wall seconds spent in the compression hook (scoring, budget allocation, compaction) since the
  * context was created or last reset: the press's share of a prefill. */
-double adakv_ctx_press_seconds(const struct adakv_ctx *c);
-/* Sets or clears (fn = NULL) the compression hook, e.g. to prefill a question on top of an
- * already compressed context without compressing again (question-agnostic mode). */
-void adakv_ctx_set_compress(struct adakv_ctx *c, adakv_compress_layer_fn fn, void *user);
-/* The context's KV cache (for presses, reports and tests); owned by the context. */
-struct kv_cache *adakv_ctx_kv(struct adakv_ctx *c);
+ADAKV_API double adakv_ctx_press_seconds(const struct adakv_ctx *c);
 /* Where the context's threads run, e.g. "threads = 2 pinned to cores 0,1 (node 0), numa off"
  * (final after the first eval, which pins them); owned by the context. */
-const char *adakv_ctx_placement(const struct adakv_ctx *c);
+ADAKV_API const char *adakv_ctx_placement(const struct adakv_ctx *c);
 /* Parses a --numa value: off, distribute or isolate; -1 with e naming `flag` otherwise. */
-int adakv_numa_parse(const char *flag, const char *s, enum adakv_numa *out, struct adakv_err *e);
+ADAKV_API int adakv_numa_parse(const char *flag, const char *s, enum adakv_numa *out,
+                               struct adakv_err *e);
 
 /* ---- KV presses: which rows each layer keeps after prefill (Ada-KV, SnapKV, ...) ----
  *
@@ -165,29 +164,76 @@ int adakv_numa_parse(const char *flag, const char *s, enum adakv_numa *out, stru
  * window; pool-kernel (odd); pool: max|avg; beta; sink; critical-ratio; seed; reserve (rows left
  * free per head for decode). */
 struct adakv_press;
-struct adakv_press *adakv_press_new(void); /* defaults: the full cache (no eviction) */
-void adakv_press_free(struct adakv_press *p);
-int adakv_press_set(struct adakv_press *p, const char *name, const char *value,
-                    struct adakv_err *e);
+ADAKV_API struct adakv_press *adakv_press_new(void); /* defaults: the full cache (no eviction) */
+ADAKV_API void adakv_press_free(struct adakv_press *p);
+ADAKV_API int adakv_press_set(struct adakv_press *p, const char *name, const char *value,
+                              struct adakv_err *e);
 /* Cross-checks the options (e.g. budget and ratio both given). */
-int adakv_press_check(const struct adakv_press *p, struct adakv_err *e);
+ADAKV_API int adakv_press_check(const struct adakv_press *p, struct adakv_err *e);
 /* "ada-snapkv, budget 256, window 32, alpha 0.20" */
-void adakv_press_describe(const struct adakv_press *p, char *buf, size_t size);
-bool adakv_press_evicts(const struct adakv_press *p);
-int adakv_press_window(const struct adakv_press *p);
+ADAKV_API void adakv_press_describe(const struct adakv_press *p, char *buf, size_t size);
+ADAKV_API bool adakv_press_evicts(const struct adakv_press *p);
+ADAKV_API int adakv_press_window(const struct adakv_press *p);
 
-/* Installs the press on the context (replacing any earlier one, and any compress_layer hook).
+/* Installs the press on the context (replacing any earlier one).
  * With report, each compressed layer records what --kv-report prints. */
-int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool report,
-                        struct adakv_err *e);
+ADAKV_API int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool report,
+                                  struct adakv_err *e);
 /* Largest K/V allocation so far: with a press, measured at each layer's compression point of
  * a layer-major prefill (that layer's full cache plus the compressed earlier ones). */
-size_t adakv_ctx_kv_peak_bytes(const struct adakv_ctx *c);
+ADAKV_API size_t adakv_ctx_kv_peak_bytes(const struct adakv_ctx *c);
 /* Turns compression of later prefills off (question-agnostic: a question prefilled on top of a
  * compressed context) or back on. */
-void adakv_ctx_press_enable(struct adakv_ctx *c, bool on);
+ADAKV_API void adakv_ctx_press_enable(struct adakv_ctx *c, bool on);
 /* One line per layer of the last compression (budgets min/median/max, attention mass kept, the
  * L1 bound, the measured output change, bytes before -> after); *out is malloc'ed. */
-int adakv_ctx_kv_report(const struct adakv_ctx *c, char **out, struct adakv_err *e);
+ADAKV_API int adakv_ctx_kv_report(const struct adakv_ctx *c, char **out, struct adakv_err *e);
+
+/* ---- text: the model's tokenizer and chat template ---- */
+
+/* Frees what this API returned through a pointer (tokens, texts, reports); NULL is fine. */
+ADAKV_API void adakv_free(void *p);
+
+/* Tokens of text[0..len) (any bytes: invalid UTF-8 and NULs are tokenized, not refused), as
+ * llama.cpp's llama_tokenize: add_special adds BOS/EOS as the file says; parse_special turns
+ * control-token texts ("<|im_start|>") into their ids. *tokens is malloc'ed (adakv_free). */
+ADAKV_API int adakv_tokenize(const struct adakv_model *m, const char *text, size_t len,
+                             bool add_special, bool parse_special, int32_t **tokens, size_t *n,
+                             struct adakv_err *e);
+/* Text of a token sequence as llama_detokenize makes it; *text is malloc'ed and NUL-terminated. */
+ADAKV_API int adakv_detokenize(const struct adakv_model *m, const int32_t *tokens, size_t n,
+                               bool remove_special, char **text, size_t *len, struct adakv_err *e);
+/* The bytes one generated token adds to the output (control tokens give none): how many there
+ * are, copied into buf only if they fit in cap (call again with more room otherwise). A piece
+ * may end inside a UTF-8 character that the next piece completes. */
+ADAKV_API size_t adakv_token_piece(const struct adakv_model *m, int32_t token, char *buf,
+                                   size_t cap);
+ADAKV_API int32_t adakv_token_bos(const struct adakv_model *m); /* -1 if the model has none */
+ADAKV_API int32_t adakv_token_eos(const struct adakv_model *m);
+/* Whether generation should stop at this token (end of sequence or of turn). */
+ADAKV_API bool adakv_token_is_eog(const struct adakv_model *m, int32_t token);
+
+/* One user turn in the model's chat format (its tokenizer.chat_template, or llama.cpp's
+ * fallback for files without one), ending where the assistant's answer starts; *text is
+ * malloc'ed. The result is tokenized with parse_special. */
+ADAKV_API int adakv_chat_apply(const struct adakv_model *m, const char *user_text, size_t len,
+                               char **text, size_t *text_len, struct adakv_err *e);
+
+/* ---- sampling: greedy, or top-k, top-p and temperature in llama.cpp's order ---- */
+struct adakv_sampler;
+struct adakv_sampler_params {
+    float temp;    /* <= 0: greedy (argmax, lowest id on ties) */
+    int top_k;     /* <= 0: off */
+    float top_p;   /* >= 1: off */
+    uint64_t seed; /* same seed, same logits: same tokens */
+};
+/* adakv-run's defaults: temp 0.8, top-k 40, top-p 0.95, seed 0. */
+ADAKV_API void adakv_sampler_params_default(struct adakv_sampler_params *p);
+ADAKV_API struct adakv_sampler *adakv_sampler_new(const struct adakv_model *m,
+                                                  const struct adakv_sampler_params *p,
+                                                  struct adakv_err *e);
+ADAKV_API void adakv_sampler_free(struct adakv_sampler *s);
+/* The next token from the n_vocab logits of the last evaluated position. */
+ADAKV_API int32_t adakv_sample(struct adakv_sampler *s, const float *logits);
 
 #endif

@@ -754,8 +754,6 @@ struct adakv_ctx *adakv_ctx_new(struct adakv_model *m, const struct adakv_ctx_pa
     c->reference = p->reference;
     c->window = p->window > 0 ? p->window : FORWARD_WINDOW_DEFAULT;
     c->window = c->window < c->n_ctx ? c->window : c->n_ctx;
-    c->compress_layer = p->compress_layer;
-    c->compress_user = p->compress_user;
     c->progress = p->progress;
     c->progress_user = p->progress_user;
     c->interrupt = p->interrupt;

@@ -24,7 +24,7 @@
 #ifndef ADAKV_FORWARD_H
 #define ADAKV_FORWARD_H
 
-#include "adakv.h"
+#include "adakv-ext.h"
 #include "head-map.h"
 #include "kv-cache.h"
 #include "model.h"

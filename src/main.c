@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "adakv.h"
+#include "adakv-ext.h"
 #include "cli.h"
 #include "cpu.h"
 #include "perplexity.h"

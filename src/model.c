@@ -2,12 +2,14 @@
  * general.architecture, read its hyperparameters, bind its tensors (type and shape checked),
  * load the tokenizer. Every failure is one line naming the file and what is wrong. */
 #include "model.h"
+
 #include <omp.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "adakv-ext.h"
 #include "cpu.h"
 #include "decode-pack.h"
 #include "prefill-gemm.h"

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adakv.h"
+#include "adakv-ext.h"
 #include "error.h"
 #include "forward.h"
 #include "kv-press.h"

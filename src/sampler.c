@@ -3,6 +3,8 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "adakv.h"
+
 int sampler_init(struct sampler *s, const struct sampler_params *p, int n_vocab,
                  struct adakv_err *e) {
     s->p = *p;
@@ -130,4 +132,43 @@ int32_t sampler_sample(struct sampler *s, const float *logits) {
             return c[i].id;
     }
     return c[m - 1].id;
+}
+
+/* ---- the public sampler (adakv.h): struct sampler behind an opaque handle ---- */
+
+struct adakv_sampler {
+    struct sampler s;
+};
+
+void adakv_sampler_params_default(struct adakv_sampler_params *p) {
+    *p = (struct adakv_sampler_params){.temp = 0.8f, .top_k = 40, .top_p = 0.95f, .seed = 0};
+}
+
+struct adakv_sampler *adakv_sampler_new(const struct adakv_model *m,
+                                        const struct adakv_sampler_params *p, struct adakv_err *e) {
+    struct adakv_model_info info;
+    adakv_model_get_info(m, &info);
+    struct adakv_sampler *s = calloc(1, sizeof *s);
+    if (!s) {
+        err_set(e, "sampler: out of memory");
+        return NULL;
+    }
+    const struct sampler_params sp = {
+        .temp = p->temp, .top_k = p->top_k, .top_p = p->top_p, .seed = p->seed};
+    if (sampler_init(&s->s, &sp, info.n_vocab, e) < 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void adakv_sampler_free(struct adakv_sampler *s) {
+    if (!s)
+        return;
+    sampler_free(&s->s);
+    free(s);
+}
+
+int32_t adakv_sample(struct adakv_sampler *s, const float *logits) {
+    return sampler_sample(&s->s, logits);
 }

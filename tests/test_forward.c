@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adakv.h"
+#include "adakv-ext.h"
 #include "cpu.h"
 #include "forward.h"
 #include "gguf-writer.h"
@@ -454,11 +454,10 @@ Test(forward, compress_hook_runs_per_layer_and_positions_continue) {
     struct adakv_ctx_params p;
     adakv_ctx_params_default(&p);
     p.n_ctx = 128;
-    p.compress_layer = evict_odd_rows;
-    p.compress_user = &log;
     struct adakv_err e = {{0}};
     struct adakv_ctx *c = adakv_ctx_new(m, &p, &e);
     cr_assert_not_null(c, "%s", e.msg);
+    adakv_ctx_set_compress(c, evict_odd_rows, &log);
     int32_t t[50];
     tokens_of(t, 50, 6);
     float *l = malloc(sizeof(float) * VOCAB);

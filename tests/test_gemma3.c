@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "adakv.h"
+#include "adakv-ext.h"
 #include "chat.h"
 #include "gguf.h"
 #include "golden-logits.h"

@@ -5,7 +5,7 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 
-#include "adakv.h"
+#include "adakv-ext.h"
 #include "forward.h"
 #include "kv-cache.h"
 #include "test-env.h"

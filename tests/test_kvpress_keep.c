@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adakv.h"
+#include "adakv-ext.h"
 #include "kv-cache.h"
 #include "test-env.h"
 #include "tokenizer.h"

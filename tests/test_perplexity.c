@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adakv.h"
+#include "adakv-ext.h"
 #include "perplexity.h"
 #include "test-env.h"
 #include "tokenizer.h"

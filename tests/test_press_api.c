@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adakv.h"
+#include "adakv-ext.h"
 #include "test-env.h"
 
 enum { N_PROMPT = 300, N_DECODE = 6 };

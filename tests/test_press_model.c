@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "adakv.h"
+#include "adakv-ext.h"
 #include "gguf.h"
 #include "kv-cache.h"
 #include "kv-press.h"
@@ -117,10 +117,9 @@ static void check_press(const char *press) {
     adakv_ctx_params_default(&cp);
     cp.n_ctx = 1024;
     cp.window = cfg.window;
-    cp.compress_layer = compress_with_w_o;
-    cp.compress_user = &mh;
     struct adakv_ctx *ctx = adakv_ctx_new(m, &cp, &e);
     cr_assert_not_null(ctx, "%s", e.msg);
+    adakv_ctx_set_compress(ctx, compress_with_w_o, &mh);
     cr_assert_eq(adakv_eval(ctx, ids, (int)n, NULL, false, &e), 0, "%s", e.msg);
     cr_assert_eq(mh.calls, info.n_layer);
 

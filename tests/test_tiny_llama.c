@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adakv.h"
+#include "adakv-ext.h"
 #include "golden-logits.h"
 #include "kv-cache.h"
 #include "test-env.h"

@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "adakv.h"
+#include "adakv-ext.h"
 #include "error.h"
 #include "eval-csv.h"
 #include "eval-tasks.h"

@@ -37,7 +37,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "adakv.h"
+#include "adakv-ext.h"
 #include "kv-cache.h"
 #include "tokenizer.h"
 

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "adakv.h"
+#include "adakv-ext.h"
 #include "tokenizer.h"
 
 int main(int argc, char **argv) {
