@@ -1,15 +1,17 @@
 /* Micro-benchmark of matmul on the default model's shapes (or the 1B zoo shape's, third argument
- * "1b"): decode GEMV bandwidth (GB/s of
- * weight bytes streamed) and prefill throughput (GFLOP/s = 2 * n_in * n_out * n_tok / s), for
- * each ISA level this machine has. Weights are random blocks (speed does not depend on values);
- * each GEMV matrix is larger than nothing in cache between reps only when it exceeds L3, so the
- * GEMV figure for small matrices is an L2/L3 figure and the 576x49152 one a DRAM figure; both
- * are printed as measured.
+ * "1b", or its 263 MB-525 MB output head in four types, "head": larger than any cache, so its
+ * GEMV figure is the kernel's DRAM streaming rate, to set beside perf/stream): decode GEMV
+ * bandwidth (GB/s of weight bytes streamed) and prefill throughput (GFLOP/s = 2 * n_in * n_out *
+ * n_tok / s), for each ISA level this machine has. Weights are random blocks (speed does not depend
+ * on values); each GEMV matrix is larger than nothing in cache between reps only when it exceeds
+ * L3, so the GEMV figure for small matrices is an L2/L3 figure and the 576x49152 one a DRAM figure;
+ * both are printed as measured.
  *
  * On a shared machine wall time mixes in other processes; the "per CPU-s" columns divide the
  * work by the process CPU time instead (all threads summed), i.e. throughput per busy core.
  *
- *   perf/bench-matmul [n_tok_prefill (512)] [reps (auto)] [smol|1b]    threads: OMP_NUM_THREADS */
+ *   perf/bench-matmul [n_tok_prefill (512)] [reps (auto)] [smol|1b|head]    threads:
+ * OMP_NUM_THREADS */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +52,16 @@ static const struct shape shapes_1b[] = {
     {NULL, 0, 0, 0},
 };
 
+/* Llama-3.2-1B's tied output head (its token embedding, 128256 rows), in the types the zoo's
+ * files give it (Q6_K in Q4_K_M/Q5_K_M/Q6_K, Q8_0) and two more for the kernels' sake. */
+static const struct shape shapes_head[] = {
+    {"output 2048x128256 Q6_K", TENSOR_TYPE_Q6_K, 2048, 128256},
+    {"output 2048x128256 Q4_K", TENSOR_TYPE_Q4_K, 2048, 128256},
+    {"output 2048x128256 Q5_K", TENSOR_TYPE_Q5_K, 2048, 128256},
+    {"output 2048x128256 Q8_0", TENSOR_TYPE_Q8_0, 2048, 128256},
+    {NULL, 0, 0, 0},
+};
+
 /* Median of reps timings of one matmul call (wall time), and in *cpu the median CPU time. */
 static double median(double *t, int n);
 static double time_matmul(const struct matmul_weight *w, const float *x, int64_t n_tok, float *y,
@@ -83,7 +95,15 @@ static double median(double *t, int reps) {
 int main(int argc, char **argv) {
     int64_t n_tok = argc > 1 ? atoll(argv[1]) : 512;
     int reps_arg = argc > 2 ? atoi(argv[2]) : 0;
-    const struct shape *shapes = argc > 3 && !strcmp(argv[3], "1b") ? shapes_1b : smol_shapes;
+    const char *set = argc > 3 ? argv[3] : "smol";
+    const struct shape *shapes = !strcmp(set, "1b")     ? shapes_1b
+                                 : !strcmp(set, "head") ? shapes_head
+                                 : !strcmp(set, "smol") ? smol_shapes
+                                                        : NULL;
+    if (!shapes) {
+        fprintf(stderr, "bench-matmul: shape set '%s' is not smol, 1b or head\n", set);
+        return 1;
+    }
     if (n_tok < 1 || n_tok > 1 << 16) {
         fprintf(stderr, "bench-matmul: n_tok must be in 1..65536\n");
         return 1;
@@ -94,7 +114,7 @@ int main(int argc, char **argv) {
            "prefill ms", "GFLOP/s", "GFLOP/CPU-s");
     uint64_t seed = 1;
     /* the 1B shapes only at the best ISA: the scalar prefill of them takes minutes */
-    for (int isa = shapes == shapes_1b ? (int)simd_isa_detected() : 0; isa < SIMD_ISA_COUNT;
+    for (int isa = shapes != smol_shapes ? (int)simd_isa_detected() : 0; isa < SIMD_ISA_COUNT;
          isa++) {
         if (!simd_isa_available((enum simd_isa)isa))
             continue;
