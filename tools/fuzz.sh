@@ -55,9 +55,10 @@ for t in $targets; do
     last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
     cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
     ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
+    corp=$(sed -n 's/.* corp: \([0-9]*\/[0-9]*[a-zA-Z]*\).*/\1/p' <<<"$last")
     found=$(find "$crashes" -type f -newer "$seeds" | sort)
     echo "fuzz $t: ${execs:-?} executions in ${secs} s (${rate:-?}/s), cov ${cov:-?} ft ${ft:-?}," \
-         "corpus $(find "$corpus" -type f | wc -l) files, crashes: ${found:-none}"
+         "corpus ${corp:-?} (inputs/bytes kept by libFuzzer), crashes: ${found:-none}"
     if [ $rc -ne 0 ]; then
         status=1
         echo "fuzz $t: libFuzzer exited $rc; the report (log $log):" >&2
