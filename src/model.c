@@ -176,40 +176,51 @@ int adakv_prefill_gemm_parse(const char *flag, const char *s, enum adakv_prefill
     return err_set(e, "%s: expected auto, quant, f32 or bf16, got '%s'", flag, s);
 }
 
-struct adakv_model *adakv_model_load(const char *path, const struct adakv_model_params *p,
-                                     struct adakv_err *e) {
+struct adakv_model *model_bind(struct gguf_file *f, struct adakv_err *e) {
     struct adakv_model *m = calloc(1, sizeof *m);
     if (!m) {
-        err_set(e, "%s: out of memory", path);
+        err_set(e, "%s: out of memory", f->path);
+        gguf_close(f);
         return NULL;
     }
-    m->n_threads = p && p->n_threads > 0 ? p->n_threads : 0;
-    m->gguf = gguf_open(path, e);
-    if (!m->gguf || load_arch(m, e))
+    m->gguf = f;
+    if (load_arch(m, e))
         goto fail;
     struct gguf_str name = {0, ""};
-    if (gguf_find(m->gguf, "general.name") && gguf_get_str(m->gguf, "general.name", &name, e))
+    if (gguf_find(f, "general.name") && gguf_get_str(f, "general.name", &name, e))
         goto fail;
     if (!(m->name = copy_str(name))) {
-        err_set(e, "%s: out of memory", path);
+        err_set(e, "%s: out of memory", f->path);
         goto fail;
     }
-    if (gguf_find(m->gguf, "tokenizer.ggml.model")) {
-        if (!(m->tok = tokenizer_load(m->gguf, e)))
+    if (gguf_find(f, "tokenizer.ggml.model")) {
+        if (!(m->tok = tokenizer_load(f, e)))
             goto fail;
         if (tokenizer_n_vocab(m->tok) > m->hp.n_vocab) {
-            err_set(e, "%s: tokenizer has %d tokens but the model only %d embeddings", path,
+            err_set(e, "%s: tokenizer has %d tokens but the model only %d embeddings", f->path,
                     tokenizer_n_vocab(m->tok), m->hp.n_vocab);
             goto fail;
         }
     }
-    model_type_counts(m->gguf, m->type_counts, sizeof m->type_counts);
-    if (load_weight_copies(m, p ? p->prefill_gemm : ADAKV_PREFILL_GEMM_AUTO, e))
-        goto fail;
+    model_type_counts(f, m->type_counts, sizeof m->type_counts);
     return m;
 fail:
     adakv_model_free(m);
     return NULL;
+}
+
+struct adakv_model *adakv_model_load(const char *path, const struct adakv_model_params *p,
+                                     struct adakv_err *e) {
+    struct gguf_file *f = gguf_open(path, e);
+    struct adakv_model *m = f ? model_bind(f, e) : NULL;
+    if (!m)
+        return NULL;
+    m->n_threads = p && p->n_threads > 0 ? p->n_threads : 0;
+    if (load_weight_copies(m, p ? p->prefill_gemm : ADAKV_PREFILL_GEMM_AUTO, e)) {
+        adakv_model_free(m);
+        return NULL;
+    }
+    return m;
 }
 
 void adakv_model_get_info(const struct adakv_model *m, struct adakv_model_info *out) {

@@ -25,6 +25,12 @@ struct adakv_model {
     double repack_ms;          /* wall time the repacking took at load */
 };
 
+/* The load without the weight copies: binds the architecture's hyperparameters and tensors and
+ * the tokenizer on an opened file, whose ownership passes to the model (closed on failure too).
+ * adakv_model_load is gguf_open + model_bind + the copies; the GGUF fuzz target
+ * (tests/fuzz/fuzz-gguf.c) calls it on gguf_open_memory files. NULL with e set on failure. */
+struct adakv_model *model_bind(struct gguf_file *f, struct adakv_err *e);
+
 /* Writes "T1: n1, T2: n2, ..." for the tensors of f, most frequent type first (ties by type
  * id), truncated with "..." if it does not fit. */
 void model_type_counts(const struct gguf_file *f, char *buf, size_t size);

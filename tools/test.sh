@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: from a fresh Debian 12 machine, install the packages, fetch the
 # default model, configure, build and run `make check` twice: once optimised and once with
-# AddressSanitizer + UndefinedBehaviorSanitizer. Exit status is the tests' status.
+# AddressSanitizer + UndefinedBehaviorSanitizer, then the NEON kernels under qemu and a short run
+# of every fuzz target. Exit status is the tests' status.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/tools/install-deps.sh"
@@ -19,4 +20,8 @@ make -C "$top/build" -j"$(nproc)" check || status=1
 ADAKV_TEST_LIGHT=1 CRITERION_JOBS=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     make -C "$top/build-asan" -j"$(nproc)" check || status=1
 "$top/tools/arm-check.sh" "$top/build-arm" || status=1 # NEON kernels under qemu-aarch64
+# Every libFuzzer target for 40 s from its seeds and the corpus kept in build-fuzz/ (6 targets:
+# 4 minutes plus the clang build); a crash fails the run. The long campaign is not CI's job
+# (docs/reliability.md).
+"$top/tools/fuzz.sh" all 40 || status=1
 exit $status
