@@ -35,11 +35,11 @@ static void head_rows(const struct simd_ops *fo, const struct kv_cache *kv, cons
     }
     for (int i = 0; i < d; i++)
         mu[i] /= (float)n_win;
+    for (int t = 0; t < n_win; t++) /* centred before mu itself is turned below */
+        for (int i = 0; i < d; i++)
+            c[(size_t)t * d + i] -= mu[i];
     for (int t = 0; t <= n_win; t++) {
         float *x = rows + (size_t)t * d;
-        if (t > 0)
-            for (int i = 0; i < d; i++)
-                x[i] -= mu[i];
         fo->rope(x, 1, d, n_rot, rope_future, neox);
         if (kv->k_rot)
             key_rotate(x, d, kv->k_rot);
@@ -64,8 +64,8 @@ int kv_score_eattn(const struct simd_ops *ops, const struct kv_cache *kv, int la
     const int d = kv->head_dim, n_kv = kv->n_head_kv, group = n_head / n_kv;
     int max_len = 1;
     for (int g = 0; g < n_kv; g++)
-        max_len = kv_cache_seg(kv, layer, g)->len > max_len ? kv_cache_seg(kv, layer, g)->len
-                                                            : max_len;
+        max_len =
+            kv_cache_seg(kv, layer, g)->len > max_len ? kv_cache_seg(kv, layer, g)->len : max_len;
     const int n_thr = omp_get_max_threads();
     float *z = malloc((size_t)n_head * max_len * sizeof *z); /* [h][j] logits, then probs */
     float *rows = malloc((size_t)n_thr * (n_win + 1) * d * sizeof *rows);
