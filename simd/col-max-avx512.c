@@ -8,8 +8,8 @@ void col_max__avx512(float *acc, const float *x, int n) {
     int j = 0;
     for (; j + 32 <= n; j += 32) {
         _mm512_storeu_ps(acc + j, _mm512_max_ps(_mm512_loadu_ps(acc + j), _mm512_loadu_ps(x + j)));
-        _mm512_storeu_ps(acc + j + 16, _mm512_max_ps(_mm512_loadu_ps(acc + j + 16),
-                                                     _mm512_loadu_ps(x + j + 16)));
+        _mm512_storeu_ps(acc + j + 16,
+                         _mm512_max_ps(_mm512_loadu_ps(acc + j + 16), _mm512_loadu_ps(x + j + 16)));
     }
     for (; j < n; j += 16) {
         const __mmask16 m = (__mmask16)(n - j >= 16 ? 0xffff : (1u << (n - j)) - 1);

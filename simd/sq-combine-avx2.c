@@ -9,8 +9,8 @@ void sq_combine__avx2(float *out, const float *s, size_t stride, int n_rows, int
                       float b) {
     const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b);
     for (int j = 0; j < n; j += 8) {
-        const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - j),
-                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256i m =
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(n - j), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         const int full = n - j >= 8;
         __m256 q = _mm256_setzero_ps();
         for (int r = 1; r < n_rows; r++) {

@@ -20,8 +20,8 @@ int kv_score_kvzip(const struct simd_ops *ops, const struct kv_cache *kv, int la
     const size_t total = (size_t)off[n_kv];
     int max_len = 1;
     for (int g = 0; g < n_kv; g++)
-        max_len = kv_cache_seg(kv, layer, g)->len > max_len ? kv_cache_seg(kv, layer, g)->len
-                                                            : max_len;
+        max_len =
+            kv_cache_seg(kv, layer, g)->len > max_len ? kv_cache_seg(kv, layer, g)->len : max_len;
     const int n_blocks = (n_rep + QUERY_BLOCK - 1) / QUERY_BLOCK;
     const int items = n_kv * group * n_blocks;
     const int n_thr = omp_get_max_threads();
