@@ -18,7 +18,8 @@
 
 struct adakv_press {
     struct kv_press_config cfg;
-    bool kind_set; /* --press given; else a budget alone means ada-snapkv */
+    bool kind_set;  /* --press given; else a budget alone means ada-snapkv */
+    bool alpha_set; /* --alpha given; else kvzip's Ada-KV split has no safeguard (kvpress) */
 };
 
 struct press_binding {
@@ -79,8 +80,10 @@ int adakv_press_set(struct adakv_press *p, const char *name, const char *value,
         return kv_press_parse_budget(value, &c->budget, e);
     if (!strcmp(name, "kv-ratio"))
         return kv_press_parse_ratio(value, &c->ratio, e);
-    if (!strcmp(name, "alpha"))
+    if (!strcmp(name, "alpha")) {
+        p->alpha_set = true;
         return kv_press_parse_alpha(value, &c->alpha, e);
+    }
     if (!strcmp(name, "window"))
         return kv_press_parse_window(value, &c->window, e);
     if (!strcmp(name, "pool-kernel"))
@@ -133,6 +136,11 @@ int adakv_press_set(struct adakv_press *p, const char *name, const char *value,
 /* The configuration that will run: a budget or ratio without --press means ada-snapkv. */
 static struct kv_press_config resolved(const struct adakv_press *p) {
     struct kv_press_config c = p->cfg;
+    /* KVzip selects without Ada-KV's uniform floor (kvpress: "KVzip does not rely on
+     * safeguards"; the reconstruction singles out the rows a head needs, and a floor spends
+     * budget on heads that attend to nothing in particular): alpha 0 unless --alpha says */
+    if (c.kind == KV_PRESS_KVZIP && !p->alpha_set)
+        c.alpha = 0.0f;
     if (!p->kind_set && (c.budget > 0 || c.ratio > 0.0f || c.kv_max > 0)) {
         c.kind = KV_PRESS_SNAPKV;
         c.alloc = KV_ALLOC_ADA;

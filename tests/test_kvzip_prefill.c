@@ -110,3 +110,23 @@ Test(kvzip_prefill, plain_eval_is_refused_and_other_presses_ignore_rec, .timeout
     cr_assert_eq(kv_cache_seg(adakv_ctx_kv(c), 0, 0)->len, N_CTX / 2);
     adakv_ctx_free(c);
 }
+
+/* KVzip's Ada-KV split has no uniform floor unless --alpha says (kvpress's KVzip uses none);
+ * the other presses keep the 0.2 default. */
+Test(kvzip_prefill, kvzip_alpha_defaults_to_zero) {
+    const char *cases[][3] = {{"ada-kvzip", NULL, "alpha 0.00"},
+                              {"ada-kvzip", "0.3", "alpha 0.30"},
+                              {"ada-snapkv", NULL, "alpha 0.20"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct adakv_err e = {{0}};
+        struct adakv_press *p = adakv_press_new();
+        cr_assert_eq(adakv_press_set(p, "press", cases[i][0], &e), 0, "%s", e.msg);
+        cr_assert_eq(adakv_press_set(p, "kv-ratio", "0.5", &e), 0, "%s", e.msg);
+        if (cases[i][1])
+            cr_assert_eq(adakv_press_set(p, "alpha", cases[i][1], &e), 0, "%s", e.msg);
+        char buf[256];
+        adakv_press_describe(p, buf, sizeof buf);
+        cr_assert(strstr(buf, cases[i][2]), "%s: '%s'", cases[i][0], buf);
+        adakv_press_free(p);
+    }
+}
