@@ -13,6 +13,8 @@ static const struct press_ops press_scalar = {
     .qk_f16 = attn_qk_f16__scalar,
     .qk_f32 = attn_qk_f32__scalar,
     .vnorm_l1 = vnorm_l1__scalar,
+    .col_max = col_max__scalar,
+    .sq_combine = sq_combine__scalar,
 };
 
 #ifdef ADAKV_BUILD_AVX2
@@ -22,6 +24,8 @@ static const struct press_ops press_avx2 = {
     .qk_f16 = qk_gemm_f16__avx2,
     .qk_f32 = qk_gemm_f32__avx2,
     .vnorm_l1 = vnorm_l1__avx2,
+    .col_max = col_max__avx2,
+    .sq_combine = sq_combine__avx2,
 };
 #endif
 
@@ -32,6 +36,8 @@ static const struct press_ops press_avx512 = {
     .qk_f16 = qk_gemm_f16__avx512,
     .qk_f32 = qk_gemm_f32__avx512,
     .vnorm_l1 = vnorm_l1__avx512,
+    .col_max = col_max__avx512,
+    .sq_combine = sq_combine__avx512,
 };
 #endif
 

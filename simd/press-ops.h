@@ -8,13 +8,21 @@
  * vnorm_l1: CriticalKV's ||v_r W_O^h||_1 per value row, accumulated into out (so a GQA group's
  *   query heads can sum into one buffer):
  *     out[r] += sum_{e < n_out} | sum_{i < d} v[r * d + i] * w[i * n_out + e] |
- *   v: n rows of d f32; w: [d][n_out] f32 row-major (W_O^h transposed). n, d, n_out >= 1. */
+ *   v: n rows of d f32; w: [d][n_out] f32 row-major (W_O^h transposed). n, d, n_out >= 1.
+ * col_max: KVzip's running maximum of attention probabilities, acc[j] = max(acc[j], x[j]),
+ *   n >= 0.
+ * sq_combine: Expected Attention's logits from a block of dot products (row 0 the mean query's,
+ *   rows 1 .. n_rows-1 the centred queries'), n_rows >= 1, n >= 0:
+ *     out[j] = a * s[j] + b * sum_{1 <= r < n_rows} s[r * stride + j]^2 */
 #ifndef ADAKV_SIMD_PRESS_OPS_H
 #define ADAKV_SIMD_PRESS_OPS_H
 
 #include "ops.h"
 
 typedef void (*op_vnorm_l1_fn)(float *out, const float *v, int n, int d, const float *w, int n_out);
+typedef void (*op_col_max_fn)(float *acc, const float *x, int n);
+typedef void (*op_sq_combine_fn)(float *out, const float *s, size_t stride, int n_rows, int n,
+                                 float a, float b);
 
 struct press_ops {
     const char *isa; /* "scalar", "avx2", "avx512": names the table */
@@ -22,6 +30,8 @@ struct press_ops {
     op_attn_qk_f16_fn qk_f16;
     op_attn_qk_f32_fn qk_f32;
     op_vnorm_l1_fn vnorm_l1;
+    op_col_max_fn col_max;
+    op_sq_combine_fn sq_combine;
 };
 
 /* The reference table. */
@@ -36,6 +46,15 @@ const struct press_ops *press_ops_by_name(const char *isa);
 void vnorm_l1__scalar(float *out, const float *v, int n, int d, const float *w, int n_out);
 void vnorm_l1__avx512(float *out, const float *v, int n, int d, const float *w, int n_out);
 void vnorm_l1__avx2(float *out, const float *v, int n, int d, const float *w, int n_out);
+void col_max__scalar(float *acc, const float *x, int n);
+void col_max__avx2(float *acc, const float *x, int n);
+void col_max__avx512(float *acc, const float *x, int n);
+void sq_combine__scalar(float *out, const float *s, size_t stride, int n_rows, int n, float a,
+                        float b);
+void sq_combine__avx2(float *out, const float *s, size_t stride, int n_rows, int n, float a,
+                      float b);
+void sq_combine__avx512(float *out, const float *s, size_t stride, int n_rows, int n, float a,
+                        float b);
 void qk_gemm_i8__avx2(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,
                       const int8_t *k, const float *k_scale, int n_k, int d, float mul);
 void qk_gemm_f16__avx2(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,

@@ -140,6 +140,19 @@ adakv_ctx_kv_rows(const struct adakv_ctx *c); /* live K/V rows over all layers a
 /* Wall seconds spent in the compression hook (scoring, budget allocation, compaction) since the
  * context was created or last reset: the press's share of a prefill. */
 ADAKV_API double adakv_ctx_press_seconds(const struct adakv_ctx *c);
+/* KVzip (--press kvzip / ada-kvzip): prefills tokens[0..n) (the context, or its rest on top of
+ * the cache) followed by rec[0..n_rec), the reconstruction: a prompt asking the model to repeat
+ * the context, then the context itself, teacher-forced (a user turn KVZIP_REPEAT_PROMPT whose
+ * reply is the context builds exactly these tokens). Each layer's press scores every cached row
+ * by the largest attention the reconstruction's queries give it and keeps its budget of them;
+ * the reconstruction's own rows are dropped, and the position counter ends at n_past + n, as if
+ * only the context had been prefilled and compressed. Costs the reconstruction's prefill (about
+ * one more prefill of the context). With any other press (or none) this is
+ * adakv_eval(c, tokens, n, NULL, false, e): rec is ignored.
+ * Needs n + n_rec free positions. 0, or -1 with e set. */
+ADAKV_API int adakv_ctx_prefill_kvzip(struct adakv_ctx *c, const int32_t *tokens, int n,
+                                      const int32_t *rec, int n_rec, struct adakv_err *e);
+#define KVZIP_REPEAT_PROMPT "Repeat the previous context exactly."
 /* Where the context's threads run, e.g. "threads = 2 pinned to cores 0,1 (node 0), numa off"
  * (final after the first eval, which pins them); owned by the context. */
 ADAKV_API const char *adakv_ctx_placement(const struct adakv_ctx *c);
@@ -173,6 +186,9 @@ ADAKV_API int adakv_press_check(const struct adakv_press *p, struct adakv_err *e
 /* "ada-snapkv, budget 256, window 32, alpha 0.20" */
 ADAKV_API void adakv_press_describe(const struct adakv_press *p, char *buf, size_t size);
 ADAKV_API bool adakv_press_evicts(const struct adakv_press *p);
+/* Whether the press scores by context reconstruction (kvzip, ada-kvzip with a budget): prefill
+ * the context with adakv_ctx_prefill_kvzip, not adakv_eval. */
+ADAKV_API bool adakv_press_needs_reconstruction(const struct adakv_press *p);
 ADAKV_API int adakv_press_window(const struct adakv_press *p);
 
 /* Installs the press on the context (replacing any earlier one).

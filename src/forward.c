@@ -123,6 +123,12 @@ void forward_rope_angles(const struct adakv_model *m, int32_t pos0, int n, float
     rope_angles(m, m->hp.rope_base, m->hp.rope_freq_scale, pos0, n, cs);
 }
 
+void forward_rope_angles_layer(const struct adakv_model *m, int layer, int32_t pos0, int n,
+                               float *cs) {
+    const struct layer_hparams *lh = &m->hp.layer[layer];
+    rope_angles(m, lh->rope_base, lh->rope_freq_scale, pos0, n, cs);
+}
+
 /* Index of layer il's RoPE setting in c->rope (the context found every distinct one). */
 static int rope_set_of(const struct adakv_ctx *c, int il) {
     const struct layer_hparams *lh = &c->model->hp.layer[il];

@@ -31,6 +31,8 @@ void kv_press_config_default(struct kv_press_config *c) {
         .reserve = 0,
         .kv_max = 0,
         .decode_chunk = 64,
+        .eattn_future = 512,
+        .eattn_eps = 0.0f,
     };
 }
 
@@ -57,6 +59,13 @@ static const struct {
     {"critical_adakv_snapkv", KV_PRESS_CRITICAL, KV_ALLOC_ADA, true},
     {"random", KV_PRESS_RANDOM, KV_ALLOC_UNIFORM, false},
     {"knorm", KV_PRESS_KNORM, KV_ALLOC_UNIFORM, false},
+    {"kvzip", KV_PRESS_KVZIP, KV_ALLOC_UNIFORM, false},
+    {"ada-kvzip", KV_PRESS_KVZIP, KV_ALLOC_ADA, true},
+    {"adakv_kvzip", KV_PRESS_KVZIP, KV_ALLOC_ADA, true},
+    {"expected", KV_PRESS_EATTN, KV_ALLOC_UNIFORM, false},
+    {"expected_attention", KV_PRESS_EATTN, KV_ALLOC_UNIFORM, false},
+    {"ada-expected", KV_PRESS_EATTN, KV_ALLOC_ADA, true},
+    {"adakv_expected_attention", KV_PRESS_EATTN, KV_ALLOC_ADA, true},
 };
 
 const char *kv_press_name(enum kv_press_kind kind) {
@@ -76,7 +85,8 @@ int kv_press_parse_name(const char *s, struct kv_press_config *c, struct adakv_e
         }
     return err_set(e,
                    "--press: unknown press '%s' (full, streaming, snapkv, pyramid, critical, "
-                   "random, knorm, ada-snapkv, ada-pyramid, ada-critical, or a kvpress name)",
+                   "random, knorm, kvzip, expected, ada-snapkv, ada-pyramid, ada-critical, "
+                   "ada-kvzip, ada-expected, or a kvpress name)",
                    s ? s : "");
 }
 
@@ -261,6 +271,15 @@ static void plan_recent(const struct kv_cache *kv, int layer, int b, struct laye
     }
 }
 
+/* KVzip with nothing to evict: every row but the last n_drop (the reconstruction's). */
+static void plan_prefix(const struct kv_cache *kv, int layer, int n_drop, struct layer_plan *p) {
+    for (int g = 0; g < kv->n_head_kv; g++) {
+        int len = kv_cache_seg(kv, layer, g)->len, n = 0;
+        keep_range(p->keep + p->start[g], &n, 0, len - n_drop);
+        p->n_keep[g] = n;
+    }
+}
+
 /* Merges two ascending index lists. */
 static int merge(const int32_t *a, int na, const int32_t *b, int nb, int32_t *out) {
     int i = 0, j = 0, n = 0;
@@ -282,6 +301,17 @@ static void pick_critical(const float *s, const float *vnorm, int n, int budget,
         s2[idx1[i]] = -INFINITY;
     kv_budget_pick(s2, n, budget - n1, scratch, idx2);
     merge(idx1, n1, idx2, budget - n1, out);
+}
+
+/* KVzip never evicts the first n_sink rows (attention sinks; kvpress gives them the largest
+ * score of all + 1, so neither uniform nor Ada-KV budgets can drop them). */
+static void protect_sinks(float *scores, int n_kv, const int32_t *off, int n_sink) {
+    float top = 0.0f; /* scores are probabilities, >= 0 */
+    for (int32_t i = 0; i < off[n_kv]; i++)
+        top = scores[i] > top ? scores[i] : top;
+    for (int g = 0; g < n_kv; g++)
+        for (int j = 0; j < n_sink && j < off[g + 1] - off[g]; j++)
+            scores[off[g] + j] = top + 1.0f;
 }
 
 struct scored_bufs {
@@ -316,7 +346,11 @@ static int plan_scored(const struct kv_press_hook *hk, const struct simd_ops *op
     s.off = malloc((size_t)(n_kv + 1) * sizeof *s.off);
     s.budget = malloc((size_t)n_kv * sizeof *s.budget);
     s.sched = malloc((size_t)(hk->n_layer > 0 ? hk->n_layer : 1) * sizeof *s.sched);
-    if (!s.off || !s.budget || !s.sched || kv_score_layout(kv, layer, n_window, s.off, e) < 0)
+    /* rows after each segment's scored prefix: the window (kept), KVzip's reconstruction rows
+     * (dropped), none for expected attention (every row scored) */
+    const int n_tail = c->kind == KV_PRESS_EATTN && !decode ? 0 : n_window;
+    const bool keep_tail = !(c->kind == KV_PRESS_KVZIP && !decode);
+    if (!s.off || !s.budget || !s.sched || kv_score_layout(kv, layer, n_tail, s.off, e) < 0)
         goto fail;
     const size_t total = (size_t)s.off[n_kv];
     int max_prefix = 0;
@@ -334,8 +368,17 @@ static int plan_scored(const struct kv_press_hook *hk, const struct simd_ops *op
         kv_score_random(c->seed, layer, n_kv, s.off, s.scores);
     else if (c->kind == KV_PRESS_KNORM)
         kv_score_knorm(kv, layer, s.off, s.scores);
-    else if (kv_score_snapkv(ops, kv, layer, q_window, n_window, hk->n_head, c->pool, c->kernel,
-                             s.off, s.scores, e) < 0)
+    else if (c->kind == KV_PRESS_KVZIP && !decode) {
+        if (kv_score_kvzip(ops, kv, layer, q_window, n_window, hk->n_head, s.off, s.scores, e) < 0)
+            goto fail;
+        protect_sinks(s.scores, n_kv, s.off, c->n_sink);
+    } else if (c->kind == KV_PRESS_EATTN && !decode) {
+        if (kv_score_eattn(ops, kv, layer, q_window, n_window, hk->n_head, hk->rope_undo,
+                           hk->rope_future, hk->n_rot, hk->rope_neox, c->n_sink, c->eattn_eps,
+                           s.off, s.scores, e) < 0)
+            goto fail;
+    } else if (kv_score_snapkv(ops, kv, layer, q_window, n_window, hk->n_head, c->pool, c->kernel,
+                               s.off, s.scores, e) < 0)
         goto fail;
 
     if (c->kind == KV_PRESS_PYRAMID && !decode) {
@@ -364,7 +407,7 @@ static int plan_scored(const struct kv_press_hook *hk, const struct simd_ops *op
             goto fail;
     }
     for (int g = 0; g < n_kv; g++) {
-        const int n_prefix = s.off[g + 1] - s.off[g], len = n_prefix + n_window;
+        const int n_prefix = s.off[g + 1] - s.off[g], len = n_prefix + n_tail;
         int32_t *dst = p->keep + p->start[g];
         const float *sc = s.scores + s.off[g];
         if (c->kind == KV_PRESS_CRITICAL)
@@ -373,7 +416,8 @@ static int plan_scored(const struct kv_press_hook *hk, const struct simd_ops *op
         else
             kv_budget_pick(sc, n_prefix, s.budget[g], s.scratch, dst);
         int n = s.budget[g];
-        keep_range(dst, &n, n_prefix, len); /* the window, always kept */
+        if (keep_tail)
+            keep_range(dst, &n, n_prefix, len); /* the window, always kept */
         p->n_keep[g] = n;
     }
     scored_free(&s);
@@ -389,7 +433,8 @@ fail:
 
 static bool is_scored(enum kv_press_kind k) {
     return k == KV_PRESS_SNAPKV || k == KV_PRESS_PYRAMID || k == KV_PRESS_CRITICAL ||
-           k == KV_PRESS_RANDOM || k == KV_PRESS_KNORM;
+           k == KV_PRESS_RANDOM || k == KV_PRESS_KNORM || k == KV_PRESS_KVZIP ||
+           k == KV_PRESS_EATTN;
 }
 
 int kv_press_compress_layer(void *user, struct kv_cache *kv, int layer, const float *q_window,
@@ -415,8 +460,17 @@ int kv_press_compress_layer(void *user, struct kv_cache *kv, int layer, const fl
         max_len = len > max_len ? len : max_len;
         rows += (size_t)len;
     }
-    const int b = kv_press_head_budget(c, max_len);
-    if (b >= max_len) {
+    /* KVzip: each segment ends in the reconstruction's n_window rows (repeat prompt and copy),
+     * which never stay; the budget is a share of the context rows before them */
+    const bool kvzip = c->kind == KV_PRESS_KVZIP;
+    if (kvzip && (n_window < 1 || !q_window || n_window >= max_len))
+        return err_set(e,
+                       "kv-press: layer %d: the kvzip press needs the reconstruction's "
+                       "queries (adakv_ctx_prefill_kvzip)",
+                       layer);
+    const int n_drop = kvzip ? n_window : 0;
+    const int b = kv_press_head_budget(c, max_len - n_drop);
+    if (b >= max_len && !kvzip) {
         if (hk->report)
             kv_report_nothing_evicted(hk->report, kv, layer);
         return 0; /* nothing to evict: the cache stays bit-identical */
@@ -444,12 +498,16 @@ int kv_press_compress_layer(void *user, struct kv_cache *kv, int layer, const fl
         at += kv_cache_seg(kv, layer, g)->len;
     }
     const struct simd_ops *ops = hk->ops ? hk->ops : simd_ops_best();
+    /* KVzip and expected attention score every row they may keep (no window kept aside) */
+    const bool whole = kvzip || c->kind == KV_PRESS_EATTN;
     if (c->kind == KV_PRESS_STREAMING)
         plan_streaming(kv, layer, b, c->n_sink, &p);
-    else if (b <= n_window)
+    else if (kvzip && b >= max_len - n_drop)
+        plan_prefix(kv, layer, n_drop, &p);
+    else if (!whole && b <= n_window)
         plan_recent(kv, layer, b, &p);
-    else if ((rc = plan_scored(hk, ops, kv, layer, q_window, n_window, b - n_window, INT_MAX, false,
-                               &p, e)) < 0)
+    else if ((rc = plan_scored(hk, ops, kv, layer, q_window, n_window, whole ? b : b - n_window,
+                               INT_MAX, false, &p, e)) < 0)
         goto done;
 
     if (hk->report &&

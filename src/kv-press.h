@@ -50,6 +50,8 @@ enum kv_press_kind {
     KV_PRESS_CRITICAL,  /* SnapKV scores, CriticalKV two-stage selection */
     KV_PRESS_RANDOM,    /* control: seeded random scores */
     KV_PRESS_KNORM,     /* control: -||k|| */
+    KV_PRESS_KVZIP,     /* KVzip: max attention while the model repeats the context */
+    KV_PRESS_EATTN,     /* Expected Attention: attention of the predicted future queries */
 };
 
 enum kv_press_alloc {
@@ -75,6 +77,8 @@ struct kv_press_config {
     int reserve;               /* rows left free per segment for decode after compaction */
     int kv_max;       /* --kv-max: rows per KV head during decode, 0 = no cap (the engine's flag) */
     int decode_chunk; /* --kv-chunk: rows below --kv-max a decode-time eviction frees, default 64 */
+    int eattn_future; /* expected attention: future positions the RoPE is averaged over, 512 */
+    float eattn_eps;  /* expected attention: (p + eps) * ||v||, default 0 (kvpress) */
 };
 
 struct kv_report;
@@ -85,6 +89,11 @@ struct kv_press_hook {
     const float *w_o;           /* this layer's W_O, f32 [n_embd][n_head * head_dim], or NULL */
     const struct simd_ops *ops; /* NULL = simd_ops_best() */
     struct kv_report *report;   /* NULL = no report */
+    /* expected attention only (the binding fills them per layer, kv-score.h kv_score_eattn):
+     * rope_undo [n_window][n_rot] cos then sin undoing each window query's RoPE, rope_future
+     * [n_rot] the RoPE averaged over the next eattn_future positions; RoPE pairing as ops.h */
+    const float *rope_undo, *rope_future;
+    int n_rot, rope_neox;
 };
 
 void kv_press_config_default(struct kv_press_config *c);

@@ -51,7 +51,7 @@ void kv_row_to_f32(enum kv_type type, const void *rows, const float *scales, int
  * (simd_ops_scalar()) scores with the reference kernels too. The best forward table gets the
  * best press table: at the AVX2 level, which has press kernels but no forward-pass kernels yet,
  * the best forward table is the scalar one. */
-static const struct press_ops *press_ops_for(const struct simd_ops *ops) {
+const struct press_ops *kv_score_press_ops(const struct simd_ops *ops) {
     if (ops == simd_ops_best())
         return press_ops_best();
     const struct press_ops *p = ops ? press_ops_by_name(ops->isa) : NULL;
@@ -60,20 +60,20 @@ static const struct press_ops *press_ops_for(const struct simd_ops *ops) {
 
 /* s[r * s_stride + j] = mul * q_r . k_j for n_q query rows (stride d) against stored key rows
  * j0 .. j0 + n_k of a segment, whatever the storage type. */
-static void logits(const struct press_ops *po, enum kv_type type, const struct kv_segment *seg,
-                   int j0, float *s, size_t s_stride, const float *q, int n_q, int n_k, int d,
-                   float mul) {
+void kv_score_logits(const struct press_ops *po, enum kv_type type, const struct kv_segment *seg,
+                     int j0, float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,
+                     int n_k, int d, float mul) {
     const size_t at = (size_t)j0 * d;
     switch (type) {
     case KV_TYPE_INT8:
-        po->qk_i8(s, s_stride, q, (size_t)d, n_q, (const int8_t *)seg->k + at, seg->k_scale + j0,
+        po->qk_i8(s, s_stride, q, q_stride, n_q, (const int8_t *)seg->k + at, seg->k_scale + j0,
                   n_k, d, mul);
         break;
     case KV_TYPE_F16:
-        po->qk_f16(s, s_stride, q, (size_t)d, n_q, (const uint16_t *)seg->k + at, n_k, d, mul);
+        po->qk_f16(s, s_stride, q, q_stride, n_q, (const uint16_t *)seg->k + at, n_k, d, mul);
         break;
     case KV_TYPE_F32:
-        po->qk_f32(s, s_stride, q, (size_t)d, n_q, (const float *)seg->k + at, n_k, d, mul);
+        po->qk_f32(s, s_stride, q, q_stride, n_q, (const float *)seg->k + at, n_k, d, mul);
         break;
     }
 }
@@ -137,7 +137,7 @@ struct snap_scratch {
 int kv_score_snapkv(const struct simd_ops *ops, const struct kv_cache *kv, int layer,
                     const float *q_window, int n_window, int n_head, enum kv_pool pool, int kernel,
                     const int32_t *off, float *out, struct adakv_err *e) {
-    const struct press_ops *po = press_ops_for(ops);
+    const struct press_ops *po = kv_score_press_ops(ops);
     const int d = kv->head_dim, n_kv = kv->n_head_kv, group = n_head / n_kv;
     const int n_rows = n_window * group; /* every window query of every head of a group */
     int max_len = 0;
@@ -186,8 +186,8 @@ int kv_score_snapkv(const struct simd_ops *ops, const struct kv_cache *kv, int l
                     continue;
                 const int nk = seg->len - j0 < KEY_CHUNK ? seg->len - j0 : KEY_CHUNK;
                 float *pg = w.p + (size_t)gh * n_rows * ml;
-                logits(po, kv->type, seg, j0, pg + j0, ml, w.qg + (size_t)g * n_rows * d, n_rows,
-                       nk, d, mul);
+                kv_score_logits(po, kv->type, seg, j0, pg + j0, ml, w.qg + (size_t)g * n_rows * d,
+                                (size_t)d, n_rows, nk, d, mul);
                 for (int r = 0; r < n_rows; r++) {
                     float *row = pg + (size_t)r * ml + j0;
                     const int seen = n_prefix + r % n_window + 1 - j0;
@@ -298,7 +298,7 @@ int kv_score_value_norm(const struct simd_ops *ops, const struct kv_cache *kv, i
                         int n_head, int n_embd, const float *w_o, const int32_t *off, float *out,
                         struct adakv_err *e) {
     enum { ROWS = 64 }; /* value rows converted to f32 at once, per thread */
-    const struct press_ops *po = press_ops_for(ops);
+    const struct press_ops *po = kv_score_press_ops(ops);
     const int d = kv->head_dim, n_kv = kv->n_head_kv, group = n_head / n_kv;
     const size_t w_stride = (size_t)n_head * d;
     const size_t work = (size_t)off[n_kv] * d * n_embd;

@@ -52,6 +52,45 @@ int kv_score_value_norm(const struct simd_ops *ops, const struct kv_cache *kv, i
  * out-of-range cells; avg divides by `kernel` with zeros outside. out must not alias in. */
 void kv_score_pool(const float *in, int n, enum kv_pool pool, int kernel, float *out);
 
+/* KVzip (Kim et al. 2025, arXiv 2505.23416; docs/presses.md): the segments of `layer` hold the
+ * context rows [0, n_g) followed by the n_rep rows of the reconstruction (the repeat prompt and
+ * the teacher-forced copy of the context); off is kv_score_layout(kv, layer, n_rep). For KV head
+ * g and context row j:
+ *     out[off[g] + j] = max over the group's query heads h and reconstruction queries t of
+ *                       softmax_j'(q_{h,t} . k_j' / sqrt(d)) [j],
+ * the softmax over every row query t may see (the context and the reconstruction rows up to its
+ * own, causal). q_rep: [n_rep][n_head][head_dim] post-RoPE, as the hook's q_window. Queries run in
+ * blocks of 32, so the scratch is 32 x (n_g + n_rep) floats per thread whatever n_rep is.
+ * -1 with e set only when memory runs out. */
+int kv_score_kvzip(const struct simd_ops *ops, const struct kv_cache *kv, int layer,
+                   const float *q_rep, int n_rep, int n_head, const int32_t *off, float *out,
+                   struct adakv_err *e);
+
+/* Expected Attention (Devoto et al. 2025, kvpress ExpectedAttentionPress; docs/presses.md).
+ * Every row of each segment is scored (off = kv_score_layout(kv, layer, 0)). Per query head h,
+ * the window queries q_win ([n_win][n_head][head_dim], post-RoPE, in the stored keys' space) are
+ * taken back to pre-RoPE with rope_undo ([n_win][n_rot] cos then sin of each query's inverse
+ * rotation), their mean mu and centred rows c_t are turned by the RoPE rotation averaged over the
+ * future positions (rope_future, [n_rot] mean cos then mean sin), and
+ *     z_j = mu' . k_j / sqrt(d) + (1 / (2 d n_win)) sum_t (c'_t . k_j)^2
+ * (the second term is k_j^T C' k_j / (2d), C' the window's covariance turned by the same
+ * rotation). Rows j >= n_sink get softmax_j(z) averaged over the group's query heads, then
+ * (p + eps) * ||v_j||_2; the first n_sink rows get the largest score + 1 (never evicted).
+ * neox: RoPE pairing as ops->rope. -1 with e set only when memory runs out. */
+int kv_score_eattn(const struct simd_ops *ops, const struct kv_cache *kv, int layer,
+                   const float *q_win, int n_win, int n_head, const float *rope_undo,
+                   const float *rope_future, int n_rot, int neox, int n_sink, float eps,
+                   const int32_t *off, float *out, struct adakv_err *e);
+
+struct press_ops;
+/* The press kernel table matching a forward-pass table (scalar for a reference run). */
+const struct press_ops *kv_score_press_ops(const struct simd_ops *ops);
+/* s[r * s_stride + j] = mul * q_r . k_{j0 + j} for n_q query rows (q_stride floats apart) and
+ * n_k stored key rows of seg, whatever the storage type. */
+void kv_score_logits(const struct press_ops *po, enum kv_type type, const struct kv_segment *seg,
+                     int j0, float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,
+                     int n_k, int d, float mul);
+
 /* One stored row as f32 (dequantized for int8, converted for f16). */
 void kv_row_to_f32(enum kv_type type, const void *rows, const float *scales, int row, int head_dim,
                    float *out);

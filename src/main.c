@@ -232,6 +232,46 @@ static int prefill(struct run *r, const int32_t *toks, size_t n, bool compress,
     return rc;
 }
 
+/* KVzip (--press kvzip): the context is prefilled with its reconstruction (the model asked to
+ * repeat it, then the context again, as prompt_tokenize writes a question and a reply after the
+ * same context), which scores and compresses it; the reconstruction's rows are dropped.
+ * Without a question, the context's last token is held back and evaluated on top, uncompressed,
+ * for the logits generation starts from. */
+static int prefill_kvzip(struct run *r, const int32_t *ct, size_t n_ct, bool has_question,
+                         struct adakv_err *e) {
+    int32_t *rc_tok = NULL, *rq_tok = NULL;
+    size_t n_rc = 0, n_rq = 0;
+    struct prompt_text pt = {.context = r->context.s,
+                             .n_context = r->context.n,
+                             .question = KVZIP_REPEAT_PROMPT,
+                             .n_question = strlen(KVZIP_REPEAT_PROMPT),
+                             .reply = r->context.s,
+                             .n_reply = r->context.n};
+    int rc = prompt_tokenize(r->tok, r->o.chat ? adakv_model_gguf(r->m) : NULL, &pt, &rc_tok, &n_rc,
+                             &rq_tok, &n_rq, e);
+    /* Only the reconstruction (rq_tok) is used: without a chat template the context's last
+     * token may merge with the repeat prompt's newline, so rc_tok can end differently from ct,
+     * which is what the model has seen. */
+    (void)n_rc;
+    const size_t n = has_question ? n_ct : n_ct - 1;
+    if (!rc && (long)n < adakv_press_window(r->o.press))
+        rc = err_set(e, "--window: %d is longer than the prompt (%zu tokens)",
+                     adakv_press_window(r->o.press), n);
+    if (!rc) {
+        adakv_ctx_press_enable(r->ctx, true);
+        double t = now_ms();
+        rc = adakv_ctx_prefill_kvzip(r->ctx, ct, (int)n, rq_tok, (int)n_rq, e);
+        r->t_prompt += now_ms() - t;
+        r->n_prompt += rc ? 0 : (long)n;
+        r->kv_rows_after_prefill = adakv_ctx_kv_rows(r->ctx);
+    }
+    if (!rc && !has_question)
+        rc = prefill(r, ct + n, 1, false, e);
+    free(rc_tok);
+    free(rq_tok);
+    return rc;
+}
+
 /* Samples from r->logits, streams each piece to stdout, feeds it back; stops at an
  * end-of-generation token, after -n tokens, or when the context is full. */
 static int generate(struct run *r, struct sampler *smp, struct adakv_err *e) {
@@ -309,6 +349,11 @@ static int answer(struct run *r, struct sampler *smp, struct adakv_err *e) {
             rc = err_set(e, "%s: the prompt has no tokens", r->context.name);
         if (!rc && i > 0)
             printf("\n");
+        const bool kvzip = adakv_press_needs_reconstruction(r->o.press);
+        if (!rc && kvzip && r->o.question_aware)
+            rc = err_set(e, "--press kvzip: KVzip is question-agnostic (drop --question-aware)");
+        if (!rc && kvzip && n_ct < 2)
+            rc = err_set(e, "--press kvzip: the context has %zu tokens", n_ct);
         if (!rc && r->o.question_aware) {
             int32_t *all = realloc(ct, (n_ct + n_qt) * sizeof *all);
             rc = all ? 0 : err_set(e, "out of memory");
@@ -320,7 +365,8 @@ static int answer(struct run *r, struct sampler *smp, struct adakv_err *e) {
             }
         } else if (!rc) {
             if (ctx_past < 0) {
-                rc = prefill(r, ct, n_ct, true, e);
+                rc =
+                    kvzip ? prefill_kvzip(r, ct, n_ct, n_qt > 0, e) : prefill(r, ct, n_ct, true, e);
                 ctx_past = adakv_ctx_n_past(r->ctx);
             } else {
                 rc = adakv_ctx_rewind(r->ctx, ctx_past, e);

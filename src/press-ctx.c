@@ -18,7 +18,8 @@
 
 struct adakv_press {
     struct kv_press_config cfg;
-    bool kind_set; /* --press given; else a budget alone means ada-snapkv */
+    bool kind_set;  /* --press given; else a budget alone means ada-snapkv */
+    bool alpha_set; /* --alpha given; else kvzip's Ada-KV split has no safeguard (kvpress) */
 };
 
 struct press_binding {
@@ -31,6 +32,10 @@ struct press_binding {
     bool has_report;
     bool enabled;
     size_t peak_bytes; /* largest KV allocation seen at a compression point */
+    bool kvzip_active; /* inside adakv_ctx_prefill_kvzip: the window is the reconstruction */
+    /* expected attention: [window][n_rot] inverse RoPE of each window query, [n_rot] the RoPE
+     * averaged over the future positions, and [eattn_future][n_rot] scratch for it */
+    float *rope_undo, *rope_future, *rope_tmp;
 };
 
 struct adakv_press *adakv_press_new(void) {
@@ -75,8 +80,10 @@ int adakv_press_set(struct adakv_press *p, const char *name, const char *value,
         return kv_press_parse_budget(value, &c->budget, e);
     if (!strcmp(name, "kv-ratio"))
         return kv_press_parse_ratio(value, &c->ratio, e);
-    if (!strcmp(name, "alpha"))
+    if (!strcmp(name, "alpha")) {
+        p->alpha_set = true;
         return kv_press_parse_alpha(value, &c->alpha, e);
+    }
     if (!strcmp(name, "window"))
         return kv_press_parse_window(value, &c->window, e);
     if (!strcmp(name, "pool-kernel"))
@@ -129,6 +136,11 @@ int adakv_press_set(struct adakv_press *p, const char *name, const char *value,
 /* The configuration that will run: a budget or ratio without --press means ada-snapkv. */
 static struct kv_press_config resolved(const struct adakv_press *p) {
     struct kv_press_config c = p->cfg;
+    /* KVzip selects without Ada-KV's uniform floor (kvpress: "KVzip does not rely on
+     * safeguards"; the reconstruction singles out the rows a head needs, and a floor spends
+     * budget on heads that attend to nothing in particular): alpha 0 unless --alpha says */
+    if (c.kind == KV_PRESS_KVZIP && !p->alpha_set)
+        c.alpha = 0.0f;
     if (!p->kind_set && (c.budget > 0 || c.ratio > 0.0f || c.kv_max > 0)) {
         c.kind = KV_PRESS_SNAPKV;
         c.alloc = KV_ALLOC_ADA;
@@ -149,6 +161,10 @@ int adakv_press_check(const struct adakv_press *p, struct adakv_err *e) {
 bool adakv_press_evicts(const struct adakv_press *p) {
     struct kv_press_config c = resolved(p);
     return c.kind != KV_PRESS_FULL && (c.budget > 0 || c.ratio > 0.0f);
+}
+
+bool adakv_press_needs_reconstruction(const struct adakv_press *p) {
+    return resolved(p).kind == KV_PRESS_KVZIP && adakv_press_evicts(p);
 }
 
 int adakv_press_window(const struct adakv_press *p) {
@@ -192,6 +208,37 @@ static void dequant_w_o(const struct adakv_model *m, int layer, float *dst) {
                        t->ne[0]);
 }
 
+/* Expected attention's RoPE tables for this layer: the window queries are the last n_window rows
+ * of the batch (their positions are those of the segment's last rows, which are their own keys),
+ * and the future starts right after the last of them (kvpress: positions q_len .. q_len +
+ * n_future_positions - 1). The inverse of the op's scaled rotation (c, s) is (c, -s) / (c^2 + s^2),
+ * exact even when YaRN scales cos and sin. */
+static void eattn_rope(struct press_binding *b, const struct kv_cache *kv, int layer,
+                       int n_window) {
+    const struct model_hparams *hp = &b->model->hp;
+    const int half = hp->n_rot / 2, n_future = b->cfg.eattn_future;
+    const struct kv_segment *seg = kv_cache_seg(kv, layer, 0);
+    for (int t = 0; t < n_window; t++) {
+        float *cs = b->rope_undo + (size_t)t * hp->n_rot;
+        forward_rope_angles_layer(b->model, layer, seg->pos[seg->len - n_window + t], 1, cs);
+        for (int i = 0; i < half; i++) {
+            const float c = cs[i], s = cs[half + i], r = c * c + s * s;
+            cs[i] = c / r, cs[half + i] = -s / r;
+        }
+    }
+    forward_rope_angles_layer(b->model, layer, seg->pos[seg->len - 1] + 1, n_future, b->rope_tmp);
+    for (int i = 0; i < hp->n_rot; i++) {
+        double sum = 0.0;
+        for (int p = 0; p < n_future; p++)
+            sum += b->rope_tmp[(size_t)p * hp->n_rot + i];
+        b->rope_future[i] = (float)(sum / n_future);
+    }
+    b->hook.rope_undo = b->rope_undo;
+    b->hook.rope_future = b->rope_future;
+    b->hook.n_rot = hp->n_rot;
+    b->hook.rope_neox = hp->rope_pairing == ROPE_PAIRING_NEOX;
+}
+
 static int press_layer(void *user, struct kv_cache *kv, int layer, const float *q_window,
                        int n_window, struct adakv_err *e) {
     struct press_binding *b = user;
@@ -211,6 +258,11 @@ static int press_layer(void *user, struct kv_cache *kv, int layer, const float *
         dequant_w_o(b->model, layer, b->w_o);
         b->hook.w_o = b->w_o;
     }
+    if (b->cfg.kind == KV_PRESS_KVZIP && !b->kvzip_active)
+        return err_set(e, "kv-press: the kvzip press scores while the model repeats the context: "
+                          "prefill with adakv_ctx_prefill_kvzip");
+    if (b->cfg.kind == KV_PRESS_EATTN && n_window > 0)
+        eattn_rope(b, kv, layer, n_window);
     return kv_press_compress_layer(&b->hook, kv, layer, q_window, n_window, e);
 }
 
@@ -221,6 +273,9 @@ void press_binding_free(struct press_binding *b) {
         kv_report_free(&b->report);
     free(b->w_o);
     free(b->q_lin);
+    free(b->rope_undo);
+    free(b->rope_future);
+    free(b->rope_tmp);
     free(b);
 }
 
@@ -255,6 +310,26 @@ int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool r
             return err_set(e, "press: out of memory for W_O");
         }
     }
+    if (b->cfg.kind == KV_PRESS_EATTN) {
+        b->rope_undo = malloc((size_t)b->cfg.window * hp->n_rot * sizeof *b->rope_undo);
+        b->rope_future = malloc((size_t)hp->n_rot * sizeof *b->rope_future);
+        b->rope_tmp = malloc((size_t)b->cfg.eattn_future * hp->n_rot * sizeof *b->rope_tmp);
+        if (!b->rope_undo || !b->rope_future || !b->rope_tmp) {
+            press_binding_free(b);
+            return err_set(e, "press: out of memory for expected attention's RoPE tables");
+        }
+    }
+    /* KVzip scores with the reconstruction's queries, which live only in the sliding-window
+     * layers' recent rows on a model that has them (kvpress refuses Gemma 3 for the same
+     * reason): refused rather than approximated */
+    for (int il = 0; b->cfg.kind == KV_PRESS_KVZIP && il < hp->n_layer; il++)
+        if (hp->layer[il].window) {
+            press_binding_free(b);
+            return err_set(e,
+                           "--press kvzip: layer %d attends over a sliding window; KVzip needs "
+                           "global attention in every layer",
+                           il);
+        }
     /* the press scores the last `window` queries: the context must keep that many */
     if (forward_set_window(c, b->cfg.window, e)) {
         press_binding_free(b);
@@ -306,6 +381,45 @@ int press_after_decode(struct adakv_ctx *c, struct adakv_err *e) {
     if (evicted)
         forward_heads_changed(c);
     return 0;
+}
+
+int adakv_ctx_prefill_kvzip(struct adakv_ctx *c, const int32_t *tokens, int n, const int32_t *rec,
+                            int n_rec, struct adakv_err *e) {
+    struct press_binding *b = c->press;
+    if (!b || !b->enabled || b->cfg.kind != KV_PRESS_KVZIP || !c->compress_layer)
+        return adakv_eval(c, tokens, n, NULL, false, e);
+    if (n < 1 || !tokens || n_rec < 1 || !rec)
+        return err_set(e, "kvzip: %d context and %d reconstruction tokens (both must be >= 1)", n,
+                       n_rec);
+    const int past = adakv_ctx_n_past(c);
+    if ((long)n + n_rec > (long)c->n_ctx - past)
+        return err_set(e,
+                       "kvzip: %d context + %d reconstruction tokens do not fit in the context "
+                       "(%d of %d positions used); KVzip needs room for both",
+                       n, n_rec, past, c->n_ctx);
+    int32_t *all = malloc(((size_t)n + n_rec) * sizeof *all);
+    if (!all)
+        return err_set(e, "kvzip: out of memory");
+    memcpy(all, tokens, (size_t)n * sizeof *all);
+    memcpy(all + n, rec, (size_t)n_rec * sizeof *all);
+    /* one layer-major prefill of context ++ reconstruction: at each layer the hook sees the
+     * reconstruction's queries as its window, scores the context rows with them and drops the
+     * reconstruction's rows, so the next layer still attends over the full, uncompressed batch */
+    int rc = forward_set_window(c, n_rec, e);
+    if (!rc) {
+        b->kvzip_active = true;
+        rc = adakv_eval(c, all, n + n_rec, NULL, false, e);
+        b->kvzip_active = false;
+        struct adakv_err ignored;
+        if (forward_set_window(c, b->cfg.window, rc ? &ignored : e) && !rc)
+            rc = -1;
+    }
+    free(all);
+    /* every layer dropped the reconstruction's rows: only the position counter moves back, so
+     * the next token takes position past + n, as after a prefill of the context alone */
+    if (!rc)
+        rc = adakv_ctx_rewind(c, past + n, e);
+    return rc;
 }
 
 size_t adakv_ctx_kv_peak_bytes(const struct adakv_ctx *c) {

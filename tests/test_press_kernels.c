@@ -213,3 +213,77 @@ Test(press_kernels, tables_follow_the_isa_names) {
     cr_assert_not_null(best);
     cr_assert_str_eq(best->isa, press_ops_by_name(simd_isa_name(simd_isa()))->isa);
 }
+
+/* col_max: exact (a maximum has no rounding); lanes past n keep their guard. */
+Test(press_kernels, col_max_matches_reference_with_tails) {
+    const struct press_ops *tabs[SIMD_ISA_COUNT];
+    const int n_tab = isa_tables(tabs);
+    const int nn[] = {0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 100, 1001};
+    for (int ti = 0; ti < n_tab; ti++)
+        for (size_t a = 0; a < sizeof nn / sizeof nn[0]; a++) {
+            const int n = nn[a];
+            float *acc = malloc((size_t)(n + 16) * sizeof *acc);
+            float *ref = malloc((size_t)(n + 16) * sizeof *ref);
+            float *x = malloc((size_t)(n + 16) * sizeof *x);
+            for (int j = 0; j < n + 16; j++) {
+                acc[j] = ref[j] = j < n ? unif() : GUARD;
+                x[j] = j < n ? unif() : 1e30f; /* would win a max past n */
+            }
+            tabs[ti]->col_max(acc, x, n);
+            press_ops_scalar()->col_max(ref, x, n);
+            for (int j = 0; j < n + 16; j++)
+                cr_assert_eq(acc[j], ref[j], "%s n=%d j=%d", tabs[ti]->isa, n, j);
+            free(acc), free(ref), free(x);
+        }
+}
+
+Test(press_kernels, col_max_reference_by_hand) {
+    float acc[3] = {0.5f, 0.0f, 2.0f};
+    const float x[3] = {0.25f, 1.0f, 2.5f};
+    press_ops_scalar()->col_max(acc, x, 3);
+    cr_assert(acc[0] == 0.5f && acc[1] == 1.0f && acc[2] == 2.5f);
+}
+
+/* sq_combine against a double reference: |err| <= rows * 2^-22 * (|a s0| + |b| sum s^2) (f32
+ * summation of n_rows terms in the same order, FMA or not); lanes past n untouched. */
+Test(press_kernels, sq_combine_matches_reference_with_tails) {
+    const struct press_ops *all[SIMD_ISA_COUNT + 1];
+    int n_tab = isa_tables(all);
+    all[n_tab++] = press_ops_scalar();
+    const int nn[] = {0, 1, 5, 8, 9, 16, 17, 33, 255, 256};
+    const int rr[] = {1, 2, 3, 33};
+    for (int ti = 0; ti < n_tab; ti++)
+        for (size_t a = 0; a < sizeof nn / sizeof nn[0]; a++)
+            for (size_t b = 0; b < sizeof rr / sizeof rr[0]; b++) {
+                const int n = nn[a], rows = rr[b];
+                const size_t stride = (size_t)n + 3;
+                float *s = malloc((size_t)rows * stride * sizeof *s + sizeof *s);
+                float *out = malloc((size_t)(n + 16) * sizeof *out);
+                for (size_t i = 0; i < (size_t)rows * stride; i++)
+                    s[i] = 4.0f * unif();
+                for (int j = 0; j < n + 16; j++)
+                    out[j] = GUARD;
+                const float ka = 0.125f, kb = 0.0078125f;
+                all[ti]->sq_combine(out, s, stride, rows, n, ka, kb);
+                for (int j = 0; j < n; j++) {
+                    double q = 0.0;
+                    for (int r = 1; r < rows; r++)
+                        q += (double)s[r * stride + j] * s[r * stride + j];
+                    const double want = ka * (double)s[j] + kb * q;
+                    const double tol = rows * 0x1p-22 * (fabs(ka * (double)s[j]) + kb * q) + 1e-30;
+                    cr_assert(fabs(out[j] - want) <= tol, "%s n=%d rows=%d j=%d: %g vs %g",
+                              all[ti]->isa, n, rows, j, out[j], want);
+                }
+                for (int j = n; j < n + 16; j++)
+                    cr_assert_eq(out[j], GUARD, "%s wrote past n=%d", all[ti]->isa, n);
+                free(s), free(out);
+            }
+}
+
+Test(press_kernels, sq_combine_reference_by_hand) {
+    /* rows: (2, -1) mean, (3, 1) and (-1, 2) centred: out = a s0 + b (s1^2 + s2^2) */
+    const float s[6] = {2, -1, 3, 1, -1, 2};
+    float out[2];
+    press_ops_scalar()->sq_combine(out, s, 2, 3, 2, 0.5f, 0.25f);
+    cr_assert(out[0] == 0.5f * 2 + 0.25f * (9 + 1) && out[1] == 0.5f * -1 + 0.25f * (1 + 4));
+}

@@ -445,6 +445,21 @@ static int load_haystack(struct eval_state *s, struct adakv_err *e) {
     return rc;
 }
 
+static bool is_kvzip(const struct eval_opts *o, int press) {
+    struct adakv_err e;
+    struct adakv_press *p = make_press(o, o->presses[press], "0.5", 0, &e);
+    bool yes = p && adakv_press_needs_reconstruction(p);
+    adakv_press_free(p);
+    return yes;
+}
+
+static bool any_kvzip(const struct eval_opts *o) {
+    for (int i = 0; i < o->n_press; i++)
+        if (is_kvzip(o, i))
+            return true;
+    return false;
+}
+
 static int max_answer_tokens(const struct eval_opts *o) {
     int n = o->n_predict;
     for (int i = 0; !o->n_predict && i < o->n_task; i++)
@@ -472,6 +487,8 @@ static int prepare(struct eval_state *s, struct adakv_err *e) {
     struct adakv_ctx_params cp;
     adakv_ctx_params_default(&cp);
     cp.n_ctx = max_len + max_answer_tokens(o);
+    if (any_kvzip(o)) /* room for the reconstruction: a prompt and the context again */
+        cp.n_ctx += max_len + 64;
     cp.n_threads = o->n_threads;
     cp.window = o->window;
     if (!(s->ctx = adakv_ctx_new(s->m, &cp, e)))
@@ -492,11 +509,14 @@ static int prepare(struct eval_state *s, struct adakv_err *e) {
 struct case_tokens {
     int32_t *ct, *qt; /* context; question + reply prefix (+ the template's suffix) */
     size_t n_ct, n_qt;
+    int32_t *rt; /* KVzip's reconstruction (repeat prompt + the context again), or NULL */
+    size_t n_rt;
 };
 
 static void case_tokens_free(struct case_tokens *t) {
     free(t->ct);
     free(t->qt);
+    free(t->rt);
     *t = (struct case_tokens){0};
 }
 
@@ -692,7 +712,15 @@ static int run_job(struct eval_state *s, const struct eval_case *c, const struct
         return -1;
     adakv_ctx_press_enable(s->ctx, true);
     const int from = adakv_ctx_n_past(s->ctx), n_rest = (int)t->n_ct - from;
-    if (aware) { /* the rest of the context and the question, compressed together */
+    const bool kvzip = j->ratio >= 0 && is_kvzip(o, j->press);
+    if (kvzip && aware)
+        return err_set(e, "--press %s: KVzip is question-agnostic (--mode agnostic)",
+                       o->presses[j->press]);
+    if (kvzip) /* the context, then its reconstruction, which scores it and is dropped */
+        rc = adakv_ctx_prefill_kvzip(s->ctx, t->ct + from, n_rest, t->rt, (int)t->n_rt, e);
+    if (kvzip) {
+        out->kv_rows_full = t->n_ct * per_token;
+    } else if (aware) { /* the rest of the context and the question, compressed together */
         int32_t *tail = malloc((n_rest + t->n_qt) * sizeof *tail);
         if (!tail)
             return err_set(e, "out of memory");
@@ -778,6 +806,13 @@ static int run_case(struct eval_state *s, enum eval_task task, int length, int d
     }
     if (!rc)
         rc = tokenize_case(s, c.context, c.question, c.reply, &t, e);
+    if (!rc && any_kvzip(o)) { /* the repeat prompt and the context again, after the context */
+        struct case_tokens r = {0};
+        rc = tokenize_case(s, c.context, KVZIP_REPEAT_PROMPT, c.context, &r, e);
+        t.rt = r.qt, t.n_rt = r.n_qt;
+        r.qt = NULL;
+        case_tokens_free(&r);
+    }
     if (!rc && o->dry_run)
         print_case(&c, &t);
     if (!rc && !o->dry_run && t.n_ct <= (size_t)o->window)

@@ -3,7 +3,8 @@
 #   1. the throw-away venv (tools/kvpress/venv.sh: CPU torch, transformers, kvpress, gguf);
 #   2. tokens.txt: adakv's own token ids of prompt.txt (tools/kvpress/tokenize.c, built here
 #      against the library in the build tree), so both engines see the same sequence;
-#   3. golden.py: kvpress's kept positions per layer and KV head, one file per press and ratio.
+#   3. golden.py: kvpress's kept positions per layer and KV head, one file per press and ratio;
+#      golden_agnostic.py: the same for ExpectedAttentionPress and KVzipPress (its scores).
 # Then `make -C build check TESTS=tests/test_kvpress_keep` compares adakv against them.
 #
 # usage: tools/kvpress/run.sh [build-dir]     (default build/, made by tools/build.sh)
@@ -20,3 +21,4 @@ cc -std=c11 -O2 -I"$top/src" -I"$build" "$top/tools/kvpress/tokenize.c" -L"$buil
 "$tok" "$model" "$data/prompt.txt" > "$data/tokens.txt"
 echo "run.sh: $(wc -w < "$data/tokens.txt") tokens in $data/tokens.txt" >&2
 TQDM_DISABLE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$py" "$top/tools/kvpress/golden.py" "$model" "$data/tokens.txt" "$data"
+TQDM_DISABLE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$py" "$top/tools/kvpress/golden_agnostic.py" "$model" "$data/tokens.txt" "$data"

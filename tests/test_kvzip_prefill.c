@@ -1,0 +1,132 @@
+/* adakv_ctx_prefill_kvzip (adakv.h) on the default model: the reconstruction leaves no trace
+ * (no row of it in any layer, the position counter back at the context's end), the budget and
+ * the sinks hold, decoding continues at the right position, a budget that evicts nothing leaves
+ * exactly the cache of a plain prefill, and the kvzip press refuses a plain adakv_eval. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "adakv-ext.h"
+#include "kv-cache.h"
+#include "test-env.h"
+
+enum { N_CTX = 300, N_REC = 120 };
+
+static struct adakv_model *model(void) {
+    static struct adakv_model *m;
+    struct adakv_err e = {{0}};
+    struct adakv_model_params mp = {.n_threads = 0};
+    if (!m)
+        m = adakv_model_load(env("ADAKV_MODEL"), &mp, &e);
+    cr_assert_not_null(m, "%s", e.msg);
+    return m;
+}
+
+static void tokens(int32_t *ids, int n, uint32_t seed) {
+    for (int i = 0; i < n; i++) { /* ordinary word-piece ids, reproducible */
+        seed = seed * 1664525u + 1013904223u;
+        ids[i] = 300 + (int32_t)(seed >> 8) % 20000;
+    }
+}
+
+static struct adakv_ctx *ctx_with(const char *press, const char *budget_flag, const char *value) {
+    struct adakv_err e = {{0}};
+    struct adakv_ctx_params cp;
+    adakv_ctx_params_default(&cp);
+    cp.n_ctx = N_CTX + N_REC + 8;
+    struct adakv_ctx *c = adakv_ctx_new(model(), &cp, &e);
+    cr_assert_not_null(c, "%s", e.msg);
+    struct adakv_press *p = adakv_press_new();
+    cr_assert_eq(adakv_press_set(p, "press", press, &e), 0, "%s", e.msg);
+    cr_assert_eq(adakv_press_set(p, budget_flag, value, &e), 0, "%s", e.msg);
+    cr_assert_eq(adakv_ctx_set_press(c, p, false, &e), 0, "%s", e.msg);
+    adakv_press_free(p);
+    return c;
+}
+
+Test(kvzip_prefill, reconstruction_leaves_no_trace, .timeout = 300) {
+    int32_t ctx[N_CTX], rec[N_REC];
+    tokens(ctx, N_CTX, 1);
+    tokens(rec, N_REC, 2);
+    struct adakv_err e = {{0}};
+    struct adakv_ctx *c = ctx_with("kvzip", "kv-ratio", "0.5");
+    cr_assert_eq(adakv_ctx_prefill_kvzip(c, ctx, N_CTX, rec, N_REC, &e), 0, "%s", e.msg);
+    cr_assert_eq(adakv_ctx_n_past(c), N_CTX);
+    const struct kv_cache *kv = adakv_ctx_kv(c);
+    for (int l = 0; l < kv->n_layer; l++)
+        for (int g = 0; g < kv->n_head_kv; g++) {
+            const struct kv_segment *s = kv_cache_seg(kv, l, g);
+            cr_assert_eq(s->len, N_CTX / 2, "layer %d head %d keeps %d", l, g, s->len);
+            for (int i = 0; i < s->len; i++)
+                cr_assert_lt(s->pos[i], N_CTX, "layer %d head %d: reconstruction row", l, g);
+            for (int i = 0; i < 4; i++)
+                cr_assert_eq(s->pos[i], i, "layer %d head %d: sink %d evicted", l, g, i);
+        }
+    /* the next token takes position N_CTX, after the compressed context */
+    adakv_ctx_press_enable(c, false);
+    static float logits[1 << 18];
+    cr_assert_eq(adakv_eval(c, &ctx[0], 1, logits, false, &e), 0, "%s", e.msg);
+    const struct kv_segment *s0 = kv_cache_seg(kv, 0, 0);
+    cr_assert_eq(s0->pos[s0->len - 1], N_CTX);
+    adakv_ctx_free(c);
+}
+
+/* A budget above the context evicts nothing: the reconstruction ran through the same layer-major
+ * batch, yet the context's rows are exactly those a plain prefill stores (causal attention:
+ * later tokens never change an earlier row). */
+Test(kvzip_prefill, nothing_evicted_equals_a_plain_prefill, .timeout = 300) {
+    int32_t ctx[N_CTX], rec[N_REC];
+    tokens(ctx, N_CTX, 3);
+    tokens(rec, N_REC, 4);
+    struct adakv_err e = {{0}};
+    struct adakv_ctx *a = ctx_with("kvzip", "kv-budget", "100000");
+    struct adakv_ctx *b = ctx_with("full", "kv-ratio", "0");
+    cr_assert_eq(adakv_ctx_prefill_kvzip(a, ctx, N_CTX, rec, N_REC, &e), 0, "%s", e.msg);
+    cr_assert_eq(adakv_eval(b, ctx, N_CTX, NULL, false, &e), 0, "%s", e.msg);
+    const struct kv_cache *ka = adakv_ctx_kv(a), *kb = adakv_ctx_kv(b);
+    for (int i = 0; i < ka->n_layer * ka->n_head_kv; i++) {
+        const struct kv_segment *sa = &ka->seg[i], *sb = &kb->seg[i];
+        cr_assert_eq(sa->len, N_CTX);
+        cr_assert_eq(sb->len, N_CTX);
+        cr_assert_eq(memcmp(sa->pos, sb->pos, N_CTX * sizeof *sa->pos), 0);
+        cr_assert_eq(memcmp(sa->k, sb->k, (size_t)N_CTX * ka->head_dim), 0, "segment %d keys", i);
+        cr_assert_eq(memcmp(sa->v, sb->v, (size_t)N_CTX * ka->head_dim), 0, "segment %d values", i);
+    }
+    adakv_ctx_free(a);
+    adakv_ctx_free(b);
+}
+
+Test(kvzip_prefill, plain_eval_is_refused_and_other_presses_ignore_rec, .timeout = 300) {
+    int32_t ctx[N_CTX], rec[N_REC];
+    tokens(ctx, N_CTX, 5);
+    tokens(rec, N_REC, 6);
+    struct adakv_err e = {{0}};
+    struct adakv_ctx *c = ctx_with("kvzip", "kv-ratio", "0.5");
+    cr_assert_neq(adakv_eval(c, ctx, N_CTX, NULL, false, &e), 0);
+    cr_assert(strstr(e.msg, "adakv_ctx_prefill_kvzip"), "%s", e.msg);
+    adakv_ctx_free(c);
+    c = ctx_with("snapkv", "kv-ratio", "0.5"); /* rec ignored: a plain compressed prefill */
+    cr_assert_eq(adakv_ctx_prefill_kvzip(c, ctx, N_CTX, rec, N_REC, &e), 0, "%s", e.msg);
+    cr_assert_eq(adakv_ctx_n_past(c), N_CTX);
+    cr_assert_eq(kv_cache_seg(adakv_ctx_kv(c), 0, 0)->len, N_CTX / 2);
+    adakv_ctx_free(c);
+}
+
+/* KVzip's Ada-KV split has no uniform floor unless --alpha says (kvpress's KVzip uses none);
+ * the other presses keep the 0.2 default. */
+Test(kvzip_prefill, kvzip_alpha_defaults_to_zero) {
+    const char *cases[][3] = {{"ada-kvzip", NULL, "alpha 0.00"},
+                              {"ada-kvzip", "0.3", "alpha 0.30"},
+                              {"ada-snapkv", NULL, "alpha 0.20"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct adakv_err e = {{0}};
+        struct adakv_press *p = adakv_press_new();
+        cr_assert_eq(adakv_press_set(p, "press", cases[i][0], &e), 0, "%s", e.msg);
+        cr_assert_eq(adakv_press_set(p, "kv-ratio", "0.5", &e), 0, "%s", e.msg);
+        if (cases[i][1])
+            cr_assert_eq(adakv_press_set(p, "alpha", cases[i][1], &e), 0, "%s", e.msg);
+        char buf[256];
+        adakv_press_describe(p, buf, sizeof buf);
+        cr_assert(strstr(buf, cases[i][2]), "%s: '%s'", cases[i][0], buf);
+        adakv_press_free(p);
+    }
+}
