@@ -153,6 +153,23 @@ ADAKV_API double adakv_ctx_press_seconds(const struct adakv_ctx *c);
 ADAKV_API int adakv_ctx_prefill_kvzip(struct adakv_ctx *c, const int32_t *tokens, int n,
                                       const int32_t *rec, int n_rec, struct adakv_err *e);
 #define KVZIP_REPEAT_PROMPT "Repeat the previous context exactly."
+
+/* Decodes one more token in each of n sequences together (n contexts of the same model, each
+ * at its own position, n <= 512 and at most seqs[0]'s n_ctx): the weights are read once for
+ * all of them, each token attends over its own sequence's cache, and each sequence ends as if
+ * adakv_eval(seqs[i], &tokens[i], 1, ...) had run it alone (the same press state; the
+ * arithmetic of an n-row batch, so logits may differ in the last bits). seqs[0]'s scratch and
+ * threads do the work. logits: if not NULL, n * n_vocab floats, row i for sequence i.
+ * 0, or -1 with e set (one line naming the sequence at fault); after a failure midway every
+ * sequence of the batch must be reset. */
+ADAKV_API int adakv_eval_batch(struct adakv_ctx *const *seqs, const int32_t *tokens, int n,
+                               float *logits, struct adakv_err *e);
+/* A new context with src's parameters, press and state: its (compressed) cache copied row for
+ * row (live rows only), its position, its decode-time press state. What src compressed is not
+ * compressed again, so one document prefilled and compressed once can answer several questions
+ * from forks, each forked context as independent as a new one (adakv_ctx_free it).
+ * NULL with e set when memory runs out or src is broken. */
+ADAKV_API struct adakv_ctx *adakv_ctx_fork(const struct adakv_ctx *src, struct adakv_err *e);
 /* Where the context's threads run, e.g. "threads = 2 pinned to cores 0,1 (node 0), numa off"
  * (final after the first eval, which pins them); owned by the context. */
 ADAKV_API const char *adakv_ctx_placement(const struct adakv_ctx *c);

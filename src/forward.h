@@ -46,7 +46,8 @@ struct forward_rope {
 };
 
 struct adakv_ctx {
-    struct adakv_model *model; /* not owned */
+    struct adakv_model *model;      /* not owned */
+    struct adakv_ctx_params params; /* as created (adakv_ctx_fork makes another one alike) */
     int n_ctx;
     int n_threads;  /* resolved (>= 1) */
     bool reference; /* scalar ops + matmul_ref */

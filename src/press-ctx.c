@@ -23,6 +23,7 @@ struct adakv_press {
 };
 
 struct press_binding {
+    struct adakv_press press; /* as given: a fork binds it again */
     struct kv_press_config cfg;
     struct kv_press_hook hook;
     const struct adakv_model *model;
@@ -287,6 +288,7 @@ int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool r
     struct press_binding *b = calloc(1, sizeof *b);
     if (!b)
         return err_set(e, "press: out of memory");
+    b->press = *p;
     b->cfg = resolved(p);
     b->model = c->model;
     b->enabled = true;
@@ -351,6 +353,16 @@ int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool r
     press_binding_free(c->press);
     c->press = b;
     adakv_ctx_set_compress(c, adakv_press_evicts(p) || report ? press_layer : NULL, b);
+    return 0;
+}
+
+int press_binding_copy(struct adakv_ctx *dst, const struct adakv_ctx *src, struct adakv_err *e) {
+    const struct press_binding *b = src->press;
+    if (!b)
+        return 0;
+    if (adakv_ctx_set_press(dst, &b->press, b->has_report, e))
+        return -1;
+    dst->press->enabled = b->enabled;
     return 0;
 }
 

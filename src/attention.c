@@ -1,0 +1,299 @@
+/* Attention of a context's query rows over its KV cache (attention.h): an online softmax over
+ * key tiles, causal by stored position and windowed on sliding-window layers, GQA without
+ * repeating K/V; decode spreads the KV heads over the threads by the head map, or splits every
+ * head's rows when the map would leave the threads unbalanced. */
+#include "attention.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <string.h>
+
+static size_t kv_elem_bytes(enum kv_type t) {
+    return t == KV_TYPE_INT8 ? 1 : t == KV_TYPE_F16 ? 2 : 4;
+}
+
+/* First row index in [0, len) whose stored position exceeds p (positions are non-decreasing
+ * in a segment: appends are in order and compaction is stable). */
+static int32_t rows_up_to(const int32_t *pos, int32_t len, int32_t p) {
+    int32_t lo = 0, hi = len;
+    while (lo < hi) {
+        const int32_t mid = lo + (hi - lo) / 2;
+        if (pos[mid] <= p)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void attn_scores(const struct simd_ops *ops, enum kv_type type, const struct kv_segment *seg,
+                        int32_t j0, int kt, float *s, int ks, const float *q, int rows, int d,
+                        float mul) {
+    const char *k = (const char *)seg->k + (size_t)j0 * d * kv_elem_bytes(type);
+    switch (type) {
+    case KV_TYPE_INT8:
+        ops->attn_qk_i8(s, ks, q, d, rows, (const int8_t *)k, seg->k_scale + j0, kt, d, mul);
+        break;
+    case KV_TYPE_F16:
+        ops->attn_qk_f16(s, ks, q, d, rows, (const uint16_t *)k, kt, d, mul);
+        break;
+    case KV_TYPE_F32:
+        ops->attn_qk_f32(s, ks, q, d, rows, (const float *)k, kt, d, mul);
+        break;
+    }
+}
+
+static void attn_values(const struct simd_ops *ops, enum kv_type type, const struct kv_segment *seg,
+                        int32_t j0, int kt, float *acc, const float *p, int ks, int rows, int d) {
+    const char *v = (const char *)seg->v + (size_t)j0 * d * kv_elem_bytes(type);
+    switch (type) {
+    case KV_TYPE_INT8:
+        ops->attn_av_i8(acc, d, p, ks, rows, (const int8_t *)v, seg->v_scale + j0, kt, d);
+        break;
+    case KV_TYPE_F16:
+        ops->attn_av_f16(acc, d, p, ks, rows, (const uint16_t *)v, kt, d);
+        break;
+    case KV_TYPE_F32:
+        ops->attn_av_f32(acc, d, p, ks, rows, (const float *)v, kt, d);
+        break;
+    }
+}
+
+/* Keys per online-softmax step for n query tokens. */
+static int fold_tile(int n) {
+    return n == 1 ? FORWARD_ATTN_KTILE_DECODE : FORWARD_ATTN_KTILE;
+}
+
+/* Scratch floats of one attn_fold over n query tokens (G rows each): the packed queries, one
+ * key step of scores, and m, l, acc per row (the layout attn_fold carves out). */
+static size_t fold_floats(const struct model_hparams *hp, int n) {
+    const size_t rows = (size_t)n * (hp->n_head / hp->n_head_kv);
+    return rows * (2 * (size_t)hp->head_dim + (size_t)fold_tile(n) + 2);
+}
+
+/* Scratch floats per thread of split decode: its own fold, then (m, l, acc) per query head. */
+static size_t split_decode_floats(const struct model_hparams *hp) {
+    return fold_floats(hp, 1) + (size_t)hp->n_head * (hp->head_dim + 2);
+}
+
+/* Folds keys [j_begin, j_end) of KV head g into the online-softmax state of the G query heads of
+ * tokens t0..t1 of the chunk (token t at position pos0 + t), skipping keys whose position is
+ * after the query's and, in a sliding-window layer of window W, keys at or before the query's
+ * position - W (rows below the first query's window are not even read). Key tiles are folded in
+ * with a running max m, running sum l and a rescaled accumulator, so no tokens x tokens matrix ever
+ * exists. The state is left in the scratch: returns rows; *mx_out, *l_out, *acc_out point at
+ * [rows], [rows], [rows][d]. */
+static int attn_fold(const struct adakv_ctx *c, int layer, int g, int t0, int t1, int32_t pos0,
+                     const float *q, float *scratch, int32_t j_begin, int32_t j_end, float **mx_out,
+                     float **l_out, float **acc_out) {
+    const struct model_hparams *hp = &c->model->hp;
+    const int G = hp->n_head / hp->n_head_kv, d = hp->head_dim;
+    const size_t qdim = (size_t)hp->n_head * d;
+    const int rows = (t1 - t0) * G, KT = fold_tile(t1 - t0);
+    float *qbuf = scratch, *s = qbuf + (size_t)rows * d, *mx = s + (size_t)rows * KT;
+    float *l = mx + rows, *acc = l + rows;
+    const struct kv_segment *seg = kv_cache_seg(&c->kv, layer, g);
+    const struct simd_ops *ops = c->ops;
+    *mx_out = mx, *l_out = l, *acc_out = acc;
+
+    /* Pack the query rows (token-major, then head within the group) contiguously. */
+    for (int t = t0; t < t1; t++)
+        memcpy(qbuf + (size_t)(t - t0) * G * d, q + t * qdim + (size_t)g * G * d,
+               (size_t)G * d * sizeof *qbuf);
+    for (int r = 0; r < rows; r++)
+        mx[r] = -INFINITY, l[r] = 0.0f;
+    memset(acc, 0, (size_t)rows * d * sizeof *acc);
+
+    const int32_t first_pos = pos0 + t0, last_pos = pos0 + t1 - 1;
+    int32_t n_k = rows_up_to(seg->pos, seg->len, last_pos);
+    n_k = n_k < j_end ? n_k : j_end;
+    const int32_t win = hp->layer[layer].window;
+    if (win) { /* the first row some query of the chunk still sees */
+        const int32_t lo = rows_up_to(seg->pos, seg->len, first_pos - win);
+        j_begin = j_begin > lo ? j_begin : lo;
+    }
+    const float mul = hp->attn_scale;
+    for (int32_t j0 = j_begin; j0 < n_k; j0 += KT) {
+        const int kt = n_k - j0 < KT ? (int)(n_k - j0) : KT;
+        attn_scores(ops, c->kv.type, seg, j0, kt, s, KT, qbuf, rows, d, mul);
+        const bool causal_edge = seg->pos[j0 + kt - 1] > first_pos;
+        const bool window_edge = win && seg->pos[j0] <= last_pos - win;
+        for (int r = 0; r < rows; r++) {
+            float *sr = s + (size_t)r * KT;
+            if (causal_edge) {
+                const int32_t qp = first_pos + r / G;
+                for (int jj = 0; jj < kt; jj++)
+                    if (seg->pos[j0 + jj] > qp)
+                        sr[jj] = -INFINITY;
+            }
+            if (window_edge) {
+                const int32_t oldest = first_pos + r / G - win; /* this key and older: out */
+                for (int jj = 0; jj < kt && seg->pos[j0 + jj] <= oldest; jj++)
+                    sr[jj] = -INFINITY;
+            }
+            const float mt = ops->max(sr, kt);
+            if (mt == -INFINITY) { /* every key of this tile is in this row's future */
+                memset(sr, 0, (size_t)kt * sizeof *sr);
+                continue;
+            }
+            const float m_new = mt > mx[r] ? mt : mx[r];
+            const float corr = expf(mx[r] - m_new); /* 0 on the first tile (mx = -inf) */
+            l[r] = l[r] * corr + ops->exp_sum(sr, kt, m_new);
+            if (corr != 1.0f) {
+                float *ar = acc + (size_t)r * d;
+                for (int i = 0; i < d; i++)
+                    ar[i] *= corr;
+            }
+            mx[r] = m_new;
+        }
+        attn_values(ops, c->kv.type, seg, j0, kt, acc, s, KT, rows, d);
+    }
+    return rows;
+}
+
+/* One work item: the G query heads of KV head g for tokens t0..t1 against every cached row of
+ * that head, normalized into out. */
+static void attn_item(const struct adakv_ctx *c, int layer, int g, int t0, int t1, int32_t pos0,
+                      const float *q, float *out, float *scratch) {
+    const struct model_hparams *hp = &c->model->hp;
+    const int G = hp->n_head / hp->n_head_kv, d = hp->head_dim;
+    const size_t qdim = (size_t)hp->n_head * d;
+    float *mx, *l, *acc;
+    const int rows = attn_fold(c, layer, g, t0, t1, pos0, q, scratch, 0, INT32_MAX, &mx, &l, &acc);
+    /* Every query sees at least its own key (appended before attention), so l > 0. */
+    for (int r = 0; r < rows; r++) {
+        const int t = t0 + r / G, h = g * G + r % G;
+        float *o = out + t * qdim + (size_t)h * d;
+        const float inv = 1.0f / l[r];
+        for (int i = 0; i < d; i++)
+            o[i] = acc[(size_t)r * d + i] * inv;
+    }
+}
+
+/* Decode with the head map would leave a thread more than 1/8 above an even share of this
+ * layer's rows (3 KV heads over 2 threads: 2/3 of the work on one thread): then every head's
+ * rows are split evenly across the threads instead (the scratch is sized for it).
+ * On one NUMA node nothing is lost; on several, the owner's locality is traded for balance. */
+static bool decode_split_pays(const struct adakv_ctx *c, int layer) {
+    const int T = c->heads.n_threads;
+    if (T < 2 || T > c->n_threads)
+        return false;
+    int64_t total = 0, worst = 0;
+    for (int t = 0; t < T; t++) {
+        int64_t load = 0;
+        for (int i = c->heads.start[t]; i < c->heads.start[t + 1]; i++)
+            load += kv_cache_seg(&c->kv, layer, c->heads.order[i])->len;
+        total += load;
+        worst = load > worst ? load : worst;
+    }
+    return total >= 1024 && worst * 8 * T > total * 9;
+}
+
+/* Split decode: thread t folds part t of every KV head's rows and keeps (m, l, acc) per query
+ * head after its own scratch; the parts are then merged, each rescaled to the common max. */
+static void attention_decode_split(struct adakv_ctx *c, int layer, int32_t pos0) {
+    const struct model_hparams *hp = &c->model->hp;
+    const int n_kv = hp->n_head_kv, G = hp->n_head / n_kv, d = hp->head_dim;
+    const int T = c->heads.n_threads;
+    /* per thread, after the fold's own scratch: [g][r] (m, l, acc[d]) */
+    const size_t part_off = fold_floats(hp, 1);
+#pragma omp parallel num_threads(T)
+    {
+        const int team = omp_get_num_threads();
+        for (int t = omp_get_thread_num(); t < T; t += team) {
+            float *scratch =
+                c->attn_scratch + (size_t)omp_get_thread_num() * c->attn_scratch_floats;
+            float *part = c->attn_scratch + (size_t)t * c->attn_scratch_floats + part_off;
+            for (int g = 0; g < n_kv; g++) {
+                const int32_t len = kv_cache_seg(&c->kv, layer, g)->len;
+                const int32_t j0 = (int32_t)((int64_t)len * t / T);
+                const int32_t j1 = (int32_t)((int64_t)len * (t + 1) / T);
+                float *mx, *l, *acc;
+                attn_fold(c, layer, g, 0, 1, pos0, c->q, scratch, j0, j1, &mx, &l, &acc);
+                for (int r = 0; r < G; r++) {
+                    float *p = part + ((size_t)g * G + r) * (d + 2);
+                    p[0] = mx[r], p[1] = l[r];
+                    memcpy(p + 2, acc + (size_t)r * d, (size_t)d * sizeof *p);
+                }
+            }
+        }
+    }
+    for (int g = 0; g < n_kv; g++)
+        for (int r = 0; r < G; r++) {
+            float m = -INFINITY, l = 0.0f;
+            for (int t = 0; t < T; t++) {
+                const float *p = c->attn_scratch + (size_t)t * c->attn_scratch_floats + part_off +
+                                 ((size_t)g * G + r) * (d + 2);
+                m = p[0] > m ? p[0] : m;
+            }
+            float *o = c->att + (size_t)(g * G + r) * d;
+            memset(o, 0, (size_t)d * sizeof *o);
+            for (int t = 0; t < T; t++) {
+                const float *p = c->attn_scratch + (size_t)t * c->attn_scratch_floats + part_off +
+                                 ((size_t)g * G + r) * (d + 2);
+                if (p[0] == -INFINITY) /* this part held no key for the query */
+                    continue;
+                const float w = expf(p[0] - m);
+                l += p[1] * w;
+                for (int i = 0; i < d; i++)
+                    o[i] += p[2 + i] * w;
+            }
+            const float inv = 1.0f / l; /* the query's own key is in some part: l > 0 */
+            for (int i = 0; i < d; i++)
+                o[i] *= inv;
+        }
+}
+
+/* Attention of chunk rows 0..n (token t at position pos0 + t) over layer `layer`'s cache,
+ * parallel over (KV head, query tile): each work item reads one KV head's rows once for all of
+ * its G query heads. */
+void attention_chunk(struct adakv_ctx *c, int layer, int n, int32_t pos0) {
+    const int n_kv = c->model->hp.n_head_kv, QT = FORWARD_ATTN_QTILE;
+    if (n == 1 && decode_split_pays(c, layer)) {
+        attention_decode_split(c, layer, pos0);
+        return;
+    }
+    if (n == 1) {
+        /* Decode: thread t serves the KV heads the head map gives it (balanced by length after
+         * compression, pages on its node). A team smaller than asked for still covers every
+         * head: thread t also serves the lists of threads t + team, t + 2 team, ... */
+#pragma omp parallel num_threads(c->n_threads)
+        {
+            const int t = omp_get_thread_num(), team = omp_get_num_threads();
+            float *scratch = c->attn_scratch + (size_t)t * c->attn_scratch_floats;
+            for (int owner = t; owner < c->heads.n_threads; owner += team)
+                for (int i = c->heads.start[owner]; i < c->heads.start[owner + 1]; i++)
+                    attn_item(c, layer, c->heads.order[i], 0, 1, pos0, c->q, c->att, scratch);
+        }
+        return;
+    }
+    const int n_qt = (n + QT - 1) / QT, items = n_kv * n_qt;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(c->n_threads)
+    for (int it = 0; it < items; it++) {
+        const int g = it % n_kv, qt = it / n_kv;
+        const int t0 = qt * QT, t1 = t0 + QT < n ? t0 + QT : n;
+        float *scratch = c->attn_scratch + (size_t)omp_get_thread_num() * c->attn_scratch_floats;
+        attn_item(c, layer, g, t0, t1, pos0, c->q, c->att, scratch);
+    }
+}
+
+size_t attention_scratch_floats(const struct model_hparams *hp) {
+    /* a prefill query tile's fold, or one decoding token's split fold with its parts */
+    const size_t prefill = fold_floats(hp, FORWARD_ATTN_QTILE), decode = split_decode_floats(hp);
+    return (prefill > decode ? prefill : decode) + 16;
+}
+
+void attention_batch(const struct adakv_ctx *c, struct adakv_ctx *const *seqs, int layer, int n) {
+    const struct model_hparams *hp = &c->model->hp;
+    const int n_kv = hp->n_head_kv;
+    const size_t qdim = (size_t)hp->n_head * hp->head_dim;
+    /* one (sequence, KV head) per item: the sequences' lengths differ, so dynamic */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(c->n_threads)
+    for (int it = 0; it < n * n_kv; it++) {
+        const int i = it / n_kv, g = it % n_kv;
+        float *scratch = c->attn_scratch + (size_t)omp_get_thread_num() * c->attn_scratch_floats;
+        attn_item(seqs[i], layer, g, 0, 1, seqs[i]->n_past, c->q + i * qdim, c->att + i * qdim,
+                  scratch);
+    }
+}

@@ -1,0 +1,22 @@
+/* Attention over a context's KV cache (attention.c), for the forward pass (forward.c). */
+#ifndef ADAKV_ATTENTION_H
+#define ADAKV_ATTENTION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "forward.h"
+
+/* Floats of attention scratch one thread needs (the context keeps one block per thread). */
+size_t attention_scratch_floats(const struct model_hparams *hp);
+
+/* Rows 0..n of the context's chunk (c->q, token t at position pos0 + t) over layer `layer`'s
+ * cache into c->att, on the context's threads. */
+void attention_chunk(struct adakv_ctx *c, int layer, int n, int32_t pos0);
+
+/* Row i of c's chunk (c->q, c->att) is the next token of sequence seqs[i], at its position
+ * n_past: each row attends over its own sequence's cache of `layer`, on c's threads and
+ * scratch (adakv_eval_batch). */
+void attention_batch(const struct adakv_ctx *c, struct adakv_ctx *const *seqs, int layer, int n);
+
+#endif
