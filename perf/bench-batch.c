@@ -5,7 +5,14 @@
  * median repetition is printed as a table row with S_TG = B * ntg / T_TG and its ratio to B = 1.
  * N_KV: the cached tokens of all B sequences after their prefill (rows per layer and KV head, on
  * average: with --press, every prompt is compressed at prefill and N_KV counts what was kept).
+ * --fork Q: one document of -npp tokens (-f FILE: its first -npp tokens, else random ones) is
+ * prefilled and compressed once; Q forks of it (adakv_ctx_fork) each prefill a different
+ * question of 16 tokens and decode -ntg tokens greedily, all Q together (adakv_eval_batch).
+ * Prints the document's prefill and press seconds, each fork's seconds and bytes, and, with
+ * --check, compresses the document again for every question, answers the questions from those
+ * the same way, and tells whether each answer equals the fork's.
  * Only the public API (adakv.h): what a server would call. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +35,7 @@ static int cmp_d(const void *a, const void *b) {
 
 static void usage(void) {
     fprintf(stderr, "usage: bench-batch -m model.gguf [-npp 128] [-ntg 64] [-npl 1,2,4,8] [-r 3] "
-                    "[-t threads] [--press NAME --kv-ratio R]\n");
+                    "[-t threads] [--press NAME --kv-ratio R] [--fork Q [-f doc.txt] [--check]]\n");
 }
 
 static int parse_int(const char *flag, const char *s, int lo, int hi) {
@@ -46,11 +53,153 @@ static int fail(const char *what, const struct adakv_err *e) {
     return 1;
 }
 
+/* The first n tokens of a text file into doc (1 if it has fewer). */
+static int read_doc(struct adakv_model *m, const char *path, int32_t *doc, int n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "bench-batch: -f %s: cannot open\n", path);
+        return 1;
+    }
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    for (size_t got = 1; got;) {
+        if (len + 65536 > cap && !(text = realloc(text, cap = 2 * cap + 65536)))
+            return 1;
+        len += got = fread(text + len, 1, cap - len, f);
+    }
+    fclose(f);
+    int32_t *t;
+    size_t nt;
+    struct adakv_err e = {{0}};
+    if (adakv_tokenize(m, text, len, true, false, &t, &nt, &e))
+        return fail(path, &e);
+    free(text);
+    if (nt < (size_t)n) {
+        fprintf(stderr, "bench-batch: -f %s: %zu tokens, fewer than -npp %d\n", path, nt, n);
+        return 1;
+    }
+    memcpy(doc, t, (size_t)n * sizeof *doc);
+    adakv_free(t);
+    return 0;
+}
+
+static int32_t argmax(const float *x, int n) {
+    int32_t best = 0;
+    for (int i = 1; i < n; i++)
+        best = x[i] > x[best] ? i : best;
+    return best;
+}
+
+enum { QUESTION = 16 };
+
+static int fork_mode(struct adakv_model *m, const struct adakv_ctx_params *cp,
+                     const struct adakv_press *p, const int32_t *doc, int npp, int ntg, int n_q,
+                     bool check) {
+    struct adakv_model_info info;
+    adakv_model_get_info(m, &info);
+    const int V = info.n_vocab;
+    struct adakv_err e = {{0}};
+    float *logits = malloc((size_t)n_q * V * sizeof *logits);
+    int32_t *answers = malloc((size_t)n_q * ntg * sizeof *answers);
+    int32_t q[MAX_B][QUESTION], next[MAX_B];
+    struct adakv_ctx *fork[MAX_B];
+    if (!logits || !answers)
+        return 1;
+    struct adakv_ctx *d = adakv_ctx_new(m, cp, &e);
+    if (!d || (p && adakv_ctx_set_press(d, p, false, &e)))
+        return fail("context", &e);
+    double t0 = now_s();
+    if (adakv_eval(d, doc, npp, NULL, false, &e))
+        return fail("document prefill", &e);
+    const double t_doc = now_s() - t0;
+    printf("document: %d tokens prefilled and compressed once in %.2f s (press %.3f s), %zu KV "
+           "bytes\n",
+           npp, t_doc, adakv_ctx_press_seconds(d), adakv_ctx_kv_bytes(d));
+    adakv_ctx_press_enable(d, false); /* the questions are kept whole */
+    unsigned seed = 99u;
+    for (int i = 0; i < n_q; i++) {
+        for (int j = 0; j < QUESTION; j++)
+            q[i][j] = 1000 + (int32_t)(rand_r(&seed) % (unsigned)(V - 1000));
+        t0 = now_s();
+        fork[i] = adakv_ctx_fork(d, &e);
+        if (!fork[i])
+            return fail("fork", &e);
+        printf("fork %d: %.4f s, %zu KV bytes, press %.3f s\n", i, now_s() - t0,
+               adakv_ctx_kv_bytes(fork[i]), adakv_ctx_press_seconds(fork[i]));
+    }
+    t0 = now_s();
+    for (int i = 0; i < n_q; i++) { /* each question's prefill, then all answers together */
+        if (adakv_eval(fork[i], q[i], QUESTION, logits, false, &e))
+            return fail("question prefill", &e);
+        next[i] = answers[(size_t)i * ntg] = argmax(logits, V);
+    }
+    for (int s = 1; s < ntg; s++) {
+        if (adakv_eval_batch(fork, next, n_q, logits, &e))
+            return fail("decode", &e);
+        for (int i = 0; i < n_q; i++)
+            next[i] = answers[(size_t)i * ntg + s] = argmax(logits + (size_t)i * V, V);
+    }
+    double fork_press = 0.0;
+    for (int i = 0; i < n_q; i++)
+        fork_press += adakv_ctx_press_seconds(fork[i]);
+    printf("%d questions of %d tokens answered from the forks (%d tokens each, decoded as one "
+           "batch): %.2f s, press %.3f s in all\n",
+           n_q, QUESTION, ntg, now_s() - t0, fork_press);
+    int same = 0;
+    if (check) { /* the same, each question from its own compression of the document */
+        struct adakv_ctx *sep[MAX_B];
+        int32_t *again = malloc((size_t)n_q * ntg * sizeof *again);
+        if (!again)
+            return 1;
+        t0 = now_s();
+        for (int i = 0; i < n_q; i++) {
+            sep[i] = adakv_ctx_new(m, cp, &e);
+            if (!sep[i] || (p && adakv_ctx_set_press(sep[i], p, false, &e)) ||
+                adakv_eval(sep[i], doc, npp, NULL, false, &e))
+                return fail("separate compression", &e);
+            adakv_ctx_press_enable(sep[i], false);
+            if (adakv_eval(sep[i], q[i], QUESTION, logits, false, &e))
+                return fail("question prefill", &e);
+            next[i] = again[(size_t)i * ntg] = argmax(logits, V);
+        }
+        for (int s = 1; s < ntg; s++) {
+            if (adakv_eval_batch(sep, next, n_q, logits, &e))
+                return fail("decode", &e);
+            for (int i = 0; i < n_q; i++)
+                next[i] = again[(size_t)i * ntg + s] = argmax(logits + (size_t)i * V, V);
+        }
+        double press_s = 0.0;
+        for (int i = 0; i < n_q; i++) {
+            const bool eq = !memcmp(again + (size_t)i * ntg, answers + (size_t)i * ntg,
+                                    (size_t)ntg * sizeof *again);
+            same += eq;
+            press_s += adakv_ctx_press_seconds(sep[i]);
+            printf("question %d: answer from its own compression of the document %s the fork's\n",
+                   i, eq ? "equals" : "DIFFERS FROM");
+            adakv_ctx_free(sep[i]);
+        }
+        printf("the document compressed once per question instead: %.2f s, press %.3f s in all; "
+               "%d of %d answers equal\n",
+               now_s() - t0, press_s, same, n_q);
+        free(again);
+    }
+    for (int i = 0; i < n_q; i++)
+        adakv_ctx_free(fork[i]);
+    adakv_ctx_free(d);
+    free(logits), free(answers);
+    return check && same != n_q;
+}
+
 int main(int argc, char **argv) {
-    const char *path = NULL, *press = NULL, *ratio = NULL;
-    int npp = 128, ntg = 64, reps = 3, threads = 0, npl[16], n_npl = 0;
+    const char *path = NULL, *press = NULL, *ratio = NULL, *doc_path = NULL;
+    int npp = 128, ntg = 64, reps = 3, threads = 0, npl[16], n_npl = 0, n_fork = 0;
+    bool check = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (!strcmp(a, "--check")) {
+            check = true;
+            continue;
+        }
         if (i + 1 >= argc) {
             usage();
             return 2;
@@ -70,6 +219,10 @@ int main(int argc, char **argv) {
             press = v;
         else if (!strcmp(a, "--kv-ratio"))
             ratio = v;
+        else if (!strcmp(a, "--fork"))
+            n_fork = parse_int(a, v, 1, MAX_B);
+        else if (!strcmp(a, "-f"))
+            doc_path = v;
         else if (!strcmp(a, "-npl")) {
             char *copy = strdup(v), *save = NULL;
             for (char *s = strtok_r(copy, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
@@ -115,6 +268,19 @@ int main(int argc, char **argv) {
     int32_t *prompt = malloc((size_t)npp * sizeof *prompt), next[MAX_B];
     if (!prompt)
         return 1;
+    if (n_fork) {
+        cp.n_ctx = npp + QUESTION + ntg + 1;
+        unsigned seed = 1234u;
+        for (int i = 0; i < npp; i++)
+            prompt[i] = 1000 + (int32_t)(rand_r(&seed) % (unsigned)(info.n_vocab - 1000));
+        if (doc_path && read_doc(m, doc_path, prompt, npp))
+            return 1;
+        const int rc = fork_mode(m, &cp, p, prompt, npp, ntg, n_fork, check);
+        adakv_press_free(p);
+        free(prompt);
+        adakv_model_free(m);
+        return rc;
+    }
     printf("model %s (%s), threads %d, press %s%s%s\n\n", path, info.arch, threads,
            press ? press : "none", press ? " kv-ratio " : "", press ? ratio : "");
     printf("| %5s | %5s | %3s | %7s | %8s | %9s | %8s | %9s | %8s |\n", "PP", "TG", "B", "N_KV",

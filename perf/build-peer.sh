@@ -8,7 +8,8 @@
 # Env:   LLAMA_CPP_PYTHON_VERSION  sdist version (default: the installed llama_cpp's, else 0.3.36)
 #        PEER_DIR                  where to download, unpack and build (default perf/peer)
 #        JOBS                      parallel build jobs (default 2)
-# llama-quantize makes the benchmark model zoo (perf/zoo.sh).
+# llama-quantize makes the benchmark model zoo (perf/zoo.sh); llama-batched-bench runs beside
+# perf/bench-batch.
 # Prints the llama.cpp commit and writes PEER_DIR/bin -> the binaries, PEER_DIR/COMMIT.
 # Needs: pip, cmake, a C++17 compiler (tools/install-deps.sh). Idempotent: reruns only rebuild.
 set -eu
@@ -50,13 +51,14 @@ cmake -S "$src/vendor/llama.cpp" -B "$peer/build" -DCMAKE_BUILD_TYPE=Release -DG
     -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_NUMBER=0 -DLLAMA_BUILD_COMMIT="$commit" \
     >"$peer/cmake.log" 2>&1 || die "cmake configure failed, see $peer/cmake.log"
 cmake --build "$peer/build" --config Release -j "$jobs" \
-    --target llama-bench llama-perplexity llama-completion llama-quantize >"$peer/build.log" 2>&1 ||
+    --target llama-bench llama-perplexity llama-completion llama-quantize llama-batched-bench \
+    >"$peer/build.log" 2>&1 ||
     die "build failed, see $peer/build.log"
 
 ln -sfn build/bin "$peer/bin"
 echo "$commit" >"$peer/COMMIT"
 echo "llama-cpp-python $ver, llama.cpp commit $commit"
-for t in llama-bench llama-perplexity llama-completion llama-quantize; do
+for t in llama-bench llama-perplexity llama-completion llama-quantize llama-batched-bench; do
     [ -x "$peer/bin/$t" ] || die "$t was not built (see $peer/build.log)"
     echo "$peer/bin/$t"
 done

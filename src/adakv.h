@@ -167,9 +167,12 @@ ADAKV_API int adakv_eval_batch(struct adakv_ctx *const *seqs, const int32_t *tok
 /* A new context with src's parameters, press and state: its (compressed) cache copied row for
  * row (live rows only), its position, its decode-time press state. What src compressed is not
  * compressed again, so one document prefilled and compressed once can answer several questions
- * from forks, each forked context as independent as a new one (adakv_ctx_free it).
+ * from forks. A fork costs its cache's rows: it shares src's scratch (the buffers an eval
+ * works in, which for a long context outweigh a compressed cache), so src and its forks must
+ * not run evals at the same time from different threads (one after another, or together in one
+ * adakv_eval_batch, is fine). Each is freed with adakv_ctx_free, in any order.
  * NULL with e set when memory runs out or src is broken. */
-ADAKV_API struct adakv_ctx *adakv_ctx_fork(const struct adakv_ctx *src, struct adakv_err *e);
+ADAKV_API struct adakv_ctx *adakv_ctx_fork(struct adakv_ctx *src, struct adakv_err *e);
 /* Where the context's threads run, e.g. "threads = 2 pinned to cores 0,1 (node 0), numa off"
  * (final after the first eval, which pins them); owned by the context. */
 ADAKV_API const char *adakv_ctx_placement(const struct adakv_ctx *c);

@@ -1,7 +1,6 @@
 /* The context (forward.h): creation with its memory plan, reset, rewind, the query rows kept
  * for the presses, and the decode head map. */
 #include "forward.h"
-#include "press-ctx.h"
 
 #include <omp.h>
 #include <stdint.h>
@@ -43,11 +42,14 @@ void adakv_ctx_free(struct adakv_ctx *c) {
     if (!c)
         return;
     kv_cache_free(&c->kv);
-    press_binding_free(c->press);
-    free(c->x), free(c->xn), free(c->q), free(c->k), free(c->v), free(c->att);
-    free(c->gate), free(c->up), free(c->proj), free(c->rope_cs), free(c->q_window);
-    free(c->q_recent);
-    free(c->ws), free(c->attn_scratch);
+    if (c->policy.free)
+        c->policy.free(c->policy.self);
+    free(c->q_window), free(c->q_recent);
+    if (c->scratch_refs && --*c->scratch_refs == 0) { /* the last of a family of forks */
+        free(c->x), free(c->xn), free(c->q), free(c->k), free(c->v), free(c->att);
+        free(c->gate), free(c->up), free(c->proj), free(c->rope_cs);
+        free(c->ws), free(c->attn_scratch), free(c->scratch_refs);
+    }
     threads_plan_free(&c->plan);
     head_map_free(&c->heads);
     free(c);
@@ -107,8 +109,10 @@ void adakv_ctx_plan(const struct adakv_model *m, const struct adakv_ctx_params *
     out->ram = mem_plan_ram_bytes();
 }
 
-struct adakv_ctx *adakv_ctx_new(struct adakv_model *m, const struct adakv_ctx_params *p,
-                                struct adakv_err *e) {
+/* A new context; with `share`, one that uses share's scratch (same model and parameters: a fork)
+ * instead of allocating its own, and whose memory plan is then only its cache's. */
+static struct adakv_ctx *ctx_make(struct adakv_model *m, const struct adakv_ctx_params *p,
+                                  struct adakv_ctx *share, struct adakv_err *e) {
     struct adakv_ctx_params def;
     if (!p) {
         adakv_ctx_params_default(&def);
@@ -141,7 +145,7 @@ struct adakv_ctx *adakv_ctx_new(struct adakv_model *m, const struct adakv_ctx_pa
     struct adakv_mem_plan plan;
     adakv_ctx_plan(m, p, &plan);
     const double gib = 1024.0 * 1024.0 * 1024.0;
-    if (plan.ram && plan.model + plan.kv + plan.scratch > plan.ram) {
+    if (!share && plan.ram && plan.model + plan.kv + plan.scratch > plan.ram) {
         err_set(e,
                 "context: n_ctx %d needs %.1f GiB (model %.1f, %s KV cache at full context %.1f, "
                 "scratch %.1f), more than the %.1f GiB of RAM here",
@@ -195,16 +199,6 @@ struct adakv_ctx *adakv_ctx_new(struct adakv_model *m, const struct adakv_ctx_pa
     c->chunk = c->n_ctx < FORWARD_CHUNK ? c->n_ctx : FORWARD_CHUNK;
     const size_t ch = (size_t)c->chunk, qdim = (size_t)hp->n_head * hp->head_dim;
     const size_t kvdim = (size_t)hp->n_head_kv * hp->head_dim;
-    bool ok = true;
-    c->x = alloc_floats(c->n_ctx, hp->n_embd, &ok);
-    c->xn = alloc_floats(ch, hp->n_embd, &ok);
-    c->q = alloc_floats(ch, qdim, &ok);
-    c->k = alloc_floats(ch, kvdim, &ok);
-    c->v = alloc_floats(ch, kvdim, &ok);
-    c->att = alloc_floats(ch, qdim, &ok);
-    c->gate = alloc_floats(ch, hp->n_ff, &ok);
-    c->up = alloc_floats(ch, hp->n_ff, &ok);
-    c->proj = alloc_floats(ch, hp->n_embd, &ok);
     for (int il = 0; il < hp->n_layer; il++) { /* the distinct RoPE settings of the layers */
         const struct layer_hparams *lh = &hp->layer[il];
         int r = 0;
@@ -219,18 +213,48 @@ struct adakv_ctx *adakv_ctx_new(struct adakv_model *m, const struct adakv_ctx_pa
         if (r == c->n_rope)
             c->rope[c->n_rope++] = (struct forward_rope){lh->rope_base, lh->rope_freq_scale};
     }
-    c->rope_cs = alloc_floats((size_t)c->n_rope * c->n_ctx, hp->n_rot, &ok);
+    bool ok = true;
     c->q_window = alloc_floats(c->window, qdim, &ok);
-    c->ws = malloc(ws_bytes(m, c->chunk) + 64);
-    ok = ok && c->ws;
     c->attn_scratch_floats = attention_scratch_floats(hp);
-    c->attn_scratch = alloc_floats(c->n_threads, c->attn_scratch_floats, &ok);
+    if (share) { /* every scratch buffer is rewritten by each eval before it is read */
+        c->x = share->x, c->xn = share->xn, c->q = share->q, c->k = share->k, c->v = share->v;
+        c->att = share->att, c->gate = share->gate, c->up = share->up, c->proj = share->proj;
+        c->rope_cs = share->rope_cs, c->ws = share->ws, c->attn_scratch = share->attn_scratch;
+        c->scratch_refs = share->scratch_refs;
+        ++*c->scratch_refs;
+    } else {
+        c->scratch_refs = malloc(sizeof *c->scratch_refs);
+        if (!c->scratch_refs) { /* before the buffers, which only a count can free */
+            err_set(e, "context: out of memory");
+            adakv_ctx_free(c);
+            return NULL;
+        }
+        *c->scratch_refs = 1;
+        c->x = alloc_floats(c->n_ctx, hp->n_embd, &ok);
+        c->xn = alloc_floats(ch, hp->n_embd, &ok);
+        c->q = alloc_floats(ch, qdim, &ok);
+        c->k = alloc_floats(ch, kvdim, &ok);
+        c->v = alloc_floats(ch, kvdim, &ok);
+        c->att = alloc_floats(ch, qdim, &ok);
+        c->gate = alloc_floats(ch, hp->n_ff, &ok);
+        c->up = alloc_floats(ch, hp->n_ff, &ok);
+        c->proj = alloc_floats(ch, hp->n_embd, &ok);
+        c->rope_cs = alloc_floats((size_t)c->n_rope * c->n_ctx, hp->n_rot, &ok);
+        c->ws = malloc(ws_bytes(m, c->chunk) + 64);
+        ok = ok && c->ws;
+        c->attn_scratch = alloc_floats(c->n_threads, c->attn_scratch_floats, &ok);
+    }
     if (!ok) {
         err_set(e, "context: out of memory for the scratch of %d tokens", c->n_ctx);
         adakv_ctx_free(c);
         return NULL;
     }
     return c;
+}
+
+struct adakv_ctx *adakv_ctx_new(struct adakv_model *m, const struct adakv_ctx_params *p,
+                                struct adakv_err *e) {
+    return ctx_make(m, p, NULL, e);
 }
 
 int adakv_ctx_n_past(const struct adakv_ctx *c) {
@@ -302,19 +326,6 @@ int forward_record_recent(struct adakv_ctx *c, int cap, struct adakv_err *e) {
     return 0;
 }
 
-int forward_recent_queries(const struct adakv_ctx *c, int il, float *dst) {
-    const struct model_hparams *hp = &c->model->hp;
-    const size_t qdim = (size_t)hp->n_head * hp->head_dim;
-    const int n = c->recent_total < c->recent_cap ? (int)c->recent_total : c->recent_cap;
-    for (int i = 0; i < n; i++) {
-        const long slot = (c->recent_total - n + i) % c->recent_cap;
-        memcpy(dst + (size_t)i * qdim,
-               c->q_recent + ((size_t)il * c->recent_cap + (size_t)slot) * qdim,
-               qdim * sizeof *dst);
-    }
-    return n;
-}
-
 int forward_set_window(struct adakv_ctx *c, int window, struct adakv_err *e) {
     if (window < 1)
         return err_set(e, "--window: %d must be >= 1", window);
@@ -342,28 +353,43 @@ void forward_heads_changed(struct adakv_ctx *c) {
     }
 }
 
-void adakv_ctx_set_compress(struct adakv_ctx *c, adakv_compress_layer_fn fn, void *user) {
-    c->compress_layer = fn;
-    c->compress_user = user;
+void forward_set_policy(struct adakv_ctx *c, const struct kv_policy *p) {
+    if (c->policy.free)
+        c->policy.free(c->policy.self);
+    if (p)
+        c->policy = *p;
+    else
+        memset(&c->policy, 0, sizeof c->policy);
 }
 
-struct adakv_ctx *adakv_ctx_fork(const struct adakv_ctx *src, struct adakv_err *e) {
+void adakv_ctx_set_compress(struct adakv_ctx *c, adakv_compress_layer_fn fn, void *user) {
+    forward_set_policy(c, &(struct kv_policy){.self = user, .after_layer = fn});
+}
+
+struct adakv_ctx *adakv_ctx_fork(struct adakv_ctx *src, struct adakv_err *e) {
     if (src->broken) {
         err_set(e, "fork: an earlier eval failed midway; reset the context first");
         return NULL;
     }
-    struct adakv_ctx *c = adakv_ctx_new(src->model, &src->params, e);
+    struct adakv_ctx *c = ctx_make(src->model, &src->params, src, e);
     if (!c)
         return NULL;
-    /* the press first: it sizes the query window and the recent ring */
-    if (press_binding_copy(c, src, e) || forward_set_window(c, src->window, e) ||
+    /* the policy first: it sizes the query window and the recent ring; a hook that owns
+     * nothing (adakv_ctx_set_compress) is shared as it is */
+    const struct kv_policy *pol = &src->policy;
+    if (!pol->fork && pol->free) {
+        err_set(e, "fork: the context's KV policy cannot be copied");
+        adakv_ctx_free(c);
+        return NULL;
+    }
+    if (!pol->fork)
+        forward_set_policy(c, pol);
+    if ((pol->fork && pol->fork(pol->self, c, e)) || forward_set_window(c, src->window, e) ||
         kv_cache_copy(&c->kv, &src->kv, e) ||
         (src->q_recent && !c->q_recent && forward_record_recent(c, src->recent_cap, e))) {
         adakv_ctx_free(c);
         return NULL;
     }
-    if (!src->press) /* an internal hook (adakv_ctx_set_compress) */
-        adakv_ctx_set_compress(c, src->compress_layer, src->compress_user);
     if (src->q_recent) {
         const struct model_hparams *hp = &src->model->hp;
         memcpy(c->q_recent, src->q_recent,

@@ -1,7 +1,6 @@
 /* The forward pass (forward.h): layer-major prefill / decode of one context's tokens, RoPE
  * angles, and the output head. Attention is attention.c's, the context's life context.c's. */
 #include "forward.h"
-#include "press-ctx.h"
 
 #include <math.h>
 #include <omp.h>
@@ -274,6 +273,24 @@ static int layer_chunk(struct adakv_ctx *c, int il, int c0, int m, int n, int32_
 
 /* ==== eval ==== */
 
+/* The policy's decode-time step (eviction under a row cap), once this token's rows are in; a
+ * policy that evicted leaves the heads with new lengths: rebalance them over the threads. */
+static int policy_after_token(struct adakv_ctx *c, struct adakv_err *e) {
+    if (!c->policy.after_token)
+        return 0;
+    const struct model_hparams *hp = &c->model->hp;
+    const struct recent_queries recent = {.ring = c->q_recent,
+                                          .cap = c->recent_cap,
+                                          .total = c->recent_total,
+                                          .qdim = (size_t)hp->n_head * hp->head_dim};
+    bool evicted = false;
+    if (c->policy.after_token(c->policy.self, &c->kv, &recent, &evicted, e))
+        return -1;
+    if (evicted)
+        forward_heads_changed(c);
+    return 0;
+}
+
 /* The context's thread count for matmul's parallel regions; its threads pinned once, in its
  * first parallel region (threads.h). */
 static void threads_ready(struct adakv_ctx *c) {
@@ -352,10 +369,10 @@ int adakv_eval(struct adakv_ctx *c, const int32_t *tokens, int n, float *logits,
                 return -1;
         }
         /* COMPRESSION POINT: layer il's cache is complete for this batch. */
-        if (c->compress_layer && n > 1) {
+        if (c->policy.after_layer && n > 1) {
             const int n_window = n < c->window ? n : c->window;
             const double t0 = omp_get_wtime();
-            if (c->compress_layer(c->compress_user, &c->kv, il, c->q_window, n_window, e))
+            if (c->policy.after_layer(c->policy.self, &c->kv, il, c->q_window, n_window, e))
                 return -1;
             c->press_s += omp_get_wtime() - t0;
         }
@@ -366,7 +383,7 @@ int adakv_eval(struct adakv_ctx *c, const int32_t *tokens, int n, float *logits,
     c->broken = false;
     c->recent_total += n;
     /* decode-time eviction runs between decode steps, once this token's rows are in */
-    if (n == 1 && c->press && press_after_decode(c, e))
+    if (n == 1 && policy_after_token(c, e))
         return -1;
     if (n > 1)
         forward_heads_changed(c);
@@ -443,7 +460,7 @@ int adakv_eval_batch(struct adakv_ctx *const *seqs, const int32_t *tokens, int n
         s->n_past++;
         s->recent_total++;
         s->broken = false;
-        if (s->press && press_after_decode(s, e))
+        if (policy_after_token(s, e))
             return -1;
     }
     return logits ? output_head(c, n, logits, true, e) : 0;

@@ -12,8 +12,8 @@
  *       softmax over key tiles, GQA without repeating K/V) -> O matmul (-> post-norm) ->
  *       residual -> rmsnorm -> SwiGLU or GEGLU MLP (-> post-norm) -> residual;
  *     keep the last `window` post-RoPE query rows of the layer;
- *     COMPRESSION POINT: if the context has a compress_layer hook and n > 1, call it with the
- *     layer's cache and query window, so a press can evict before the next layer runs (peak KV
+ *     COMPRESSION POINT: if the context's KV policy has an after_layer step and n > 1, call it with
+ * the layer's cache and query window, so a press can evict before the next layer runs (peak KV
  *     memory = one layer's full cache + the compressed others);
  *   final rmsnorm and the output head for the rows whose logits are wanted.
  * Positions always continue from the number of tokens evaluated so far (n_past), never from a
@@ -23,6 +23,9 @@
  * a KV segment's reserve is used up (geometric growth, kv-cache.c). */
 #ifndef ADAKV_FORWARD_H
 #define ADAKV_FORWARD_H
+
+#include <stdbool.h>
+#include <string.h>
 
 #include "adakv-ext.h"
 #include "head-map.h"
@@ -41,6 +44,45 @@
 /* Distinct RoPE settings (base, position scale) across a model's layers: gemma3 has two. */
 #define FORWARD_MAX_ROPE 4
 
+/* The recent query rows of every layer the context records for its policy (a ring). */
+struct recent_queries {
+    const float *ring; /* [n_layer][cap][qdim] */
+    int cap;
+    long total; /* rows recorded since the last reset or rewind; the newest in slot (total-1)%cap */
+    size_t qdim;
+};
+
+/* Copies layer il's recorded rows, oldest first, into dst; returns how many. */
+static inline int recent_queries_layer(const struct recent_queries *r, int il, float *dst) {
+    const int n = r->total < r->cap ? (int)r->total : r->cap;
+    for (int i = 0; i < n; i++) {
+        const long slot = (r->total - n + i) % r->cap;
+        memcpy(dst + (size_t)i * r->qdim, r->ring + ((size_t)il * r->cap + (size_t)slot) * r->qdim,
+               r->qdim * sizeof *dst);
+    }
+    return n;
+}
+
+/* What a context asks of its KV policy (a press, press-ctx.c; or a tool's own hook), the one way
+ * the forward pass reaches eviction: the policy never calls back into an eval. Any step may be
+ * NULL. */
+struct kv_policy {
+    void *self;
+    /* at each compression point of a prefill (forward.h's shape of an eval) */
+    adakv_compress_layer_fn after_layer;
+    /* after each decode step, with the recorded recent queries; *evicted set when rows went (the
+     * context then rebalances its threads over the heads) */
+    int (*after_token)(void *self, struct kv_cache *kv, const struct recent_queries *recent,
+                       bool *evicted, struct adakv_err *e);
+    /* binds a copy of itself to dst, a fork of the context it serves (NULL: cannot be copied
+     * unless it owns nothing, free NULL too) */
+    int (*fork)(void *self, struct adakv_ctx *dst, struct adakv_err *e);
+    void (*free)(void *self);
+};
+
+/* Frees the context's policy and installs p (copied; NULL = none). */
+void forward_set_policy(struct adakv_ctx *c, const struct kv_policy *p);
+
 struct forward_rope {
     float base, freq_scale;
 };
@@ -49,27 +91,28 @@ struct adakv_ctx {
     struct adakv_model *model;      /* not owned */
     struct adakv_ctx_params params; /* as created (adakv_ctx_fork makes another one alike) */
     int n_ctx;
-    int n_threads;  /* resolved (>= 1) */
-    bool reference; /* scalar ops + matmul_ref */
-    int window;     /* query rows kept per layer */
-    adakv_compress_layer_fn compress_layer;
-    void *compress_user;
+    int n_threads;           /* resolved (>= 1) */
+    bool reference;          /* scalar ops + matmul_ref */
+    int window;              /* query rows kept per layer */
+    struct kv_policy policy; /* owned (its free); set by forward_set_policy */
     void (*progress)(void *user, int layers_done, int n_layer);
     void *progress_user;
     const volatile sig_atomic_t *interrupt; /* adakv_ctx_params.interrupt */
-    struct press_binding *press; /* owned; installed by adakv_ctx_set_press (press-ctx.c) */
     /* decode-time eviction (--kv-max) re-scores with the most recent queries: a ring of the
      * last recent_cap query rows of every layer, recorded only when a press asks for it */
     float *q_recent; /* [n_layer][recent_cap][n_head * head_dim], or NULL */
     int recent_cap;
     long recent_total;          /* tokens recorded since the last reset or rewind */
-    double press_s;             /* seconds inside compress_layer since the last reset */
+    double press_s;             /* seconds inside policy.after_layer since the last reset */
     const struct simd_ops *ops; /* kernel table in use */
     struct kv_cache kv;
     int n_past;  /* positions consumed so far */
     bool broken; /* a failed eval left the cache half-written: reset first */
 
-    /* scratch, sized at creation; shapes in tokens x values */
+    /* scratch, sized at creation; shapes in tokens x values. A context and its forks share one
+     * set (scratch_refs of them hold it): each eval rewrites what it reads, and the family runs
+     * one eval at a time */
+    int *scratch_refs;
     int chunk;        /* min(n_ctx, FORWARD_CHUNK) */
     float *x;         /* [n_ctx][n_embd] residual stream of the batch */
     float *xn;        /* [chunk][n_embd] normed rows */
@@ -105,8 +148,6 @@ void forward_rope_angles_layer(const struct adakv_model *m, int layer, int32_t p
 
 /* Starts recording the last `cap` query rows of every layer (for decode-time eviction). */
 int forward_record_recent(struct adakv_ctx *c, int cap, struct adakv_err *e);
-/* Copies layer il's recorded query rows, oldest first, into dst; returns how many. */
-int forward_recent_queries(const struct adakv_ctx *c, int il, float *dst);
 
 /* Rebuilds the decode head-to-thread map from the current KV lengths and moves each head's
  * pages to its thread's node (after a compression; cheap when nothing moved). */

@@ -17,8 +17,8 @@
  *         .ops = NULL,        // NULL = simd_ops_best(); simd_ops_scalar() for reference runs
  *         .report = NULL,     // or a struct kv_report with n_layer entries (kv-report.h)
  *     };
- *     params.compress_layer = kv_press_compress_layer;
- *     params.compress_user = &hook;               // one hook for all layers; it must outlive eval
+ *     adakv_ctx_set_compress(ctx, kv_press_compress_layer, &hook); // one hook for all layers;
+ *                                                 // it must outlive the evals
  *
  * The hook is called once per layer, right after the layer appended the K (post-RoPE) and V rows
  * of all L prompt tokens. Segments may have different lengths (a second prefill on top of a

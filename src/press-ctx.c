@@ -1,4 +1,5 @@
-/* Binds a press (kv-press.h) to a context: the public adakv_press_* / adakv_ctx_set_press API.
+/* Binds a press (kv-press.h) to a context as its KV policy (forward.h's struct kv_policy): the
+ * public adakv_press_* / adakv_ctx_set_press API.
  * The context calls press_layer() once per layer during layer-major prefill; for CriticalKV and
  * for --kv-report this dequantizes the layer's W_O first, so the press sees
  * ||v W_O^h||_1 through the weights actually in the file. */
@@ -12,7 +13,6 @@
 #include "forward.h"
 #include "kv-press.h"
 #include "kv-report.h"
-#include "press-ctx.h"
 #include "quant.h"
 #include "tensor-type.h"
 
@@ -38,6 +38,13 @@ struct press_binding {
      * averaged over the future positions, and [eattn_future][n_rot] scratch for it */
     float *rope_undo, *rope_future, *rope_tmp;
 };
+
+static void press_policy_free(void *self);
+
+/* The press bound to c, if its KV policy is one. */
+static struct press_binding *binding(const struct adakv_ctx *c) {
+    return c->policy.free == press_policy_free ? c->policy.self : NULL;
+}
 
 struct adakv_press *adakv_press_new(void) {
     struct adakv_press *p = calloc(1, sizeof *p);
@@ -267,7 +274,8 @@ static int press_layer(void *user, struct kv_cache *kv, int layer, const float *
     return kv_press_compress_layer(&b->hook, kv, layer, q_window, n_window, e);
 }
 
-void press_binding_free(struct press_binding *b) {
+static void press_policy_free(void *self) {
+    struct press_binding *b = self;
     if (!b)
         return;
     if (b->has_report)
@@ -279,6 +287,10 @@ void press_binding_free(struct press_binding *b) {
     free(b->rope_tmp);
     free(b);
 }
+
+static int press_policy_fork(void *self, struct adakv_ctx *dst, struct adakv_err *e);
+static int press_after_token(void *self, struct kv_cache *kv, const struct recent_queries *recent,
+                             bool *evicted, struct adakv_err *e);
 
 int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool report,
                         struct adakv_err *e) {
@@ -308,7 +320,7 @@ int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool r
     if (report || kv_press_needs_w_o(&b->cfg)) {
         b->w_o = malloc((size_t)hp->n_embd * hp->n_head * hp->head_dim * sizeof *b->w_o);
         if (!b->w_o) {
-            press_binding_free(b);
+            press_policy_free(b);
             return err_set(e, "press: out of memory for W_O");
         }
     }
@@ -317,7 +329,7 @@ int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool r
         b->rope_future = malloc((size_t)hp->n_rot * sizeof *b->rope_future);
         b->rope_tmp = malloc((size_t)b->cfg.eattn_future * hp->n_rot * sizeof *b->rope_tmp);
         if (!b->rope_undo || !b->rope_future || !b->rope_tmp) {
-            press_binding_free(b);
+            press_policy_free(b);
             return err_set(e, "press: out of memory for expected attention's RoPE tables");
         }
     }
@@ -326,7 +338,7 @@ int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool r
      * reason): refused rather than approximated */
     for (int il = 0; b->cfg.kind == KV_PRESS_KVZIP && il < hp->n_layer; il++)
         if (hp->layer[il].window) {
-            press_binding_free(b);
+            press_policy_free(b);
             return err_set(e,
                            "--press kvzip: layer %d attends over a sliding window; KVzip needs "
                            "global attention in every layer",
@@ -334,71 +346,71 @@ int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool r
         }
     /* the press scores the last `window` queries: the context must keep that many */
     if (forward_set_window(c, b->cfg.window, e)) {
-        press_binding_free(b);
+        press_policy_free(b);
         return -1;
     }
     if (b->cfg.kv_max > 0) {
         if (b->cfg.kind == KV_PRESS_FULL) {
-            press_binding_free(b);
+            press_policy_free(b);
             return err_set(e, "--kv-max: the full press keeps everything (choose a press)");
         }
         b->q_lin = malloc((size_t)c->window * hp->n_head * hp->head_dim * sizeof *b->q_lin);
         int rc = b->q_lin ? forward_record_recent(c, c->window, e)
                           : err_set(e, "press: out of memory for recent queries");
         if (rc) {
-            press_binding_free(b);
+            press_policy_free(b);
             return -1;
         }
     }
-    press_binding_free(c->press);
-    c->press = b;
-    adakv_ctx_set_compress(c, adakv_press_evicts(p) || report ? press_layer : NULL, b);
+    forward_set_policy(c, &(struct kv_policy){
+                              .self = b,
+                              .after_layer = adakv_press_evicts(p) || report ? press_layer : NULL,
+                              .after_token = b->cfg.kv_max > 0 ? press_after_token : NULL,
+                              .fork = press_policy_fork,
+                              .free = press_policy_free,
+                          });
     return 0;
 }
 
-int press_binding_copy(struct adakv_ctx *dst, const struct adakv_ctx *src, struct adakv_err *e) {
-    const struct press_binding *b = src->press;
-    if (!b)
-        return 0;
+/* The policy's fork: the same press (its options as given, its report flag, enabled or not) on
+ * dst; the report of the last compression stays with the original. */
+static int press_policy_fork(void *self, struct adakv_ctx *dst, struct adakv_err *e) {
+    const struct press_binding *b = self;
     if (adakv_ctx_set_press(dst, &b->press, b->has_report, e))
         return -1;
-    dst->press->enabled = b->enabled;
+    binding(dst)->enabled = b->enabled;
     return 0;
 }
 
-int press_after_decode(struct adakv_ctx *c, struct adakv_err *e) {
-    struct press_binding *b = c->press;
-    if (!b->cfg.kv_max)
-        return 0;
-    bool evicted = false;
-    for (int il = 0; il < c->kv.n_layer; il++) {
-        if (c->model->hp.layer[il].window) /* bounded by its window already */
+/* Decode-time eviction (--kv-max), after each decode step: any layer whose heads outgrew the cap
+ * is re-scored with the recent queries and compacted in place. */
+static int press_after_token(void *self, struct kv_cache *kv, const struct recent_queries *recent,
+                             bool *evicted, struct adakv_err *e) {
+    struct press_binding *b = self;
+    for (int il = 0; il < kv->n_layer; il++) {
+        if (b->model->hp.layer[il].window) /* bounded by its window already */
             continue;
         bool over = false;
-        for (int g = 0; g < c->kv.n_head_kv && !over; g++)
-            over = kv_cache_seg(&c->kv, il, g)->len > b->cfg.kv_max;
+        for (int g = 0; g < kv->n_head_kv && !over; g++)
+            over = kv_cache_seg(kv, il, g)->len > b->cfg.kv_max;
         if (!over) /* the common case costs a few compares per layer */
             continue;
-        int n_recent = forward_recent_queries(c, il, b->q_lin);
+        const int n_recent = recent_queries_layer(recent, il, b->q_lin);
         if (b->w_o) {
             dequant_w_o(b->model, il, b->w_o);
             b->hook.w_o = b->w_o;
         }
-        if (kv_press_compress_decode(&b->hook, &c->kv, il, b->q_lin, n_recent, b->cfg.kv_max, e))
+        if (kv_press_compress_decode(&b->hook, kv, il, b->q_lin, n_recent, b->cfg.kv_max, e))
             return -1;
-        evicted = true;
+        *evicted = true;
     }
-    /* Ada-KV leaves the heads with new, unequal lengths: rebalance decode attention over the
-     * threads (and move pages to the new owners' nodes) as after a prefill. */
-    if (evicted)
-        forward_heads_changed(c);
     return 0;
 }
 
 int adakv_ctx_prefill_kvzip(struct adakv_ctx *c, const int32_t *tokens, int n, const int32_t *rec,
                             int n_rec, struct adakv_err *e) {
-    struct press_binding *b = c->press;
-    if (!b || !b->enabled || b->cfg.kind != KV_PRESS_KVZIP || !c->compress_layer)
+    struct press_binding *b = binding(c);
+    if (!b || !b->enabled || b->cfg.kind != KV_PRESS_KVZIP || !c->policy.after_layer)
         return adakv_eval(c, tokens, n, NULL, false, e);
     if (n < 1 || !tokens || n_rec < 1 || !rec)
         return err_set(e, "kvzip: %d context and %d reconstruction tokens (both must be >= 1)", n,
@@ -435,19 +447,22 @@ int adakv_ctx_prefill_kvzip(struct adakv_ctx *c, const int32_t *tokens, int n, c
 }
 
 size_t adakv_ctx_kv_peak_bytes(const struct adakv_ctx *c) {
-    size_t now = adakv_ctx_kv_bytes(c), peak = c->press ? c->press->peak_bytes : 0;
+    const struct press_binding *b = binding(c);
+    size_t now = adakv_ctx_kv_bytes(c), peak = b ? b->peak_bytes : 0;
     return peak > now ? peak : now;
 }
 
 void adakv_ctx_press_enable(struct adakv_ctx *c, bool on) {
-    if (c->press)
-        c->press->enabled = on;
+    struct press_binding *b = binding(c);
+    if (b)
+        b->enabled = on;
 }
 
 int adakv_ctx_kv_report(const struct adakv_ctx *c, char **out, struct adakv_err *e) {
-    if (!c->press || !c->press->has_report)
+    const struct press_binding *b = binding(c);
+    if (!b || !b->has_report)
         return err_set(e, "kv report: no press with a report is installed");
-    const struct kv_report *r = &c->press->report;
+    const struct kv_report *r = &b->report;
     size_t cap = (size_t)r->n_layer * 200 + 1, n = 0;
     char *buf = malloc(cap);
     if (!buf)

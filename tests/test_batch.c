@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "adakv-ext.h"
+#include "forward.h"
 #include "kv-cache.h"
 #include "test-env.h"
 
@@ -182,11 +183,17 @@ Test(batch, fork_answers_like_a_fresh_compression, .timeout = 300) {
     for (int qi = 0; qi < 3; qi++) {
         int32_t q[Q], a_fork[ANS], a_fresh[ANS];
         tokens(q, Q, 100u + (uint32_t)qi);
+        /* earlier forks answered without touching the document */
+        cr_assert_eq(adakv_ctx_n_past(base), DOC);
+        cr_assert_eq(adakv_ctx_kv_rows(base), rows);
         struct adakv_ctx *f = adakv_ctx_fork(base, &e);
         cr_assert_not_null(f, "%s", e.msg);
         cr_assert_eq(adakv_ctx_n_past(f), DOC);
         cr_assert_eq(adakv_ctx_kv_rows(f), rows);
         cr_assert_eq(adakv_ctx_press_seconds(f), 0.0, "the fork compressed again");
+        /* the fork's memory is its cache: the scratch is the document's */
+        cr_assert_eq(adakv_ctx_kv_bytes(f) <= adakv_ctx_kv_bytes(base), 1);
+        cr_assert_eq(f->x, base->x, "the fork allocated its own scratch");
         struct adakv_ctx *fresh = ctx_new(m, "ada-snapkv", "0.8");
         cr_assert_eq(adakv_eval(fresh, doc, DOC, NULL, false, &e), 0, "%s", e.msg);
         adakv_ctx_press_enable(fresh, false);
@@ -204,12 +211,57 @@ Test(batch, fork_answers_like_a_fresh_compression, .timeout = 300) {
         /* the question's prefill passes the (disabled) press hook, which costs nothing */
         cr_assert_lt(adakv_ctx_press_seconds(f), adakv_ctx_press_seconds(fresh) / 10,
                      "the fork compressed the question");
+        if (qi < 2) {
+            adakv_ctx_free(f), adakv_ctx_free(fresh);
+            continue;
+        }
+        /* the document goes first: the last fork still holds the shared scratch */
+        adakv_ctx_free(base);
+        base = NULL;
+        cr_assert_eq(adakv_eval(f, q, 1, logits, false, &e), 0, "%s", e.msg);
         adakv_ctx_free(f), adakv_ctx_free(fresh);
     }
-    /* the forks left the document as it was */
-    cr_assert_eq(adakv_ctx_n_past(base), DOC);
-    cr_assert_eq(adakv_ctx_kv_rows(base), rows);
-    adakv_ctx_free(base);
     free(logits);
+    adakv_model_free(m);
+}
+
+/* A fork keeps its parent's decode-time policy: with --kv-max 80 the fork's heads never pass
+ * 80 rows while it decodes, and the parent's recent queries came along (the fork evicts exactly
+ * as the parent would: the same rows kept after the same steps). */
+Test(batch, fork_keeps_the_decode_cap, .timeout = 300) {
+    struct adakv_model *m = load("ADAKV_MODEL");
+    struct adakv_err e = {{0}};
+    struct adakv_ctx_params cp;
+    adakv_ctx_params_default(&cp);
+    cp.n_ctx = 256;
+    struct adakv_ctx *a = adakv_ctx_new(m, &cp, &e);
+    cr_assert_not_null(a, "%s", e.msg);
+    struct adakv_press *p = adakv_press_new();
+    cr_assert_eq(adakv_press_set(p, "press", "ada-snapkv", &e), 0, "%s", e.msg);
+    cr_assert_eq(adakv_press_set(p, "kv-max", "80", &e), 0, "%s", e.msg);
+    cr_assert_eq(adakv_ctx_set_press(a, p, false, &e), 0, "%s", e.msg);
+    adakv_press_free(p);
+    int32_t prompt[70], t = 400;
+    tokens(prompt, 70, 5);
+    cr_assert_eq(adakv_eval(a, prompt, 70, NULL, false, &e), 0, "%s", e.msg);
+    for (int i = 0; i < 5; i++) /* some recent queries recorded before the fork */
+        cr_assert_eq(adakv_eval(a, &t, 1, NULL, false, &e), 0, "%s", e.msg);
+    struct adakv_ctx *f = adakv_ctx_fork(a, &e);
+    cr_assert_not_null(f, "%s", e.msg);
+    for (int step = 0; step < 40; step++) {
+        t = 500 + step;
+        cr_assert_eq(adakv_eval(a, &t, 1, NULL, false, &e), 0, "%s", e.msg);
+        cr_assert_eq(adakv_eval(f, &t, 1, NULL, false, &e), 0, "%s", e.msg);
+        const struct kv_cache *ka = adakv_ctx_kv(a), *kf = adakv_ctx_kv(f);
+        for (int i = 0; i < kf->n_layer * kf->n_head_kv; i++) {
+            cr_assert_leq(kf->seg[i].len, 80, "step %d segment %d: %d rows", step, i,
+                          kf->seg[i].len);
+            cr_assert_eq(kf->seg[i].len, ka->seg[i].len, "step %d segment %d", step, i);
+            cr_assert_eq(memcmp(kf->seg[i].pos, ka->seg[i].pos,
+                                (size_t)kf->seg[i].len * sizeof *kf->seg[i].pos),
+                         0, "step %d segment %d keeps other rows", step, i);
+        }
+    }
+    adakv_ctx_free(a), adakv_ctx_free(f);
     adakv_model_free(m);
 }
