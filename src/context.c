@@ -110,7 +110,8 @@ void adakv_ctx_plan(const struct adakv_model *m, const struct adakv_ctx_params *
 }
 
 /* A new context; with `share`, one that uses share's scratch (same model and parameters: a fork)
- * instead of allocating its own, and whose memory plan is then only its cache's. */
+ * instead of allocating its own, and is not held to the RAM check (its cache will be a copy of
+ * rows that already fit). */
 static struct adakv_ctx *ctx_make(struct adakv_model *m, const struct adakv_ctx_params *p,
                                   struct adakv_ctx *share, struct adakv_err *e) {
     struct adakv_ctx_params def;
