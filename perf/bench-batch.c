@@ -92,6 +92,26 @@ static int32_t argmax(const float *x, int n) {
 
 enum { QUESTION = 16 };
 
+/* Each context's question prefilled (with whatever press state it has), then n_q greedy answers
+ * of ntg tokens decoded together: answers[i * ntg ..] for context i. 0, or 1 after printing why. */
+static int answer_all(struct adakv_ctx **ctx, int n_q, const int32_t (*q)[QUESTION], int ntg,
+                      float *logits, int V, int32_t *answers) {
+    struct adakv_err e = {{0}};
+    int32_t next[MAX_B];
+    for (int i = 0; i < n_q; i++) {
+        if (adakv_eval(ctx[i], q[i], QUESTION, logits, false, &e))
+            return fail("question prefill", &e);
+        next[i] = answers[(size_t)i * ntg] = argmax(logits, V);
+    }
+    for (int s = 1; s < ntg; s++) {
+        if (adakv_eval_batch(ctx, next, n_q, logits, &e))
+            return fail("decode", &e);
+        for (int i = 0; i < n_q; i++)
+            next[i] = answers[(size_t)i * ntg + s] = argmax(logits + (size_t)i * V, V);
+    }
+    return 0;
+}
+
 static int fork_mode(struct adakv_model *m, const struct adakv_ctx_params *cp,
                      const struct adakv_press *p, const int32_t *doc, int npp, int ntg, int n_q,
                      bool check) {
@@ -101,7 +121,7 @@ static int fork_mode(struct adakv_model *m, const struct adakv_ctx_params *cp,
     struct adakv_err e = {{0}};
     float *logits = malloc((size_t)n_q * V * sizeof *logits);
     int32_t *answers = malloc((size_t)n_q * ntg * sizeof *answers);
-    int32_t q[MAX_B][QUESTION], next[MAX_B];
+    int32_t q[MAX_B][QUESTION];
     struct adakv_ctx *fork[MAX_B];
     if (!logits || !answers)
         return 1;
@@ -128,17 +148,8 @@ static int fork_mode(struct adakv_model *m, const struct adakv_ctx_params *cp,
                adakv_ctx_kv_bytes(fork[i]), adakv_ctx_press_seconds(fork[i]));
     }
     t0 = now_s();
-    for (int i = 0; i < n_q; i++) { /* each question's prefill, then all answers together */
-        if (adakv_eval(fork[i], q[i], QUESTION, logits, false, &e))
-            return fail("question prefill", &e);
-        next[i] = answers[(size_t)i * ntg] = argmax(logits, V);
-    }
-    for (int s = 1; s < ntg; s++) {
-        if (adakv_eval_batch(fork, next, n_q, logits, &e))
-            return fail("decode", &e);
-        for (int i = 0; i < n_q; i++)
-            next[i] = answers[(size_t)i * ntg + s] = argmax(logits + (size_t)i * V, V);
-    }
+    if (answer_all(fork, n_q, (const int32_t(*)[QUESTION])q, ntg, logits, V, answers))
+        return 1;
     double fork_press = 0.0;
     for (int i = 0; i < n_q; i++)
         fork_press += adakv_ctx_press_seconds(fork[i]);
@@ -158,16 +169,9 @@ static int fork_mode(struct adakv_model *m, const struct adakv_ctx_params *cp,
                 adakv_eval(sep[i], doc, npp, NULL, false, &e))
                 return fail("separate compression", &e);
             adakv_ctx_press_enable(sep[i], false);
-            if (adakv_eval(sep[i], q[i], QUESTION, logits, false, &e))
-                return fail("question prefill", &e);
-            next[i] = again[(size_t)i * ntg] = argmax(logits, V);
         }
-        for (int s = 1; s < ntg; s++) {
-            if (adakv_eval_batch(sep, next, n_q, logits, &e))
-                return fail("decode", &e);
-            for (int i = 0; i < n_q; i++)
-                next[i] = again[(size_t)i * ntg + s] = argmax(logits + (size_t)i * V, V);
-        }
+        if (answer_all(sep, n_q, (const int32_t(*)[QUESTION])q, ntg, logits, V, again))
+            return 1;
         double press_s = 0.0;
         for (int i = 0; i < n_q; i++) {
             const bool eq = !memcmp(again + (size_t)i * ntg, answers + (size_t)i * ntg,
