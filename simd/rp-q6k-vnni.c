@@ -27,7 +27,7 @@ enum {
     SUB = 3 * STEP,                 /* one 16-value sub-block */
     REC = R * sizeof(struct block_q6_k),
     NT = 4,          /* tokens per pass of gemm_rp: each unpacked vector serves 4 */
-    PREFETCH = 1024, /* bytes ahead, as in the AVX2 form */
+    PREFETCH = 4096, /* bytes ahead: see rp-q45k-vnni.c's PF_DIST */
 };
 _Static_assert(STEP == 64, "a tile step is one 512-bit register");
 
