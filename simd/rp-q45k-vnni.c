@@ -29,7 +29,7 @@ enum {
     OFF_DMIN = 2 * R,
     OFF_SC = 4 * R,
     OFF_QH = 16 * R,
-    NT_GEMM = 4,    /* tokens per pass over a tile: 4 x (2 int32 sums + 1 total) + unpack fit */
+    NT_GEMM = 4, /* tokens per pass over a tile: 4 x (2 int32 sums + 1 total) + unpack fit */
     /* Prefetch distance in bytes. On the Zen 5 VM the head GEMV (perf/bench-matmul ... head, 2
      * threads, chrt, 5 alternating runs) streamed Q4_K / Q5_K at medians 40 / 35 GB/s with 1536
      * (tuned on an AVX2 machine), 45 / 37 with 3072, 61 / 58 with 8192, 57 / 59 with 12288; the 1B
