@@ -13,8 +13,9 @@
  * broadcast, |B_j| <= 32 * 127. Per super-block and row: acc += a.d * (d * si - dmin * sm), the
  * reference's integers and float products (dot_q4_k_q8_k), in another order.
  *
- * Instructions per 64 weight bytes (16 rows x 4) and token in gemm_rp: 2 vpdpbusd with a folded
- * broadcast, plus the unpack (load, 2 vpandd, vpsrlw) shared by NT_GEMM tokens. */
+ * Instructions per 64 weight bytes (16 rows x 4) and token in gemm_rp: 2 vpdpbusd and 2
+ * broadcasts, plus 2 loads of unpacked weights shared by NT_GEMM tokens (the unpack itself runs
+ * once per tile and prompt batch: gemm_k). */
 #include <immintrin.h>
 #include <string.h>
 
@@ -29,7 +30,7 @@ enum {
     OFF_DMIN = 2 * R,
     OFF_SC = 4 * R,
     OFF_QH = 16 * R,
-    NT_GEMM = 4, /* tokens per pass over a tile: 4 x (2 int32 sums + 1 total) + unpack fit */
+    NT_GEMM = 4, /* tokens per pass of gemm_rp: 6 and 8 spill (measured slower) */
     /* Prefetch distance in bytes. On the Zen 5 VM the head GEMV (perf/bench-matmul ... head, 2
      * threads, chrt, 5 alternating runs) streamed Q4_K / Q5_K at medians 40 / 35 GB/s with 1536
      * (tuned on an AVX2 machine), 45 / 37 with 3072, 61 / 58 with 8192, 57 / 59 with 12288; the 1B
@@ -76,36 +77,20 @@ static ALWAYS_INLINE __m512i bcast4(const int8_t *q) {
     return _mm512_set1_epi32(v);
 }
 
-/* Chunk c (sub-blocks 2c, 2c + 1: qs steps 8c .. 8c + 7) of one slab for nt tokens (a[t]: the
- * token's Q8_K block of this super-block): si[t] += sc_2c (q_2c . a_2c) + sc_2c+1 (q_2c+1 .
- * a_2c+1), one row per lane; sc: the slab's 8 unpacked 6-bit scales. */
-static ALWAYS_INLINE void chunk_dot(const uint8_t *sb, int five, int c, const __m512i *sc,
-                                    const struct block_q8_k *const *a, int nt, __m512i *si) {
-    const uint8_t *qs = sb + OFF_QH + (five ? QK_K / 8 * R : 0) + STEP * 8 * c;
-    const uint8_t *qh = sb + OFF_QH;
+/* Step s of chunk c (sub-blocks 2c, 2c + 1: qs step 8c + s) of one slab as bytes: the low
+ * nibbles (sub-block 2c) to *wl, the high ones (2c + 1) to *wh, with Q5_K's fifth bits. */
+static ALWAYS_INLINE void step_weights(const uint8_t *sb, int five, int c, int s, __m512i *wl,
+                                       __m512i *wh) {
+    const uint8_t *qs = sb + OFF_QH + (five ? QK_K / 8 * R : 0) + STEP * (8 * c + s);
     const __m512i m4 = _mm512_set1_epi8(0x0f);
-    __m512i lo[NT_GEMM], hi[NT_GEMM];
-    for (int t = 0; t < nt; t++)
-        lo[t] = hi[t] = _mm512_setzero_si512();
-    for (int s = 0; s < 8; s++) {
-        prefetch_line(qs + STEP * s + PF_DIST);
-        const __m512i z = _mm512_loadu_si512((const void *)(qs + STEP * s));
-        __m512i wl = _mm512_and_si512(z, m4);
-        __m512i wh = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
-        if (five) {
-            const __m512i v = _mm512_loadu_si512((const void *)(qh + STEP * s));
-            wl = _mm512_or_si512(wl, fifth_bit(v, 2 * c));
-            wh = _mm512_or_si512(wh, fifth_bit(v, 2 * c + 1));
-        }
-        for (int t = 0; t < nt; t++) {
-            const int8_t *q = a[t]->qs + 64 * c + 4 * s;
-            lo[t] = _mm512_dpbusd_epi32(lo[t], wl, bcast4(q));
-            hi[t] = _mm512_dpbusd_epi32(hi[t], wh, bcast4(q + 32));
-        }
+    const __m512i z = _mm512_loadu_si512((const void *)qs);
+    *wl = _mm512_and_si512(z, m4);
+    *wh = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+    if (five) {
+        const __m512i v = _mm512_loadu_si512((const void *)(sb + OFF_QH + STEP * s));
+        *wl = _mm512_or_si512(*wl, fifth_bit(v, 2 * c));
+        *wh = _mm512_or_si512(*wh, fifth_bit(v, 2 * c + 1));
     }
-    for (int t = 0; t < nt; t++)
-        si[t] = _mm512_add_epi32(si[t], _mm512_add_epi32(_mm512_mullo_epi32(lo[t], sc[2 * c]),
-                                                         _mm512_mullo_epi32(hi[t], sc[2 * c + 1])));
 }
 
 /* A slab's scales unpacked once for every token that passes over it: the 8 sub-block scales and
@@ -129,17 +114,40 @@ static ALWAYS_INLINE __m512i bsum_pair(const struct block_q8_k *a, int k) {
     return _mm512_set1_epi32((int32_t)((uint32_t)(uint16_t)b0 | (uint32_t)b1 << 16));
 }
 
-/* One slab (super-block) of a tile for nt tokens: acc[t] += a.d * (d * si - dmin * sm). */
-static ALWAYS_INLINE void slab_dot(const uint8_t *sb, int five, const struct slab_scales *sc,
-                                   const struct block_q8_k *const *a, int nt, __m512 *acc) {
+/* One slab (super-block) of a tile for nt tokens (a[t]: the token's Q8_K block of it):
+ * acc[t] += a.d * (d * si - dmin * sm), one row per lane. The weights come unpacked from w
+ * (unpack_slab: prompt batches) or, w NULL, are unpacked and prefetched here (decode). */
+static ALWAYS_INLINE void slab_dot(const uint8_t *sb, int five, const __m512i *w,
+                                   const struct slab_scales *sc, const struct block_q8_k *const *a,
+                                   int nt, __m512 *acc) {
     __m512i si[NT_GEMM];
     for (int t = 0; t < nt; t++)
         si[t] = _mm512_setzero_si512();
-    /* written out so that c is a constant in each: immediate shifts, no branches */
-    chunk_dot(sb, five, 0, sc->sc, a, nt, si);
-    chunk_dot(sb, five, 1, sc->sc, a, nt, si);
-    chunk_dot(sb, five, 2, sc->sc, a, nt, si);
-    chunk_dot(sb, five, 3, sc->sc, a, nt, si);
+    for (int c = 0; c < 4; c++) { /* unrolled: c a constant, immediate shifts */
+        __m512i lo[NT_GEMM], hi[NT_GEMM];
+        for (int t = 0; t < nt; t++)
+            lo[t] = hi[t] = _mm512_setzero_si512();
+        for (int s = 0; s < 8; s++) {
+            __m512i wl, wh;
+            if (w) {
+                wl = w[2 * (8 * c + s)];
+                wh = w[2 * (8 * c + s) + 1];
+            } else {
+                prefetch_line(sb + OFF_QH + (five ? QK_K / 8 * R : 0) + STEP * (8 * c + s) +
+                              PF_DIST);
+                step_weights(sb, five, c, s, &wl, &wh);
+            }
+            for (int t = 0; t < nt; t++) {
+                const int8_t *q = a[t]->qs + 64 * c + 4 * s;
+                lo[t] = _mm512_dpbusd_epi32(lo[t], wl, bcast4(q));
+                hi[t] = _mm512_dpbusd_epi32(hi[t], wh, bcast4(q + 32));
+            }
+        }
+        for (int t = 0; t < nt; t++)
+            si[t] = _mm512_add_epi32(
+                si[t], _mm512_add_epi32(_mm512_mullo_epi32(lo[t], sc->sc[2 * c]),
+                                        _mm512_mullo_epi32(hi[t], sc->sc[2 * c + 1])));
+    }
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const void *)sb));
     const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(sb + OFF_DMIN)));
     for (int t = 0; t < nt; t++) {
@@ -154,45 +162,63 @@ static ALWAYS_INLINE void slab_dot(const uint8_t *sb, int five, const struct sla
     }
 }
 
-/* acc[t] = the dots of the tile's 16 rows with nt tokens, token t's Q8_K row at
- * act + t * act_stride; sc: the tile's slab scales (NULL: unpacked here, slab by slab). */
-static ALWAYS_INLINE void tile_dot(const uint8_t *tile, int64_t nb, int five,
-                                   const struct slab_scales *sc, const uint8_t *act,
-                                   size_t act_stride, int nt, __m512 *acc) {
+/* Decode: each tile's 16 rows against one token, slab by slab, unpacking as it streams. */
+static ALWAYS_INLINE void gemv_k(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
+                                 const void *restrict act, float *restrict y, int five) {
+    const int64_t nb = n / QK_K;
     const size_t slab = R * (five ? sizeof(struct block_q5_k) : sizeof(struct block_q4_k));
+    const struct block_q8_k *a = act;
+    for (int64_t r = 0; r < n_rows; r += R) {
+        const uint8_t *tile = (const uint8_t *)w + (size_t)r * w_stride;
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *sb = tile + b * slab;
+            const struct block_q8_k *ab = a + b;
+            for (size_t line = 0; line < slab - QK_K / 2 * R; line += 64) /* all but qs */
+                prefetch_line(sb + PF_DIST + line);
+            struct slab_scales sc;
+            slab_scales(sb, &sc);
+            slab_dot(sb, five, NULL, &sc, &ab, 1, &acc);
+        }
+        _mm512_mask_storeu_ps(y + r, avx512_lanes16(n_rows - r < R ? (int)(n_rows - r) : R), acc);
+    }
+}
+
+/* Prompt batches. The unpack of a step (the nibbles split, Q5_K's fifth bits or-ed in: 3 and 10
+ * vector operations) is done once per tile and KC slabs into a buffer of plain bytes that every
+ * token pass then reads, so the inner loop is loads and vpdpbusd only; the buffer (KC slabs x 64
+ * vectors, 32 KiB) stays in L1. In a 1-thread chrt A/B (perf/bench-matmul 512 3 1b) the 1B
+ * shapes' prompt products took 15-30% less time on Q4_K and 30-40% less on Q5_K than unpacking
+ * in every pass. Tokens in passes of NT_GEMM, the rest one by one; a pass's float sums are kept
+ * in y between KC chunks (read back and added in the same order, so the values are those of one
+ * pass over all slabs). The tile's scales are unpacked once for all passes. */
+enum { KC = 8 };
+
+static ALWAYS_INLINE void unpack_slab(const uint8_t *sb, int five, __m512i *w) {
+    for (int c = 0; c < 4; c++)
+        for (int s = 0; s < 8; s++)
+            step_weights(sb, five, c, s, &w[2 * (8 * c + s)], &w[2 * (8 * c + s) + 1]);
+}
+
+/* nt tokens (act: the first one's Q8_K row) over slabs [b0, b1) of a tile unpacked in w (slab b0
+ * at w[0]); the sums start at zero (b0 == 0) or from y. */
+static ALWAYS_INLINE void gemm_pass(const __m512i *w, const uint8_t *tile, size_t slab,
+                                    const struct slab_scales *sc, int64_t b0, int64_t b1,
+                                    const uint8_t *act, size_t act_stride, int nt, float *y,
+                                    size_t y_stride, __mmask16 rows) {
+    __m512 acc[NT_GEMM];
     for (int t = 0; t < nt; t++)
-        acc[t] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
+        acc[t] = b0 == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(rows, y + t * y_stride);
+    for (int64_t b = b0; b < b1; b++) {
         const struct block_q8_k *a[NT_GEMM];
         for (int t = 0; t < nt; t++)
             a[t] = (const struct block_q8_k *)(const void *)(act + t * act_stride) + b;
-        for (size_t line = 0; line < slab - QK_K / 2 * R; line += 64) /* all but qs */
-            prefetch_line(tile + b * slab + PF_DIST + line);
-        struct slab_scales own;
-        if (!sc)
-            slab_scales(tile + b * slab, &own);
-        slab_dot(tile + b * slab, five, sc ? &sc[b] : &own, a, nt, acc);
+        slab_dot(tile + b * slab, 0, w + 64 * (b - b0), &sc[b], a, nt, acc);
     }
+    for (int t = 0; t < nt; t++)
+        _mm512_mask_storeu_ps(y + t * y_stride, rows, acc[t]);
 }
 
-/* The first `count` (may be <= 0) of the 16 row lanes to y. */
-static inline void store_rows(float *y, __m512 v, int64_t count) {
-    _mm512_mask_storeu_ps(y, avx512_lanes16(count < R ? (int)count : R), v);
-}
-
-static ALWAYS_INLINE void gemv_k(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
-                                 const void *restrict act, float *restrict y, int five) {
-    for (int64_t r = 0; r < n_rows; r += R) {
-        __m512 acc[1];
-        tile_dot((const uint8_t *)w + (size_t)r * w_stride, n / QK_K, five, NULL, act, 0, 1, acc);
-        store_rows(y + r, acc[0], n_rows - r);
-    }
-}
-
-/* Tokens in passes of NT_GEMM over each tile (the tile stays in L1/L2 between passes, each
- * unpacked weight vector serves NT_GEMM tokens, the tile's scales are unpacked once for all
- * passes: in a chrt A/B on the 1B Q4_K_M file pp512 went 201-238 -> 232-250 t/s); the last
- * n_tok % NT_GEMM tokens one by one. */
 static ALWAYS_INLINE void gemm_k(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
                                  const void *restrict act, size_t act_stride, int64_t n_tok,
                                  float *restrict y, size_t y_stride, int five) {
@@ -200,23 +226,25 @@ static ALWAYS_INLINE void gemm_k(int64_t n, const void *restrict w, size_t w_str
     const size_t slab = R * (five ? sizeof(struct block_q5_k) : sizeof(struct block_q4_k));
     const uint8_t *a = act;
     struct slab_scales sc[QUANT_GEMM_MAX_N / QK_K]; /* 96 KiB at the largest n, 6 KiB at 2048 */
+    __m512i wbuf[KC * 64];                          /* 32 KiB: KC slabs unpacked */
     if (nb > QUANT_GEMM_MAX_N / QK_K)               /* matmul never calls with more (quant.h) */
         __builtin_unreachable();
     for (int64_t r = 0; r < n_rows; r += R) {
         const uint8_t *tile = (const uint8_t *)w + (size_t)r * w_stride;
+        const __mmask16 rows = avx512_lanes16(n_rows - r < R ? (int)(n_rows - r) : R);
         for (int64_t b = 0; b < nb; b++)
             slab_scales(tile + b * slab, &sc[b]);
-        int64_t t = 0;
-        for (; t + NT_GEMM <= n_tok; t += NT_GEMM) {
-            __m512 acc[NT_GEMM];
-            tile_dot(tile, nb, five, sc, a + t * act_stride, act_stride, NT_GEMM, acc);
-            for (int k = 0; k < NT_GEMM; k++)
-                store_rows(y + (t + k) * y_stride + r, acc[k], n_rows - r);
-        }
-        for (int k = 0; k < (int)(n_tok - t); k++) { /* fewer than NT_GEMM */
-            __m512 acc[1];
-            tile_dot(tile, nb, five, sc, a + (t + k) * act_stride, 0, 1, acc);
-            store_rows(y + (t + k) * y_stride + r, acc[0], n_rows - r);
+        for (int64_t b0 = 0; b0 < nb; b0 += KC) {
+            const int64_t b1 = b0 + KC < nb ? b0 + KC : nb;
+            for (int64_t b = b0; b < b1; b++)
+                unpack_slab(tile + b * slab, five, wbuf + 64 * (b - b0));
+            int64_t t = 0;
+            for (; t + NT_GEMM <= n_tok; t += NT_GEMM)
+                gemm_pass(wbuf, tile, slab, sc, b0, b1, a + t * act_stride, act_stride, NT_GEMM,
+                          y + t * y_stride + r, y_stride, rows);
+            for (; t < n_tok; t++)
+                gemm_pass(wbuf, tile, slab, sc, b0, b1, a + t * act_stride, act_stride, 1,
+                          y + t * y_stride + r, y_stride, rows);
         }
     }
 }
