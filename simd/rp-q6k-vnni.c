@@ -57,93 +57,96 @@ INLINE void unpack(const uint8_t *q, __m512i w[4]) {
     w[3] = _mm512_srli_epi16(_mm512_or_si512(h, _mm512_andnot_si512(m6, l2)), 2); /* 0-5 */
 }
 
-/* acc[t] = the dots of the tile's 16 rows with token t, t < nt. Each unpacked quant vector and
- * each scale vector serves all nt tokens. */
-INLINE void tile_pass(const uint8_t *tile, int64_t nb, const struct block_q8_k *const *act, int nt,
-                      __m512 acc[NT]) {
+/* Slab b (record rec) of a tile against nt tokens (act[t]: token t's Q8_K row): acc[t] += the
+ * super-block's dots, scaled. Each unpacked quant vector and each scale vector serves all nt
+ * tokens. The quants come unpacked from w (unpack_slab: prompt batches) or, w NULL, are unpacked
+ * and prefetched here (decode). */
+INLINE void slab_pass(const uint8_t *rec, const __m512i *w, const struct block_q8_k *const *act,
+                      int64_t b, int nt, __m512 *acc) {
+    __m512i dot[NT];
     for (int t = 0; t < nt; t++)
-        acc[t] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *rec = tile + b * REC;
-        __m512i dot[NT];
-        for (int t = 0; t < nt; t++)
-            dot[t] = _mm512_setzero_si512();
-        for (int g = 0; g < QK_K / 16; g++) {
+        dot[t] = _mm512_setzero_si512();
+    for (int g = 0; g < QK_K / 16; g++) {
+        __m512i own[4];
+        const __m512i *wg = w ? w + 4 * g : own;
+        if (!w) {
             for (int l = 0; l < SUB; l += 64)
                 _mm_prefetch((const char *)rec + Q_OFF + SUB * g + l + PREFETCH, _MM_HINT_T0);
-            const __m512i sc =
-                _mm512_cvtepi8_epi32(_mm_loadu_si128((const void *)(rec + SC_OFF + R * g)));
-            __m512i w[4];
-            unpack(rec + Q_OFF + SUB * g, w);
-            for (int t = 0; t < nt; t++) {
-                const int8_t *a = act[t][b].qs + 16 * g;
-                __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], bcast4(a));
-                s = _mm512_dpbusd_epi32(s, w[1], bcast4(a + 4));
-                s = _mm512_dpbusd_epi32(s, w[2], bcast4(a + 8));
-                s = _mm512_dpbusd_epi32(s, w[3], bcast4(a + 12));
-                s = _mm512_sub_epi32(s, _mm512_set1_epi32(32 * act[t][b].bsums[g]));
-                dot[t] = _mm512_add_epi32(dot[t], _mm512_mullo_epi32(s, sc));
-            }
+            unpack(rec + Q_OFF + SUB * g, own);
         }
-        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const void *)rec));
+        const __m512i sc =
+            _mm512_cvtepi8_epi32(_mm_loadu_si128((const void *)(rec + SC_OFF + R * g)));
         for (int t = 0; t < nt; t++) {
-            const __m512 da = _mm512_mul_ps(d, _mm512_set1_ps(act[t][b].d));
-            acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(da, _mm512_cvtepi32_ps(dot[t])));
+            const int8_t *a = act[t][b].qs + 16 * g;
+            __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wg[0], bcast4(a));
+            s = _mm512_dpbusd_epi32(s, wg[1], bcast4(a + 4));
+            s = _mm512_dpbusd_epi32(s, wg[2], bcast4(a + 8));
+            s = _mm512_dpbusd_epi32(s, wg[3], bcast4(a + 12));
+            s = _mm512_sub_epi32(s, _mm512_set1_epi32(32 * act[t][b].bsums[g]));
+            dot[t] = _mm512_add_epi32(dot[t], _mm512_mullo_epi32(s, sc));
         }
     }
-}
-
-/* y[0 .. n) = v[0 .. n), n <= 16. */
-static inline void store_rows(float *y, int64_t n, __m512 v) {
-    _mm512_mask_storeu_ps(y, avx512_lanes16(n < R ? (int)n : R), v);
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const void *)rec));
+    for (int t = 0; t < nt; t++) {
+        const __m512 da = _mm512_mul_ps(d, _mm512_set1_ps(act[t][b].d));
+        acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(da, _mm512_cvtepi32_ps(dot[t])));
+    }
 }
 
 static void gemv_q6_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
                          const void *restrict act, float *restrict y) {
     const struct block_q8_k *a[1] = {act};
     for (int64_t r = 0; r < n_rows; r += R) {
-        __m512 acc[NT];
-        tile_pass((const uint8_t *)w + (size_t)r * w_stride, n / QK_K, a, 1, acc);
-        store_rows(y + r, n_rows - r, acc[0]);
+        const uint8_t *tile = (const uint8_t *)w + (size_t)r * w_stride;
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t b = 0; b < n / QK_K; b++)
+            slab_pass(tile + b * REC, NULL, a, b, 1, &acc);
+        _mm512_mask_storeu_ps(y + r, avx512_lanes16(n_rows - r < R ? (int)(n_rows - r) : R), acc);
     }
 }
 
-/* Tokens t0 .. t0 + nt of one tile (nt a constant in each call below). */
-INLINE void gemm_group(const uint8_t *tile, int64_t nb, const uint8_t *act, size_t act_stride,
-                       int64_t t0, int nt, float *y, size_t y_stride, int64_t rows) {
+/* Prompt batches: as rp-q45k-vnni.c's gemm_k, each tile's quants are unpacked once per KC slabs
+ * into a 32 KiB L1 buffer that every pass of NT tokens reads; a pass's float sums wait in y
+ * between KC chunks (read back and added in the same order as one pass over all slabs). */
+enum { KC = 8 };
+
+/* nt tokens from t0 over slabs [b0, b1) unpacked in w (slab b0 at w[0]); sums from zero
+ * (b0 == 0) or from y. */
+INLINE void gemm_pass(const uint8_t *tile, const __m512i *w, int64_t b0, int64_t b1,
+                      const uint8_t *act, size_t act_stride, int64_t t0, int nt, float *y,
+                      size_t y_stride, __mmask16 rows) {
     const struct block_q8_k *a[NT];
-    for (int t = 0; t < nt; t++)
-        a[t] = (const void *)(act + (size_t)(t0 + t) * act_stride);
     __m512 acc[NT];
-    tile_pass(tile, nb, a, nt, acc);
+    for (int t = 0; t < nt; t++) {
+        a[t] = (const void *)(act + (size_t)(t0 + t) * act_stride);
+        acc[t] = b0 == 0 ? _mm512_setzero_ps()
+                         : _mm512_maskz_loadu_ps(rows, y + (size_t)(t0 + t) * y_stride);
+    }
+    for (int64_t b = b0; b < b1; b++)
+        slab_pass(tile + b * REC, w + 64 * (b - b0), a, b, nt, acc);
     for (int t = 0; t < nt; t++)
-        store_rows(y + (size_t)(t0 + t) * y_stride, rows, acc[t]);
+        _mm512_mask_storeu_ps(y + (size_t)(t0 + t) * y_stride, rows, acc[t]);
 }
 
-/* Many tokens: per tile (cached after the first pass), NT tokens per pass. */
 static void gemm_q6_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
                          const void *restrict act, size_t act_stride, int64_t n_tok,
                          float *restrict y, size_t y_stride) {
     const int64_t nb = n / QK_K;
+    __m512i wbuf[KC * 64]; /* KC slabs x 16 sub-blocks x 4 vectors */
     for (int64_t r = 0; r < n_rows; r += R) {
         const uint8_t *tile = (const uint8_t *)w + (size_t)r * w_stride;
-        const int64_t rows = n_rows - r;
+        const __mmask16 rows = avx512_lanes16(n_rows - r < R ? (int)(n_rows - r) : R);
         float *yr = y + r;
-        int64_t t = 0;
-        for (; t + NT <= n_tok; t += NT)
-            gemm_group(tile, nb, act, act_stride, t, NT, yr, y_stride, rows);
-        switch (n_tok - t) {
-        case 3:
-            gemm_group(tile, nb, act, act_stride, t, 3, yr, y_stride, rows);
-            break;
-        case 2:
-            gemm_group(tile, nb, act, act_stride, t, 2, yr, y_stride, rows);
-            break;
-        case 1:
-            gemm_group(tile, nb, act, act_stride, t, 1, yr, y_stride, rows);
-            break;
-        default:
-            break;
+        for (int64_t b0 = 0; b0 < nb; b0 += KC) {
+            const int64_t b1 = b0 + KC < nb ? b0 + KC : nb;
+            for (int64_t b = b0; b < b1; b++)
+                for (int g = 0; g < QK_K / 16; g++)
+                    unpack(tile + b * REC + Q_OFF + SUB * g, wbuf + 64 * (b - b0) + 4 * g);
+            int64_t t = 0;
+            for (; t + NT <= n_tok; t += NT)
+                gemm_pass(tile, wbuf, b0, b1, act, act_stride, t, NT, yr, y_stride, rows);
+            for (; t < n_tok; t++)
+                gemm_pass(tile, wbuf, b0, b1, act, act_stride, t, 1, yr, y_stride, rows);
         }
     }
 }
