@@ -195,7 +195,10 @@ ADAKV_API int adakv_numa_parse(const char *flag, const char *s, enum adakv_numa 
  * adakv_snapkv, critical_snapkv, critical_adakv_snapkv); kv-budget: rows kept per KV head,
  * window included; kv-ratio: fraction removed in [0, 1); ada: on|off|kvpress; alpha: [0, 1];
  * window; pool-kernel (odd); pool: max|avg; beta; sink; critical-ratio; seed; reserve (rows left
- * free per head for decode). */
+ * free per head for decode); kv-max, kv-chunk (decode-time cap); prefill-chunk N (>= window, not
+ * kvzip): adakv_eval runs a compressed batch longer than N tokens as pieces of N, compressing
+ * after each to the budget the whole batch gets at once, so the cache never holds more than that
+ * budget plus one piece (the last piece takes a rest shorter than the window). */
 struct adakv_press;
 ADAKV_API struct adakv_press *adakv_press_new(void); /* defaults: the full cache (no eviction) */
 ADAKV_API void adakv_press_free(struct adakv_press *p);
@@ -216,7 +219,8 @@ ADAKV_API int adakv_press_window(const struct adakv_press *p);
 ADAKV_API int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool report,
                                   struct adakv_err *e);
 /* Largest K/V allocation so far: with a press, measured at each layer's compression point of
- * a layer-major prefill (that layer's full cache plus the compressed earlier ones). */
+ * a layer-major prefill (that layer's full cache plus the compressed earlier ones; with
+ * prefill-chunk, of each piece). */
 ADAKV_API size_t adakv_ctx_kv_peak_bytes(const struct adakv_ctx *c);
 /* Turns compression of later prefills off (question-agnostic: a question prefilled on top of a
  * compressed context) or back on. */

@@ -58,6 +58,10 @@ void cli_usage(FILE *out) {
         "                         with the press's scores; alone: ada-snapkv)\n"
         "      --kv-chunk N       with --kv-max: evict down to a chunk of N rows below the\n"
         "                         cap, so evictions come every ~N steps (default 64)\n"
+        "      --prefill-chunk N  prefill a longer prompt N tokens at a time, compressing to\n"
+        "                         the whole prompt's budget after each piece, so the cache\n"
+        "                         peaks at the budget + N rows in one layer instead of + the\n"
+        "                         whole prompt in one layer (N >= --window; not with kvzip)\n"
         "machine\n"
         "  -t, --threads N        threads, at most 512 (default: all cores)\n"
         "      --numa MODE        off (default; thread i on core i), distribute (threads spread\n"
@@ -250,7 +254,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct adakv_err *e) {
                    is(a, "--kv-ratio", NULL) || is(a, "--alpha", NULL) || is(a, "--window", NULL) ||
                    is(a, "--pool-kernel", NULL) || is(a, "--pool", NULL) || is(a, "--beta", NULL) ||
                    is(a, "--sink", NULL) || is(a, "--critical-ratio", NULL) ||
-                   is(a, "--kv-max", NULL) || is(a, "--kv-chunk", NULL)) {
+                   is(a, "--kv-max", NULL) || is(a, "--kv-chunk", NULL) ||
+                   is(a, "--prefill-chunk", NULL)) {
             if (adakv_press_set(o->press, a + 2, val, e))
                 return -1;
         } else if (is(a, "-n", "--n-predict")) {

@@ -338,21 +338,25 @@ static int output_head(struct adakv_ctx *c, int n, float *logits, bool all_logit
     return 0;
 }
 
-int adakv_eval(struct adakv_ctx *c, const int32_t *tokens, int n, float *logits, bool all_logits,
-               struct adakv_err *e) {
-    const struct model_hparams *hp = &c->model->hp;
-    if (c->broken)
-        return err_set(e, "eval: an earlier eval failed midway; reset the context first");
-    if (n <= 0 || !tokens)
-        return err_set(e, "eval: no tokens to evaluate (n = %d)", n);
-    if (n > c->n_ctx - c->n_past)
-        return err_set(e, "eval: %d tokens do not fit in the context (%d of %d positions used)", n,
-                       c->n_past, c->n_ctx);
-    for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
-            return err_set(e, "eval: token id %d at index %d is outside the vocabulary [0, %d)",
-                           (int)tokens[i], i, hp->n_vocab);
+/* Gives every segment of global layer il room for exactly n more rows before a prompt batch
+ * appends them, so the cache's allocation (kv_cache_bytes, the peak a press reports) is the rows
+ * it holds rather than a 1.5x growth step past them (kv_cache_append grows geometrically for
+ * decode, where appends come one at a time). Sliding-window layers drop rows as they append. */
+static int reserve_batch(struct adakv_ctx *c, int il, int n, struct adakv_err *e) {
+    if (c->model->hp.layer[il].window)
+        return 0;
+    for (int g = 0; g < c->kv.n_head_kv; g++) {
+        struct kv_segment *s = kv_cache_seg(&c->kv, il, g);
+        if (kv_segment_reserve(s, c->kv.type, c->kv.head_dim, s->len + n, e))
+            return -1;
+    }
+    return 0;
+}
 
+/* One batch of n tokens through every layer (forward.h's shape of an eval). */
+static int eval_once(struct adakv_ctx *c, const int32_t *tokens, int n, float *logits,
+                     bool all_logits, struct adakv_err *e) {
+    const struct model_hparams *hp = &c->model->hp;
     threads_ready(c);
     const int32_t pos_base = c->n_past;
     for (int r = 0; r < c->n_rope; r++)
@@ -361,6 +365,8 @@ int adakv_eval(struct adakv_ctx *c, const int32_t *tokens, int n, float *logits,
     embed(c, tokens, n);
     c->broken = true; /* until every layer has appended its rows */
     for (int il = 0; il < hp->n_layer; il++) {
+        if (n > 1 && reserve_batch(c, il, n, e))
+            return -1;
         for (int c0 = 0; c0 < n; c0 += c->chunk) {
             const int m = n - c0 < c->chunk ? n - c0 : c->chunk;
             if (n > 1 && c->interrupt && *c->interrupt) /* a long prompt stops within a chunk */
@@ -377,7 +383,8 @@ int adakv_eval(struct adakv_ctx *c, const int32_t *tokens, int n, float *logits,
             c->press_s += omp_get_wtime() - t0;
         }
         if (c->progress && n > 1)
-            c->progress(c->progress_user, il + 1, hp->n_layer);
+            c->progress(c->progress_user, c->progress_done + il + 1,
+                        c->progress_total ? c->progress_total : hp->n_layer);
     }
     c->n_past += n;
     c->broken = false;
@@ -390,6 +397,55 @@ int adakv_eval(struct adakv_ctx *c, const int32_t *tokens, int n, float *logits,
     if (logits)
         return output_head(c, n, logits, all_logits, e);
     return 0;
+}
+
+/* Tokens in the piece of a chunked prefill that starts at i of n: `chunk`, but a rest shorter
+ * than `min_last` joins this piece, so the last piece still has a full press window of queries
+ * to score with (and is never a single token, which would run as a decode step). */
+static int piece_len(int i, int n, int chunk, int min_last) {
+    const int rest = n - i - chunk;
+    return rest <= 0 ? n - i : rest < min_last ? chunk + rest : chunk;
+}
+
+int adakv_eval(struct adakv_ctx *c, const int32_t *tokens, int n, float *logits, bool all_logits,
+               struct adakv_err *e) {
+    const struct model_hparams *hp = &c->model->hp;
+    if (c->broken)
+        return err_set(e, "eval: an earlier eval failed midway; reset the context first");
+    if (n <= 0 || !tokens)
+        return err_set(e, "eval: no tokens to evaluate (n = %d)", n);
+    if (n > c->n_ctx - c->n_past)
+        return err_set(e, "eval: %d tokens do not fit in the context (%d of %d positions used)", n,
+                       c->n_past, c->n_ctx);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
+            return err_set(e, "eval: token id %d at index %d is outside the vocabulary [0, %d)",
+                           (int)tokens[i], i, hp->n_vocab);
+    const int chunk =
+        n > 1 && c->policy.prefill_begin ? c->policy.prefill_begin(c->policy.self, &c->kv, n) : 0;
+    if (chunk <= 0)
+        return eval_once(c, tokens, n, logits, all_logits, e);
+    /* CHUNKED PREFILL (forward.h): the pieces, with the logits the caller asked for */
+    const int min_last = c->window > 2 ? c->window : 2;
+    int pieces = 0;
+    for (int i = 0; i < n; i += piece_len(i, n, chunk, min_last))
+        pieces++;
+    c->progress_total = pieces * hp->n_layer;
+    int rc = 0;
+    for (int i = 0, p = 0; !rc && i < n; p++) {
+        const int m = piece_len(i, n, chunk, min_last);
+        float *lg = !logits      ? NULL
+                    : all_logits ? logits + (size_t)i * hp->n_vocab
+                    : i + m == n ? logits
+                                 : NULL;
+        c->progress_done = p * hp->n_layer;
+        rc = eval_once(c, tokens + i, m, lg, all_logits, e);
+        i += m;
+    }
+    c->progress_done = c->progress_total = 0;
+    if (c->policy.prefill_end)
+        c->policy.prefill_end(c->policy.self);
+    return rc;
 }
 
 /* ==== a batch of sequences, one token each ==== */

@@ -16,6 +16,10 @@
  * the layer's cache and query window, so a press can evict before the next layer runs (peak KV
  *     memory = one layer's full cache + the compressed others);
  *   final rmsnorm and the output head for the rows whose logits are wanted.
+ * CHUNKED PREFILL: a policy may ask (prefill_begin) for a long batch to run as consecutive
+ * pieces of N tokens, each one eval of the shape above, so each piece's compression points evict
+ * before the next piece is appended: the cache peaks at the budget plus one piece in one layer,
+ * whatever the batch's length (the price: later pieces attend over the compressed cache).
  * Positions always continue from the number of tokens evaluated so far (n_past), never from a
  * head's (possibly compressed) length.
  *
@@ -74,6 +78,11 @@ struct kv_policy {
      * context then rebalances its threads over the heads) */
     int (*after_token)(void *self, struct kv_cache *kv, const struct recent_queries *recent,
                        bool *evicted, struct adakv_err *e);
+    /* before a prompt batch of n > 1 tokens: how many tokens to prefill at a time so that the
+     * cache is compressed after each piece and never holds the whole batch (0 = the batch at
+     * once); when it returns > 0, prefill_end follows the batch, failed or not */
+    int (*prefill_begin)(void *self, const struct kv_cache *kv, int n);
+    void (*prefill_end)(void *self);
     /* binds a copy of itself to dst, a fork of the context it serves (NULL: cannot be copied
      * unless it owns nothing, free NULL too) */
     int (*fork)(void *self, struct adakv_ctx *dst, struct adakv_err *e);
@@ -97,6 +106,9 @@ struct adakv_ctx {
     struct kv_policy policy; /* owned (its free); set by forward_set_policy */
     void (*progress)(void *user, int layers_done, int n_layer);
     void *progress_user;
+    /* a chunked prefill's layers done before this piece, and of all its pieces (0: one batch,
+     * n_layer), so progress runs once from 0 to 100% */
+    int progress_done, progress_total;
     const volatile sig_atomic_t *interrupt; /* adakv_ctx_params.interrupt */
     /* decode-time eviction (--kv-max) re-scores with the most recent queries: a ring of the
      * last recent_cap query rows of every layer, recorded only when a press asks for it */

@@ -77,8 +77,10 @@ struct kv_press_config {
     int reserve;               /* rows left free per segment for decode after compaction */
     int kv_max;       /* --kv-max: rows per KV head during decode, 0 = no cap (the engine's flag) */
     int decode_chunk; /* --kv-chunk: rows below --kv-max a decode-time eviction frees, default 64 */
-    int eattn_future; /* expected attention: future positions the RoPE is averaged over, 512 */
-    float eattn_eps;  /* expected attention: (p + eps) * ||v||, default 0 (kvpress) */
+    int prefill_chunk; /* --prefill-chunk: prompt tokens per piece of a compressed prefill, each
+                          piece compressed before the next (press-ctx.c), 0 = the whole prompt */
+    int eattn_future;  /* expected attention: future positions the RoPE is averaged over, 512 */
+    float eattn_eps;   /* expected attention: (p + eps) * ||v||, default 0 (kvpress) */
 };
 
 struct kv_report;

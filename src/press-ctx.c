@@ -33,6 +33,9 @@ struct press_binding {
     bool has_report;
     bool enabled;
     size_t peak_bytes; /* largest KV allocation seen at a compression point */
+    /* inside a chunked prefill: the budget and ratio given, while cfg holds the batch's budget */
+    int given_budget;
+    float given_ratio;
     bool kvzip_active; /* inside adakv_ctx_prefill_kvzip: the window is the reconstruction */
     /* expected attention: [window][n_rot] inverse RoPE of each window query, [n_rot] the RoPE
      * averaged over the future positions, and [eattn_future][n_rot] scratch for it */
@@ -132,6 +135,12 @@ int adakv_press_set(struct adakv_press *p, const char *name, const char *value,
         return kv_press_parse_kv_max(value, &c->kv_max, e);
     if (!strcmp(name, "kv-chunk"))
         return kv_press_parse_kv_chunk(value, &c->decode_chunk, e);
+    if (!strcmp(name, "prefill-chunk")) {
+        if (parse_int(name, value, 1, 1L << 22, &v, e))
+            return -1;
+        c->prefill_chunk = (int)v;
+        return 0;
+    }
     if (!strcmp(name, "reserve")) {
         if (parse_int(name, value, 0, 1 << 24, &v, e))
             return -1;
@@ -163,6 +172,13 @@ int adakv_press_check(const struct adakv_press *p, struct adakv_err *e) {
     if (c.kind != KV_PRESS_FULL && c.budget == 0 && c.ratio == 0.0f && c.kv_max == 0)
         return err_set(e, "--press %s: give a budget (--kv-budget N or --kv-ratio R)",
                        kv_press_name(c.kind));
+    /* each piece's last `window` queries score the cache, so a piece must hold a window */
+    if (c.prefill_chunk > 0 && c.prefill_chunk < c.window)
+        return err_set(e, "--prefill-chunk: %d is shorter than the press window (%d tokens)",
+                       c.prefill_chunk, c.window);
+    if (c.prefill_chunk > 0 && c.kind == KV_PRESS_KVZIP)
+        return err_set(e, "--prefill-chunk: kvzip scores while the model repeats the whole "
+                          "context, so it cannot compress piece by piece");
     return 0;
 }
 
@@ -201,8 +217,10 @@ void adakv_press_describe(const struct adakv_press *p, char *buf, size_t size) {
     if (c.alloc != KV_ALLOC_UNIFORM && n > 0 && (size_t)n < size)
         n += snprintf(buf + n, size - (size_t)n, ", alpha %.2f", c.alpha);
     if (c.kv_max > 0 && n > 0 && (size_t)n < size)
-        snprintf(buf + n, size - (size_t)n, ", decode cap %d rows/head (chunk %d)", c.kv_max,
-                 c.decode_chunk);
+        n += snprintf(buf + n, size - (size_t)n, ", decode cap %d rows/head (chunk %d)", c.kv_max,
+                      c.decode_chunk);
+    if (c.prefill_chunk > 0 && n > 0 && (size_t)n < size)
+        snprintf(buf + n, size - (size_t)n, ", prefill in pieces of %d tokens", c.prefill_chunk);
 }
 
 /* Dequantizes layer `layer`'s attn_output weight: row r (output dim r) holds n_head * head_dim
@@ -288,6 +306,37 @@ static void press_policy_free(void *self) {
     free(b);
 }
 
+/* A compressed prompt batch of n tokens longer than --prefill-chunk runs in pieces
+ * (forward.h), each compressed before the next. Every piece evicts to the budget the whole batch
+ * would get at once: with --kv-ratio that is the ratio of the batch's final length (rows before it
+ * + n), not of the rows present, which would compound over the pieces. So the cache ends with as
+ * many rows as a one-piece prefill keeps and never holds more than that plus one piece. (kvpress's
+ * ChunkPress instead keeps the ratio of each chunk and never re-scores what it kept: its cache
+ * grows with the prompt; docs/eval.md compares the two.) */
+static int press_prefill_begin(void *self, const struct kv_cache *kv, int n) {
+    struct press_binding *b = self;
+    const int chunk = b->cfg.prefill_chunk;
+    if (!b->enabled || chunk <= 0 || n <= chunk || !adakv_press_evicts(&b->press))
+        return 0;
+    b->given_budget = b->cfg.budget;
+    b->given_ratio = b->cfg.ratio;
+    if (b->cfg.budget == 0) {
+        int rows = 0; /* the longest head of a compressed layer before this batch */
+        for (int il = 0; il < kv->n_layer; il++)
+            for (int g = 0; g < kv->n_head_kv && !b->model->hp.layer[il].window; g++)
+                rows = kv_cache_seg(kv, il, g)->len > rows ? kv_cache_seg(kv, il, g)->len : rows;
+        b->cfg.budget = kv_press_head_budget(&b->cfg, rows + n);
+        b->cfg.ratio = 0.0f;
+    }
+    return chunk;
+}
+
+static void press_prefill_end(void *self) {
+    struct press_binding *b = self;
+    b->cfg.budget = b->given_budget;
+    b->cfg.ratio = b->given_ratio;
+}
+
 static int press_policy_fork(void *self, struct adakv_ctx *dst, struct adakv_err *e);
 static int press_after_token(void *self, struct kv_cache *kv, const struct recent_queries *recent,
                              bool *evicted, struct adakv_err *e);
@@ -366,6 +415,8 @@ int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool r
                               .self = b,
                               .after_layer = adakv_press_evicts(p) || report ? press_layer : NULL,
                               .after_token = b->cfg.kv_max > 0 ? press_after_token : NULL,
+                              .prefill_begin = press_prefill_begin,
+                              .prefill_end = press_prefill_end,
                               .fork = press_policy_fork,
                               .free = press_policy_free,
                           });

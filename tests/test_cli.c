@@ -295,6 +295,8 @@ Test(cli, bad_press_flags) {
         {"--window", "0", "--window"},
         {"--beta", "0", "--beta"},
         {"--critical-ratio", "2", "--critical-ratio"},
+        {"--prefill-chunk", "0", "--prefill-chunk"},
+        {"--prefill-chunk", "12x", "--prefill-chunk"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct run r;
@@ -313,6 +315,20 @@ Test(cli, press_needs_a_budget_and_not_two) {
                        "--kv-ratio",       "0.5", NULL};
     run_cli(&r, NULL, b);
     expect_one_line_error(&r, "mutually exclusive");
+}
+
+/* A piece of a chunked prefill must hold the window its queries score with, and KVzip needs the
+ * whole context at once: both refused before the model loads. */
+Test(cli, prefill_chunk_shorter_than_window_or_with_kvzip) {
+    struct run r;
+    const char *a[] = {env("ADAKV_MODEL"), "-p", "hi", "--kv-ratio", "0.5",
+                       "--prefill-chunk",  "16", NULL};
+    run_cli(&r, NULL, a);
+    expect_one_line_error(&r, "--prefill-chunk: 16 is shorter than the press window");
+    const char *b[] = {env("ADAKV_MODEL"), "-p", "hi", "--press", "kvzip", "--kv-ratio", "0.5",
+                       "--prefill-chunk",  "64", NULL};
+    run_cli(&r, NULL, b);
+    expect_one_line_error(&r, "--prefill-chunk: kvzip");
 }
 
 Test(cli, window_longer_than_prompt) {

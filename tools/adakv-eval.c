@@ -358,6 +358,12 @@ static int parse_flags(int argc, char **argv, struct eval_opts *o, bool *full,
     }
     if (!o->csv && !o->dry_run)
         return err_set(e, "--csv: give the results file (it is appended to and resumed)");
+    /* the shared prefill hands every press the context uncompressed, then prefills one window:
+     * a chunked prefill (adakv.h, prefill-chunk) only happens in a prefill from scratch */
+    for (int i = 0; i < o->n_press_opt && o->share; i++)
+        if (!strcmp(o->opt_name[i], "prefill-chunk"))
+            return err_set(e, "--press-opt prefill-chunk: needs --no-share (a shared prefill "
+                              "would compress the context in one piece)");
     return parse_lists(o, &l, full, e);
 }
 

@@ -291,6 +291,12 @@ static int parse_flags(int argc, char **argv, struct fid_opts *o, struct adakv_e
         o->ref_kv_type = o->kv_type;
     if (!ref_kernels_set)
         o->ref_plain = o->plain;
+    /* the shared prefill hands every press the context uncompressed, then prefills one window:
+     * a chunked prefill (adakv.h, prefill-chunk) only happens in a prefill from scratch */
+    for (int i = 0; i < o->n_press_opt && !o->no_reuse; i++)
+        if (!strcmp(o->opt_name[i], "prefill-chunk"))
+            return err_set(e, "--press-opt prefill-chunk: needs --no-reuse (a shared prefill "
+                              "would compress the context in one piece)");
     if (split_list("--press", o->press_list, o->press_names, &o->n_press, e))
         return -1;
     for (int i = 0; i < o->n_press; i++)
