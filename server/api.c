@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <jansson.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,7 +297,14 @@ static char *chat_user_text(struct check *c, json_t *msgs, size_t *len) {
     return out;
 }
 
-static void complete(struct api *a, bool chat, const char *body, size_t len, struct api_reply *r) {
+/* Whether the client closed its end (a peer's FIN or an error), without reading from it. */
+static bool client_gone(int fd) {
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+    return fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+static void complete(struct api *a, bool chat, const char *body, size_t len, int fd,
+                     struct api_reply *r) {
     struct check c = {.r = r};
     json_t *o = parse_body(&c, body, len);
     struct job *j = o ? job_new(JOB_COMPLETE) : NULL;
@@ -405,7 +413,11 @@ static void complete(struct api *a, bool chat, const char *body, size_t len, str
         r->stream = st;
         return;
     }
-    job_wait(j, false);
+    /* a client that leaves stops its request, as a stream's does, instead of holding a slot
+     * until max_tokens */
+    while (!job_wait_for(j, 0.25))
+        if (client_gone(fd))
+            job_cancel(j);
     if (j->status) {
         api_error(r, j->status, j->err_type, "%s", j->err);
         job_unref(j);
@@ -831,7 +843,7 @@ static void metrics(struct api *a, struct api_reply *r) {
 /* ==== routing ==== */
 
 void api_handle(struct api *a, const char *method, const char *path, const char *body, size_t len,
-                struct api_reply *r) {
+                int fd, struct api_reply *r) {
     memset(r, 0, sizeof *r);
     const bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
     static const char ctx_prefix[] = "/v1/contexts/";
@@ -856,13 +868,13 @@ void api_handle(struct api *a, const char *method, const char *path, const char 
         want = "GET";
     } else if (!strcmp(path, "/v1/chat/completions") || !strcmp(path, "/chat/completions")) {
         if (post) {
-            complete(a, true, body, len, r);
+            complete(a, true, body, len, fd, r);
             return;
         }
         want = "POST";
     } else if (!strcmp(path, "/v1/completions") || !strcmp(path, "/completions")) {
         if (post) {
-            complete(a, false, body, len, r);
+            complete(a, false, body, len, fd, r);
             return;
         }
         want = "POST";

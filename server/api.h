@@ -40,9 +40,10 @@ struct api_stream {
     size_t len, off, cap;
 };
 
-/* Routes one request (method, path, body) to its endpoint; always fills r. */
+/* Routes one request (method, path, body) to its endpoint; always fills r. fd is the client's
+ * socket (or -1): a whole answer waited for is cancelled when the client hangs up. */
 void api_handle(struct api *a, const char *method, const char *path, const char *body, size_t len,
-                struct api_reply *r);
+                int fd, struct api_reply *r);
 /* {"error":{"message":msg,"type":type,"code":status}} into r. */
 void api_error(struct api_reply *r, int status, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

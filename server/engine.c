@@ -244,6 +244,10 @@ static void ctx_delete(struct engine *g, struct job *j) {
 static bool admit(struct engine *g, struct job *j) {
     struct adakv_err e;
     j->t_started = job_now();
+    if (job_is_cancelled(j)) { /* its client left while it waited */
+        job_finish(j, "cancelled");
+        return false;
+    }
     struct adakv_ctx *c = NULL;
     if (j->ctx_id[0]) {
         pthread_mutex_lock(&g->mu);

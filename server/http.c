@@ -142,8 +142,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (q->too_big)
         api_error(&r, 413, "invalid_request_error", "the body is more than --max-body %llu bytes",
                   (unsigned long long)h->o->max_body);
-    else
-        api_handle(h->a, method, url, q->body ? q->body : "", q->len, &r);
+    else {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        api_handle(h->a, method, url, q->body ? q->body : "", q->len, ci ? ci->connect_fd : -1, &r);
+    }
     q->answered = true;
     return send_reply(c, &r);
 }

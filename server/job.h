@@ -84,6 +84,8 @@ bool job_is_cancelled(struct job *j);
 /* ---- handler side ---- */
 /* Waits until the job is done (or, with `some`, until unsent ready text exists). */
 void job_wait(struct job *j, bool some);
+/* Same, for at most `seconds`; true when the job is done. */
+bool job_wait_for(struct job *j, double seconds);
 void job_cancel(struct job *j);
 
 #endif
