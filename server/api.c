@@ -68,9 +68,18 @@ struct check {
     bool bad;
 };
 
-static bool bad(struct check *c, const char *fmt, const char *field) {
-    if (!c->bad)
-        api_error(c->r, 400, "invalid_request_error", fmt, field);
+/* The first failure is the answer; the format is always a literal of this file (client text
+ * only ever goes in through %s). */
+static bool bad(struct check *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool bad(struct check *c, const char *fmt, ...) {
+    if (!c->bad) {
+        char msg[700];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        api_error(c->r, 400, "invalid_request_error", "%s", msg);
+    }
     c->bad = true;
     return false;
 }
@@ -98,9 +107,7 @@ static bool get_int(struct check *c, json_t *o, const char *k, long long lo, lon
     /* JSON has one number type: 5.0 is an integer as far as a client knows */
     const double d = json_number_value(v);
     if (!(d >= (double)lo && d <= (double)hi)) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "%%s: %g is out of range [%lld, %lld]", d, lo, hi);
-        return bad(c, msg, k);
+        return bad(c, "%s: %g is out of range [%lld, %lld]", k, d, lo, hi);
     }
     if (d != (double)(long long)d)
         return bad(c, "%s: expected an integer", k);
@@ -116,9 +123,7 @@ static bool get_num(struct check *c, json_t *o, const char *k, double lo, double
         return bad(c, "%s: expected a number", k);
     const double d = json_number_value(v);
     if (!(d >= lo && d <= hi)) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "%%s: %g is out of range [%g, %g]", d, lo, hi);
-        return bad(c, msg, k);
+        return bad(c, "%s: %g is out of range [%g, %g]", k, d, lo, hi);
     }
     *out = d;
     return true;
@@ -150,15 +155,12 @@ static json_t *parse_body(struct check *c, const char *body, size_t len) {
     json_error_t je;
     json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!o) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "malformed JSON: %.200s (line %d, column %d)%%s", je.text,
-                 je.line, je.column);
-        bad(c, msg, "");
+        bad(c, "malformed JSON: %.200s (line %d, column %d)", je.text, je.line, je.column);
         return NULL;
     }
     if (!json_is_object(o)) {
         json_decref(o);
-        bad(c, "the body must be a JSON object%s", "");
+        bad(c, "the body must be a JSON object");
         return NULL;
     }
     return o;
@@ -189,8 +191,8 @@ static const char *const complete_fields[] = {"model",
 
 /* The sampling and length fields shared by both completion endpoints. */
 static void gen_fields(struct check *c, json_t *o, int n_ctx, struct job *j) {
-    long long v;
-    double d;
+    long long v = 0;
+    double d = 0;
     if (get_int(c, o, "max_tokens", -1, n_ctx, &v) ||
         get_int(c, o, "max_completion_tokens", -1, n_ctx, &v) ||
         get_int(c, o, "n_predict", -1, n_ctx, &v))
@@ -199,8 +201,8 @@ static void gen_fields(struct check *c, json_t *o, int n_ctx, struct job *j) {
         j->gen.temp = (float)d;
     if (get_int(c, o, "top_k", 0, 1 << 30, &v))
         j->gen.top_k = (int)v;
-    if (get_num(c, o, "top_p", 0, 1, &d))
-        j->gen.top_p = d > 0 ? (float)d : 1.0f;
+    if (get_num(c, o, "top_p", 0, 1, &d)) /* 0 keeps the most likely token alone */
+        j->gen.top_p = d > 0 ? (float)d : 1.0f, j->gen.top_k = d > 0 ? j->gen.top_k : 1;
     if (get_int(c, o, "seed", -1, 1000000000000000000LL, &v) && v >= 0)
         j->gen.seed = (uint64_t)v;
     else if (getrandom(&j->gen.seed, sizeof j->gen.seed, 0) != (ssize_t)sizeof j->gen.seed)
@@ -375,11 +377,8 @@ static void complete(struct api *a, bool chat, const char *body, size_t len, int
         j->tokens = ct, j->n_tokens = n_ct;
         j->q = qt, j->n_q = n_qt;
         if (!c.bad && (long long)n_ct + (long long)n_qt >= engine_n_ctx(a->g)) {
-            char msg[200];
-            snprintf(msg, sizeof msg,
-                     "%%s: %zu tokens, no room left in the context of %d positions (-c)",
-                     n_ct + n_qt, engine_n_ctx(a->g));
-            bad(&c, msg, chat ? "messages" : "prompt");
+            bad(&c, "%s: %zu tokens, no room left in the context of %d positions (-c)",
+                chat ? "messages" : "prompt", n_ct + n_qt, engine_n_ctx(a->g));
         }
     }
     free(text);
@@ -390,6 +389,20 @@ static void complete(struct api *a, bool chat, const char *body, size_t len, int
                       "the server is busy: all %d slots and the queue of %d are taken; retry "
                       "later",
                       a->o->parallel, a->o->queue);
+        job_unref(j);
+        return;
+    }
+    /* a client that leaves stops its request, as a stream's failed write does, instead of
+     * holding a slot until max_tokens; a stream waits for its first text (or its failure) so
+     * that an error before it still gets its HTTP status */
+    while (!job_wait_for(j, 0.25, stream))
+        if (client_gone(fd))
+            job_cancel(j);
+    pthread_mutex_lock(&j->mu);
+    const int status = j->status; /* set once, with done: stable from here if not 0 */
+    pthread_mutex_unlock(&j->mu);
+    if (status) {
+        api_error(r, status, j->err_type, "%s", j->err);
         job_unref(j);
         return;
     }
@@ -411,16 +424,6 @@ static void complete(struct api *a, bool chat, const char *body, size_t len, int
         r->status = 200;
         r->type = "text/event-stream";
         r->stream = st;
-        return;
-    }
-    /* a client that leaves stops its request, as a stream's does, instead of holding a slot
-     * until max_tokens */
-    while (!job_wait_for(j, 0.25))
-        if (client_gone(fd))
-            job_cancel(j);
-    if (j->status) {
-        api_error(r, j->status, j->err_type, "%s", j->err);
-        job_unref(j);
         return;
     }
     char cid[48];
@@ -580,18 +583,14 @@ static struct adakv_press *press_from(struct api *a, struct check *c, json_t *p)
             else if (json_is_boolean(v))
                 snprintf(val, sizeof val, "%s", json_is_true(v) ? "on" : "off");
             else {
-                char msg[120];
-                snprintf(msg, sizeof msg, "press.%s: expected a string, number or boolean%%s", k);
-                bad(c, msg, "");
+                bad(c, "press.%.40s: expected a string, number or boolean", k);
                 break;
             }
             if (!strcmp(name, "reserve") || !press || adakv_press_set(press, name, val, &e)) {
-                char msg[700];
-                snprintf(msg, sizeof msg, "press.%s: %s%%s", k,
-                         !press                    ? "out of memory"
-                         : strcmp(name, "reserve") ? e.msg
-                                                   : "unknown");
-                bad(c, msg, "");
+                bad(c, "press.%.40s: %s", k,
+                    !press                    ? "out of memory"
+                    : strcmp(name, "reserve") ? e.msg
+                                              : "unknown option");
                 break;
             }
         }
@@ -656,10 +655,8 @@ static void ctx_create(struct api *a, const char *body, size_t len, struct api_r
         if (rc)
             bad(&c, "text: %s", e.msg);
         else if ((long long)j->n_tokens + (long long)j->n_rec >= engine_n_ctx(a->g)) {
-            char msg[200];
-            snprintf(msg, sizeof msg, "%%s: %zu tokens%s, more than the context of %d positions",
-                     j->n_tokens, j->n_rec ? " twice (KVzip)" : "", engine_n_ctx(a->g));
-            bad(&c, msg, "text");
+            bad(&c, "text: %zu tokens%s, more than the context of %d positions", j->n_tokens,
+                j->n_rec ? " twice (KVzip)" : "", engine_n_ctx(a->g));
         }
     }
     json_decref(o);
@@ -759,9 +756,7 @@ static void detokenize(struct api *a, const char *body, size_t len, struct api_r
         json_t *v = json_array_get(arr, i);
         if (!json_is_integer(v) || json_integer_value(v) < 0 ||
             json_integer_value(v) >= a->n_vocab) {
-            char msg[120];
-            snprintf(msg, sizeof msg, "%%s[%zu]: expected a token id in [0, %d)", i, a->n_vocab);
-            bad(&c, msg, "tokens");
+            bad(&c, "tokens[%zu]: expected a token id in [0, %d)", i, a->n_vocab);
         } else {
             t[i] = (int32_t)json_integer_value(v);
         }
@@ -794,14 +789,14 @@ static void models(struct api *a, struct api_reply *r) {
 static void metrics(struct api *a, struct api_reply *r) {
     struct engine_stats s;
     engine_get_stats(a->g, &s);
-    char *b = malloc(4096);
+    char *b = malloc(8192);
     if (!b) {
         api_error(r, 500, "server_error", "out of memory");
         return;
     }
     /* Prometheus text format 0.0.4; counters end in _total */
     const int n = snprintf(
-        b, 4096,
+        b, 8192,
         "# HELP adakv_requests_total Requests accepted into the engine's queue.\n"
         "# TYPE adakv_requests_total counter\nadakv_requests_total %" PRIu64 "\n"
         "# HELP adakv_requests_rejected_total Requests refused with 503 (queue full).\n"
@@ -823,8 +818,10 @@ static void metrics(struct api *a, struct api_reply *r) {
         "# TYPE adakv_predicted_tokens_per_second gauge\nadakv_predicted_tokens_per_second %.2f\n"
         "# HELP adakv_decode_steps_total Batched decode steps (one eval_batch each).\n"
         "# TYPE adakv_decode_steps_total counter\nadakv_decode_steps_total %" PRIu64 "\n"
-        "# HELP adakv_kv_bytes KV cache bytes of the stored document contexts.\n"
+        "# HELP adakv_kv_bytes KV cache bytes allocated: stored contexts and running requests.\n"
         "# TYPE adakv_kv_bytes gauge\nadakv_kv_bytes %" PRIu64 "\n"
+        "# HELP adakv_kv_bytes_contexts KV cache bytes of the stored document contexts.\n"
+        "# TYPE adakv_kv_bytes_contexts gauge\nadakv_kv_bytes_contexts %" PRIu64 "\n"
         "# HELP adakv_contexts Stored document contexts.\n"
         "# TYPE adakv_contexts gauge\nadakv_contexts %d\n"
         "# HELP adakv_contexts_created_total Document contexts prefilled and stored.\n"
@@ -832,12 +829,12 @@ static void metrics(struct api *a, struct api_reply *r) {
         "# HELP adakv_context_evictions_total Contexts evicted under --kv-memory (LRU).\n"
         "# TYPE adakv_context_evictions_total counter\nadakv_context_evictions_total %" PRIu64 "\n",
         s.requests, s.rejected, s.active, s.queued, s.prompt_tokens, s.prefill_s, s.gen_tokens,
-        s.decode_s, s.decode_s > 0 ? s.gen_tokens / s.decode_s : 0.0, s.steps, s.ctx_bytes,
-        s.n_ctx_stored, s.ctx_created, s.evictions);
+        s.decode_s, s.decode_s > 0 ? s.gen_tokens / s.decode_s : 0.0, s.steps, s.kv_bytes,
+        s.ctx_bytes, s.n_ctx_stored, s.ctx_created, s.evictions);
     r->status = 200;
     r->type = "text/plain; version=0.0.4";
     r->body = b;
-    r->len = n > 0 && n < 4096 ? (size_t)n : strlen(b);
+    r->len = n > 0 && n < 8192 ? (size_t)n : strlen(b);
 }
 
 /* ==== routing ==== */

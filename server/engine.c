@@ -343,6 +343,16 @@ static bool admit(struct engine *g, struct job *j) {
 
 /* ==== the decode step ==== */
 
+/* KV bytes in use for /metrics: stored contexts plus every running sequence. */
+static void update_kv(struct engine *g) {
+    size_t b = 0;
+    for (int i = 0; i < g->n_active; i++)
+        b += adakv_ctx_kv_bytes(g->slots[i].ctx);
+    pthread_mutex_lock(&g->mu);
+    g->st.kv_bytes = g->st.ctx_bytes + b;
+    pthread_mutex_unlock(&g->mu);
+}
+
 /* Ends slot i's request and frees its sequence; the last slot moves into its place. */
 static void retire(struct engine *g, int i, const char *finish) {
     struct slot *s = &g->slots[i];
@@ -488,6 +498,7 @@ static void *engine_main(void *arg) {
         pthread_mutex_unlock(&g->mu);
         if (g->n_active)
             step(g);
+        update_kv(g);
         pthread_mutex_lock(&g->mu);
     }
     /* stopping: nothing new starts; waiting requests are refused, running ones end here */

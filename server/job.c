@@ -158,16 +158,17 @@ void job_wait(struct job *j, bool some) {
     pthread_mutex_unlock(&j->mu);
 }
 
-bool job_wait_for(struct job *j, double seconds) {
+bool job_wait_for(struct job *j, double seconds, bool some) {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until); /* the condition variable's default clock */
     const long long ns = until.tv_nsec + (long long)(seconds * 1e9);
     until.tv_sec += ns / 1000000000;
     until.tv_nsec = ns % 1000000000;
     pthread_mutex_lock(&j->mu);
-    while (!j->done && pthread_cond_timedwait(&j->cv, &j->mu, &until) == 0)
+    while (!j->done && !(some && j->ready > j->sent) &&
+           pthread_cond_timedwait(&j->cv, &j->mu, &until) == 0)
         ;
-    const bool done = j->done;
+    const bool done = j->done || (some && j->ready > j->sent);
     pthread_mutex_unlock(&j->mu);
     return done;
 }

@@ -84,8 +84,8 @@ bool job_is_cancelled(struct job *j);
 /* ---- handler side ---- */
 /* Waits until the job is done (or, with `some`, until unsent ready text exists). */
 void job_wait(struct job *j, bool some);
-/* Same, for at most `seconds`; true when the job is done. */
-bool job_wait_for(struct job *j, double seconds);
+/* Same, for at most `seconds`; true when what was waited for happened. */
+bool job_wait_for(struct job *j, double seconds, bool some);
 void job_cancel(struct job *j);
 
 #endif

@@ -201,6 +201,9 @@ expect 400 "an unknown message field" POST /v1/chat/completions '{"messages": [{
 expect 400 "a duplicated key" POST /v1/completions '{"prompt": "a", "prompt": "b"}'
 expect 400 "a context_id of 100 bytes" POST /v1/completions "{\"context_id\": \"$(printf 'x%.0s' $(seq 100))\", \"prompt\": \"a\"}"
 expect 404 "an unknown context_id" POST /v1/completions '{"context_id": "ctx-0", "prompt": "a"}'
+expect 404 "a streamed request on an unknown context_id (the status comes before any event)" POST /v1/chat/completions '{"context_id": "ctx-0", "messages": [{"role": "user", "content": "a"}], "stream": true}'
+expect 400 "a press option named with printf directives" POST /v1/contexts '{"text": "abc", "press": {"%s%s%n%n%s": 1}}'
+expect 400 "malformed JSON quoting printf directives" POST /v1/completions '{"prompt": %s%n%n}'
 printf '{"prompt": "a\xff\xfe"}' >"$tmp/bad-utf8.json"
 st=$(req "$MAIN" POST /v1/completions "$tmp/bad-utf8.json")
 { is_error 400 "$st"; }; verdict "invalid UTF-8 in the JSON: 400"
@@ -262,7 +265,8 @@ echo "   8 clients: $toks tokens in $steps decode steps"
 python3 -c "import json,sys; print(json.dumps({'text': open(sys.argv[1]).read()[:1200], 'press': {'name': 'ada-snapkv', 'ratio': 0.5}}))" "$tmp/doc.txt" >"$tmp/small.json"
 st=$(req "$MAIN" POST /v1/contexts "$tmp/small.json")
 bytes=$(json "$tmp/out" "j['bytes']")
-start small --parallel 1 --queue 1 --kv-memory $((bytes * 5 / 2)) --api-key "$KEY"
+req "$MAIN" GET /metrics >/dev/null
+{ [ "$(metric adakv_kv_bytes)" -ge "$bytes" ] && [ "$(metric adakv_contexts)" = 1 ]; }; verdict "/metrics: the stored context's KV bytes in use"start small --parallel 1 --queue 1 --kv-memory $((bytes * 5 / 2)) --api-key "$KEY"
 SMALL=$PORT
 long='{"prompt": "Tell a long story.", "max_tokens": 400, "ignore_eos": true, "temperature": 0}'
 curl -s --max-time 300 -o "$tmp/l1.json" -w '%{http_code}' -H "Authorization: Bearer $KEY" -d "$long" "http://127.0.0.1:$SMALL/v1/completions" >"$tmp/l1.status" &
