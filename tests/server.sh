@@ -266,7 +266,8 @@ python3 -c "import json,sys; print(json.dumps({'text': open(sys.argv[1]).read()[
 st=$(req "$MAIN" POST /v1/contexts "$tmp/small.json")
 bytes=$(json "$tmp/out" "j['bytes']")
 req "$MAIN" GET /metrics >/dev/null
-{ [ "$(metric adakv_kv_bytes)" -ge "$bytes" ] && [ "$(metric adakv_contexts)" = 1 ]; }; verdict "/metrics: the stored context's KV bytes in use"start small --parallel 1 --queue 1 --kv-memory $((bytes * 5 / 2)) --api-key "$KEY"
+{ [ "$(metric adakv_kv_bytes)" -ge "$bytes" ] && [ "$(metric adakv_contexts)" = 1 ]; }; verdict "/metrics: the stored context's KV bytes in use"
+start small --parallel 1 --queue 1 --kv-memory $((bytes * 5 / 2)) --api-key "$KEY"
 SMALL=$PORT
 long='{"prompt": "Tell a long story.", "max_tokens": 400, "ignore_eos": true, "temperature": 0}'
 curl -s --max-time 300 -o "$tmp/l1.json" -w '%{http_code}' -H "Authorization: Bearer $KEY" -d "$long" "http://127.0.0.1:$SMALL/v1/completions" >"$tmp/l1.status" &
