@@ -5,6 +5,7 @@ set -euo pipefail
 pkgs=(build-essential autoconf automake libtool pkg-config autoconf-archive
       libsleef-dev libdnnl-dev libcriterion-dev libnuma-dev libhwloc-dev
       python3 python3-pip unzip ca-certificates clang-format
+      libmicrohttpd-dev libjansson-dev curl # adakv-server and its test (tests/server.sh)
       gnuplot-nox # the figures of docs/eval.md (tools/eval-plot.sh)
       clang-14 libclang-rt-14-dev libomp-14-dev # the libFuzzer targets (tools/fuzz.sh)
       gcc-aarch64-linux-gnu qemu-user qemu-user-binfmt) # the NEON kernels' cross-build and tests (arm-check.sh)
