@@ -82,7 +82,7 @@ cd "$dir"
 start=$(date +%s)
 if [ ! -f Makefile ] || [ config.status -ot "$top/configure" ]; then
     say "configuring for $host in $dir"
-    "$top/configure" --quiet --host=$host \
+    "$top/configure" --quiet --host=$host --disable-server \
         CPPFLAGS="-I$deps/usr/include" \
         LDFLAGS="-L$libdir -Wl,--disable-new-dtags,-rpath,$libdir,-rpath-link,$libdir" \
         CRITERION_CFLAGS="-I$deps/usr/include -DBXF_STATIC_LIB=1" \
