@@ -187,14 +187,8 @@ int server_opts_parse(int argc, char **argv, struct server_opts *o, struct adakv
                 return -1;
             o->max_body = u;
         } else if (is(a, "--kv-type", NULL)) {
-            if (!strcmp(v, "int8"))
-                o->kv_type = ADAKV_KV_INT8;
-            else if (!strcmp(v, "f16"))
-                o->kv_type = ADAKV_KV_F16;
-            else if (!strcmp(v, "f32"))
-                o->kv_type = ADAKV_KV_F32;
-            else
-                return err_set(e, "%s: unsupported KV type '%s' (supported: int8, f16, f32)", a, v);
+            if (adakv_kv_type_parse(a, v, &o->kv_type, e))
+                return -1;
         } else if (is(a, "--numa", NULL)) {
             if (adakv_numa_parse(a, v, &o->numa, e))
                 return -1;

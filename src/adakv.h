@@ -101,6 +101,10 @@ struct adakv_ctx_params {
 };
 
 /* Fills p with the defaults: n_ctx 4096, int8 KV, all cores, fast kernels, window 32, no press. */
+/* Parses int8 (or q8, i8), f16 or f32 (flag names the option in the message). 0, or -1 with e
+ * set. */
+ADAKV_API int adakv_kv_type_parse(const char *flag, const char *s, enum adakv_kv_type *out,
+                                  struct adakv_err *e);
 ADAKV_API void adakv_ctx_params_default(struct adakv_ctx_params *p);
 
 /* Allocates the KV cache and all scratch for n_ctx tokens; nothing is allocated per token

@@ -109,19 +109,6 @@ static int parse_float(const char *flag, const char *s, double lo, double hi, bo
     return 0;
 }
 
-static int parse_kv_type(const char *flag, const char *s, enum adakv_kv_type *out,
-                         struct adakv_err *e) {
-    if (!strcmp(s, "int8") || !strcmp(s, "q8") || !strcmp(s, "i8"))
-        *out = ADAKV_KV_INT8;
-    else if (!strcmp(s, "f16"))
-        *out = ADAKV_KV_F16;
-    else if (!strcmp(s, "f32"))
-        *out = ADAKV_KV_F32;
-    else
-        return err_set(e, "%s: unsupported KV type '%s' (supported: int8, f16, f32)", flag, s);
-    return 0;
-}
-
 static void defaults(struct cli_opts *o) {
     memset(o, 0, sizeof *o);
     o->press = adakv_press_new();
@@ -291,7 +278,7 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct adakv_err *e) {
                 return -1;
         } else if (is(a, "--kv-type", "-ctk") || is(a, "-ctv", NULL)) {
             enum adakv_kv_type t = ADAKV_KV_INT8;
-            if (parse_kv_type(a, val, &t, e))
+            if (adakv_kv_type_parse(a, val, &t, e))
                 return -1;
             if (o->kv_type_flag && t != o->kv_type) /* one cache type holds K and V both */
                 return err_set(e, "%s %s contradicts %s: K and V share one type here", a, val,

@@ -401,3 +401,16 @@ struct adakv_ctx *adakv_ctx_fork(struct adakv_ctx *src, struct adakv_err *e) {
     forward_heads_changed(c);
     return c;
 }
+
+int adakv_kv_type_parse(const char *flag, const char *s, enum adakv_kv_type *out,
+                        struct adakv_err *e) {
+    if (!strcmp(s, "int8") || !strcmp(s, "q8") || !strcmp(s, "i8"))
+        *out = ADAKV_KV_INT8;
+    else if (!strcmp(s, "f16"))
+        *out = ADAKV_KV_F16;
+    else if (!strcmp(s, "f32"))
+        *out = ADAKV_KV_F32;
+    else
+        return err_set(e, "%s: unsupported KV type '%s' (supported: int8, f16, f32)", flag, s);
+    return 0;
+}
