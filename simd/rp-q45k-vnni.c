@@ -289,10 +289,17 @@ static ALWAYS_INLINE void gemm_tiles_k(int64_t nb, const uint8_t *tile, size_t t
                 slab_scales(sb, &sc[i * KC + (b - b0)]);
                 unpack_slab(sb, five, wbuf + i * KC * 64 + 64 * (b - b0));
             }
+        /* the next chunk's weights (or the next tiles' first chunk) on their way to L2 while
+         * this one computes, a share per pass */
+        struct quant_chunk_prefetch pf;
+        quant_chunk_prefetch_init(&pf, tile, tile_stride, slab, nb, b1, KC, nr,
+                                  (n_tok + NT_GEMM - 1) / NT_GEMM);
         int64_t t = 0;
-        for (; t + NT_GEMM <= n_tok; t += NT_GEMM)
+        for (; t + NT_GEMM <= n_tok; t += NT_GEMM) {
+            quant_chunk_prefetch_step(&pf);
             gemm_pass(wbuf, sc, tile, tile_stride, slab, b0, b1, a + t * act_stride, act_stride, nr,
                       NT_GEMM, y + t * y_stride + r, y_stride, rows);
+        }
         for (; t < n_tok; t++)
             gemm_pass(wbuf, sc, tile, tile_stride, slab, b0, b1, a + t * act_stride, act_stride, nr,
                       1, y + t * y_stride + r, y_stride, rows);

@@ -142,9 +142,14 @@ static void gemm_q6_k_rp(int64_t n, const void *restrict w, size_t w_stride, int
             for (int64_t b = b0; b < b1; b++)
                 for (int g = 0; g < QK_K / 16; g++)
                     unpack(tile + b * REC + Q_OFF + SUB * g, wbuf + 64 * (b - b0) + 4 * g);
+            struct quant_chunk_prefetch pf; /* quant.h says why */
+            quant_chunk_prefetch_init(&pf, tile, (size_t)R * w_stride, REC, n / QK_K, b1, KC, 1,
+                                      (n_tok + NT - 1) / NT);
             int64_t t = 0;
-            for (; t + NT <= n_tok; t += NT)
+            for (; t + NT <= n_tok; t += NT) {
+                quant_chunk_prefetch_step(&pf);
                 gemm_pass(tile, wbuf, b0, b1, act, act_stride, t, NT, yr, y_stride, rows);
+            }
             for (; t < n_tok; t++)
                 gemm_pass(tile, wbuf, b0, b1, act, act_stride, t, 1, yr, y_stride, rows);
         }
