@@ -99,11 +99,29 @@ static void gemv_q4_1_rp(int64_t n, const void *restrict w, size_t w_stride, int
     }
 }
 
+/* A Q8_0 activation row packed as q + 128 turned back into q (the signed operand of vpdpbusd
+ * against the tile's w + 128) in qs, and 128 * sum(q) of each block in corr: the correction of
+ * the unsigned weights, as gemv_q8_0_rp computes both. Done once per token group, so that the
+ * tile loop broadcasts q straight from memory: flipping each broadcast's top bits there went
+ * through a general register (load, xor, vpbroadcastd from it) and ran the 4-token GEMM at 475
+ * GOP/s in L1. */
+static void q8_0_signed(const uint8_t *qu, int64_t nb, int8_t *qs, int32_t *corr) {
+    const __m256i flip = _mm256_set1_epi8(-128);
+    for (int64_t b = 0; b < nb; b++) {
+        const __m256i u = _mm256_loadu_si256((const void *)(qu + QK * b));
+        _mm256_storeu_si256((void *)(qs + QK * b), _mm256_xor_si256(u, flip));
+        const __m256i sad = _mm256_sad_epu8(u, _mm256_setzero_si256());
+        const int64_t su = _mm256_extract_epi64(sad, 0) + _mm256_extract_epi64(sad, 1) +
+                           _mm256_extract_epi64(sad, 2) + _mm256_extract_epi64(sad, 3);
+        corr[b] = 128 * (int32_t)(su - 128 * QK);
+    }
+}
+
 /* Decode over repacked Q8_0 tiles (quant.h, quant_q8_0_rp_tile), 16 rows at a time, one row per
  * 32-bit lane: the tile's unsigned weights w + 128 against signed activation bytes broadcast
  * from memory, so sum((w + 128) q) - 128 sum(q) is the dot, exact in int32. The activation row
  * comes packed as q + 128 (pack_act_q8_0u, shared with gemm); it is turned back into q, with
- * its block sums, once per call. */
+ * its block sums, once per call (q8_0_signed). */
 static void gemv_q8_0_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
                          const void *restrict act, float *restrict y) {
     const int64_t nb = n / QK, np = (nb + 1) / 2;
@@ -111,15 +129,7 @@ static void gemv_q8_0_rp(int64_t n, const void *restrict w, size_t w_stride, int
     const float *dp = (const float *)(qu + np * 64);
     _Alignas(64) int8_t q[QUANT_GEMM_MAX_N];
     int32_t corr[QUANT_GEMM_MAX_N / QK];
-    const __m256i flip = _mm256_set1_epi8(-128);
-    for (int64_t b = 0; b < nb; b++) {
-        const __m256i u = _mm256_loadu_si256((const void *)(qu + QK * b));
-        _mm256_store_si256((void *)(q + QK * b), _mm256_xor_si256(u, flip));
-        const __m256i sad = _mm256_sad_epu8(u, _mm256_setzero_si256()); /* sum(u) in 4 lanes */
-        const int64_t su = _mm256_extract_epi64(sad, 0) + _mm256_extract_epi64(sad, 1) +
-                           _mm256_extract_epi64(sad, 2) + _mm256_extract_epi64(sad, 3);
-        corr[b] = 128 * (int32_t)(su - 128 * QK); /* 128 sum(q) */
-    }
+    q8_0_signed(qu, nb, q, corr);
     for (int64_t r = 0; r < n_rows; r += R) {
         const uint8_t *t = (const uint8_t *)w + (size_t)r * w_stride;
         __m512 acc = _mm512_setzero_ps();
@@ -179,21 +189,10 @@ static ALWAYS_INLINE void q4_1_tile(const uint8_t *t, int64_t nb, const struct a
     }
 }
 
-/* 128 * sum(q) of each block of a Q8_0 activation row packed as q + 128, as gemv_q8_0_rp
- * computes it: the correction of the unsigned weights w + 128. */
-static void q8_0_corr(const uint8_t *qu, int64_t nb, int32_t *corr) {
-    for (int64_t b = 0; b < nb; b++) {
-        const __m256i u = _mm256_loadu_si256((const void *)(qu + QK * b));
-        const __m256i sad = _mm256_sad_epu8(u, _mm256_setzero_si256());
-        const int64_t su = _mm256_extract_epi64(sad, 0) + _mm256_extract_epi64(sad, 1) +
-                           _mm256_extract_epi64(sad, 2) + _mm256_extract_epi64(sad, 3);
-        corr[b] = 128 * (int32_t)(su - 128 * QK);
-    }
-}
-
-/* The 16 rows of one Q8_0 tile against nt tokens (packed q + 128, turned back into q by flipping
- * the top bit of each broadcast): out[t] as gemv_q8_0_rp. */
+/* The 16 rows of one Q8_0 tile against nt tokens (qs[k]: token k's signed quants, from
+ * q8_0_signed): out[t] as gemv_q8_0_rp. */
 static ALWAYS_INLINE void q8_0_tile(const uint8_t *t, int64_t nb, const struct act_row *a,
+                                    const int8_t (*qs)[QUANT_GEMM_MAX_N],
                                     const int32_t (*corr)[QUANT_GEMM_MAX_N / QK], int nt,
                                     __m512 *out) {
     for (int k = 0; k < nt; k++)
@@ -205,8 +204,8 @@ static ALWAYS_INLINE void q8_0_tile(const uint8_t *t, int64_t nb, const struct a
         for (int st = 0; st < 8; st++) {
             const __m512i wv = _mm512_loadu_si512(t + 2 * R + 64 * st);
             for (int k = 0; k < nt; k++) {
-                const int32_t q4 = load4(a[k].q + QK * b + 4 * st) ^ (int32_t)0x80808080u;
-                d[k] = _mm512_dpbusd_epi32(d[k], wv, _mm512_set1_epi32(q4));
+                d[k] = _mm512_dpbusd_epi32(d[k], wv,
+                                           _mm512_set1_epi32(load4(qs[k] + QK * b + 4 * st)));
             }
         }
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const void *)t));
@@ -225,17 +224,20 @@ static ALWAYS_INLINE void gemm_group(int q8, int64_t n, const uint8_t *w, size_t
                                      int64_t t0, int nt, float *y, size_t y_stride) {
     const int64_t nb = n / QK;
     struct act_row a[NT];
-    int32_t corr[NT][QUANT_GEMM_MAX_N / QK]; /* 16 KiB of stack, as gemv_q8_0_rp's 32 */
+    /* Q8_0: 128 + 16 KiB of stack (gemv_q8_0_rp takes 32 + 4) */
+    _Alignas(64) int8_t qs[q8 ? NT : 1][QUANT_GEMM_MAX_N];
+    int32_t corr[q8 ? NT : 1][QUANT_GEMM_MAX_N / QK];
     for (int k = 0; k < nt; k++) {
         a[k] = act_row(act + (size_t)(t0 + k) * act_stride, n);
         if (q8)
-            q8_0_corr((const uint8_t *)a[k].q, nb, corr[k]);
+            q8_0_signed((const uint8_t *)a[k].q, nb, qs[k], corr[k]);
     }
     for (int64_t r = 0; r < n_rows; r += R) {
         __m512 out[NT];
         const uint8_t *tile = w + (size_t)r * w_stride;
         if (q8)
-            q8_0_tile(tile, nb, a, (const int32_t(*)[QUANT_GEMM_MAX_N / QK]) corr, nt, out);
+            q8_0_tile(tile, nb, a, (const int8_t(*)[QUANT_GEMM_MAX_N])qs,
+                      (const int32_t(*)[QUANT_GEMM_MAX_N / QK]) corr, nt, out);
         else
             q4_1_tile(tile, nb, a, nt, out);
         for (int k = 0; k < nt; k++)
