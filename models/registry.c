@@ -1,4 +1,4 @@
-/* The table of architectures (arch_registry, declared by src/arch.h), keyed by the GGUF key
+/* The table of architectures (arch_registry, declared by src/model/arch.h), keyed by the GGUF key
  * general.architecture. The engine reads this table and includes nothing from models/, so an
  * arch is added here and in its own file without touching the engine. */
 #include <stddef.h>

@@ -3,7 +3,7 @@
  *
  * Only the ids live here, in the kernel layer, so that simd/ needs nothing from src/: what each
  * type means for a file (names, block and byte sizes, which types adakv loads) is the file
- * format's business, in src/tensor-type.h, which includes this header. */
+ * format's business, in src/gguf/tensor-type.h, which includes this header. */
 #ifndef ADAKV_SIMD_TENSOR_TYPE_ID_H
 #define ADAKV_SIMD_TENSOR_TYPE_ID_H
 

@@ -3,7 +3,7 @@
  * every press x compression ratio x question-aware/agnostic mode, one CSV row each
  * (tools/eval-csv.h, resumable); tools/eval-plot.sh draws the figures of docs/eval.md.
  *
- * Each case (task, length, depth, sample) is tokenized as adakv-run --chat does (src/prompt.h):
+ * Each case (task, length, depth, sample) is tokenized as adakv-run --chat does (src/text/prompt.h):
  * the context (task instruction + haystack with the needles, never naming what is asked), then
  * the question and RULER's answer prefix at the start of the model's turn. Modes, as adakv-run:
  *   agnostic  the context alone is prefilled with the press; the question is prefilled on top

@@ -1,6 +1,6 @@
 /* The architecture contract, the one header an arch file in models/ includes: an arch reads its
  * namespaced GGUF keys into model_hparams and binds its tensors by canonical name into
- * model_weights, checking each tensor's type and shape. The forward pass (src/forward.c) is
+ * model_weights, checking each tensor's type and shape. The forward pass (src/graph/forward.c) is
  * written once against these two structs; no arch name appears anywhere else. Adding an arch =
  * one file in models/ (or, for a close relative of llama, one descriptor in models/llama.c) plus
  * one line in models/registry.c.
@@ -123,7 +123,7 @@ int arch_get_rope_scaling(const struct gguf_file *f, const char *prefix, bool ya
 void arch_hparams_defaults(struct model_hparams *hp);
 
 /* The table of architectures, defined by models/registry.c and read by the model loader
- * (src/model.c) to find general.architecture: every supported arch once, NULL-terminated. */
+ * (src/model/model.c) to find general.architecture: every supported arch once, NULL-terminated. */
 extern const struct arch *const arch_registry[];
 /* "llama, qwen2, qwen3, gemma3": the names in arch_registry, for error messages. */
 extern const char *const arch_registry_names;
