@@ -1,5 +1,6 @@
-/* Internal layout shared by tokenizer.c (loading, special tokens, pieces), tokenizer-bpe.c and
- * tokenizer-spm.c. Not part of the public API. */
+/* Internal layout shared by tokenizer.c (loading, accessors), tokenizer-special.c (special tokens),
+ * tokenizer-text.c (encode, decode), tokenizer-bpe.c and tokenizer-spm.c. Not part of the public
+ * API. */
 #ifndef ADAKV_TOKENIZER_IMPL_H
 #define ADAKV_TOKENIZER_IMPL_H
 
@@ -68,6 +69,15 @@ int32_t tok_lookup(const struct tokenizer *t, const char *text, size_t len);
 /* Rank of the merge (left, right), -1 if none. */
 int32_t tok_merge_rank(const struct tokenizer *t, const char *l, size_t ln, const char *r,
                        size_t rn);
+
+/* Optional token id key: an id outside the vocabulary keeps *id (the model family's default,
+ * or none) with a warning naming the key, as llama.cpp's "bad special token" warning does.
+ * 0, or -1 with e set when the key is not an unsigned integer. */
+int tok_read_id(struct tokenizer *t, const struct gguf_file *f, const char *key, int32_t *id,
+                struct adakv_err *e);
+/* After the vocab and the ids the file names are loaded: finds the special tokens the file does
+ * not name, forces control type on them, builds t->eog and t->special. 0, or -1 with e set. */
+int tok_special_setup(struct tokenizer *t, const struct gguf_file *f, struct adakv_err *e);
 
 /* Growable id array for the encoders. */
 struct tok_ids {
