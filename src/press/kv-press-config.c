@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flag.h"
+
 /* ---------------------------------------------------------------- configuration and flags */
 
 void kv_press_config_default(struct kv_press_config *c) {
@@ -87,20 +89,8 @@ int kv_press_parse_name(const char *s, struct kv_press_config *c, struct adakv_e
                    s ? s : "");
 }
 
-/* Whole-string integer / float parses: trailing junk, empty strings and overflow are errors. */
-static int parse_int(const char *s, const char *flag, long lo, long hi, int *out,
-                     struct adakv_err *e) {
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || end == s || *end != '\0' || errno == ERANGE)
-        return err_set(e, "%s: '%s' is not an integer", flag, s ? s : "");
-    if (v < lo || v > hi)
-        return err_set(e, "%s: %ld is out of range [%ld, %ld]", flag, v, lo, hi);
-    *out = (int)v;
-    return 0;
-}
-
+/* Whole-string float parse: trailing junk, empty strings and overflow are errors (integers:
+ * flag.h). */
 static int parse_float(const char *s, const char *flag, float *out, struct adakv_err *e) {
     char *end;
     errno = 0;
@@ -112,7 +102,7 @@ static int parse_float(const char *s, const char *flag, float *out, struct adakv
 }
 
 int kv_press_parse_budget(const char *s, int *out, struct adakv_err *e) {
-    return parse_int(s, "--kv-budget", 1, 1L << 30, out, e);
+    return flag_parse_int("--kv-budget", s, 1, 1 << 30, out, e);
 }
 
 int kv_press_parse_ratio(const char *s, float *out, struct adakv_err *e) {
@@ -136,12 +126,12 @@ int kv_press_parse_alpha(const char *s, float *out, struct adakv_err *e) {
 }
 
 int kv_press_parse_window(const char *s, int *out, struct adakv_err *e) {
-    return parse_int(s, "--window", 1, 1L << 20, out, e);
+    return flag_parse_int("--window", s, 1, 1 << 20, out, e);
 }
 
 int kv_press_parse_kernel(const char *s, int *out, struct adakv_err *e) {
     int v = 0;
-    if (parse_int(s, "--pool-kernel", 1, 1023, &v, e) < 0)
+    if (flag_parse_int("--pool-kernel", s, 1, 1023, &v, e) < 0)
         return -1;
     if (v % 2 == 0)
         return err_set(e, "--pool-kernel: %d is even (the pooling window must be centred)", v);
@@ -160,15 +150,15 @@ int kv_press_parse_beta(const char *s, float *out, struct adakv_err *e) {
 }
 
 int kv_press_parse_sink(const char *s, int *out, struct adakv_err *e) {
-    return parse_int(s, "--sink", 0, 1L << 20, out, e);
+    return flag_parse_int("--sink", s, 0, 1 << 20, out, e);
 }
 
 int kv_press_parse_kv_max(const char *s, int *out, struct adakv_err *e) {
-    return parse_int(s, "--kv-max", 1, 1L << 30, out, e);
+    return flag_parse_int("--kv-max", s, 1, 1 << 30, out, e);
 }
 
 int kv_press_parse_kv_chunk(const char *s, int *out, struct adakv_err *e) {
-    return parse_int(s, "--kv-chunk", 1, 1L << 30, out, e);
+    return flag_parse_int("--kv-chunk", s, 1, 1 << 30, out, e);
 }
 
 int kv_press_parse_pool(const char *s, enum kv_pool *out, struct adakv_err *e) {
