@@ -5,7 +5,8 @@
  * permutes Q/K rows back to Meta's interleaved layout) while the Qwens rotate halves (NEOX);
  * qwen2 adds biases to Q, K and V; qwen3 RMS-normalises each Q and K head before RoPE. Defaults
  * follow llama.cpp when an optional key is absent (ecosystem.md 1.2); the keys and tensors all
- * decoder-only archs share are read and bound by hparams.c and bind.c. */
+ * decoder-only archs share are read and bound by src/model/arch-hparams.c and
+ * src/model/arch-bind.c. */
 #include "arch.h"
 
 struct family {

@@ -32,7 +32,7 @@ int main(int argc, char **argv) {
         server_opts_free(&o);
         return 0;
     }
-    if (simd_isa_init(&e))
+    if (simd_isa_init(e.msg, sizeof e.msg))
         return fail(&o, e.msg);
     /* the threads started below inherit this mask: the signals reach only sigwait here */
     sigset_t sigs;

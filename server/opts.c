@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "flag.h"
 
 void server_opts_usage(FILE *out) {
     fputs("usage: adakv-server -m model.gguf [options]\n"
@@ -64,19 +65,6 @@ static int parse_u64(const char *flag, const char *s, uint64_t lo, uint64_t hi, 
     return 0;
 }
 
-static int parse_int(const char *flag, const char *s, int lo, int hi, int *out,
-                     struct adakv_err *e) {
-    uint64_t v;
-    if (parse_u64(flag, s, (uint64_t)lo, (uint64_t)hi, &v, e))
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
-static bool is(const char *a, const char *s1, const char *s2) {
-    return !strcmp(a, s1) || (s2 && !strcmp(a, s2));
-}
-
 void server_opts_free(struct server_opts *o) {
     adakv_press_free(o->press);
     o->press = NULL;
@@ -129,15 +117,15 @@ int server_opts_parse(int argc, char **argv, struct server_opts *o, struct adakv
         return err_set(e, "out of memory");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (is(a, "-h", "--help")) {
+        if (flag_is(a, "-h", "--help")) {
             o->help = true;
             continue;
         }
-        if (is(a, "--version", NULL)) {
+        if (flag_is(a, "--version", NULL)) {
             o->version = true;
             continue;
         }
-        if (is(a, "--ada", "--ada-kvpress")) {
+        if (flag_is(a, "--ada", "--ada-kvpress")) {
             if (press_arg(o, "ada", a[5] ? "kvpress" : "on", e))
                 return -1;
             continue;
@@ -148,48 +136,48 @@ int server_opts_parse(int argc, char **argv, struct server_opts *o, struct adakv
             return err_set(e, "%s: missing value", a);
         const char *v = argv[++i];
         uint64_t u;
-        if (is(a, "-m", "--model"))
+        if (flag_is(a, "-m", "--model"))
             o->model_path = v;
-        else if (is(a, "--host", NULL))
+        else if (flag_is(a, "--host", NULL))
             o->host = v;
-        else if (is(a, "--api-key", NULL)) {
+        else if (flag_is(a, "--api-key", NULL)) {
             if (!*v)
                 return err_set(e, "%s: the key is empty", a);
             o->api_key = v;
-        } else if (is(a, "--alias", NULL))
+        } else if (flag_is(a, "--alias", NULL))
             o->alias = v;
-        else if (is(a, "--port", NULL)) {
-            if (parse_int(a, v, 0, 65535, &o->port, e))
+        else if (flag_is(a, "--port", NULL)) {
+            if (flag_parse_int(a, v, 0, 65535, &o->port, e))
                 return -1;
-        } else if (is(a, "-c", "--ctx-size")) {
-            if (parse_int(a, v, 0, 1 << 22, &o->n_ctx, e))
+        } else if (flag_is(a, "-c", "--ctx-size")) {
+            if (flag_parse_int(a, v, 0, 1 << 22, &o->n_ctx, e))
                 return -1;
-        } else if (is(a, "-t", "--threads")) {
-            if (parse_int(a, v, 0, 512, &o->n_threads, e))
+        } else if (flag_is(a, "-t", "--threads")) {
+            if (flag_parse_int(a, v, 0, 512, &o->n_threads, e))
                 return -1;
-        } else if (is(a, "--parallel", "-np")) {
-            if (parse_int(a, v, 1, 64, &o->parallel, e))
+        } else if (flag_is(a, "--parallel", "-np")) {
+            if (flag_parse_int(a, v, 1, 64, &o->parallel, e))
                 return -1;
-        } else if (is(a, "--queue", NULL)) {
-            if (parse_int(a, v, 0, 4096, &o->queue, e))
+        } else if (flag_is(a, "--queue", NULL)) {
+            if (flag_parse_int(a, v, 0, 4096, &o->queue, e))
                 return -1;
-        } else if (is(a, "--timeout", NULL)) {
-            if (parse_int(a, v, 1, 86400, &o->timeout, e))
+        } else if (flag_is(a, "--timeout", NULL)) {
+            if (flag_parse_int(a, v, 1, 86400, &o->timeout, e))
                 return -1;
-        } else if (is(a, "--max-connections", NULL)) {
-            if (parse_int(a, v, 1, 4096, &o->max_connections, e))
+        } else if (flag_is(a, "--max-connections", NULL)) {
+            if (flag_parse_int(a, v, 1, 4096, &o->max_connections, e))
                 return -1;
-        } else if (is(a, "--kv-memory", NULL)) {
+        } else if (flag_is(a, "--kv-memory", NULL)) {
             if (parse_u64(a, v, 0, UINT64_MAX, &o->kv_memory, e))
                 return -1;
-        } else if (is(a, "--max-body", NULL)) {
+        } else if (flag_is(a, "--max-body", NULL)) {
             if (parse_u64(a, v, 1, (uint64_t)1 << 32, &u, e))
                 return -1;
             o->max_body = u;
-        } else if (is(a, "--kv-type", NULL)) {
+        } else if (flag_is(a, "--kv-type", NULL)) {
             if (adakv_kv_type_parse(a, v, &o->kv_type, e))
                 return -1;
-        } else if (is(a, "--numa", NULL)) {
+        } else if (flag_is(a, "--numa", NULL)) {
             if (adakv_numa_parse(a, v, &o->numa, e))
                 return -1;
         } else if (is_press_flag(a)) {

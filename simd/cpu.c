@@ -2,7 +2,9 @@
 #include "cpu.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +25,7 @@ static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
 /* SIMD_ISA_COUNT = no cap. Atomic because kernels read it from worker threads. */
 static atomic_int isa_cap = SIMD_ISA_COUNT;
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
-static struct adakv_err env_err;
+static char env_err[512]; /* the lazy read's message, for simd_isa_env_error() */
 static atomic_bool env_bad;
 
 static const char *const isa_names[SIMD_ISA_COUNT] = {
@@ -139,38 +141,51 @@ bool simd_isa_available(enum simd_isa isa) {
     return isa_rank(isa) <= isa_rank(simd_isa_detected());
 }
 
-int simd_isa_parse(const char *name, enum simd_isa *out, struct adakv_err *e) {
+/* Formats the one-line message (when the caller gave a buffer) and returns -1, like err_set. */
+__attribute__((format(printf, 3, 4))) static int msg_set(char *msg, size_t msg_size,
+                                                         const char *fmt, ...) {
+    if (msg && msg_size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, msg_size, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+int simd_isa_parse(const char *name, enum simd_isa *out, char *msg, size_t msg_size) {
     for (int i = 0; i < SIMD_ISA_COUNT; i++) {
         if (name && strcmp(name, isa_names[i]) == 0) {
             *out = (enum simd_isa)i;
             return 0;
         }
     }
-    return err_set(e, "ADAKV_ISA=%s: unknown ISA (expected scalar, avx2, avx512 or neon)",
+    return msg_set(msg, msg_size,
+                   "ADAKV_ISA=%s: unknown ISA (expected scalar, avx2, avx512 or neon)",
                    name ? name : "(null)");
 }
 
-int simd_isa_init(struct adakv_err *e) {
+int simd_isa_init(char *msg, size_t msg_size) {
     const char *v = getenv("ADAKV_ISA");
     if (!v || !*v)
         return 0;
     enum simd_isa cap = SIMD_ISA_SCALAR;
-    if (simd_isa_parse(v, &cap, e) < 0)
+    if (simd_isa_parse(v, &cap, msg, msg_size) < 0)
         return -1;
     if (cap != SIMD_ISA_SCALAR && isa_rank(cap) == 0)
-        return err_set(e, "ADAKV_ISA=%s: not an ISA of this CPU family", v);
+        return msg_set(msg, msg_size, "ADAKV_ISA=%s: not an ISA of this CPU family", v);
     atomic_store(&isa_cap, (int)cap);
     return 0;
 }
 
 static void env_read_once(void) {
-    if (simd_isa_init(&env_err) < 0)
+    if (simd_isa_init(env_err, sizeof env_err) < 0)
         atomic_store(&env_bad, true);
 }
 
 const char *simd_isa_env_error(void) {
     pthread_once(&env_once, env_read_once);
-    return atomic_load(&env_bad) ? env_err.msg : NULL;
+    return atomic_load(&env_bad) ? env_err : NULL;
 }
 
 void simd_set_isa_cap(enum simd_isa cap) {

@@ -10,8 +10,7 @@
 #define ADAKV_SIMD_CPU_H
 
 #include <stdbool.h>
-
-#include "error.h"
+#include <stddef.h>
 
 enum simd_isa {
     SIMD_ISA_SCALAR = 0,
@@ -45,13 +44,17 @@ bool simd_isa_available(enum simd_isa isa);
 /* Caps the level (SIMD_ISA_COUNT removes the cap). Not for use while kernels run. */
 void simd_set_isa_cap(enum simd_isa cap);
 
-/* Parses an ISA name ("scalar", "avx2", "avx512", "neon"). -1 with e set on anything else. */
-int simd_isa_parse(const char *name, enum simd_isa *out, struct adakv_err *e);
+/* Errors: simd/ sits below src/ and does not know the library's error type, so the two calls that
+ * can fail write their one-line message into a caller-owned buffer msg[msg_size] (may be NULL),
+ * truncated and NUL-terminated like snprintf: callers pass `e.msg, sizeof e.msg`. */
+
+/* Parses an ISA name ("scalar", "avx2", "avx512", "neon"). -1 with msg set on anything else. */
+int simd_isa_parse(const char *name, enum simd_isa *out, char *msg, size_t msg_size);
 
 /* Reads ADAKV_ISA now. An unknown value, or an ISA of the other CPU family, is an error (-1,
- * e set, cap left unchanged); the CLI calls this first so a typo is reported, not ignored.
+ * msg set, cap left unchanged); the CLI calls this first so a typo is reported, not ignored.
  * simd_isa() calls it lazily otherwise and keeps the message for simd_isa_env_error(). */
-int simd_isa_init(struct adakv_err *e);
+int simd_isa_init(char *msg, size_t msg_size);
 
 /* The message of a bad ADAKV_ISA seen by the lazy path, or NULL. */
 const char *simd_isa_env_error(void);

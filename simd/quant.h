@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "cpu.h"
-#include "tensor-type.h"
+#include "tensor-type-id.h"
 
 /* ---- block layouts (ggml-common.h; all fields little-endian, blocks packed, unaligned) ---- */
 

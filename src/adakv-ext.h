@@ -7,9 +7,9 @@
 
 #include "adakv.h"
 
-struct tokenizer; /* src/tokenizer.h */
-struct gguf_file; /* src/gguf.h */
-struct kv_cache;  /* src/kv-cache.h: per (layer, KV head) segments */
+struct tokenizer; /* src/text/tokenizer.h */
+struct gguf_file; /* src/gguf/gguf.h */
+struct kv_cache;  /* src/kv/kv-cache.h: per (layer, KV head) segments */
 
 const struct tokenizer *adakv_model_tokenizer(const struct adakv_model *m);
 const struct gguf_file *adakv_model_gguf(const struct adakv_model *m);

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Metadata type ids from the GGUF spec (deliberately not taken from src/gguf.h). */
+/* Metadata type ids from the GGUF spec (deliberately not taken from src/gguf/gguf.h). */
 enum { GW_T_STRING = 8, GW_T_ARRAY = 9, GW_T_BOOL = 7 };
 #define GW_T_U32     4
 #define GW_T_I32     5

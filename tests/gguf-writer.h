@@ -1,6 +1,6 @@
 /* gguf-writer: builds small GGUF files for tests (test code only, not part of libadakv).
  *
- * It is written from the GGUF spec, independently of src/gguf.c, so that tests of the reader
+ * It is written from the GGUF spec, independently of src/gguf/gguf.c, so that tests of the reader
  * do not share its mistakes. Typical use, a tiny llama model with random weights:
  *
  *     struct gw *w = gw_new();                         // GGUF v3, alignment 32

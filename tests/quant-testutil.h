@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "quant.h"
+#include "tensor-type.h" /* names and row sizes for the messages and buffers */
 
 struct qt_layout {
     uint32_t type;

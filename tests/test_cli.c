@@ -425,7 +425,7 @@ Test(cli, option_given_twice_or_contradicting) {
  * prefix of "--ada-kvpress". */
 Test(cli, help_lists_every_accepted_option) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/src/cli.c", env("ADAKV_SRCDIR"));
+    snprintf(path, sizeof path, "%s/src/cli/cli.c", env("ADAKV_SRCDIR"));
     FILE *f = fopen(path, "r");
     cr_assert(f, "%s", path);
     struct run r;

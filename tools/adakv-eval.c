@@ -3,12 +3,12 @@
  * every press x compression ratio x question-aware/agnostic mode, one CSV row each
  * (tools/eval-csv.h, resumable); tools/eval-plot.sh draws the figures of docs/eval.md.
  *
- * Each case (task, length, depth, sample) is tokenized as adakv-run --chat does (src/prompt.h):
- * the context (task instruction + haystack with the needles, never naming what is asked), then
- * the question and RULER's answer prefix at the start of the model's turn. Modes, as adakv-run:
- *   agnostic  the context alone is prefilled with the press; the question is prefilled on top
- *             of the compressed cache without compression; greedy decoding follows;
- *   aware     context and question are prefilled with the press together.
+ * Each case (task, length, depth, sample) is tokenized as adakv-run --chat does
+ * (src/text/prompt.h): the context (task instruction + haystack with the needles, never naming what
+ * is asked), then the question and RULER's answer prefix at the start of the model's turn. Modes,
+ * as adakv-run: agnostic  the context alone is prefilled with the press; the question is prefilled
+ * on top of the compressed cache without compression; greedy decoding follows; aware     context
+ * and question are prefilled with the press together.
  *
  * Shared prefill (default; --no-share turns it off). Layer-major prefill compresses layer l only
  * after that layer's attention over the whole batch ran, so every press sees the same K, V and
@@ -34,6 +34,7 @@
 #include "error.h"
 #include "eval-csv.h"
 #include "eval-tasks.h"
+#include "flag.h"
 #include "kv-cache.h"
 #include "prompt.h"
 #include "tokenizer.h"
@@ -113,28 +114,6 @@ static int err_wrap(struct adakv_err *e, const char *what) {
     return err_set(e, "%s: %s", what, msg);
 }
 
-static int parse_long(const char *flag, const char *s, long lo, long hi, long *out,
-                      struct adakv_err *e) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end)
-        return err_set(e, "%s: '%s' is not an integer", flag, s);
-    if (v < lo || v > hi)
-        return err_set(e, "%s: %ld is out of range [%ld, %ld]", flag, v, lo, hi);
-    *out = v;
-    return 0;
-}
-
-static int parse_int(const char *flag, const char *s, int lo, int hi, int *out,
-                     struct adakv_err *e) {
-    long v = 0;
-    if (parse_long(flag, s, lo, hi, &v, e))
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
 /* Splits `list` in place at commas; empty and repeated items are errors. */
 static int split_list(const char *flag, char *list, const char **items, int *n,
                       struct adakv_err *e) {
@@ -163,7 +142,7 @@ static int int_list(const char *flag, char *list, int lo, int hi, int *out, int 
     if (split_list(flag, list, items, n, e))
         return -1;
     for (int i = 0; i < *n; i++)
-        if (parse_int(flag, items[i], lo, hi, &out[i], e))
+        if (flag_parse_int(flag, items[i], lo, hi, &out[i], e))
             return -1;
     return 0;
 }
@@ -294,17 +273,17 @@ static int parse_flag(struct eval_opts *o, struct list_args *l, const char *a, c
     else if (!strcmp(a, "--mode"))
         l->mode = v;
     else if (!strcmp(a, "--samples"))
-        return parse_int(a, v, 1, 100000, &o->samples, e);
+        return flag_parse_int(a, v, 1, 100000, &o->samples, e);
     else if (!strcmp(a, "-s") || !strcmp(a, "--seed")) {
-        if (parse_long(a, v, 0, 0x7fffffffL, &n, e))
+        if (flag_parse_long(a, v, 0, 0x7fffffffL, &n, e))
             return -1;
         o->seed = (uint64_t)n;
     } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict"))
-        return parse_int(a, v, 1, 4096, &o->n_predict, e);
+        return flag_parse_int(a, v, 1, 4096, &o->n_predict, e);
     else if (!strcmp(a, "--window"))
-        return parse_int(a, v, 1, 4096, &o->window, e);
+        return flag_parse_int(a, v, 1, 4096, &o->window, e);
     else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
-        return parse_int(a, v, 0, 1024, &o->n_threads, e);
+        return flag_parse_int(a, v, 0, 1024, &o->n_threads, e);
     else if (!strcmp(a, "--progress")) {
         if (strcmp(v, "auto") && strcmp(v, "off"))
             return err_set(e, "--progress: expected auto or off, got '%s'", v);

@@ -38,6 +38,7 @@
 #include <time.h>
 
 #include "adakv-ext.h"
+#include "flag.h"
 #include "kv-cache.h"
 #include "tokenizer.h"
 
@@ -124,21 +125,6 @@ static void usage(FILE *out) {
 }
 
 /* ==== flags ==== */
-
-static int parse_int(const char *flag, const char *s, int lo, int hi, int *out,
-                     struct adakv_err *e) {
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s)
-        return err_set(e, "%s: missing value", flag);
-    if (errno || end == s || *end)
-        return err_set(e, "%s: '%s' is not an integer", flag, s);
-    if (v < lo || v > hi)
-        return err_set(e, "%s: %ld is out of range [%d, %d]", flag, v, lo, hi);
-    *out = (int)v;
-    return 0;
-}
 
 static int parse_kv_type(const char *flag, const char *s, enum adakv_kv_type *out,
                          struct adakv_err *e) {
@@ -229,13 +215,13 @@ static int parse_flags(int argc, char **argv, struct fid_opts *o, struct adakv_e
         } else if (!strcmp(a, "--kl-out")) {
             o->kl_out = v;
         } else if (!strcmp(a, "--prefix")) {
-            rc = parse_int(a, v, 1, 1 << 20, &o->prefix, e);
+            rc = flag_parse_int(a, v, 1, 1 << 20, &o->prefix, e);
         } else if (!strcmp(a, "--continuation")) {
-            rc = parse_int(a, v, 1, 1 << 20, &o->continuation, e);
+            rc = flag_parse_int(a, v, 1, 1 << 20, &o->continuation, e);
         } else if (!strcmp(a, "--window")) {
-            rc = parse_int(a, v, 1, 1 << 20, &o->window, e);
+            rc = flag_parse_int(a, v, 1, 1 << 20, &o->window, e);
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            rc = parse_int(a, v, 0, 1024, &o->n_threads, e);
+            rc = flag_parse_int(a, v, 0, 1024, &o->n_threads, e);
         } else if (!strcmp(a, "--press-opt")) {
             if (v && (!strchr(v, '=') || v[0] == '='))
                 rc = err_set(e, "--press-opt: expected NAME=VALUE, got '%s'", v);
@@ -306,7 +292,7 @@ static int parse_flags(int argc, char **argv, struct fid_opts *o, struct adakv_e
     if (split_list("--kv-budget", o->budget_list, items, &o->n_budget, e))
         return -1;
     for (int i = 0; i < o->n_budget; i++)
-        if (parse_int("--kv-budget", items[i], 1, 1 << 24, &o->budgets[i], e))
+        if (flag_parse_int("--kv-budget", items[i], 1, 1 << 24, &o->budgets[i], e))
             return -1;
     return 0;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Generates src/unicode-data.c: the code point classes the BPE pre-tokenizers need.
+"""Generates src/text/unicode-data.c: the code point classes the BPE pre-tokenizers need.
 
-Usage: tools/gen-unicode-data.py > src/unicode-data.c
+Usage: tools/gen-unicode-data.py > src/text/unicode-data.c
 
 Source: Python's `unicodedata` module API. llama.cpp's tables (the reference adakv must match
 token for token) are built from Unicode 15.1.0, while the standard library of the Python on the
@@ -34,7 +34,7 @@ except ImportError:
 
 MAX_CPT = 0x110000
 
-# Bit values shared with src/unicode.h (UNICODE_*).
+# Bit values shared with src/text/unicode.h (UNICODE_*).
 UNDEFINED, NUMBER, LETTER, SEPARATOR, MARK, PUNCT, SYMBOL, CONTROL = (
     0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80)
 WHITESPACE = 0x100

@@ -16,8 +16,8 @@ data=$top/tests/data/kvpress
 [ -f "$build/.libs/libadakv.so" ] || { echo "run.sh: no $build/.libs/libadakv.so (tools/build.sh first)" >&2; exit 1; }
 py=$("$top/tools/kvpress/venv.sh" | tail -1)
 tok=$build/kvpress-tokenize
-cc -std=c11 -O2 -I"$top/src" -I"$build" "$top/tools/kvpress/tokenize.c" -L"$build/.libs" -ladakv \
-    -Wl,-rpath,"$build/.libs" -o "$tok"
+cc -std=c11 -O2 -I"$top/src" -I"$top/src/text" -I"$top/src/gguf" -I"$top/simd" -I"$build" \
+    "$top/tools/kvpress/tokenize.c" -L"$build/.libs" -ladakv -Wl,-rpath,"$build/.libs" -o "$tok"
 "$tok" "$model" "$data/prompt.txt" > "$data/tokens.txt"
 echo "run.sh: $(wc -w < "$data/tokens.txt") tokens in $data/tokens.txt" >&2
 TQDM_DISABLE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$py" "$top/tools/kvpress/golden.py" "$model" "$data/tokens.txt" "$data"

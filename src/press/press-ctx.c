@@ -10,6 +10,7 @@
 
 #include "adakv-ext.h"
 #include "error.h"
+#include "flag.h"
 #include "forward.h"
 #include "kv-press.h"
 #include "kv-report.h"
@@ -60,19 +61,6 @@ struct adakv_press *adakv_press_new(void) {
 
 void adakv_press_free(struct adakv_press *p) {
     free(p);
-}
-
-static int parse_int(const char *flag, const char *s, long lo, long hi, long *out,
-                     struct adakv_err *e) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end)
-        return err_set(e, "--%s: '%s' is not an integer", flag, s);
-    if (v < lo || v > hi)
-        return err_set(e, "--%s: %ld is out of range [%ld, %ld]", flag, v, lo, hi);
-    *out = v;
-    return 0;
 }
 
 int adakv_press_set(struct adakv_press *p, const char *name, const char *value,
@@ -126,7 +114,7 @@ int adakv_press_set(struct adakv_press *p, const char *name, const char *value,
         return 0;
     }
     if (!strcmp(name, "seed")) {
-        if (parse_int(name, value, 0, 0x7fffffffL, &v, e))
+        if (flag_parse_long("--seed", value, 0, 0x7fffffffL, &v, e))
             return -1;
         c->seed = (uint64_t)v;
         return 0;
@@ -136,13 +124,13 @@ int adakv_press_set(struct adakv_press *p, const char *name, const char *value,
     if (!strcmp(name, "kv-chunk"))
         return kv_press_parse_kv_chunk(value, &c->decode_chunk, e);
     if (!strcmp(name, "prefill-chunk")) {
-        if (parse_int(name, value, 1, 1L << 22, &v, e))
+        if (flag_parse_long("--prefill-chunk", value, 1, 1L << 22, &v, e))
             return -1;
         c->prefill_chunk = (int)v;
         return 0;
     }
     if (!strcmp(name, "reserve")) {
-        if (parse_int(name, value, 0, 1 << 24, &v, e))
+        if (flag_parse_long("--reserve", value, 0, 1 << 24, &v, e))
             return -1;
         c->reserve = (int)v;
         return 0;

@@ -27,27 +27,15 @@ struct lens {
     size_t n, cap;
 };
 
-struct sym {
-    int prev, next;
-    uint32_t off, n;
-};
-
-struct bigram {
-    int32_t rank;
-    int left, right;
-    uint32_t size;
-};
-
 struct bpe_work {
     uint32_t *cpt;
     uint16_t *flags;
     struct lens a, b;
     char *word;
     size_t word_cap;
-    struct sym *syms;
+    struct tok_sym *syms;
     size_t syms_cap;
-    struct bigram *heap;
-    size_t heap_n, heap_cap;
+    struct tok_heap heap; /* candidate merges by rank */
     bool oom;
 };
 
@@ -351,63 +339,16 @@ static void pretokenize(const struct tokenizer *t, struct bpe_work *w) {
 
 /* ---------------------------------------------------------------- merge loop */
 
-static bool bigram_less(const struct bigram *x, const struct bigram *y) {
-    return x->rank < y->rank || (x->rank == y->rank && x->left < y->left);
-}
-
-static void heap_push(struct bpe_work *w, struct bigram b) {
-    if (w->heap_n == w->heap_cap) {
-        size_t cap = w->heap_cap ? w->heap_cap * 2 : 64;
-        struct bigram *nh = realloc(w->heap, cap * sizeof *nh);
-        if (!nh) {
-            w->oom = true;
-            return;
-        }
-        w->heap = nh;
-        w->heap_cap = cap;
-    }
-    size_t i = w->heap_n++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!bigram_less(&b, &w->heap[parent]))
-            break;
-        w->heap[i] = w->heap[parent];
-        i = parent;
-    }
-    w->heap[i] = b;
-}
-
-static struct bigram heap_pop(struct bpe_work *w) {
-    struct bigram top = w->heap[0];
-    struct bigram last = w->heap[--w->heap_n];
-    size_t i = 0, n = w->heap_n;
-    for (;;) {
-        size_t l = 2 * i + 1, best = i;
-        const struct bigram *bp = &last;
-        if (l < n && bigram_less(&w->heap[l], bp)) {
-            best = l;
-            bp = &w->heap[l];
-        }
-        if (l + 1 < n && bigram_less(&w->heap[l + 1], bp))
-            best = l + 1;
-        if (best == i)
-            break;
-        w->heap[i] = w->heap[best];
-        i = best;
-    }
-    if (n)
-        w->heap[i] = last;
-    return top;
-}
-
 static void try_pair(const struct tokenizer *t, struct bpe_work *w, int left, int right) {
     if (left < 0 || right < 0)
         return;
-    const struct sym *l = &w->syms[left], *r = &w->syms[right];
+    const struct tok_sym *l = &w->syms[left], *r = &w->syms[right];
     int32_t rank = tok_merge_rank(t, w->word + l->off, l->n, w->word + r->off, r->n);
     if (rank < 0)
         return;
-    heap_push(w, (struct bigram){rank, left, right, l->n + r->n});
+    const struct tok_pair p = {.rank = rank, .left = left, .right = right, .size = l->n + r->n};
+    if (!tok_heap_push(&w->heap, p))
+        w->oom = true; /* merge_word fails after its loop */
 }
 
 static int emit_symbol(const struct tokenizer *t, const char *s, size_t n, struct tok_ids *ids,
@@ -431,7 +372,7 @@ static int merge_word(const struct tokenizer *t, struct bpe_work *w, size_t wlen
             return tok_ids_push(ids, id, e);
     }
     if (wlen > w->syms_cap) {
-        struct sym *ns = realloc(w->syms, wlen * sizeof *ns);
+        struct tok_sym *ns = realloc(w->syms, wlen * sizeof *ns);
         if (!ns)
             return err_set(e, "tokenizer: out of memory");
         w->syms = ns;
@@ -443,26 +384,19 @@ static int merge_word(const struct tokenizer *t, struct bpe_work *w, size_t wlen
         if (n > wlen - off)
             n = wlen - off;
         w->syms[nsym] =
-            (struct sym){nsym - 1, off + n == wlen ? -1 : nsym + 1, (uint32_t)off, (uint32_t)n};
+            (struct tok_sym){nsym - 1, off + n == wlen ? -1 : nsym + 1, (uint32_t)off, (uint32_t)n};
         nsym++;
         off += n;
     }
-    w->heap_n = 0;
+    w->heap.n = 0;
     for (int i = 1; i < nsym; i++)
         try_pair(t, w, i - 1, i);
-    while (w->heap_n > 0 && !w->oom) {
-        struct bigram b = heap_pop(w);
-        struct sym *l = &w->syms[b.left], *r = &w->syms[b.right];
-        /* Stale if either side was merged away or grew since the pair was pushed. */
-        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size)
+    while (w->heap.n > 0 && !w->oom) {
+        const struct tok_pair b = tok_heap_pop(&w->heap);
+        if (!tok_sym_merge(w->syms, b))
             continue;
-        l->n += r->n;
-        r->n = 0;
-        l->next = r->next;
-        if (r->next >= 0)
-            w->syms[r->next].prev = b.left;
-        try_pair(t, w, l->prev, b.left);
-        try_pair(t, w, b.left, l->next);
+        try_pair(t, w, w->syms[b.left].prev, b.left);
+        try_pair(t, w, b.left, w->syms[b.left].next);
     }
     if (w->oom)
         return err_set(e, "tokenizer: out of memory");
@@ -481,7 +415,7 @@ static void work_free(struct bpe_work *w) {
     free(w->b.v);
     free(w->word);
     free(w->syms);
-    free(w->heap);
+    free(w->heap.v);
 }
 
 int tok_bpe_encode(const struct tokenizer *t, const char *text, size_t len, struct tok_ids *ids,

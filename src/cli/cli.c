@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "flag.h"
 
 void cli_usage(FILE *out) {
     fputs(
@@ -83,19 +84,6 @@ void cli_usage(FILE *out) {
         out);
 }
 
-static int parse_long(const char *flag, const char *s, long lo, long hi, long *out,
-                      struct adakv_err *e) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end != '\0')
-        return err_set(e, "%s: expected an integer, got '%s'", flag, s);
-    if (v < lo || v > hi)
-        return err_set(e, "%s: %ld is out of range [%ld, %ld]", flag, v, lo, hi);
-    *out = v;
-    return 0;
-}
-
 static int parse_float(const char *flag, const char *s, double lo, double hi, bool lo_open,
                        float *out, struct adakv_err *e) {
     char *end;
@@ -119,10 +107,6 @@ static void defaults(struct cli_opts *o) {
     o->perf = true;
     o->kv_type = ADAKV_KV_INT8;
     o->progress = CLI_PROGRESS_AUTO;
-}
-
-static bool is(const char *a, const char *s1, const char *s2) {
-    return !strcmp(a, s1) || (s2 && !strcmp(a, s2));
 }
 
 /* The one spelling of an option with aliases, so "-c 8 --ctx-size 9" counts as given twice.
@@ -172,39 +156,39 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct adakv_err *e) {
         const char *a = argv[i];
         long v = 0;
         /* flags without a value */
-        if (is(a, "-h", "--help")) {
+        if (flag_is(a, "-h", "--help")) {
             o->help = true;
             continue;
         }
-        if (is(a, "--version", NULL)) {
+        if (flag_is(a, "--version", NULL)) {
             o->version = true;
             continue;
         }
-        if (is(a, "--chat", NULL)) {
+        if (flag_is(a, "--chat", NULL)) {
             o->chat = true;
             continue;
         }
-        if (is(a, "--ignore-eos", NULL)) {
+        if (flag_is(a, "--ignore-eos", NULL)) {
             o->ignore_eos = true;
             continue;
         }
-        if (is(a, "--no-perf", NULL)) {
+        if (flag_is(a, "--no-perf", NULL)) {
             o->perf = false;
             continue;
         }
-        if (is(a, "--reference", NULL)) {
+        if (flag_is(a, "--reference", NULL)) {
             o->reference = true;
             continue;
         }
-        if (is(a, "--kv-report", NULL)) {
+        if (flag_is(a, "--kv-report", NULL)) {
             o->kv_report = true;
             continue;
         }
-        if (is(a, "--question-aware", NULL)) {
+        if (flag_is(a, "--question-aware", NULL)) {
             o->question_aware = true;
             continue;
         }
-        if (is(a, "--ada", NULL) || is(a, "--ada-kvpress", NULL)) {
+        if (flag_is(a, "--ada", NULL) || flag_is(a, "--ada-kvpress", NULL)) {
             if (seen_once(&seen, a, e))
                 return -1;
             if (adakv_press_set(o->press, "ada", a[5] ? "kvpress" : "on", e))
@@ -222,43 +206,44 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct adakv_err *e) {
         if (i + 1 >= argc)
             return err_set(e, "%s: missing value", a);
         const char *val = argv[++i];
-        if (!is(a, "--question", NULL) && seen_once(&seen, a, e))
+        if (!flag_is(a, "--question", NULL) && seen_once(&seen, a, e))
             return -1;
-        if (is(a, "-m", "--model"))
+        if (flag_is(a, "-m", "--model"))
             o->model_path = val;
-        else if (is(a, "-f", "--file"))
+        else if (flag_is(a, "-f", "--file"))
             o->prompt_file = val;
-        else if (is(a, "-p", "--prompt"))
+        else if (flag_is(a, "-p", "--prompt"))
             o->prompt_text = val;
-        else if (is(a, "--perplexity", NULL))
+        else if (flag_is(a, "--perplexity", NULL))
             o->perplexity_file = val;
-        else if (is(a, "--question", NULL)) {
+        else if (flag_is(a, "--question", NULL)) {
             if (o->n_questions == (int)(sizeof o->questions / sizeof o->questions[0]))
                 return err_set(e, "--question: at most %d questions",
                                (int)(sizeof o->questions / sizeof o->questions[0]));
             o->questions[o->n_questions++] = val;
-        } else if (is(a, "--press", NULL) || is(a, "--kv-budget", NULL) ||
-                   is(a, "--kv-ratio", NULL) || is(a, "--alpha", NULL) || is(a, "--window", NULL) ||
-                   is(a, "--pool-kernel", NULL) || is(a, "--pool", NULL) || is(a, "--beta", NULL) ||
-                   is(a, "--sink", NULL) || is(a, "--critical-ratio", NULL) ||
-                   is(a, "--kv-max", NULL) || is(a, "--kv-chunk", NULL) ||
-                   is(a, "--prefill-chunk", NULL)) {
+        } else if (flag_is(a, "--press", NULL) || flag_is(a, "--kv-budget", NULL) ||
+                   flag_is(a, "--kv-ratio", NULL) || flag_is(a, "--alpha", NULL) ||
+                   flag_is(a, "--window", NULL) || flag_is(a, "--pool-kernel", NULL) ||
+                   flag_is(a, "--pool", NULL) || flag_is(a, "--beta", NULL) ||
+                   flag_is(a, "--sink", NULL) || flag_is(a, "--critical-ratio", NULL) ||
+                   flag_is(a, "--kv-max", NULL) || flag_is(a, "--kv-chunk", NULL) ||
+                   flag_is(a, "--prefill-chunk", NULL)) {
             if (adakv_press_set(o->press, a + 2, val, e))
                 return -1;
-        } else if (is(a, "-n", "--n-predict")) {
-            if (parse_long(a, val, -1, INT_MAX, &v, e))
+        } else if (flag_is(a, "-n", "--n-predict")) {
+            if (flag_parse_long(a, val, -1, INT_MAX, &v, e))
                 return -1;
             o->n_predict = (int)v;
-        } else if (is(a, "-c", "--ctx-size")) {
+        } else if (flag_is(a, "-c", "--ctx-size")) {
             /* up to the library's limit: whether the machine holds it is checked at load */
-            if (parse_long(a, val, 0, 1 << 22, &v, e))
+            if (flag_parse_long(a, val, 0, 1 << 22, &v, e))
                 return -1;
             o->n_ctx = (int)v;
-        } else if (is(a, "-t", "--threads")) {
-            if (parse_long(a, val, 0, 512, &v, e)) /* llama.cpp's GGML_MAX_N_THREADS */
+        } else if (flag_is(a, "-t", "--threads")) {
+            if (flag_parse_long(a, val, 0, 512, &v, e)) /* llama.cpp's GGML_MAX_N_THREADS */
                 return -1;
             o->n_threads = (int)v;
-        } else if (is(a, "-s", "--seed")) {
+        } else if (flag_is(a, "-s", "--seed")) {
             char *end;
             errno = 0;
             unsigned long long s = strtoull(val, &end, 10);
@@ -266,17 +251,17 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct adakv_err *e) {
                 return err_set(e, "%s: expected a non-negative integer, got '%s'", a, val);
             o->seed = s;
             o->seed_set = true;
-        } else if (is(a, "--temp", NULL)) {
+        } else if (flag_is(a, "--temp", NULL)) {
             if (parse_float(a, val, 0.0, 100.0, false, &o->temp, e))
                 return -1;
-        } else if (is(a, "--top-k", NULL)) {
-            if (parse_long(a, val, 0, INT_MAX, &v, e))
+        } else if (flag_is(a, "--top-k", NULL)) {
+            if (flag_parse_long(a, val, 0, INT_MAX, &v, e))
                 return -1;
             o->top_k = (int)v;
-        } else if (is(a, "--top-p", NULL)) {
+        } else if (flag_is(a, "--top-p", NULL)) {
             if (parse_float(a, val, 0.0, 1.0, true, &o->top_p, e))
                 return -1;
-        } else if (is(a, "--kv-type", "-ctk") || is(a, "-ctv", NULL)) {
+        } else if (flag_is(a, "--kv-type", "-ctk") || flag_is(a, "-ctv", NULL)) {
             enum adakv_kv_type t = ADAKV_KV_INT8;
             if (adakv_kv_type_parse(a, val, &t, e))
                 return -1;
@@ -285,13 +270,13 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct adakv_err *e) {
                                o->kv_type_flag);
             o->kv_type = t;
             o->kv_type_flag = a;
-        } else if (is(a, "--prefill-gemm", NULL)) {
+        } else if (flag_is(a, "--prefill-gemm", NULL)) {
             if (adakv_prefill_gemm_parse(a, val, &o->prefill_gemm, e))
                 return -1;
-        } else if (is(a, "--numa", NULL)) {
+        } else if (flag_is(a, "--numa", NULL)) {
             if (adakv_numa_parse(a, val, &o->numa, e))
                 return -1;
-        } else if (is(a, "--progress", NULL)) {
+        } else if (flag_is(a, "--progress", NULL)) {
             if (!strcmp(val, "auto"))
                 o->progress = CLI_PROGRESS_AUTO;
             else if (!strcmp(val, "on"))

@@ -1,6 +1,6 @@
-/* Tensor binding shared by the arch files: look a tensor up by its canonical name and check its
- * type and shape before anything reads it, so a mismatched file fails at load with one line
- * naming the tensor, what was expected and what the file holds. */
+/* Tensor binding shared by the arch files of models/: look a tensor up by its canonical name and
+ * check its type and shape before anything reads it, so a mismatched file fails at load with one
+ * line naming the tensor, what was expected and what the file holds. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

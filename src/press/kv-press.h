@@ -1,7 +1,8 @@
 /* Presses: which KV rows each layer keeps after prefill (issue 3; maths in algorithms.md 1-6).
  * Data flow per layer: int8 KV cache -> scores (kv-score) -> budgets (kv-budget) -> compaction
- * (kv-compact). This file holds the press configuration, the flag parsers the CLI calls, and
- * the per-layer hook the engine calls during layer-major prefill.
+ * (kv-compact). This header holds the press configuration and the flag parsers the CLI calls
+ * (kv-press-config.c), and the per-layer hook the engine calls during layer-major prefill
+ * (kv-press.c).
  *
  * How the engine wires it (adakv.h, struct adakv_ctx_params):
  *

@@ -19,83 +19,25 @@
 
 #include "tokenizer-impl.h"
 
-struct spm_sym {
-    int prev, next;
-    uint32_t off, n;
-};
-
-struct spm_pair {
-    float score;
-    int left, right;
-    uint32_t size;
-};
-
 struct spm_work {
     const char *text;
-    struct spm_sym *syms;
-    struct spm_pair *heap;
-    size_t heap_n, heap_cap;
+    struct tok_sym *syms;
+    struct tok_heap heap; /* candidate merges by score */
     bool oom;
 };
-
-/* Priority: higher score first, then the leftmost pair. */
-static bool pair_before(const struct spm_pair *x, const struct spm_pair *y) {
-    return x->score > y->score || (x->score == y->score && x->left < y->left);
-}
-
-static void heap_push(struct spm_work *w, struct spm_pair p) {
-    if (w->heap_n == w->heap_cap) {
-        size_t cap = w->heap_cap ? w->heap_cap * 2 : 64;
-        struct spm_pair *nh = realloc(w->heap, cap * sizeof *nh);
-        if (!nh) {
-            w->oom = true;
-            return;
-        }
-        w->heap = nh;
-        w->heap_cap = cap;
-    }
-    size_t i = w->heap_n++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!pair_before(&p, &w->heap[parent]))
-            break;
-        w->heap[i] = w->heap[parent];
-        i = parent;
-    }
-    w->heap[i] = p;
-}
-
-static struct spm_pair heap_pop(struct spm_work *w) {
-    struct spm_pair top = w->heap[0], last = w->heap[--w->heap_n];
-    size_t i = 0, n = w->heap_n;
-    for (;;) {
-        size_t l = 2 * i + 1, best = i;
-        const struct spm_pair *bp = &last;
-        if (l < n && pair_before(&w->heap[l], bp)) {
-            best = l;
-            bp = &w->heap[l];
-        }
-        if (l + 1 < n && pair_before(&w->heap[l + 1], bp))
-            best = l + 1;
-        if (best == i)
-            break;
-        w->heap[i] = w->heap[best];
-        i = best;
-    }
-    if (n)
-        w->heap[i] = last;
-    return top;
-}
 
 static void try_pair(const struct tokenizer *t, struct spm_work *w, int left, int right) {
     if (left < 0 || right < 0)
         return;
-    const struct spm_sym *l = &w->syms[left], *r = &w->syms[right];
+    const struct tok_sym *l = &w->syms[left], *r = &w->syms[right];
     /* Adjacent symbols are contiguous in the text, so the pair's text is one slice. */
     int32_t id = tok_lookup(t, w->text + l->off, l->n + r->n);
     if (id < 0)
         return;
-    heap_push(w, (struct spm_pair){t->tokens[id].score, left, right, l->n + r->n});
+    const struct tok_pair p = {
+        .score = t->tokens[id].score, .left = left, .right = right, .size = l->n + r->n};
+    if (!tok_heap_push(&w->heap, p))
+        w->oom = true; /* tok_spm_encode fails after its loop */
 }
 
 static int emit_bytes(const struct tokenizer *t, const char *s, size_t n, struct tok_ids *ids,
@@ -153,31 +95,25 @@ int tok_spm_encode(const struct tokenizer *t, const char *raw, size_t len, struc
         if (n > tlen - off)
             n = tlen - off;
         w.syms[nsym] =
-            (struct spm_sym){nsym - 1, off + n == tlen ? -1 : nsym + 1, (uint32_t)off, (uint32_t)n};
+            (struct tok_sym){nsym - 1, off + n == tlen ? -1 : nsym + 1, (uint32_t)off, (uint32_t)n};
         nsym++;
         off += n;
     }
     for (int i = 1; i < nsym; i++)
         try_pair(t, &w, i - 1, i);
-    while (w.heap_n > 0 && !w.oom) {
-        struct spm_pair p = heap_pop(&w);
-        struct spm_sym *l = &w.syms[p.left], *r = &w.syms[p.right];
-        if (l->n == 0 || r->n == 0 || l->n + r->n != p.size)
+    while (w.heap.n > 0 && !w.oom) {
+        const struct tok_pair p = tok_heap_pop(&w.heap);
+        if (!tok_sym_merge(w.syms, p))
             continue;
-        l->n += r->n;
-        r->n = 0;
-        l->next = r->next;
-        if (r->next >= 0)
-            w.syms[r->next].prev = p.left;
-        try_pair(t, &w, l->prev, p.left);
-        try_pair(t, &w, p.left, l->next);
+        try_pair(t, &w, w.syms[p.left].prev, p.left);
+        try_pair(t, &w, p.left, w.syms[p.left].next);
     }
     if (w.oom) {
         err_set(e, "tokenizer: out of memory");
         goto done;
     }
     for (int i = 0; i >= 0; i = w.syms[i].next) {
-        const struct spm_sym *s = &w.syms[i];
+        const struct tok_sym *s = &w.syms[i];
         int32_t id = tok_lookup(t, text + s->off, s->n);
         if (id >= 0) {
             if (tok_ids_push(ids, id, e))
@@ -190,6 +126,6 @@ int tok_spm_encode(const struct tokenizer *t, const char *raw, size_t len, struc
 done:
     free(text);
     free(w.syms);
-    free(w.heap);
+    free(w.heap.v);
     return rc;
 }

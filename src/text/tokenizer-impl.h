@@ -1,5 +1,6 @@
-/* Internal layout shared by tokenizer.c (loading, special tokens, pieces), tokenizer-bpe.c and
- * tokenizer-spm.c. Not part of the public API. */
+/* Internal layout shared by tokenizer.c (loading, accessors), tokenizer-special.c (special tokens),
+ * tokenizer-text.c (encode, decode), tokenizer-bpe.c and tokenizer-spm.c (the two encoders) and
+ * tokenizer-merge.c (their merge loop's heap and merge step). Not part of the public API. */
 #ifndef ADAKV_TOKENIZER_IMPL_H
 #define ADAKV_TOKENIZER_IMPL_H
 
@@ -69,12 +70,58 @@ int32_t tok_lookup(const struct tokenizer *t, const char *text, size_t len);
 int32_t tok_merge_rank(const struct tokenizer *t, const char *l, size_t ln, const char *r,
                        size_t rn);
 
+/* Optional token id key: an id outside the vocabulary keeps *id (the model family's default,
+ * or none) with a warning naming the key, as llama.cpp's "bad special token" warning does.
+ * 0, or -1 with e set when the key is not an unsigned integer. */
+int tok_read_id(struct tokenizer *t, const struct gguf_file *f, const char *key, int32_t *id,
+                struct adakv_err *e);
+/* After the vocab and the ids the file names are loaded: finds the special tokens the file does
+ * not name, forces control type on them, builds t->eog and t->special. 0, or -1 with e set. */
+int tok_special_setup(struct tokenizer *t, const struct gguf_file *f, struct adakv_err *e);
+
 /* Growable id array for the encoders. */
 struct tok_ids {
     int32_t *v;
     size_t n, cap;
 };
 int tok_ids_push(struct tok_ids *ids, int32_t id, struct adakv_err *e);
+
+/* ---- The merge loop both encoders run (tokenizer-merge.c): a word is a linked list of symbols;
+ * candidate pairs of neighbours wait in a heap, best first; the best is popped, skipped when
+ * stale, else its right symbol is merged into its left one and the new neighbour pairs pushed.
+ * BPE and SPM differ only in which pairs are candidates and in their key. */
+
+/* One symbol: the byte range [off, off + n) of the encoder's text, linked to its neighbours
+ * (indices, -1 at the ends); n = 0 once merged into its left neighbour. */
+struct tok_sym {
+    int prev, next;
+    uint32_t off, n;
+};
+
+/* A candidate merge of the adjacent symbols `left` and `right`. Merged in this order: the lower
+ * rank first (BPE: the merge's line), else the higher score (SPM: the score of the token the
+ * pair forms), else the leftmost pair. Each encoder sets one of rank and score and leaves the
+ * other 0, so the one order is BPE's (rank, left) and SPM's (-score, left). size: the two
+ * symbols' bytes when pushed (a popped pair whose symbols have changed since is stale). */
+struct tok_pair {
+    int32_t rank;
+    float score;
+    int left, right;
+    uint32_t size;
+};
+/* Binary heap of candidates, best first; zero-initialised = empty. */
+struct tok_heap {
+    struct tok_pair *v; /* [cap], owned: free(v) */
+    size_t n, cap;
+};
+/* Adds p (the array grows by doubling). False when out of memory: p is dropped. */
+bool tok_heap_push(struct tok_heap *h, struct tok_pair p);
+/* Removes and returns the best candidate; h->n > 0. */
+struct tok_pair tok_heap_pop(struct tok_heap *h);
+/* Merges p's right symbol into its left one, unless p is stale (either side merged away or grown
+ * since p was pushed). True when merged: the caller then pushes p.left's pairs with its new
+ * neighbours. */
+bool tok_sym_merge(struct tok_sym *syms, struct tok_pair p);
 
 /* Encoders of one raw-text fragment (no special tokens inside), appending to ids. */
 int tok_bpe_encode(const struct tokenizer *t, const char *text, size_t len, struct tok_ids *ids,

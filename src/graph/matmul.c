@@ -84,18 +84,28 @@ static void gemm_tiles(quant_gemm_fn gemm, const struct matmul_weight *const *w,
     }
 }
 
+/* The weight type's kernels when the repacked paths below can take these weights (all of them
+ * repacked, one type and row length, the activation row packable), else NULL; each path then
+ * checks for its own kernel. */
+static const struct quant_kernels *rp_kernels(const struct matmul_weight *const *w, int n_w) {
+    const struct quant_kernels *k = quant_kernels(w[0]->type);
+    if (!k || !k->pack_act || w[0]->n_in > QUANT_GEMM_MAX_N)
+        return NULL;
+    for (int i = 0; i < n_w; i++)
+        if (!w[i]->rp || w[i]->type != w[0]->type || w[i]->n_in != w[0]->n_in)
+            return NULL;
+    return k;
+}
+
 /* One token over repacked rows (decode): X packed once, then the row tiles of every weight in
  * one parallel region, each thread one contiguous run of tiles and one kernel call per weight
  * in it (the kernel may prepare the activation row per call). True when it ran (all weights
  * repacked, one type and row length, and the ISA has the kernel). */
 static bool matmul_rp(const struct matmul_weight *const *w, int n_w, const float *x,
                       float *const *y, uint8_t *ws) {
-    const struct quant_kernels *k = quant_kernels(w[0]->type);
-    if (!k || !k->gemv_rp || !k->pack_act || w[0]->n_in > QUANT_GEMM_MAX_N)
+    const struct quant_kernels *k = rp_kernels(w, n_w);
+    if (!k || !k->gemv_rp)
         return false;
-    for (int i = 0; i < n_w; i++)
-        if (!w[i]->rp || w[i]->type != w[0]->type || w[i]->n_in != w[0]->n_in)
-            return false;
     const int64_t n_in = w[0]->n_in;
     const size_t rp_row = (size_t)tensor_type_row_size(w[0]->type, (uint64_t)n_in);
     k->pack_act(x, ws, n_in);
@@ -128,12 +138,9 @@ static bool matmul_rp(const struct matmul_weight *const *w, int n_w, const float
 _Static_assert(RP_TILE_ROWS % QUANT_RP_ROWS == 0, "a tile of rows starts on a repacked tile");
 static bool matmul_rp_batch(const struct matmul_weight *const *w, int n_w, const float *x,
                             int64_t n_tok, float *const *y, uint8_t *ws) {
-    const struct quant_kernels *k = quant_kernels(w[0]->type);
-    if (!k || !k->gemm_rp || !k->pack_act || w[0]->n_in > QUANT_GEMM_MAX_N)
+    const struct quant_kernels *k = rp_kernels(w, n_w);
+    if (!k || !k->gemm_rp)
         return false;
-    for (int i = 0; i < n_w; i++)
-        if (!w[i]->rp || w[i]->type != w[0]->type || w[i]->n_in != w[0]->n_in)
-            return false;
     const size_t astride = ws_row_bytes(k, w[0]->n_in);
     pack_rows(k, x, w[0]->n_in, n_tok, ws, astride);
     gemm_tiles(k->gemm_rp, w, n_w, true, RP_TILE_ROWS, ws, astride, n_tok, y);

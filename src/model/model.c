@@ -64,6 +64,14 @@ void adakv_model_free(struct adakv_model *m) {
     free(m);
 }
 
+/* The arch registered under `name` (models/registry.c's table), or NULL. */
+static const struct arch *arch_find(struct gguf_str name) {
+    for (const struct arch *const *a = arch_registry; *a; a++)
+        if (gguf_str_eq(name, (*a)->name))
+            return *a;
+    return NULL;
+}
+
 static int load_arch(struct adakv_model *m, struct adakv_err *e) {
     const struct gguf_file *f = m->gguf;
     struct gguf_str arch;
@@ -72,7 +80,7 @@ static int load_arch(struct adakv_model *m, struct adakv_err *e) {
     m->arch = arch_find(arch);
     if (!m->arch)
         return err_set(e, "%s: unknown architecture '%.*s' (supported: %s)", f->path,
-                       (int)(arch.len > 64 ? 64 : arch.len), arch.ptr, arch_supported_names());
+                       (int)(arch.len > 64 ? 64 : arch.len), arch.ptr, arch_registry_names);
     if (m->arch->load_hparams(f, &m->hp, e))
         return -1;
     if (m->arch->bind_tensors(f, &m->hp, &m->w, e))

@@ -31,7 +31,7 @@ struct unicode_range {
     uint32_t first;
     uint16_t flags;
 };
-/* Generated tables (src/unicode-data.c, by tools/gen-unicode-data.py). */
+/* Generated tables (src/text/unicode-data.c, by tools/gen-unicode-data.py). */
 extern const struct unicode_range unicode_ranges[];
 extern const size_t unicode_ranges_count;
 extern const char unicode_data_version[];

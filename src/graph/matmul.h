@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "tensor-type.h" /* type ids and row sizes of the weights it takes */
 
 struct matmul_weight {
     uint32_t type;    /* ggml type id of W (enum tensor_type) */

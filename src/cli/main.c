@@ -492,7 +492,8 @@ int main(int argc, char **argv) {
         run_free(&r);
         return 0;
     }
-    if (simd_isa_init(&e)) /* a typo in ADAKV_ISA is an error, not a silent fallback */
+    /* a typo in ADAKV_ISA is an error, not a silent fallback */
+    if (simd_isa_init(e.msg, sizeof e.msg))
         return fail(&r, e.msg);
     /* inputs first: a missing prompt file fails before the model is mapped */
     if (read_inputs(&r, &e))

@@ -1,10 +1,15 @@
-/* The architecture contract: an arch reads its namespaced GGUF keys into model_hparams and binds
- * its tensors by canonical name into model_weights, checking each tensor's type and shape. The
- * forward pass (src/forward.c) is written once against these two structs; no arch name appears
- * anywhere else. Adding an arch = one file here (or, for a close relative of llama, one
- * descriptor in llama.c) plus one line in registry.c. */
-#ifndef ADAKV_MODELS_ARCH_H
-#define ADAKV_MODELS_ARCH_H
+/* The architecture contract, the one header an arch file in models/ includes: an arch reads its
+ * namespaced GGUF keys into model_hparams and binds its tensors by canonical name into
+ * model_weights, checking each tensor's type and shape. The forward pass (src/graph/forward.c) is
+ * written once against these two structs; no arch name appears anywhere else. Adding an arch =
+ * one file in models/ (or, for a close relative of llama, one descriptor in models/llama.c) plus
+ * one line in models/registry.c.
+ *
+ * The dependency runs one way: models/ builds on this header and the helpers below
+ * (arch-hparams.c, arch-bind.c); the engine includes nothing from models/ and finds the archs
+ * only through the table arch_registry, which models/registry.c defines. */
+#ifndef ADAKV_ARCH_H
+#define ADAKV_ARCH_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -95,7 +100,7 @@ struct arch {
                         struct model_weights *w, struct adakv_err *e);
 };
 
-/* Shared key readers (hparams.c); f names the file in messages, prefix is the arch's key
+/* Shared key readers (arch-hparams.c); f names the file in messages, prefix is the arch's key
  * namespace. Integer key `<prefix>.<suffix>` in [1, max]; absent: *out = def and 0 if def >= 0,
  * else an error. */
 int arch_get_dim(const struct gguf_file *f, const char *prefix, const char *suffix, int def,
@@ -117,10 +122,11 @@ int arch_get_rope_scaling(const struct gguf_file *f, const char *prefix, bool ya
  * soft-capping, SwiGLU. Call after head_dim and the RoPE fields are read. */
 void arch_hparams_defaults(struct model_hparams *hp);
 
-/* The arch registered under `name`, or NULL. */
-const struct arch *arch_find(struct gguf_str name);
-/* "llama, qwen2, qwen3, gemma3": the supported names, for error messages. */
-const char *arch_supported_names(void);
+/* The table of architectures, defined by models/registry.c and read by the model loader
+ * (src/model/model.c) to find general.architecture: every supported arch once, NULL-terminated. */
+extern const struct arch *const arch_registry[];
+/* "llama, qwen2, qwen3, gemma3": the names in arch_registry, for error messages. */
+extern const char *const arch_registry_names;
 
 /* Shared by arch files: binds `name` and checks it has `n_dims` dims equal to ne[0..n_dims)
  * and a type accepted by `type_ok` (described by `type_desc` in the message). Absent tensor:

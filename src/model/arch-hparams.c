@@ -1,5 +1,5 @@
-/* Hyperparameter keys shared by the arch files: the dimensions, norm epsilon, RoPE base and RoPE
- * scaling every decoder-only arch of llama.cpp stores under "<arch>." (llama-arch.cpp
+/* Hyperparameter keys shared by the arch files of models/: the dimensions, norm epsilon, RoPE base
+ * and RoPE scaling every decoder-only arch of llama.cpp stores under "<arch>." (llama-arch.cpp
  * LLM_KV_NAMES), read with llama.cpp's defaults when an optional key is absent (ecosystem.md
  * 1.2), and range-checked so that a bad file fails at load with one line naming the key. */
 #include <math.h>
