@@ -126,19 +126,10 @@ static void usage(FILE *out) {
 
 /* ==== flags ==== */
 
+/* The library's parser (the names and aliases adakv-run takes), and a missing value. */
 static int parse_kv_type(const char *flag, const char *s, enum adakv_kv_type *out,
                          struct adakv_err *e) {
-    if (!s)
-        return err_set(e, "%s: missing value", flag);
-    if (!strcmp(s, "int8"))
-        *out = ADAKV_KV_INT8;
-    else if (!strcmp(s, "f16"))
-        *out = ADAKV_KV_F16;
-    else if (!strcmp(s, "f32"))
-        *out = ADAKV_KV_F32;
-    else
-        return err_set(e, "%s: expected int8, f16 or f32, got '%s'", flag, s);
-    return 0;
+    return s ? adakv_kv_type_parse(flag, s, out, e) : err_set(e, "%s: missing value", flag);
 }
 
 static int parse_kernels(const char *flag, const char *s, bool *plain, struct adakv_err *e) {
