@@ -16,7 +16,7 @@ data=$top/tests/data/kvpress
 [ -f "$build/.libs/libadakv.so" ] || { echo "run.sh: no $build/.libs/libadakv.so (tools/build.sh first)" >&2; exit 1; }
 py=$("$top/tools/kvpress/venv.sh" | tail -1)
 tok=$build/kvpress-tokenize
-cc -std=c11 -O2 -I"$top/src" -I"$top/src/text" -I"$top/src/gguf" -I"$top/simd" -I"$build" \
+cc -std=c11 -O2 -I"$top/src" \
     "$top/tools/kvpress/tokenize.c" -L"$build/.libs" -ladakv -Wl,-rpath,"$build/.libs" -o "$tok"
 "$tok" "$model" "$data/prompt.txt" > "$data/tokens.txt"
 echo "run.sh: $(wc -w < "$data/tokens.txt") tokens in $data/tokens.txt" >&2

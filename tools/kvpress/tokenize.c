@@ -3,14 +3,14 @@
  * exactly these ids to transformers, so kvpress and adakv compress identical sequences;
  * tests/test_kvpress_keep.c re-tokenizes the same file and checks it still gets these ids.
  *
- * Built by tools/kvpress/run.sh against the build tree:
+ * Only the public API (libadakv.so hides the tokenizer's own symbols). Built by
+ * tools/kvpress/run.sh against the build tree:
  *     cc -std=c11 -Isrc tools/kvpress/tokenize.c -Lbuild/.libs -ladakv
  * usage: tokenize model.gguf text.txt */
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "adakv-ext.h"
-#include "tokenizer.h"
+#include "adakv.h"
 
 int main(int argc, char **argv) {
     if (argc != 3) {
@@ -34,14 +34,14 @@ int main(int argc, char **argv) {
     fclose(f);
     int32_t *ids = NULL;
     size_t n = 0;
-    if (tokenizer_encode(adakv_model_tokenizer(m), text, len, true, false, &ids, &n, &e) < 0) {
+    if (adakv_tokenize(m, text, len, true, false, &ids, &n, &e) < 0) {
         fprintf(stderr, "tokenize: %s\n", e.msg);
         return 1;
     }
     for (size_t i = 0; i < n; i++)
         printf("%s%d", i ? " " : "", ids[i]);
     printf("\n");
-    free(ids);
+    adakv_free(ids);
     adakv_model_free(m);
     return 0;
 }
