@@ -197,7 +197,7 @@ static inline size_t quant_pack_bytes(int64_t n) {
  * (the caller's next tiles) or past the weights, which a prefetch may address: it never faults,
  * and the address is formed as an integer. */
 struct quant_chunk_prefetch {
-    uintptr_t base[4]; /* the next chunk's first byte in each tile */
+    uintptr_t base[4]; /* the next chunk's first byte in each tile (the kernels block 1-2) */
     size_t bytes;      /* per tile */
     size_t pos, per_pass;
     int nr;
@@ -213,8 +213,8 @@ static inline void quant_chunk_prefetch_init(struct quant_chunk_prefetch *pf, co
                               : t0 + (uintptr_t)(nr + i) * tile_stride;
     pf->bytes = (size_t)kc * slab;
     pf->pos = 0;
-    pf->per_pass =
-        (pf->bytes + (size_t)passes * 64 - 1) / ((size_t)(passes > 0 ? passes : 1) * 64) * 64;
+    const size_t lines = (pf->bytes + 63) / 64, n = passes > 0 ? (size_t)passes : 1;
+    pf->per_pass = (lines + n - 1) / n * 64; /* whole lines, all of them by the last pass */
 }
 
 static inline void quant_chunk_prefetch_step(struct quant_chunk_prefetch *pf) {

@@ -289,7 +289,7 @@ static ALWAYS_INLINE void gemm_tiles_k(int64_t nb, const uint8_t *tile, size_t t
                 slab_scales(sb, &sc[i * KC + (b - b0)]);
                 unpack_slab(sb, five, wbuf + i * KC * 64 + 64 * (b - b0));
             }
-        /* the next chunk's weights (or the next tiles' first chunk) on their way to L2 while
+        /* the next chunk's weights (or the next tiles' first chunk) on their way in while
          * this one computes, a share per pass */
         struct quant_chunk_prefetch pf;
         quant_chunk_prefetch_init(&pf, tile, tile_stride, slab, nb, b1, KC, nr,
