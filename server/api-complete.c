@@ -81,15 +81,70 @@ static void gen_fields(struct check *c, json_t *o, int n_ctx, struct job *j) {
     }
 }
 
-/* The one user turn of a chat: optional system messages first (their text is put before the
- * user's, as the one-turn chat templates have no other place for it), then one user message. */
-static char *chat_user_text(struct check *c, json_t *msgs, size_t *len) {
-    if (!json_is_array(msgs) || json_array_size(msgs) == 0) {
-        bad(c, "%s: expected a non-empty array of messages", "messages");
+/* The messages of a chat as the renderer takes them: each one's text parts joined into one
+ * malloc'd string (contents are freed by chat_free). */
+struct chat {
+    struct adakv_chat_message *m;
+    size_t n;
+};
+
+static void chat_free(struct chat *ch) {
+    for (size_t i = 0; i < ch->n; i++)
+        free((char *)ch->m[i].content);
+    free(ch->m);
+    ch->m = NULL;
+    ch->n = 0;
+}
+
+/* One message's content: a string, or OpenAI's content parts of type text, joined. */
+static char *message_text(struct check *c, json_t *ct, size_t *len) {
+    const size_t parts = json_is_array(ct) ? json_array_size(ct) : 1;
+    size_t total = 0;
+    char *out = malloc(1);
+    if (!out) {
+        bad(c, "%s: out of memory", "messages");
         return NULL;
     }
-    size_t n = json_array_size(msgs), total = 0;
-    char *out = NULL;
+    for (size_t p = 0; p < parts; p++) {
+        json_t *part = json_is_array(ct) ? json_array_get(ct, p) : ct;
+        json_t *t = json_is_object(part) ? json_object_get(part, "text") : part;
+        json_t *ty = json_is_object(part) ? json_object_get(part, "type") : NULL;
+        if (!json_is_string(t) ||
+            (json_is_object(part) &&
+             (!json_is_string(ty) || strcmp(json_string_value(ty), "text")))) {
+            bad(c, "%s: content must be a string or text parts", "messages");
+            free(out);
+            return NULL;
+        }
+        const size_t tl = json_string_length(t);
+        char *grown = realloc(out, total + tl + 1);
+        if (!grown) {
+            bad(c, "%s: out of memory", "messages");
+            free(out);
+            return NULL;
+        }
+        out = grown;
+        memcpy(out + total, json_string_value(t), tl);
+        total += tl;
+    }
+    out[total] = '\0';
+    *len = total;
+    return out;
+}
+
+/* The conversation: objects with a role and a content (a string or text parts). The roles and
+ * their order are checked where the conversation is rendered (chat_apply_messages), with the
+ * same words for the server and the library. */
+static bool chat_messages(struct check *c, json_t *msgs, struct chat *ch) {
+    if (!json_is_array(msgs) || json_array_size(msgs) == 0) {
+        bad(c, "%s: expected a non-empty array of messages", "messages");
+        return false;
+    }
+    const size_t n = json_array_size(msgs);
+    if (!(ch->m = calloc(n, sizeof *ch->m))) {
+        bad(c, "%s: out of memory", "messages");
+        return false;
+    }
     for (size_t i = 0; i < n && !c->bad; i++) {
         json_t *m = json_array_get(msgs, i);
         static const char *const fields[] = {"role", "content", "name", NULL};
@@ -105,47 +160,44 @@ static char *chat_user_text(struct check *c, json_t *msgs, size_t *len) {
             bad(c, "%s: each message needs a role (string)", "messages");
             break;
         }
-        const bool last = i + 1 == n;
-        if (strcmp(role, last ? "user" : "system")) {
-            bad(c,
-                "%s: one user turn is supported (system messages, then a user message "
-                "last): the chat templates here render one turn",
-                "messages");
+        size_t len = 0;
+        char *text = message_text(c, json_object_get(m, "content"), &len);
+        if (!text)
             break;
-        }
-        json_t *ct = json_object_get(m, "content");
-        /* a string, or OpenAI's content parts of type text */
-        const size_t parts = json_is_array(ct) ? json_array_size(ct) : 1;
-        for (size_t p = 0; p < parts && !c->bad; p++) {
-            json_t *part = json_is_array(ct) ? json_array_get(ct, p) : ct;
-            json_t *t = json_is_object(part) ? json_object_get(part, "text") : part;
-            json_t *ty = json_is_object(part) ? json_object_get(part, "type") : NULL;
-            if (!json_is_string(t) ||
-                (json_is_object(part) &&
-                 (!json_is_string(ty) || strcmp(json_string_value(ty), "text")))) {
-                bad(c, "%s: content must be a string or text parts", "messages");
-                break;
-            }
-            const size_t tl = json_string_length(t);
-            char *grown = realloc(out, total + tl + 3);
-            if (!grown) {
-                bad(c, "%s: out of memory", "messages");
-                break;
-            }
-            out = grown;
-            memcpy(out + total, json_string_value(t), tl);
-            total += tl;
-        }
-        if (!last && out) { /* a system message ends with a blank line before the user's */
-            memcpy(out + total, "\n\n", 2);
-            total += 2;
-        }
+        ch->m[ch->n++] = (struct adakv_chat_message){role, text, len};
     }
-    if (c->bad) {
-        free(out);
+    if (c->bad)
+        chat_free(ch);
+    return !c->bad;
+}
+
+/* With a stored context the question is one user turn after the document's: optional system
+ * text (put before the question's, as before the document there is no other place for it),
+ * then the user's. *len bytes, malloc'd. */
+static char *question_text(struct check *c, const struct chat *ch, size_t *len) {
+    const bool sys = ch->n == 2 && !strcmp(ch->m[0].role, "system");
+    if (ch->n > 2 || (ch->n == 2 && !sys) || strcmp(ch->m[ch->n - 1].role, "user")) {
+        bad(c,
+            "%s: with context_id, one user turn (after an optional system message): the "
+            "document is the conversation's first turn",
+            "messages");
         return NULL;
     }
-    *len = total;
+    const size_t n = (sys ? ch->m[0].len + 2 : 0) + ch->m[ch->n - 1].len;
+    char *out = malloc(n + 1);
+    if (!out) {
+        bad(c, "%s: out of memory", "messages");
+        return NULL;
+    }
+    size_t at = 0;
+    if (sys) {
+        memcpy(out, ch->m[0].content, ch->m[0].len);
+        memcpy(out + ch->m[0].len, "\n\n", 2);
+        at = ch->m[0].len + 2;
+    }
+    memcpy(out + at, ch->m[ch->n - 1].content, ch->m[ch->n - 1].len);
+    out[n] = '\0';
+    *len = n;
     return out;
 }
 
@@ -185,13 +237,27 @@ void complete(struct api *a, bool chat, const char *body, size_t len, int fd, st
     else if (id)
         memcpy(j->ctx_id, id, idl + 1);
     char *text = NULL;
+    bool rendered = false; /* text is the chat template's output already */
     if (chat) {
         if (json_object_get(o, "prompt"))
             bad(&c, "%s: not a field of chat completions (use messages)", "prompt");
         else if (!json_object_get(o, "messages"))
             bad(&c, "%s: required", "messages");
-        else if (!c.bad)
-            text = chat_user_text(&c, json_object_get(o, "messages"), &n);
+        else if (!c.bad) {
+            /* a stored context: the question turn only; else the whole conversation rendered
+             * here and tokenized as plain text (it carries the template's markers) */
+            struct chat ch = {0};
+            struct adakv_err e;
+            if (chat_messages(&c, json_object_get(o, "messages"), &ch)) {
+                if (j->ctx_id[0])
+                    text = question_text(&c, &ch, &n);
+                else if (adakv_chat_apply_messages(a->m, ch.m, ch.n, &text, &n, &e))
+                    bad(&c, "messages: %s", e.msg);
+                else
+                    rendered = true;
+            }
+            chat_free(&ch);
+        }
     } else {
         const char *p = get_str(&c, o, "prompt", &n);
         if (json_object_get(o, "messages"))
@@ -216,8 +282,8 @@ void complete(struct api *a, bool chat, const char *body, size_t len, int fd, st
                                  .n_context = j->ctx_id[0] ? 1 : n,
                                  .question = j->ctx_id[0] ? text : NULL,
                                  .n_question = j->ctx_id[0] ? n : 0};
-        if (prompt_tokenize(adakv_model_tokenizer(a->m), chat ? adakv_model_gguf(a->m) : NULL, &pt,
-                            &ct, &n_ct, &qt, &n_qt, &e))
+        const struct gguf_file *tmpl = chat && !rendered ? adakv_model_gguf(a->m) : NULL;
+        if (prompt_tokenize(adakv_model_tokenizer(a->m), tmpl, &pt, &ct, &n_ct, &qt, &n_qt, &e))
             bad(&c, "%s", e.msg);
         if (j->ctx_id[0]) {
             free(ct);

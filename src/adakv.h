@@ -263,6 +263,17 @@ ADAKV_API bool adakv_token_is_eog(const struct adakv_model *m, int32_t token);
 ADAKV_API int adakv_chat_apply(const struct adakv_model *m, const char *user_text, size_t len,
                                char **text, size_t *text_len, struct adakv_err *e);
 
+/* A whole conversation, as llama_chat_apply_template takes it: role "system" (first only),
+ * "user" or "assistant", a user turn last; content[0..len) need not be NUL-terminated. */
+struct adakv_chat_message {
+    const char *role;
+    const char *content;
+    size_t len;
+};
+ADAKV_API int adakv_chat_apply_messages(const struct adakv_model *m,
+                                        const struct adakv_chat_message *msgs, size_t n,
+                                        char **text, size_t *text_len, struct adakv_err *e);
+
 /* ---- sampling: greedy, or top-k, top-p and temperature in llama.cpp's order ---- */
 struct adakv_sampler;
 struct adakv_sampler_params {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # adakv-server end to end (issue 14), on the default model: the server is started on a free
 # loopback port (--port 0) and driven with curl. Each endpoint; streaming; stop strings; greedy
-# answers equal to adakv-run's (a plain prompt, a chat turn, and a question on a stored
+# answers equal to adakv-run's (a plain prompt, a chat turn, a conversation, and a question on a stored
 # ada-snapkv context, which must also give the same answer twice: forks leave it untouched);
 # bad inputs (malformed JSON, unknown fields, wrong types, a prompt over the context, bodies
 # over --max-body, unknown routes and methods, the API key), 8 concurrent clients decoded in
@@ -98,6 +98,13 @@ Q="Name three colours."
 st=$(req "$MAIN" POST /v1/chat/completions "$(body "{\"model\": \"x\", \"messages\": [{\"role\": \"user\", \"content\": \"$Q\"}], \"max_tokens\": 16, \"temperature\": 0}")")
 json "$tmp/out" "j['choices'][0]['message']['content']" >"$tmp/chat.txt"
 { [ "$st" = 200 ] && cmp -s "$tmp/cli.txt" "$tmp/chat.txt"; }; verdict "POST /v1/chat/completions greedy = adakv-run --chat"
+# a whole conversation: the server renders it in the model's template (its default system
+# message first), which adakv-run takes as a plain prompt with the markers written out
+CONV=$'<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nName three colours.<|im_end|>\n<|im_start|>assistant\nRed, green and blue.<|im_end|>\n<|im_start|>user\nAnd three more?<|im_end|>\n<|im_start|>assistant\n'
+"$RUN" -p "$CONV" -n 16 --temp 0 --no-perf -t 2 "$MODEL" >"$tmp/conv-cli.txt"
+st=$(req "$MAIN" POST /v1/chat/completions "$(body '{"messages": [{"role": "user", "content": "Name three colours."}, {"role": "assistant", "content": "Red, green and blue."}, {"role": "user", "content": "And three more?"}], "max_tokens": 16, "temperature": 0}')")
+json "$tmp/out" "j['choices'][0]['message']['content']" >"$tmp/conv.txt"
+{ [ "$st" = 200 ] && cmp -s "$tmp/conv-cli.txt" "$tmp/conv.txt"; }; verdict "a multi-turn chat greedy = adakv-run on the conversation in the model's template"
 
 # ---- streaming: the deltas add up to the same answer, then [DONE] ----
 st=$(req "$MAIN" POST /v1/chat/completions "$(body "{\"messages\": [{\"role\": \"user\", \"content\": \"$Q\"}], \"max_tokens\": 16, \"temperature\": 0, \"stream\": true, \"stream_options\": {\"include_usage\": true}}")")
@@ -196,7 +203,9 @@ expect 400 "no prompt" POST /v1/completions '{"max_tokens": 3}'
 expect 400 "an empty prompt" POST /v1/completions '{"prompt": ""}'
 expect 400 "messages that are no array" POST /v1/chat/completions '{"messages": "hi"}'
 expect 400 "a message without a role" POST /v1/chat/completions '{"messages": [{"content": "hi"}]}'
-expect 400 "a multi-turn chat" POST /v1/chat/completions '{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]}'
+expect 400 "a chat ending with the assistant's turn" POST /v1/chat/completions '{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}'
+expect 400 "a tool message" POST /v1/chat/completions '{"messages": [{"role": "tool", "content": "a"}, {"role": "user", "content": "c"}]}'
+expect 400 "a multi-turn chat on a stored context" POST /v1/chat/completions '{"context_id": "ctx-0", "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]}'
 expect 400 "an unknown message field" POST /v1/chat/completions '{"messages": [{"role": "user", "content": "a", "x": 1}]}'
 expect 400 "a duplicated key" POST /v1/completions '{"prompt": "a", "prompt": "b"}'
 expect 400 "a context_id of 100 bytes" POST /v1/completions "{\"context_id\": \"$(printf 'x%.0s' $(seq 100))\", \"prompt\": \"a\"}"

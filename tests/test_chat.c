@@ -23,6 +23,28 @@ static void expect_render(const char *tmpl, const char *user, const char *want) 
     free(out);
 }
 
+/* Two conversations: turns only, and a system message with white space at the ends of every
+ * content (which formats trim what). */
+static const struct adakv_chat_message conv_plain[] = {
+    {"user", "Hi", 2}, {"assistant", "Hello! How can I help?", 22}, {"user", "What is 2+2?", 12}};
+static const struct adakv_chat_message conv_system[] = {{"system", " You are terse. ", 16},
+                                                        {"user", " Hi\n", 4},
+                                                        {"assistant", " Hello. ", 8},
+                                                        {"user", "What is 2+2?", 12}};
+#define N_OF(a) (sizeof a / sizeof a[0])
+
+static void expect_conv(const char *tmpl, const struct adakv_chat_message *m, size_t n,
+                        const char *want) {
+    struct adakv_err e = {{0}};
+    char *out = NULL;
+    size_t len = 0;
+    cr_assert_eq(chat_apply_messages_template(tmpl, tmpl ? strlen(tmpl) : 0, m, n, &out, &len, &e),
+                 0, "%s", e.msg);
+    cr_expect_str_eq(out, want);
+    cr_expect_eq(len, strlen(want));
+    free(out);
+}
+
 Test(chat, smollm2_template_from_the_model) {
     struct adakv_err e = {{0}};
     const char *path = getenv("ADAKV_MODEL");
@@ -156,4 +178,105 @@ Test(chat, gemma) {
                        "<start_of_turn>user\nHi there<end_of_turn>\n<start_of_turn>model\n");
     /* any other arch without a template keeps llama.cpp's ChatML fallback, untrimmed */
     expect_file_render("llama", "<|im_start|>user\n Hi there\n<|im_end|>\n<|im_start|>assistant\n");
+}
+
+/* Whole conversations. The expected texts are llama.cpp's (0c1e57098, the peer build): its
+ * llama-server's POST /apply-template with the two conversations above, `--jinja` for the
+ * default model's own template (ChatML), `--no-jinja --chat-template NAME` for its built-in
+ * llama3, gemma, mistral-v3 and mistral-v3-tekken forms; templates here carry those markers. */
+Test(chat, conversations_as_llama_cpp_renders_them) {
+    struct adakv_err e = {{0}};
+    const char *path = getenv("ADAKV_MODEL");
+    cr_assert(path);
+    struct gguf_file *f = gguf_open(path, &e);
+    cr_assert(f, "%s", e.msg);
+    char *out = NULL;
+    size_t n = 0;
+    cr_assert_eq(chat_apply_messages(f, conv_plain, N_OF(conv_plain), &out, &n, &e), 0, "%s",
+                 e.msg);
+    cr_expect_str_eq(out, "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, "
+                          "trained by Hugging Face<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+                          "<|im_start|>assistant\nHello! How can I help?<|im_end|>\n"
+                          "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n");
+    free(out);
+    cr_assert_eq(chat_apply_messages(f, conv_system, N_OF(conv_system), &out, &n, &e), 0, "%s",
+                 e.msg);
+    cr_expect_str_eq(out, "<|im_start|>system\n You are terse. <|im_end|>\n<|im_start|>user\n Hi\n"
+                          "<|im_end|>\n<|im_start|>assistant\n Hello. <|im_end|>\n"
+                          "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n");
+    free(out);
+    gguf_close(f);
+
+    const char *l3 = "{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + "
+                     "'<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}";
+    expect_conv(l3, conv_plain, N_OF(conv_plain),
+                "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>"
+                "assistant<|end_header_id|>\n\nHello! How can I help?<|eot_id|><|start_header_id|>"
+                "user<|end_header_id|>\n\nWhat is 2+2?<|eot_id|><|start_header_id|>assistant"
+                "<|end_header_id|>\n\n");
+    expect_conv(l3, conv_system, N_OF(conv_system),
+                "<|start_header_id|>system<|end_header_id|>\n\nYou are terse.<|eot_id|>"
+                "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>"
+                "assistant<|end_header_id|>\n\nHello.<|eot_id|><|start_header_id|>user"
+                "<|end_header_id|>\n\nWhat is 2+2?<|eot_id|><|start_header_id|>assistant"
+                "<|end_header_id|>\n\n");
+
+    const char *g = "{{ '<start_of_turn>' + role + '\\n' + message['content'] | trim }}";
+    expect_conv(g, conv_plain, N_OF(conv_plain),
+                "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\nHello! How can I "
+                "help?<end_of_turn>\n<start_of_turn>user\nWhat is 2+2?<end_of_turn>\n"
+                "<start_of_turn>model\n");
+    expect_conv(g, conv_system, N_OF(conv_system),
+                "<start_of_turn>user\nYou are terse.\n\nHi<end_of_turn>\n<start_of_turn>model\n"
+                "Hello.<end_of_turn>\n<start_of_turn>user\nWhat is 2+2?<end_of_turn>\n"
+                "<start_of_turn>model\n");
+
+    const char *v3 = "{{- \"[INST] \" + message[\"content\"] + \"[/INST]\" }}";
+    expect_conv(v3, conv_plain, N_OF(conv_plain),
+                "[INST] Hi[/INST] Hello! How can I help?</s>[INST] What is 2+2?[/INST]");
+    expect_conv(v3, conv_system, N_OF(conv_system),
+                "[INST]  You are terse. \n\n Hi\n[/INST] Hello.</s>[INST] What is 2+2?[/INST]");
+    const char *tekken = "{{- '[INST]' + message['content'] + '[/INST]' }}";
+    expect_conv(tekken, conv_plain, N_OF(conv_plain),
+                "[INST]Hi[/INST]Hello! How can I help?</s>[INST]What is 2+2?[/INST]");
+    expect_conv(tekken, conv_system, N_OF(conv_system),
+                "[INST] You are terse. \n\n Hi\n[/INST] Hello. </s>[INST]What is 2+2?[/INST]");
+}
+
+/* Llama 3.1+: the conversation's system text goes after the date in the one system block
+ * (the template's "Today Date: ... \n\n" + system_message, trimmed); written from the
+ * template's text, as llama.cpp renders this form only through Jinja. */
+Test(chat, llama31_system_text_after_the_date) {
+    const char *l31 = "{{- \"Cutting Knowledge Date: December 2023\\n\" }}"
+                      "<|start_header_id|><|end_header_id|>{{ message['content'] | trim }}";
+    expect_conv(l31, conv_system, N_OF(conv_system),
+                "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: "
+                "December 2023\nToday Date: 26 Jul 2024\n\nYou are terse.<|eot_id|>"
+                "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>"
+                "assistant<|end_header_id|>\n\nHello.<|eot_id|><|start_header_id|>user"
+                "<|end_header_id|>\n\nWhat is 2+2?<|eot_id|><|start_header_id|>assistant"
+                "<|end_header_id|>\n\n");
+}
+
+/* Conversations no template here renders: one line each, nothing written. */
+Test(chat, conversations_refused) {
+    const struct {
+        struct adakv_chat_message m[2];
+        size_t n;
+        const char *says;
+    } bad[] = {
+        {{{"tool", "x", 1}, {"user", "y", 1}}, 2, "role 'tool'"},
+        {{{"user", "x", 1}, {"system", "y", 1}}, 2, "may only come first"},
+        {{{"user", "x", 1}, {"assistant", "y", 1}}, 2, "last message must be the user's"},
+        {{{"user", "x", 1}}, 0, "no messages"},
+    };
+    for (size_t i = 0; i < N_OF(bad); i++) {
+        struct adakv_err e = {{0}};
+        char *out = NULL;
+        size_t n = 0;
+        cr_expect_eq(chat_apply_messages_template(NULL, 0, bad[i].m, bad[i].n, &out, &n, &e), -1);
+        cr_expect_null(out);
+        cr_expect(strstr(e.msg, bad[i].says) != NULL, "case %zu: %s", i, e.msg);
+        cr_expect_null(strchr(e.msg, '\n'));
+    }
 }

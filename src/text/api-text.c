@@ -67,3 +67,10 @@ int adakv_chat_apply(const struct adakv_model *m, const char *user_text, size_t 
     *text_len = 0;
     return chat_apply(adakv_model_gguf(m), user_text, len, text, text_len, e);
 }
+
+int adakv_chat_apply_messages(const struct adakv_model *m, const struct adakv_chat_message *msgs,
+                              size_t n, char **text, size_t *text_len, struct adakv_err *e) {
+    *text = NULL;
+    *text_len = 0;
+    return chat_apply_messages(adakv_model_gguf(m), msgs, n, text, text_len, e);
+}
