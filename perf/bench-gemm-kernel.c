@@ -1,4 +1,5 @@
-/* One thread's rate in one repacked-tile prompt kernel (quant.h gemm_rp) alone: rows x tokens
+/* One thread's rate in one repacked-tile prompt kernel (quant.h gemm_rp; for 1 token the decode
+ * kernel gemv_rp) alone: rows x tokens
  * of one call, repeated on the same buffers, so that with small shapes its tiles and tokens stay
  * in L1/L2 and the figure is the kernel's compute rate, and with rows past L2 it includes the
  * streaming of the weights. perf/bench-matmul measures the whole matmul (threads, tiling,
@@ -7,7 +8,11 @@
  *
  *   perf/bench-gemm-kernel TYPE [n 2048] [rows 64] [tokens 512]     TYPE: q4_k q5_k q6_k q8_0
  *                                                                          q4_0 q5_0 q5_1 q4_1
- * Prints GOP/s = 2 n rows tokens / s, the best of 7 timings of about 1 s of calls each. */
+ * Prints GOP/s = 2 n rows tokens / s and the weight bytes read per second, the best of 7 timings
+ * of about 0.5 s of calls each. With 1 token and rows past L2 this is the decode kernel's
+ * streaming rate, to set against perf/stream's one-thread read bandwidth: below it, decode is
+ * bound by the kernel's instructions, not by DRAM. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,17 +105,26 @@ int main(int argc, char **argv) {
         k->pack_act(x, act + (size_t)t * ab, n);
     }
     const double ops = 2.0 * (double)n * (double)rows * (double)n_tok;
-    const long reps = ops > 1e12 ? 1 : (long)(1e12 / ops) + 1; /* ~1 s at 1 TOP/s */
+    const bool gemv = n_tok == 1 && k->gemv_rp;
     double best = 1e30;
     for (int round = 0; round < 7; round++) {
         const double t0 = now();
-        for (long i = 0; i < reps; i++)
-            k->gemm_rp(n, rp, rb, rows, act, ab, n_tok, y, (size_t)rows);
-        const double s = (now() - t0) / (double)reps;
+        long calls = 0;
+        double t;
+        do {
+            for (int i = 0; i < 8; i++, calls++)
+                if (gemv)
+                    k->gemv_rp(n, rp, rb, rows, act, y);
+                else
+                    k->gemm_rp(n, rp, rb, rows, act, ab, n_tok, y, (size_t)rows);
+        } while ((t = now() - t0) < 0.5);
+        const double s = t / (double)calls;
         best = s < best ? s : best;
     }
-    printf("%s n=%lld rows=%lld tokens=%lld: %.1f GOP/s (%.3f ms per call)\n", argv[1],
-           (long long)n, (long long)rows, (long long)n_tok, ops / best / 1e9, best * 1e3);
+    printf("%s n=%lld rows=%lld tokens=%lld (%s): %.1f GOP/s, weights %.1f GB/s (%.3f ms per "
+           "call)\n",
+           argv[1], (long long)n, (long long)rows, (long long)n_tok, gemv ? "gemv_rp" : "gemm_rp",
+           ops / best / 1e9, (double)(rb * (size_t)rows) / best / 1e9, best * 1e3);
     free(w);
     free(rp);
     free(act);

@@ -46,19 +46,20 @@ commit=$(sed -n "/^## \[$ver\]/,/^## \[/p" "$src/CHANGELOG.md" |
 # releases only draw a cmake warning. The build number and commit are passed in because the
 # unpacked sdist sits inside adakv's git tree, whose HEAD llama.cpp would otherwise report.
 cmake -S "$src/vendor/llama.cpp" -B "$peer/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
-    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
+    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON \
     -DLLAMA_BUILD_APP=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_UI=OFF \
     -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_NUMBER=0 -DLLAMA_BUILD_COMMIT="$commit" \
     >"$peer/cmake.log" 2>&1 || die "cmake configure failed, see $peer/cmake.log"
 cmake --build "$peer/build" --config Release -j "$jobs" \
     --target llama-bench llama-perplexity llama-completion llama-quantize llama-batched-bench \
+    llama-server \
     >"$peer/build.log" 2>&1 ||
     die "build failed, see $peer/build.log"
 
 ln -sfn build/bin "$peer/bin"
 echo "$commit" >"$peer/COMMIT"
 echo "llama-cpp-python $ver, llama.cpp commit $commit"
-for t in llama-bench llama-perplexity llama-completion llama-quantize llama-batched-bench; do
+for t in llama-bench llama-perplexity llama-completion llama-quantize llama-batched-bench llama-server; do
     [ -x "$peer/bin/$t" ] || die "$t was not built (see $peer/build.log)"
     echo "$peer/bin/$t"
 done
