@@ -89,6 +89,16 @@ echo "round,model,tool,config,test,tps,kv_read_bytes,stream_read_GBps,depth_fill
     echo "# OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-unset}"
     uptime
 } >"$log"
+# Under chrt (SCHED_FIFO/RR) the kernel's RT throttling (kernel.sched_rt_runtime_us, 950000 of
+# each 1000000 us by default) takes each CPU from the spinning threads of either engine for 50
+# ms a second: long tests lose ~5% while the short STREAM probe does not, which lowers every
+# "% of bound" (seen here: 10 ms stalls on one thread, 4% of a decode run's time).
+rt_runtime=$(cat /proc/sys/kernel/sched_rt_runtime_us 2>/dev/null || echo -1)
+if [ "$rt_runtime" != -1 ] && chrt -p $$ 2>/dev/null | grep -q 'SCHED_\(FIFO\|RR\)'; then
+    echo "note: RT throttling is on (kernel.sched_rt_runtime_us=$rt_runtime): both engines lose" \
+        "~5% of long runs under chrt; 'sysctl kernel.sched_rt_runtime_us=-1' for the run lifts it" |
+        tee -a "$log" >&2
+fi
 # this CPU's fp32 FMA and int8 dot peaks per thread, all threads busy (perf/peak.c says why)
 peaks=$("$peak" 3 | tee -a "$log")
 peak32=$(sed -n 's/.*fp32_GFLOPs_per_thread=\([0-9.]*\).*/\1/p' <<<"$peaks")
