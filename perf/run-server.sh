@@ -6,9 +6,12 @@
 # (tokens/s, time to first token) and N clients together (requests/s, p50/p99 latency,
 # aggregate tokens/s and its ratio to one client's). With perf/peer/bin/llama-server present
 # (perf/build-peer.sh with that target added), the same load runs on it, the document inside
-# every prompt (its per-slot prompt cache keeps it), with the same model, threads and -np N.
+# every prompt (its per-slot prompt cache keeps it, filled by one untimed request per slot), with
+# the same model, threads and -np N.
 # Usage: perf/run-server.sh [-m model.gguf] [-t 2] [-n 8] [-r 16] [-ntg 32] [-d 8000] [-R 0.8]
-# On a shared machine run it under `chrt -f 10` and say so next to the numbers.
+# Not under `chrt -f`: the spinning engine threads of either server would starve the HTTP
+# threads and the clients of the same priority (a run under it gave both servers a fraction of
+# their throughput).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 model=$top/models/SmolLM2-135M-Instruct.Q4_1.gguf threads=2 n=8 reqs=16 ntg=32 dtok=8000 ratio=0.8
@@ -95,6 +98,10 @@ if [ -x "$peer" ]; then
         >"$out/peer.log" 2>&1 &
     pid=$!
     port=$(wait_port "$out/peer.log")
+    # the document into every slot's prompt cache first (N requests at once take the N idle
+    # slots), as adakv's stored context is prefilled before its measured requests
+    python3 "$load" --url "http://127.0.0.1:$port" --clients "$n" --requests "$n" --max-tokens 1 \
+        --document "$out/doc.txt" >/dev/null
     one=$(python3 "$load" --url "http://127.0.0.1:$port" --clients 1 --requests 2 --max-tokens "$ntg" --document "$out/doc.txt")
     all=$(python3 "$load" --url "http://127.0.0.1:$port" --clients "$n" --requests "$reqs" --max-tokens "$ntg" --document "$out/doc.txt")
     python3 -c "
@@ -104,5 +111,5 @@ print('%-22s %9s %10s %10.1f %7.0fms %9.3f %9.1f %8.2f %8.2f %8.2fx' % ('llama-s
       o['tokens_per_s'], o['ttft_ms_median'] or 0, a['requests_per_s'], a['tokens_per_s'],
       a['p50_s'], a['p99_s'], a['tokens_per_s'] / o['tokens_per_s']))" "$one" "$all"
 else
-    echo "llama-server: not built ($peer); perf/build-peer.sh does not build it yet"
+    echo "llama-server: not built ($peer): run perf/build-peer.sh"
 fi
