@@ -77,6 +77,10 @@ print(json.dumps({'text': open(sys.argv[1]).read(), 'press': p}))" "$out/doc.txt
     id=$(jq_ "j['id']" <"$out/ctx.out")
     pre=$(jq_ "round(j['prefill_ms'] / 1e3, 2)" <"$out/ctx.out")
     mib=$(jq_ "round(j['bytes'] / 2**20, 1)" <"$out/ctx.out")
+    # one untimed wave of N requests first: the server's first N forks fault their pages in
+    # (it keeps them after, see server/main.c), as llama-server's slots are filled below
+    python3 "$load" --url "$url" --clients "$n" --requests "$n" --max-tokens 1 --context-id "$id" \
+        >/dev/null
     one=$(python3 "$load" --url "$url" --clients 1 --requests 2 --max-tokens "$ntg" --context-id "$id")
     all=$(python3 "$load" --url "$url" --clients "$n" --requests "$reqs" --max-tokens "$ntg" --context-id "$id")
     name=$press
