@@ -1,5 +1,5 @@
 #!/bin/sh
-# Builds the peer: llama.cpp's llama-bench, llama-perplexity and llama-completion from the source
+# Builds the peer: llama.cpp's llama-bench, llama-perplexity, llama-completion and more from the source
 # that the PyPI package llama-cpp-python ships in its sdist (vendor/llama.cpp), so that adakv is
 # compared with exactly the llama.cpp the golden data came from. Nothing of it is committed: it
 # all lives under the git-ignored perf/peer/.
@@ -9,7 +9,7 @@
 #        PEER_DIR                  where to download, unpack and build (default perf/peer)
 #        JOBS                      parallel build jobs (default 2)
 # llama-quantize makes the benchmark model zoo (perf/zoo.sh); llama-batched-bench runs beside
-# perf/bench-batch.
+# perf/bench-batch, llama-server beside adakv-server (perf/run-server.sh).
 # Prints the llama.cpp commit and writes PEER_DIR/bin -> the binaries, PEER_DIR/COMMIT.
 # Needs: pip, cmake, a C++17 compiler (tools/install-deps.sh). Idempotent: reruns only rebuild.
 set -eu
