@@ -10,8 +10,7 @@
  * (mul * key scale * query scale) per score.
  *
  * Rows up to 128 values (two keys per register block, four for d <= 64); longer rows and more
- * than QK_VNNI_QMAX query rows per call are split or left to the f32 kernel. Calls of
- * ATTN_QK_ROWS_MIN rows or more (prefill tiles) go to attn-qk-rows-vnni.c. */
+ * than QK_VNNI_QMAX query rows per call are split or left to the f32 kernel. */
 #include <immintrin.h>
 
 #include "avx512-lanes.h"
@@ -110,10 +109,6 @@ void attn_qk_i8__avx512vnni(float *s, size_t s_stride, const float *q, size_t q_
                             const int8_t *k, const float *k_scale, int n_k, int d, float mul) {
     if (d > QK_VNNI_DMAX) {
         attn_qk_i8__avx512(s, s_stride, q, q_stride, n_q, k, k_scale, n_k, d, mul);
-        return;
-    }
-    if (n_q >= ATTN_QK_ROWS_MIN) { /* a prefill tile: the rows in the lanes */
-        attn_qk_i8_rows__avx512vnni(s, s_stride, q, q_stride, n_q, k, k_scale, n_k, d, mul);
         return;
     }
     const int C = d <= 64 ? 2 : 4; /* 32-value chunks per row, padded with zeros */

@@ -134,11 +134,5 @@ void attn_qk_i8__avx512vnni(float *s, size_t s_stride, const float *q, size_t q_
                             const int8_t *k, const float *k_scale, int n_k, int d, float mul);
 void attn_av_i8__avx512vnni(float *acc, size_t acc_stride, const float *p, size_t p_stride, int n_q,
                             const int8_t *v, const float *v_scale, int n_k, int d);
-/* The prefill shape of the scores (attn-qk-rows-vnni.c: query rows in the lanes), which
- * attn_qk_i8__avx512vnni hands ATTN_QK_ROWS_MIN or more rows of d <= 128 values. */
-#define ATTN_QK_ROWS_MIN 16
-void attn_qk_i8_rows__avx512vnni(float *s, size_t s_stride, const float *q, size_t q_stride,
-                                 int n_q, const int8_t *k, const float *k_scale, int n_k, int d,
-                                 float mul);
 
 #endif
