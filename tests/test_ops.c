@@ -495,6 +495,24 @@ Test(ops, attention_qk_and_av) {
 #endif
 }
 
+/* Prefill tiles: the rows of 16 query tokens x a GQA group per call (48 for the default model,
+ * 64 for Llama 3.2 1B) and more, around the 64-row passes of the VNNI scores, against keys around
+ * their 4-key blocks, rows of 1 to 128 values, at the int32 peak and at the int8 extremes. */
+Test(ops, attention_prefill_rows) {
+    rng_seed(9);
+    const int ds[] = {64, 1, 17, 63, 65, 100, 128};
+    const int nks[] = {1, 3, 4, 15, 16, 17, 33, 129};
+    const int nqs[] = {16, 17, 31, 48, 64, 65, 130};
+    FOR_EACH_ISA(ops) {
+        for (size_t di = 0; di < sizeof ds / sizeof ds[0]; di++)
+            for (size_t ki = 0; ki < sizeof nks / sizeof nks[0]; ki++)
+                check_attention_case(ops, ds[di], nks[ki], nqs[(di + ki) % 7],
+                                     (di + ki) % 3 == 0 ? KV_EXTREME : KV_RANDOM);
+        check_attention_case(ops, 64, 600, 48, KV_PEAK);
+        check_attention_case(ops, 128, 37, 64, KV_PEAK);
+    }
+}
+
 /* The int32 sums of the int16 kernels at their largest, and rows as long as the cache allows
  * (KV_HEAD_DIM_MAX = 4096) and one longer. Every int8 value +127 against equal queries gives a
  * score of d x 32767 x 127: just under 2^31 at d = 512, the longest row the AVX2 int8 scores
