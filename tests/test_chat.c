@@ -45,12 +45,19 @@ static void expect_conv(const char *tmpl, const struct adakv_chat_message *m, si
     free(out);
 }
 
-Test(chat, smollm2_template_from_the_model) {
+/* The default model's file (ADAKV_MODEL, set by make check). */
+static struct gguf_file *open_default_model(void) {
     struct adakv_err e = {{0}};
     const char *path = getenv("ADAKV_MODEL");
     cr_assert(path);
     struct gguf_file *f = gguf_open(path, &e);
     cr_assert(f, "%s", e.msg);
+    return f;
+}
+
+Test(chat, smollm2_template_from_the_model) {
+    struct adakv_err e = {{0}};
+    struct gguf_file *f = open_default_model();
     struct gguf_str tmpl;
     cr_assert_eq(gguf_get_str(f, "tokenizer.chat_template", &tmpl, &e), 0, "%s", e.msg);
     cr_expect_eq(chat_detect(tmpl.ptr, tmpl.len), CHAT_FORMAT_CHATML);
@@ -186,10 +193,7 @@ Test(chat, gemma) {
  * llama3, gemma, mistral-v3 and mistral-v3-tekken forms; templates here carry those markers. */
 Test(chat, conversations_as_llama_cpp_renders_them) {
     struct adakv_err e = {{0}};
-    const char *path = getenv("ADAKV_MODEL");
-    cr_assert(path);
-    struct gguf_file *f = gguf_open(path, &e);
-    cr_assert(f, "%s", e.msg);
+    struct gguf_file *f = open_default_model();
     char *out = NULL;
     size_t n = 0;
     cr_assert_eq(chat_apply_messages(f, conv_plain, N_OF(conv_plain), &out, &n, &e), 0, "%s",
