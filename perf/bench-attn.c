@@ -4,8 +4,13 @@
  * as they do in decode (the default 90 segments x 8,192 rows = the default model's 30 layers x
  * 3 KV heads after 8,192 tokens: 100 MB of int8 K+V). Reports ms per pass over all segments,
  * ns per row and the GB/s of K and V bytes (with int8 scales) read, to set beside perf/stream.
+ * With G = 48 or 64 (16 prompt tokens x a GQA group) it is the shape of a prefill work item, and
+ * a table with the fused prefill kernel (ops.h attn_rows_i8) adds a line "<isa>+rows" for it
+ * (every row sees every key). The minimum beside the median is the figure to use on a busy
+ * machine.
  *
  *   perf/bench-attn [n_k (8192)] [segments (90)] [G (3)] [reps (5)]   head_dim 64 */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,12 +41,17 @@ struct segs {
 
 /* One decode step's attention over every segment with one ops table and storage type. */
 static void pass(const struct simd_ops *ops, int type, const struct segs *m, int H, int n_k, int G,
-                 const float *q, float *s, float *acc) {
+                 const float *q, float *s, float *acc, const int32_t *pos) {
     const float mul = 0.125f;
     for (int h = 0; h < H; h++) {
         const size_t row0 = (size_t)h * n_k;
         const char *k = (const char *)m->k + row0 * D * m->esz;
         const char *v = (const char *)m->v + row0 * D * m->esz;
+        if (pos) { /* the fused kernel: every row at position n_k sees keys 0 .. n_k - 1 */
+            ops->attn_rows_i8(acc, q, G, pos + n_k, (const int8_t *)k, m->k_scale + row0,
+                              (const int8_t *)v, m->v_scale + row0, pos, n_k, D, mul, 0);
+            continue;
+        }
         if (type == 0)
             ops->attn_qk_i8(s, n_k, q, D, G, (const int8_t *)k, m->k_scale + row0, n_k, D, mul);
         else if (type == 1)
@@ -71,16 +81,19 @@ int main(int argc, char **argv) {
     const size_t rows = (size_t)H * n_k;
     float *q = malloc((size_t)G * D * sizeof *q), *acc = malloc((size_t)G * D * sizeof *acc);
     float *s = malloc((size_t)G * n_k * sizeof *s);
-    if (!q || !acc || !s) {
+    int32_t *pos = malloc(((size_t)n_k + G) * sizeof *pos); /* keys 0 .. n_k - 1, then rows */
+    if (!q || !acc || !s || !pos) {
         fprintf(stderr, "bench-attn: out of memory\n");
         return 1;
     }
     for (int i = 0; i < G * D; i++)
         q[i] = (float)((i * 37) % 19 - 9) * 0.05f;
+    for (int i = 0; i < n_k + G; i++)
+        pos[i] = i < n_k ? i : n_k;
     printf("decode attention, one thread: %d segments x %d rows, head_dim %d, %d query heads "
-           "per KV head, median of %d\n",
+           "per KV head, median and minimum of %d\n",
            H, n_k, D, G, reps);
-    printf("%-7s %-5s %10s %9s %8s\n", "isa", "kv", "ms/pass", "ns/row", "GB/s");
+    printf("%-12s %-5s %10s %9s %8s %10s\n", "isa", "kv", "ms/pass", "ns/row", "GB/s", "min ms");
     static const char *const types[] = {"int8", "f16", "f32"};
     static const size_t esz[] = {1, 2, 4};
     static const char *const isas[] = {"scalar", "avx2", "avx512", "neon"};
@@ -97,24 +110,28 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < rows; i++)
             m.k_scale[i] = m.v_scale[i] = 0.01f;
         const double bytes = 2.0 * (double)rows * (D * (double)esz[type] + (type == 0 ? 4 : 0));
-        for (size_t ii = 0; ii < sizeof isas / sizeof isas[0]; ii++) {
-            const struct simd_ops *ops = simd_ops_by_name(isas[ii]);
-            if (!ops)
+        for (size_t ii = 0; ii < 2 * sizeof isas / sizeof isas[0]; ii++) {
+            const struct simd_ops *ops = simd_ops_by_name(isas[ii / 2]);
+            const bool fused = ii % 2;
+            if (!ops || (fused && (type != 0 || !ops->attn_rows_i8)))
                 continue;
+            const int32_t *p = fused ? pos : NULL;
             double t[101];
-            pass(ops, type, &m, H, n_k, G, q, s, acc); /* warm-up */
+            pass(ops, type, &m, H, n_k, G, q, s, acc, p); /* warm-up */
             for (int r = 0; r < reps; r++) {
                 const double t0 = now_s();
-                pass(ops, type, &m, H, n_k, G, q, s, acc);
+                pass(ops, type, &m, H, n_k, G, q, s, acc, p);
                 t[r] = now_s() - t0;
             }
             qsort(t, (size_t)reps, sizeof *t, cmp_double);
             const double tm = t[reps / 2];
-            printf("%-7s %-5s %10.2f %9.2f %8.1f\n", isas[ii], types[type], tm * 1e3,
-                   tm * 1e9 / (double)rows, bytes / tm * 1e-9);
+            char name[32];
+            snprintf(name, sizeof name, "%s%s", isas[ii / 2], fused ? "+rows" : "");
+            printf("%-12s %-5s %10.2f %9.2f %8.1f %10.2f\n", name, types[type], tm * 1e3,
+                   tm * 1e9 / (double)rows, bytes / tm * 1e-9, t[0] * 1e3);
         }
         free(m.k), free(m.v), free(m.k_scale), free(m.v_scale);
     }
-    free(q), free(acc), free(s);
+    free(q), free(acc), free(s), free(pos);
     return 0;
 }

@@ -79,6 +79,7 @@ static void tables_build(void) {
     if (simd_cpu_flags()->avx512_vnni) {
         ops_avx512.attn_qk_i8 = attn_qk_i8__avx512vnni;
         ops_avx512.attn_av_i8 = attn_av_i8__avx512vnni;
+        ops_avx512.attn_rows_i8 = attn_rows_i8__avx512vnni;
     }
 #endif
 #ifdef ADAKV_BUILD_NEON

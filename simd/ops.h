@@ -9,6 +9,7 @@
 #ifndef ADAKV_SIMD_OPS_H
 #define ADAKV_SIMD_OPS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,6 +71,19 @@ typedef void (*op_attn_av_f16_fn)(float *acc, size_t acc_stride, const float *p,
 typedef void (*op_attn_av_f32_fn)(float *acc, size_t acc_stride, const float *p, size_t p_stride,
                                   int n_q, const float *v, int n_k, int d);
 
+/* Attention of n_q query rows (q[r * d ..], row r at position qpos[r]) over n_k int8 key and
+ * value rows (k, v: row j at k + j * d, position kpos[j], non-decreasing) in one pass, as
+ * prefill needs it: row r sees key j when kpos[j] <= qpos[r] and, with window > 0, kpos[j] >
+ * qpos[r] - window; out[r * d ..] = sum_j p_rj v_scale[j] v_j with p_r the softmax over the
+ * keys it sees of mul * k_scale[j] * dot(q_r, k_j) (zeros for a row that sees none).
+ * d <= ATTN_ROWS_DMAX. Optional: NULL in a table whose ISA has no such kernel (the caller then
+ * folds the scores and values ops itself). */
+#define ATTN_ROWS_DMAX 128
+typedef void (*op_attn_rows_i8_fn)(float *out, const float *q, int n_q, const int32_t *qpos,
+                                   const int8_t *k, const float *k_scale, const int8_t *v,
+                                   const float *v_scale, const int32_t *kpos, int n_k, int d,
+                                   float mul, int32_t window);
+
 struct simd_ops {
     const char *isa; /* "scalar", "avx2", "avx512": names the table, for logs and tests */
     op_rmsnorm_fn rmsnorm;
@@ -86,6 +100,7 @@ struct simd_ops {
     op_attn_av_i8_fn attn_av_i8;
     op_attn_av_f16_fn attn_av_f16;
     op_attn_av_f32_fn attn_av_f32;
+    op_attn_rows_i8_fn attn_rows_i8; /* optional (see above) */
 };
 
 /* The reference table (always complete). */
@@ -134,5 +149,15 @@ void attn_qk_i8__avx512vnni(float *s, size_t s_stride, const float *q, size_t q_
                             const int8_t *k, const float *k_scale, int n_k, int d, float mul);
 void attn_av_i8__avx512vnni(float *acc, size_t acc_stride, const float *p, size_t p_stride, int n_q,
                             const int8_t *v, const float *v_scale, int n_k, int d);
+
+/* attn_rows_i8: the reference (attn-rows-scalar.c, for tests; the scalar table folds) and the
+ * AVX-512 VNNI kernel with the query rows in the lanes (attn-rows-vnni.c). */
+void attn_rows_i8__scalar(float *out, const float *q, int n_q, const int32_t *qpos, const int8_t *k,
+                          const float *k_scale, const int8_t *v, const float *v_scale,
+                          const int32_t *kpos, int n_k, int d, float mul, int32_t window);
+void attn_rows_i8__avx512vnni(float *out, const float *q, int n_q, const int32_t *qpos,
+                              const int8_t *k, const float *k_scale, const int8_t *v,
+                              const float *v_scale, const int32_t *kpos, int n_k, int d, float mul,
+                              int32_t window);
 
 #endif

@@ -152,6 +152,36 @@ static int attn_fold(const struct adakv_ctx *c, int layer, int g, int t0, int t1
     return rows;
 }
 
+/* One prefill work item through the fused rows-in-lanes kernel (ops.h attn_rows_i8): the rows
+ * packed as attn_fold packs them, each with its token's position, over the keys that some row
+ * of the item may see; the kernel masks the rest. */
+static void attn_item_rows(const struct adakv_ctx *c, int layer, int g, int t0, int t1,
+                           int32_t pos0, const float *q, float *out, float *scratch) {
+    const struct model_hparams *hp = &c->model->hp;
+    const int G = hp->n_head / hp->n_head_kv, d = hp->head_dim;
+    const size_t qdim = (size_t)hp->n_head * d;
+    const int rows = (t1 - t0) * G;
+    float *qbuf = scratch, *obuf = qbuf + (size_t)rows * d;
+    int32_t *qpos = (int32_t *)(obuf + (size_t)rows * d);
+    for (int t = t0; t < t1; t++) {
+        memcpy(qbuf + (size_t)(t - t0) * G * d, q + t * qdim + (size_t)g * G * d,
+               (size_t)G * d * sizeof *qbuf);
+        for (int h = 0; h < G; h++)
+            qpos[(t - t0) * G + h] = pos0 + t;
+    }
+    const struct kv_segment *seg = kv_cache_seg(&c->kv, layer, g);
+    const int32_t first_pos = pos0 + t0, win = hp->layer[layer].window;
+    const int32_t j_end = rows_up_to(seg->pos, seg->len, pos0 + t1 - 1);
+    const int32_t j_begin = win ? rows_up_to(seg->pos, seg->len, first_pos - win) : 0;
+    c->ops->attn_rows_i8(obuf, qbuf, rows, qpos, (const int8_t *)seg->k + (size_t)j_begin * d,
+                         seg->k_scale + j_begin, (const int8_t *)seg->v + (size_t)j_begin * d,
+                         seg->v_scale + j_begin, seg->pos + j_begin, j_end - j_begin, d,
+                         hp->attn_scale, win);
+    for (int t = t0; t < t1; t++)
+        memcpy(out + t * qdim + (size_t)g * G * d, obuf + (size_t)(t - t0) * G * d,
+               (size_t)G * d * sizeof *out);
+}
+
 /* One work item: the G query heads of KV head g for tokens t0..t1 against every cached row of
  * that head, normalized into out. */
 static void attn_item(const struct adakv_ctx *c, int layer, int g, int t0, int t1, int32_t pos0,
@@ -269,12 +299,18 @@ void attention_chunk(struct adakv_ctx *c, int layer, int n, int32_t pos0) {
         return;
     }
     const int n_qt = (n + QT - 1) / QT, items = n_kv * n_qt;
+    /* whole query tiles of int8 rows go to the fused kernel where the ISA has one */
+    const bool rows_kernel = c->ops->attn_rows_i8 && c->kv.type == KV_TYPE_INT8 &&
+                             c->model->hp.head_dim <= ATTN_ROWS_DMAX && n >= QT;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(c->n_threads)
     for (int it = 0; it < items; it++) {
         const int g = it % n_kv, qt = it / n_kv;
         const int t0 = qt * QT, t1 = t0 + QT < n ? t0 + QT : n;
         float *scratch = c->attn_scratch + (size_t)omp_get_thread_num() * c->attn_scratch_floats;
-        attn_item(c, layer, g, t0, t1, pos0, c->q, c->att, scratch);
+        if (rows_kernel)
+            attn_item_rows(c, layer, g, t0, t1, pos0, c->q, c->att, scratch);
+        else
+            attn_item(c, layer, g, t0, t1, pos0, c->q, c->att, scratch);
     }
 }
 

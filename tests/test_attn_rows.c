@@ -1,0 +1,233 @@
+/* The fused prefill attention (ops.h attn_rows_i8) of every ISA table that has one against the
+ * plain C reference (simd/attn-rows-scalar.c), and the reference against values worked out by
+ * hand.
+ *
+ * Cases: 1 to 130 query rows (around the 16-row vectors and 64-row passes), rows of 1 to 128
+ * values, 1 to 300 keys (around the 4-key score blocks, key pairs and 64-key steps); key
+ * positions with gaps (a compressed cache), rows that see every key, only some (causal), a
+ * sliding window, or none; random values, the int8 extremes at a large scale, and equal scores.
+ *
+ * Tolerance per output value, and why: the kernel rounds each query row to int16 (each value
+ * moves by at most max|q| / 65534) and each step's weights p_j v_scale_j to int16 (by at most
+ * the largest / 65534). A score error of at most D moves the normalized weights by a factor in
+ * [e^-2D, e^2D], so the output by at most 2 (e^2D - 1) max|v|; the weight rounding adds at most
+ * max_j(p_j v_scale_j) / 65534 * sum_j |v_j|; 1% slack and 1e-5 relative for f32 around them. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "ops.h"
+
+static uint64_t rng_state;
+static void rng_seed(uint64_t s) {
+    rng_state = s * 0x9E3779B97F4A7C15ull + 1;
+}
+static float rng_uniform(void) { /* [-1, 1) */
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 40) * (1.0 / (1ull << 23)) - 1.0);
+}
+
+enum fill { RANDOM, EXTREME, EQUAL };
+enum sight { CAUSAL, WINDOW, NONE_FOR_SOME };
+
+struct attn_case {
+    int n_q, d, n_k;
+    int32_t window;
+    float *q, *k_scale, *v_scale, *out_ref, *out;
+    int8_t *k, *v;
+    int32_t *qpos, *kpos;
+};
+
+static void *xcalloc(size_t n, size_t size) {
+    void *p = calloc(n + 1, size); /* + 1: never 0 bytes */
+    cr_assert_not_null(p);
+    return p;
+}
+
+static void case_make(struct attn_case *c, int n_q, int d, int n_k, enum fill f, enum sight s) {
+    *c = (struct attn_case){.n_q = n_q, .d = d, .n_k = n_k};
+    c->q = xcalloc((size_t)n_q * d, sizeof *c->q);
+    c->out_ref = xcalloc((size_t)n_q * d, sizeof *c->out_ref);
+    c->out = xcalloc((size_t)n_q * d, sizeof *c->out);
+    c->k = xcalloc((size_t)n_k * d, 1);
+    c->v = xcalloc((size_t)n_k * d, 1);
+    c->k_scale = xcalloc(n_k, sizeof *c->k_scale);
+    c->v_scale = xcalloc(n_k, sizeof *c->v_scale);
+    c->qpos = xcalloc(n_q, sizeof *c->qpos);
+    c->kpos = xcalloc(n_k, sizeof *c->kpos);
+    int32_t p = 0;
+    for (int j = 0; j < n_k; j++) { /* gaps of 0-2 positions: rows evicted in between */
+        p += 1 + (int32_t)((rng_uniform() + 1.0f) * 1.5f);
+        c->kpos[j] = p;
+    }
+    for (size_t i = 0; i < (size_t)n_k * d; i++) {
+        c->k[i] = f == RANDOM    ? (int8_t)(127.0f * rng_uniform())
+                  : f == EXTREME ? (int8_t)((i & 1) ? 127 : -127)
+                                 : 127;
+        c->v[i] = f == RANDOM ? (int8_t)(127.0f * rng_uniform()) : (int8_t)((i % 3) ? 127 : -127);
+    }
+    for (int j = 0; j < n_k; j++) {
+        c->k_scale[j] = f == EXTREME ? 1e3f : f == EQUAL ? 0.01f : 0.05f * (1.0f + rng_uniform());
+        c->v_scale[j] = f == EXTREME ? 1e3f : 0.05f * (1.0f + rng_uniform());
+    }
+    for (size_t i = 0; i < (size_t)n_q * d; i++)
+        c->q[i] = f == EQUAL ? 1.5f : 2.0f * rng_uniform();
+    /* rows of 3 heads per token, the last tokens of the prompt: the newest keys are in some
+     * rows' future; with NONE_FOR_SOME the first rows come before every key */
+    const int32_t last = c->kpos[n_k - 1];
+    for (int r = 0; r < n_q; r++) {
+        const int back = (n_q - 1 - r) / 3;
+        c->qpos[r] = s == NONE_FOR_SOME && r < 4 ? c->kpos[0] - 1 - r : last - back;
+    }
+    c->window = s == WINDOW ? 7 : 0;
+}
+
+static void case_free(struct attn_case *c) {
+    free(c->q), free(c->out_ref), free(c->out), free(c->k), free(c->v);
+    free(c->k_scale), free(c->v_scale), free(c->qpos), free(c->kpos);
+}
+
+static bool visible(const struct attn_case *c, int r, int j) {
+    return c->kpos[j] <= c->qpos[r] && (c->window == 0 || c->kpos[j] > c->qpos[r] - c->window);
+}
+
+/* The bound of the header for output row r, dim i, from the reference's own softmax. */
+static double bound(const struct attn_case *c, int r, int i, float mul) {
+    const int d = c->d;
+    double qmax = 0, smax = -INFINITY, dmax = 0, umax = 0, l = 0, wmax = 0, v1 = 0;
+    for (int x = 0; x < d; x++)
+        qmax = fmax(qmax, fabs(c->q[(size_t)r * d + x]));
+    for (int j = 0; j < c->n_k; j++) {
+        if (!visible(c, r, j))
+            continue;
+        double s = 0, k1 = 0, m = 0;
+        for (int x = 0; x < d; x++) {
+            s += (double)c->q[(size_t)r * d + x] * c->k[(size_t)j * d + x];
+            k1 += abs(c->k[(size_t)j * d + x]);
+            m += fabs((double)c->q[(size_t)r * d + x] * c->k[(size_t)j * d + x]);
+        }
+        const double ks = (double)c->k_scale[j] * mul;
+        smax = fmax(smax, s * ks);
+        dmax = fmax(dmax, ks * (1.01 * qmax / 65534.0 * k1 + 1e-5 * m));
+        umax = fmax(umax, fabs((double)c->v_scale[j] * c->v[(size_t)j * d + i]));
+    }
+    if (smax == -INFINITY)
+        return 0.0; /* no key: the output must be exactly 0 */
+    for (int j = 0; j < c->n_k; j++)
+        if (visible(c, r, j)) {
+            double s = 0;
+            for (int x = 0; x < d; x++)
+                s += (double)c->q[(size_t)r * d + x] * c->k[(size_t)j * d + x];
+            l += exp(s * c->k_scale[j] * mul - smax);
+        }
+    for (int j = 0; j < c->n_k; j++)
+        if (visible(c, r, j)) {
+            double s = 0;
+            for (int x = 0; x < d; x++)
+                s += (double)c->q[(size_t)r * d + x] * c->k[(size_t)j * d + x];
+            wmax = fmax(wmax, exp(s * c->k_scale[j] * mul - smax) / l * c->v_scale[j]);
+            v1 += abs(c->v[(size_t)j * d + i]);
+        }
+    const double mix = 2.0 * fmin(expm1(2.0 * dmax), 1.0) * umax;
+    return mix + 1.01 * wmax / 65534.0 * v1 + 1e-5 * umax + 1e-30;
+}
+
+static void check_case(const struct simd_ops *ops, int n_q, int d, int n_k, enum fill f,
+                       enum sight s) {
+    struct attn_case c;
+    case_make(&c, n_q, d, n_k, f, s);
+    const float mul = 0.125f;
+    attn_rows_i8__scalar(c.out_ref, c.q, n_q, c.qpos, c.k, c.k_scale, c.v, c.v_scale, c.kpos, n_k,
+                         d, mul, c.window);
+    ops->attn_rows_i8(c.out, c.q, n_q, c.qpos, c.k, c.k_scale, c.v, c.v_scale, c.kpos, n_k, d, mul,
+                      c.window);
+    for (int r = 0; r < n_q; r++)
+        for (int i = 0; i < d; i++) {
+            const size_t at = (size_t)r * d + i;
+            const double tol = bound(&c, r, i, mul);
+            cr_assert(fabs((double)c.out[at] - c.out_ref[at]) <= tol,
+                      "%s n_q=%d d=%d n_k=%d fill %d sight %d: row %d dim %d got %.9g want %.9g "
+                      "(tol %.3g)",
+                      ops->isa, n_q, d, n_k, (int)f, (int)s, r, i, (double)c.out[at],
+                      (double)c.out_ref[at], tol);
+        }
+    case_free(&c);
+}
+
+/* The tables that carry the kernel (the VNNI one on this machine, if any). */
+static int for_each_kernel(void (*fn)(const struct simd_ops *)) {
+    const char *isas[] = {"avx512", "avx2", "neon"};
+    int ran = 0;
+    for (int i = 0; i < 3; i++) {
+        const struct simd_ops *ops = simd_ops_by_name(isas[i]);
+        if (ops && ops->attn_rows_i8) {
+            fn(ops);
+            ran++;
+        }
+    }
+    return ran;
+}
+
+static void sweep(const struct simd_ops *ops) {
+    rng_seed(11);
+    const int nqs[] = {1, 3, 16, 17, 48, 64, 65, 112, 130};
+    const int ds[] = {64, 1, 7, 16, 17, 33, 63, 65, 80, 100, 127, 128};
+    const int nks[] = {1, 2, 3, 4, 5, 63, 64, 65, 127, 129, 300};
+    int n = 0;
+    for (size_t a = 0; a < sizeof nqs / sizeof nqs[0]; a++)
+        for (size_t b = 0; b < sizeof ds / sizeof ds[0]; b++) {
+            const int k = nks[(a * 5 + b * 3) % (sizeof nks / sizeof nks[0])];
+            check_case(ops, nqs[a], ds[b], k, n % 4 == 3 ? EXTREME : RANDOM, (enum sight)(n % 3));
+            n++;
+        }
+    for (size_t b = 0; b < sizeof nks / sizeof nks[0]; b++) { /* every key count at 64 dims */
+        check_case(ops, 48, 64, nks[b], RANDOM, CAUSAL);
+        check_case(ops, 64, 128, nks[b], RANDOM, WINDOW);
+    }
+    check_case(ops, 64, 64, 600, EQUAL, CAUSAL);
+    check_case(ops, 48, 128, 257, EXTREME, NONE_FOR_SOME);
+}
+
+Test(attn_rows, kernels_match_reference) {
+    const int ran = for_each_kernel(sweep);
+#if defined(__x86_64__) && defined(ADAKV_BUILD_AVX512)
+    const struct simd_ops *avx512 = simd_ops_by_name("avx512");
+    if (avx512 && avx512->attn_qk_i8 == attn_qk_i8__avx512vnni)
+        cr_assert_eq(ran, 1, "a VNNI CPU must run the VNNI kernel of attn_rows_i8");
+#endif
+    (void)ran;
+}
+
+/* The reference by hand: equal scores give the plain mean of the visible values; a row before
+ * every key gives zeros; one visible key gives its value. */
+Test(attn_rows, reference_by_hand) {
+    enum { D = 3, NK = 4 };
+    const float q[2 * D] = {1, 1, 1, 1, 1, 1};
+    const int8_t k[NK * D] = {0}; /* every score 0 */
+    const int8_t v[NK * D] = {10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120};
+    const float ks[NK] = {1, 1, 1, 1}, vs[NK] = {0.5f, 0.5f, 0.5f, 0.5f};
+    const int32_t kpos[NK] = {0, 2, 5, 9};
+    const int32_t qpos[2] = {5, 9};
+    float out[2 * D];
+    attn_rows_i8__scalar(out, q, 2, qpos, k, ks, v, vs, kpos, NK, D, 1.0f, 0);
+    /* row 0 sees keys 0, 2, 5: mean of (10, 40, 70) * 0.5 = 20, (20, 50, 80) = 25, ... */
+    cr_assert_float_eq(out[0], 20.0f, 1e-5f);
+    cr_assert_float_eq(out[1], 25.0f, 1e-5f);
+    cr_assert_float_eq(out[2], 30.0f, 1e-5f);
+    cr_assert_float_eq(out[3], 0.5f * (10 + 40 + 70 + 100) / 4.0f, 1e-5f);
+    /* window 3 at position 9: only keys at 7..9, i.e. the last one */
+    attn_rows_i8__scalar(out, q, 2, qpos, k, ks, v, vs, kpos, NK, D, 1.0f, 3);
+    cr_assert_float_eq(out[3], 50.0f, 1e-5f);
+    cr_assert_float_eq(out[5], 60.0f, 1e-5f);
+    /* row 0 at 5 with window 3 sees key 5 only */
+    cr_assert_float_eq(out[0], 35.0f, 1e-5f);
+    const int32_t early[2] = {-1, -1};
+    attn_rows_i8__scalar(out, q, 2, early, k, ks, v, vs, kpos, NK, D, 1.0f, 0);
+    for (int i = 0; i < 2 * D; i++)
+        cr_assert(out[i] == 0.0f);
+}
