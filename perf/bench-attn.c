@@ -48,7 +48,7 @@ static void pass(const struct simd_ops *ops, int type, const struct segs *m, int
         const char *k = (const char *)m->k + row0 * D * m->esz;
         const char *v = (const char *)m->v + row0 * D * m->esz;
         if (pos) { /* the fused kernel: every row at position n_k sees keys 0 .. n_k - 1 */
-            ops->attn_rows_i8(acc, q, G, pos + n_k, (const int8_t *)k, m->k_scale + row0,
+            ops->attn_rows_i8(acc, NULL, q, G, pos + n_k, (const int8_t *)k, m->k_scale + row0,
                               (const int8_t *)v, m->v_scale + row0, pos, n_k, D, mul, 0);
             continue;
         }

@@ -9,7 +9,7 @@ static bool key_visible(int32_t kp, int32_t qp, int32_t window) {
     return kp <= qp && (window == 0 || kp > qp - window);
 }
 
-void attn_rows_i8__scalar(float *out, const float *q, int n_q, const int32_t *qpos, const int8_t *k,
+void attn_rows_i8__scalar(float *out, float *lse, const float *q, int n_q, const int32_t *qpos, const int8_t *k,
                           const float *k_scale, const int8_t *v, const float *v_scale,
                           const int32_t *kpos, int n_k, int d, float mul, int32_t window) {
     for (int r = 0; r < n_q; r++) {
@@ -27,6 +27,8 @@ void attn_rows_i8__scalar(float *out, const float *q, int n_q, const int32_t *qp
         }
         for (int i = 0; i < d; i++)
             o[i] = 0.0f;
+        if (lse)
+            lse[r] = -INFINITY;
         if (m == -INFINITY) /* the row sees no key: zeros, as the contract says */
             continue;
         double l = 0.0, acc[ATTN_ROWS_DMAX] = {0};
@@ -43,5 +45,7 @@ void attn_rows_i8__scalar(float *out, const float *q, int n_q, const int32_t *qp
         }
         for (int i = 0; i < d; i++)
             o[i] = (float)(acc[i] / l);
+        if (lse)
+            lse[r] = (float)(m + log(l));
     }
 }

@@ -305,7 +305,7 @@ static void pass_run(struct rows_pass *ps, const int8_t *k, const float *k_scale
     }
 }
 
-void attn_rows_i8__avx512vnni(float *out, const float *q, int n_q, const int32_t *qpos,
+void attn_rows_i8__avx512vnni(float *out, float *lse, const float *q, int n_q, const int32_t *qpos,
                               const int8_t *k, const float *k_scale, const int8_t *v,
                               const float *v_scale, const int32_t *kpos, int n_k, int d, float mul,
                               int32_t window) {
@@ -324,6 +324,11 @@ void attn_rows_i8__avx512vnni(float *out, const float *q, int n_q, const int32_t
             const __mmask16 seen = _mm512_cmp_ps_mask(ps.l[g], _mm512_setzero_ps(), _CMP_GT_OQ);
             const __m512 inv = _mm512_maskz_div_ps(seen, _mm512_set1_ps(1.0f), ps.l[g]);
             _Alignas(64) float col[16];
+            if (lse) { /* m + log l, -inf where no key was seen (log 0) */
+                _mm512_store_ps(col, _mm512_add_ps(ps.m[g], Sleef_logf16_u10avx512f(ps.l[g])));
+                for (int l = 0; l < 16 && 16 * g + l < nr; l++)
+                    lse[r0 + 16 * g + l] = col[l];
+            }
             for (int i = 0; i < d; i++) {
                 _mm512_store_ps(col, _mm512_mul_ps(ps.acc[i * ng + g], inv));
                 for (int l = 0; l < 16 && 16 * g + l < nr; l++)

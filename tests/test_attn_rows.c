@@ -38,7 +38,7 @@ enum sight { CAUSAL, WINDOW, NONE_FOR_SOME };
 struct attn_case {
     int n_q, d, n_k;
     int32_t window;
-    float *q, *k_scale, *v_scale, *out_ref, *out;
+    float *q, *k_scale, *v_scale, *out_ref, *out, *lse_ref, *lse;
     int8_t *k, *v;
     int32_t *qpos, *kpos;
 };
@@ -54,6 +54,8 @@ static void case_make(struct attn_case *c, int n_q, int d, int n_k, enum fill f,
     c->q = xcalloc((size_t)n_q * d, sizeof *c->q);
     c->out_ref = xcalloc((size_t)n_q * d, sizeof *c->out_ref);
     c->out = xcalloc((size_t)n_q * d, sizeof *c->out);
+    c->lse_ref = xcalloc(n_q, sizeof *c->lse_ref);
+    c->lse = xcalloc(n_q, sizeof *c->lse);
     c->k = xcalloc((size_t)n_k * d, 1);
     c->v = xcalloc((size_t)n_k * d, 1);
     c->k_scale = xcalloc(n_k, sizeof *c->k_scale);
@@ -88,7 +90,8 @@ static void case_make(struct attn_case *c, int n_q, int d, int n_k, enum fill f,
 }
 
 static void case_free(struct attn_case *c) {
-    free(c->q), free(c->out_ref), free(c->out), free(c->k), free(c->v);
+    free(c->q), free(c->out_ref), free(c->out), free(c->lse_ref), free(c->lse), free(c->k);
+    free(c->v);
     free(c->k_scale), free(c->v_scale), free(c->qpos), free(c->kpos);
 }
 
@@ -96,10 +99,12 @@ static bool visible(const struct attn_case *c, int r, int j) {
     return c->kpos[j] <= c->qpos[r] && (c->window == 0 || c->kpos[j] > c->qpos[r] - c->window);
 }
 
-/* The bound of the header for output row r, dim i, from the reference's own softmax. */
-static double bound(const struct attn_case *c, int r, int i, float mul) {
+/* The largest error of row r's scores (the int16 rounding of the query, 1e-5 for f32), and
+ * its largest score (-inf when it sees no key). */
+static double score_error(const struct attn_case *c, int r, float mul, double *smax) {
     const int d = c->d;
-    double qmax = 0, smax = -INFINITY, dmax = 0, umax = 0, l = 0, wmax = 0, v1 = 0;
+    double qmax = 0, dmax = 0;
+    *smax = -INFINITY;
     for (int x = 0; x < d; x++)
         qmax = fmax(qmax, fabs(c->q[(size_t)r * d + x]));
     for (int j = 0; j < c->n_k; j++) {
@@ -112,10 +117,20 @@ static double bound(const struct attn_case *c, int r, int i, float mul) {
             m += fabs((double)c->q[(size_t)r * d + x] * c->k[(size_t)j * d + x]);
         }
         const double ks = (double)c->k_scale[j] * mul;
-        smax = fmax(smax, s * ks);
+        *smax = fmax(*smax, s * ks);
         dmax = fmax(dmax, ks * (1.01 * qmax / 65534.0 * k1 + 1e-5 * m));
-        umax = fmax(umax, fabs((double)c->v_scale[j] * c->v[(size_t)j * d + i]));
     }
+    return dmax;
+}
+
+/* The bound of the header for output row r, dim i, from the reference's own softmax. */
+static double bound(const struct attn_case *c, int r, int i, float mul) {
+    const int d = c->d;
+    double smax, umax = 0, l = 0, wmax = 0, v1 = 0;
+    const double dmax = score_error(c, r, mul, &smax);
+    for (int j = 0; j < c->n_k; j++)
+        if (visible(c, r, j))
+            umax = fmax(umax, fabs((double)c->v_scale[j] * c->v[(size_t)j * d + i]));
     if (smax == -INFINITY)
         return 0.0; /* no key: the output must be exactly 0 */
     for (int j = 0; j < c->n_k; j++)
@@ -142,10 +157,22 @@ static void check_case(const struct simd_ops *ops, int n_q, int d, int n_k, enum
     struct attn_case c;
     case_make(&c, n_q, d, n_k, f, s);
     const float mul = 0.125f;
-    attn_rows_i8__scalar(c.out_ref, c.q, n_q, c.qpos, c.k, c.k_scale, c.v, c.v_scale, c.kpos, n_k,
-                         d, mul, c.window);
-    ops->attn_rows_i8(c.out, c.q, n_q, c.qpos, c.k, c.k_scale, c.v, c.v_scale, c.kpos, n_k, d, mul,
-                      c.window);
+    attn_rows_i8__scalar(c.out_ref, c.lse_ref, c.q, n_q, c.qpos, c.k, c.k_scale, c.v, c.v_scale,
+                         c.kpos, n_k, d, mul, c.window);
+    ops->attn_rows_i8(c.out, c.lse, c.q, n_q, c.qpos, c.k, c.k_scale, c.v, c.v_scale, c.kpos, n_k,
+                      d, mul, c.window);
+    for (int r = 0; r < n_q; r++) { /* the log-sum-exp moves by at most the scores' error */
+        double smax;
+        const double ds = score_error(&c, r, mul, &smax);
+        if (smax == -INFINITY)
+            cr_assert(c.lse[r] == -INFINITY && c.lse_ref[r] == -INFINITY, "row %d: lse %g", r,
+                      (double)c.lse[r]);
+        else
+            cr_assert(fabs((double)c.lse[r] - c.lse_ref[r]) <=
+                          ds + 1e-5 * fabs(c.lse_ref[r]) + 1e-6,
+                      "%s n_q=%d d=%d n_k=%d: row %d lse got %.9g want %.9g", ops->isa, n_q, d, n_k,
+                      r, (double)c.lse[r], (double)c.lse_ref[r]);
+    }
     for (int r = 0; r < n_q; r++)
         for (int i = 0; i < d; i++) {
             const size_t at = (size_t)r * d + i;
@@ -213,21 +240,24 @@ Test(attn_rows, reference_by_hand) {
     const float ks[NK] = {1, 1, 1, 1}, vs[NK] = {0.5f, 0.5f, 0.5f, 0.5f};
     const int32_t kpos[NK] = {0, 2, 5, 9};
     const int32_t qpos[2] = {5, 9};
-    float out[2 * D];
-    attn_rows_i8__scalar(out, q, 2, qpos, k, ks, v, vs, kpos, NK, D, 1.0f, 0);
+    float out[2 * D], lse[2];
+    attn_rows_i8__scalar(out, lse, q, 2, qpos, k, ks, v, vs, kpos, NK, D, 1.0f, 0);
+    cr_assert_float_eq(lse[0], logf(3.0f), 1e-6f); /* three scores of 0 */
+    cr_assert_float_eq(lse[1], logf(4.0f), 1e-6f);
     /* row 0 sees keys 0, 2, 5: mean of (10, 40, 70) * 0.5 = 20, (20, 50, 80) = 25, ... */
     cr_assert_float_eq(out[0], 20.0f, 1e-5f);
     cr_assert_float_eq(out[1], 25.0f, 1e-5f);
     cr_assert_float_eq(out[2], 30.0f, 1e-5f);
     cr_assert_float_eq(out[3], 0.5f * (10 + 40 + 70 + 100) / 4.0f, 1e-5f);
     /* window 3 at position 9: only keys at 7..9, i.e. the last one */
-    attn_rows_i8__scalar(out, q, 2, qpos, k, ks, v, vs, kpos, NK, D, 1.0f, 3);
+    attn_rows_i8__scalar(out, NULL, q, 2, qpos, k, ks, v, vs, kpos, NK, D, 1.0f, 3);
     cr_assert_float_eq(out[3], 50.0f, 1e-5f);
     cr_assert_float_eq(out[5], 60.0f, 1e-5f);
     /* row 0 at 5 with window 3 sees key 5 only */
     cr_assert_float_eq(out[0], 35.0f, 1e-5f);
     const int32_t early[2] = {-1, -1};
-    attn_rows_i8__scalar(out, q, 2, early, k, ks, v, vs, kpos, NK, D, 1.0f, 0);
+    attn_rows_i8__scalar(out, lse, q, 2, early, k, ks, v, vs, kpos, NK, D, 1.0f, 0);
     for (int i = 0; i < 2 * D; i++)
         cr_assert(out[i] == 0.0f);
+    cr_assert(lse[0] == -INFINITY && lse[1] == -INFINITY);
 }

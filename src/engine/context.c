@@ -48,7 +48,7 @@ void adakv_ctx_free(struct adakv_ctx *c) {
     if (c->scratch_refs && --*c->scratch_refs == 0) { /* the last of a family of forks */
         free(c->x), free(c->xn), free(c->q), free(c->k), free(c->v), free(c->att);
         free(c->gate), free(c->up), free(c->proj), free(c->rope_cs);
-        free(c->ws), free(c->attn_scratch), free(c->scratch_refs);
+        free(c->ws), free(c->attn_scratch), free(c->cascade), free(c->scratch_refs);
     }
     threads_plan_free(&c->plan);
     head_map_free(&c->heads);
@@ -98,7 +98,8 @@ void adakv_ctx_plan(const struct adakv_model *m, const struct adakv_ctx_params *
     floats += (uint64_t)rope_settings(hp) * n_ctx * hp->n_rot;
     floats += (uint64_t)(window < (int)n_ctx ? window : (int)n_ctx) * qdim;
     floats += (uint64_t)threads * attention_scratch_floats(hp);
-    out->scratch = floats * sizeof(float) + ws_bytes(m, (int)chunk);
+    out->scratch =
+        floats * sizeof(float) + ws_bytes(m, (int)chunk) + attention_cascade_bytes(hp, (int)chunk);
     /* the cache grows as tokens come, up to every (layer, KV head) holding n_ctx rows: K and V
      * rows plus a position each */
     const enum kv_type kt = kv_type_of(p->kv_type);
@@ -221,6 +222,7 @@ static struct adakv_ctx *ctx_make(struct adakv_model *m, const struct adakv_ctx_
         c->x = share->x, c->xn = share->xn, c->q = share->q, c->k = share->k, c->v = share->v;
         c->att = share->att, c->gate = share->gate, c->up = share->up, c->proj = share->proj;
         c->rope_cs = share->rope_cs, c->ws = share->ws, c->attn_scratch = share->attn_scratch;
+        c->cascade = share->cascade;
         c->scratch_refs = share->scratch_refs;
         ++*c->scratch_refs;
     } else {
@@ -244,6 +246,8 @@ static struct adakv_ctx *ctx_make(struct adakv_model *m, const struct adakv_ctx_
         c->ws = malloc(ws_bytes(m, c->chunk) + 64);
         ok = ok && c->ws;
         c->attn_scratch = alloc_floats(c->n_threads, c->attn_scratch_floats, &ok);
+        c->cascade = malloc(attention_cascade_bytes(hp, c->chunk));
+        ok = ok && c->cascade;
     }
     if (!ok) {
         err_set(e, "context: out of memory for the scratch of %d tokens", c->n_ctx);
@@ -391,6 +395,7 @@ struct adakv_ctx *adakv_ctx_fork(struct adakv_ctx *src, struct adakv_err *e) {
         adakv_ctx_free(c);
         return NULL;
     }
+    kv_cache_share(&c->kv, &src->kv); /* a batch of forks reads the common rows once */
     if (src->q_recent) {
         const struct model_hparams *hp = &src->model->hp;
         memcpy(c->q_recent, src->q_recent,

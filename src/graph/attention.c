@@ -173,7 +173,7 @@ static void attn_item_rows(const struct adakv_ctx *c, int layer, int g, int t0, 
     const int32_t first_pos = pos0 + t0, win = hp->layer[layer].window;
     const int32_t j_end = rows_up_to(seg->pos, seg->len, pos0 + t1 - 1);
     const int32_t j_begin = win ? rows_up_to(seg->pos, seg->len, first_pos - win) : 0;
-    c->ops->attn_rows_i8(obuf, qbuf, rows, qpos, (const int8_t *)seg->k + (size_t)j_begin * d,
+    c->ops->attn_rows_i8(obuf, NULL, qbuf, rows, qpos, (const int8_t *)seg->k + (size_t)j_begin * d,
                          seg->k_scale + j_begin, (const int8_t *)seg->v + (size_t)j_begin * d,
                          seg->v_scale + j_begin, seg->pos + j_begin, j_end - j_begin, d,
                          hp->attn_scale, win);
@@ -320,16 +320,195 @@ size_t attention_scratch_floats(const struct model_hparams *hp) {
     return (prefill > decode ? prefill : decode) + 16;
 }
 
+/* ==== a batch of sequences, one token each, with rows shared between forks ====
+ *
+ * Forks of one document hold copies of its rows (kv_cache_share marks them). Attending over
+ * each copy separately reads the document once per sequence; instead, the shared rows of each
+ * KV head are read once for the query rows of all the forks in the batch (the fused kernel,
+ * 16-row vectors filled by several sequences), in CASCADE_PARTS slices of the rows so both
+ * threads have work, and each sequence then folds its own rows and merges the slices' softmax
+ * states (their log-sum-exp) with its own. */
+enum {
+    CASCADE_PARTS = 2,     /* slices of a head's shared rows: work items for the threads */
+    CASCADE_MIN_ROWS = 64, /* fewer shared rows are cheaper folded per sequence */
+};
+
+/* Per (part, sequence, query head): the slice's log-sum-exp, then its normalized output. */
+static size_t cascade_slot_floats(const struct model_hparams *hp) {
+    return (size_t)hp->head_dim + 1;
+}
+
+size_t attention_cascade_bytes(const struct model_hparams *hp, int chunk) {
+    const size_t slots = (size_t)CASCADE_PARTS * chunk * hp->n_head;
+    /* then int32: order[chunk], chunk_start[chunk + 1], shared rows [chunk][n_head_kv] */
+    return slots * cascade_slot_floats(hp) * sizeof(float) +
+           ((size_t)chunk * (2 + hp->n_head_kv) + 1) * sizeof(int32_t);
+}
+
+struct cascade {
+    float *slot;     /* [CASCADE_PARTS][n][n_head][d + 1] */
+    int32_t *order;  /* the batch's sequences, each group of forks together */
+    int32_t *first;  /* [n_chunks + 1]: chunk k is order[first[k] .. first[k + 1]) */
+    int32_t *shared; /* [n][n_kv]: rows of sequence i's head g read with its group */
+    int n_chunks;
+};
+
+/* Groups the sequences by epoch (serial: n is small) and sets each group's shared rows per KV
+ * head: the fewest any member holds; 0 for sequences alone or with few shared rows. Chunks are
+ * runs of at most FORWARD_ATTN_QTILE members of one group, whose rows fit a thread's scratch as
+ * a prefill tile's do. Returns whether any rows are shared. */
+static bool cascade_plan(const struct adakv_ctx *c, struct adakv_ctx *const *seqs, int layer, int n,
+                         struct cascade *cs) {
+    const struct model_hparams *hp = &c->model->hp;
+    const int n_kv = hp->n_head_kv;
+    cs->slot = c->cascade;
+    cs->order =
+        (int32_t *)(cs->slot + (size_t)CASCADE_PARTS * n * hp->n_head * cascade_slot_floats(hp));
+    cs->first = cs->order + n;
+    cs->shared = cs->first + n + 1;
+    memset(cs->shared, 0, (size_t)n * n_kv * sizeof *cs->shared);
+    int placed = 0;
+    bool any = false;
+    cs->n_chunks = 0;
+    for (int i = 0; i < n; i++) {
+        const uint64_t ep = seqs[i]->kv.epoch;
+        bool seen = false; /* a group is placed by its first member */
+        for (int k = 0; k < i && ep && !seen; k++)
+            seen = seqs[k]->kv.epoch == ep;
+        if (seen)
+            continue;
+        int members = 0;
+        for (int k = i; k < n; k++)
+            if (k == i || (ep && seqs[k]->kv.epoch == ep)) {
+                if (members % FORWARD_ATTN_QTILE == 0)
+                    cs->first[cs->n_chunks++] = placed;
+                cs->order[placed++] = k;
+                members++;
+            }
+        if (members < 2)
+            continue;
+        for (int g = 0; g < n_kv; g++) {
+            int32_t rows = INT32_MAX;
+            for (int m = placed - members; m < placed; m++) {
+                const int32_t sh = kv_cache_seg(&seqs[cs->order[m]]->kv, layer, g)->shared;
+                rows = sh < rows ? sh : rows;
+            }
+            if (rows < CASCADE_MIN_ROWS)
+                continue;
+            any = true;
+            for (int m = placed - members; m < placed; m++)
+                cs->shared[(size_t)cs->order[m] * n_kv + g] = rows;
+        }
+    }
+    cs->first[cs->n_chunks] = placed;
+    return any;
+}
+
+/* Part `part` of KV head g's shared rows against the query rows of one chunk's sequences, into
+ * their slots. */
+static void cascade_slice(const struct adakv_ctx *c, struct adakv_ctx *const *seqs, int layer,
+                          int n, const struct cascade *cs, int chunk, int g, int part,
+                          float *scratch) {
+    const struct model_hparams *hp = &c->model->hp;
+    const int n_kv = hp->n_head_kv, G = hp->n_head / n_kv, d = hp->head_dim;
+    const size_t qdim = (size_t)hp->n_head * d, slot = cascade_slot_floats(hp);
+    const int m0 = cs->first[chunk], m1 = cs->first[chunk + 1];
+    const int32_t rows = cs->shared[(size_t)cs->order[m0] * n_kv + g];
+    if (rows == 0)
+        return;
+    const int32_t j0 = (int32_t)((int64_t)rows * part / CASCADE_PARTS);
+    const int32_t j1 = (int32_t)((int64_t)rows * (part + 1) / CASCADE_PARTS);
+    const int nr = (m1 - m0) * G;
+    float *qbuf = scratch, *obuf = qbuf + (size_t)nr * d, *lse = obuf + (size_t)nr * d;
+    int32_t *qpos = (int32_t *)(lse + nr);
+    for (int m = m0; m < m1; m++) {
+        const int i = cs->order[m];
+        memcpy(qbuf + (size_t)(m - m0) * G * d, c->q + i * qdim + (size_t)g * G * d,
+               (size_t)G * d * sizeof *qbuf);
+        for (int r = 0; r < G; r++)
+            qpos[(m - m0) * G + r] = seqs[i]->n_past;
+    }
+    /* the members' rows are equal up to `rows`: the first member's serve them all */
+    const struct kv_segment *seg = kv_cache_seg(&seqs[cs->order[m0]]->kv, layer, g);
+    c->ops->attn_rows_i8(obuf, lse, qbuf, nr, qpos, (const int8_t *)seg->k + (size_t)j0 * d,
+                         seg->k_scale + j0, (const int8_t *)seg->v + (size_t)j0 * d,
+                         seg->v_scale + j0, seg->pos + j0, j1 - j0, d, hp->attn_scale,
+                         hp->layer[layer].window);
+    for (int m = m0; m < m1; m++)
+        for (int r = 0; r < G; r++) {
+            const int row = (m - m0) * G + r;
+            float *o =
+                cs->slot + (((size_t)part * n + cs->order[m]) * hp->n_head + g * G + r) * slot;
+            o[0] = lse[row];
+            memcpy(o + 1, obuf + (size_t)row * d, (size_t)d * sizeof *o);
+        }
+}
+
+/* Sequence i's own rows of KV head g (those after the shared ones), merged with the shared
+ * slices' states, normalized into c->att. */
+static void cascade_finish(const struct adakv_ctx *c, struct adakv_ctx *const *seqs, int layer,
+                           int n, const struct cascade *cs, int i, int g, float *scratch) {
+    const struct model_hparams *hp = &c->model->hp;
+    const int n_kv = hp->n_head_kv, G = hp->n_head / n_kv, d = hp->head_dim;
+    const size_t qdim = (size_t)hp->n_head * d, slot = cascade_slot_floats(hp);
+    const int32_t rows = cs->shared[(size_t)i * n_kv + g];
+    float *mx, *l, *acc;
+    attn_fold(seqs[i], layer, g, 0, 1, seqs[i]->n_past, c->q + i * qdim, scratch, rows, INT32_MAX,
+              &mx, &l, &acc);
+    for (int r = 0; r < G; r++) {
+        const int h = g * G + r;
+        const float *part[CASCADE_PARTS];
+        float top = mx[r];
+        for (int p = 0; p < CASCADE_PARTS; p++) {
+            part[p] = rows ? cs->slot + (((size_t)p * n + i) * hp->n_head + h) * slot : NULL;
+            top = part[p] && part[p][0] > top ? part[p][0] : top;
+        }
+        /* the token's own key is among its own rows: l > 0 and top is finite */
+        float *o = c->att + i * qdim + (size_t)h * d;
+        const float w_own = expf(mx[r] - top);
+        float sum = l[r] * w_own;
+        for (int x = 0; x < d; x++)
+            o[x] = acc[(size_t)r * d + x] * w_own;
+        for (int p = 0; p < CASCADE_PARTS; p++) {
+            if (!part[p] || part[p][0] == -INFINITY)
+                continue;
+            const float w = expf(part[p][0] - top); /* a slice's normalized output times its sum */
+            sum += w;
+            for (int x = 0; x < d; x++)
+                o[x] += part[p][1 + x] * w;
+        }
+        const float inv = 1.0f / sum;
+        for (int x = 0; x < d; x++)
+            o[x] *= inv;
+    }
+}
+
 void attention_batch(const struct adakv_ctx *c, struct adakv_ctx *const *seqs, int layer, int n) {
     const struct model_hparams *hp = &c->model->hp;
     const int n_kv = hp->n_head_kv;
     const size_t qdim = (size_t)hp->n_head * hp->head_dim;
+    struct cascade cs;
+    const bool cascade = c->ops->attn_rows_i8 && c->kv.type == KV_TYPE_INT8 &&
+                         hp->head_dim <= ATTN_ROWS_DMAX && n >= 2 &&
+                         cascade_plan(c, seqs, layer, n, &cs);
+    if (cascade) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(c->n_threads)
+        for (int it = 0; it < cs.n_chunks * n_kv * CASCADE_PARTS; it++) {
+            float *scratch =
+                c->attn_scratch + (size_t)omp_get_thread_num() * c->attn_scratch_floats;
+            cascade_slice(c, seqs, layer, n, &cs, it / (n_kv * CASCADE_PARTS),
+                          it / CASCADE_PARTS % n_kv, it % CASCADE_PARTS, scratch);
+        }
+    }
     /* one (sequence, KV head) per item: the sequences' lengths differ, so dynamic */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(c->n_threads)
     for (int it = 0; it < n * n_kv; it++) {
         const int i = it / n_kv, g = it % n_kv;
         float *scratch = c->attn_scratch + (size_t)omp_get_thread_num() * c->attn_scratch_floats;
-        attn_item(seqs[i], layer, g, 0, 1, seqs[i]->n_past, c->q + i * qdim, c->att + i * qdim,
-                  scratch);
+        if (cascade && cs.shared[(size_t)i * n_kv + g])
+            cascade_finish(c, seqs, layer, n, &cs, i, g, scratch);
+        else
+            attn_item(seqs[i], layer, g, 0, 1, seqs[i]->n_past, c->q + i * qdim, c->att + i * qdim,
+                      scratch);
     }
 }

@@ -133,6 +133,7 @@ struct adakv_ctx {
     float *att;       /* [chunk][n_head * head_dim] attention output */
     float *gate, *up; /* [chunk][n_ff] */
     float *proj;      /* [chunk][n_embd] O / down projection output */
+    void *cascade;    /* [attention_cascade_bytes] a batch's reads of rows its forks share */
     float *rope_cs;   /* [n_rope][n_ctx][n_rot] cos then sin per token of the batch */
     int n_rope;       /* distinct RoPE settings of the layers, found at creation */
     struct forward_rope rope[FORWARD_MAX_ROPE];

@@ -2,6 +2,7 @@
  * Plain malloc/realloc, because compaction (kv-compact.c) shrinks the same blocks in place. */
 #include "kv-cache.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,7 +49,8 @@ void kv_cache_free(struct kv_cache *c) {
 
 void kv_cache_clear(struct kv_cache *c) {
     for (size_t i = 0; i < (size_t)c->n_layer * c->n_head_kv; i++)
-        c->seg[i].len = 0;
+        c->seg[i].len = c->seg[i].shared = 0;
+    c->epoch = 0;
 }
 
 void kv_cache_truncate(struct kv_cache *c, int32_t pos) {
@@ -56,6 +58,7 @@ void kv_cache_truncate(struct kv_cache *c, int32_t pos) {
         struct kv_segment *s = &c->seg[i];
         while (s->len > 0 && s->pos[s->len - 1] >= pos) /* rows are in position order */
             s->len--;
+        s->shared = s->shared < s->len ? s->shared : s->len;
     }
 }
 
@@ -155,6 +158,7 @@ int32_t kv_segment_drop_before(struct kv_segment *s, enum kv_type type, int head
         memmove(s->v_scale, s->v_scale + n, (size_t)keep * sizeof *s->v_scale);
     }
     s->len = keep;
+    s->shared = 0; /* rows moved */
     return n;
 }
 
@@ -169,12 +173,14 @@ void kv_cache_rotate_queries(const struct kv_cache *c, float *q, int n_head, siz
 int kv_cache_copy(struct kv_cache *dst, const struct kv_cache *src, struct adakv_err *e) {
     const size_t row =
         kv_row_bytes(src->type, src->head_dim) - (src->type == KV_TYPE_INT8 ? sizeof(float) : 0);
+    dst->epoch = 0;
     for (size_t i = 0; i < (size_t)src->n_layer * src->n_head_kv; i++) {
         const struct kv_segment *s = &src->seg[i];
         struct kv_segment *d = &dst->seg[i];
         if (kv_segment_reserve(d, dst->type, dst->head_dim, s->len, e))
             return -1;
         d->len = s->len;
+        d->shared = 0; /* dst's rows are its own until kv_cache_share says otherwise */
         if (s->len == 0)
             continue;
         memcpy(d->k, s->k, (size_t)s->len * row);
@@ -186,6 +192,22 @@ int kv_cache_copy(struct kv_cache *dst, const struct kv_cache *src, struct adakv
         }
     }
     return 0;
+}
+
+void kv_cache_share(struct kv_cache *dst, struct kv_cache *src) {
+    static _Atomic uint64_t next_epoch = 1;
+    const size_t n = (size_t)src->n_layer * src->n_head_kv;
+    bool grown = false;
+    for (size_t i = 0; i < n; i++)
+        grown = grown || src->seg[i].shared != src->seg[i].len;
+    if (!src->epoch || grown) {
+        src->epoch = next_epoch++;
+        for (size_t i = 0; i < n; i++)
+            src->seg[i].shared = src->seg[i].len;
+    }
+    dst->epoch = src->epoch;
+    for (size_t i = 0; i < n; i++)
+        dst->seg[i].shared = dst->seg[i].len;
 }
 
 size_t kv_cache_bytes(const struct kv_cache *c) {

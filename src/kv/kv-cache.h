@@ -31,6 +31,10 @@ struct kv_segment {
     float *k_scale; /* [cap] (int8 only, else NULL) */
     float *v_scale; /* [cap] (int8 only, else NULL) */
     int32_t *pos;   /* [cap] original token position of each row */
+    /* Leading rows known to equal those of every other cache of the same epoch (below): a
+     * batch of forks attends over them once for all (attention.c). Appends leave it; any other
+     * change of the rows lowers it (truncate) or clears it. */
+    int32_t shared;
 };
 
 struct kv_cache {
@@ -40,6 +44,10 @@ struct kv_cache {
     int head_dim;
     int k_rot; /* key rotation block (key-rotation.h): int8 only, 0 = keys stored as given */
     struct kv_segment *seg; /* [n_layer * n_head_kv], layer-major */
+    /* 0: the rows are this cache's own. Otherwise the caches of one epoch, a document's cache
+     * and the forks copied from it (kv_cache_share), hold the same first `shared` rows of each
+     * segment. */
+    uint64_t epoch;
 };
 
 static inline struct kv_segment *kv_cache_seg(const struct kv_cache *c, int layer, int head) {
@@ -92,6 +100,12 @@ void kv_cache_rotate_queries(const struct kv_cache *c, float *q, int n_head, siz
  * have the same type and shape. -1 with e set when memory runs
  * out. */
 int kv_cache_copy(struct kv_cache *dst, const struct kv_cache *src, struct adakv_err *e);
+
+/* After kv_cache_copy(dst, src): marks dst and src as holding the same rows, so that a batch
+ * of them may read their common rows once. src keeps its epoch while it has only appended rows
+ * since it got it; otherwise (or without one) it starts a new epoch, since rows it changed may
+ * differ from those of its earlier copies. */
+void kv_cache_share(struct kv_cache *dst, struct kv_cache *src);
 
 /* Bytes allocated for K and V rows (with their int8 scales) over all segments, by capacity. */
 size_t kv_cache_bytes(const struct kv_cache *c);

@@ -43,6 +43,7 @@ int kv_segment_pack(struct kv_segment *s, enum kv_type type, int head_dim, const
     if (s->pos)
         pack(s->pos, sizeof *s->pos, keep, n_keep);
     s->len = n_keep;
+    s->shared = 0; /* rows moved */
     return 0;
 }
 
