@@ -9,9 +9,10 @@ static bool key_visible(int32_t kp, int32_t qp, int32_t window) {
     return kp <= qp && (window == 0 || kp > qp - window);
 }
 
-void attn_rows_i8__scalar(float *out, float *lse, const float *q, int n_q, const int32_t *qpos, const int8_t *k,
-                          const float *k_scale, const int8_t *v, const float *v_scale,
-                          const int32_t *kpos, int n_k, int d, float mul, int32_t window) {
+void attn_rows_i8__scalar(float *out, float *lse, const float *q, int n_q, const int32_t *qpos,
+                          const int8_t *k, const float *k_scale, const int8_t *v,
+                          const float *v_scale, const int32_t *kpos, int n_k, int d, float mul,
+                          int32_t window) {
     for (int r = 0; r < n_q; r++) {
         const float *qr = q + (size_t)r * d;
         float *o = out + (size_t)r * d;

@@ -17,7 +17,7 @@
  * each time and transposing the scores back for the row-major softmax: it lost in the model's
  * 128-key steps what it gained on long runs. Here nothing is transposed per key step.
  *
- * Integer sums are exact: scores |q| <= 32767, |k| <= 128, d <= 128 (< 2^30); values |w| <=
+ * Integer sums are exact: scores |q| <= 32767, |k| <= 128, d <= 256 (<= 2^30); values |w| <=
  * 32767, |v| <= 128, KS = 64 keys per step (< 2^29). The error against the f32 reference is the
  * int16 rounding of queries and weights (2^-16 of a row's largest), as in the decode kernels. */
 #include <immintrin.h>

@@ -77,14 +77,14 @@ typedef void (*op_attn_av_f32_fn)(float *acc, size_t acc_stride, const float *p,
  * qpos[r] - window; out[r * d ..] = sum_j p_rj v_scale[j] v_j with p_r the softmax over the
  * keys it sees of mul * k_scale[j] * dot(q_r, k_j) (zeros for a row that sees none); if lse is
  * not NULL, lse[r] = log sum_j exp(mul * k_scale[j] * dot(q_r, k_j)) over those keys (-inf for
- * none), what merging with attention over other keys needs. d <= ATTN_ROWS_DMAX. Optional: NULL in a table whose ISA has no such kernel (the caller then
- * folds the scores and values ops itself). */
-#define ATTN_ROWS_DMAX 128
+ * none), what merging with attention over other keys needs. d <= ATTN_ROWS_DMAX. Optional:
+ * NULL in a table whose ISA has no such kernel (the caller then folds the scores and values
+ * ops itself). */
+#define ATTN_ROWS_DMAX 256
 typedef void (*op_attn_rows_i8_fn)(float *out, float *lse, const float *q, int n_q,
-                                   const int32_t *qpos,
-                                   const int8_t *k, const float *k_scale, const int8_t *v,
-                                   const float *v_scale, const int32_t *kpos, int n_k, int d,
-                                   float mul, int32_t window);
+                                   const int32_t *qpos, const int8_t *k, const float *k_scale,
+                                   const int8_t *v, const float *v_scale, const int32_t *kpos,
+                                   int n_k, int d, float mul, int32_t window);
 
 struct simd_ops {
     const char *isa; /* "scalar", "avx2", "avx512": names the table, for logs and tests */
@@ -154,9 +154,10 @@ void attn_av_i8__avx512vnni(float *acc, size_t acc_stride, const float *p, size_
 
 /* attn_rows_i8: the reference (attn-rows-scalar.c, for tests; the scalar table folds) and the
  * AVX-512 VNNI kernel with the query rows in the lanes (attn-rows-vnni.c). */
-void attn_rows_i8__scalar(float *out, float *lse, const float *q, int n_q, const int32_t *qpos, const int8_t *k,
-                          const float *k_scale, const int8_t *v, const float *v_scale,
-                          const int32_t *kpos, int n_k, int d, float mul, int32_t window);
+void attn_rows_i8__scalar(float *out, float *lse, const float *q, int n_q, const int32_t *qpos,
+                          const int8_t *k, const float *k_scale, const int8_t *v,
+                          const float *v_scale, const int32_t *kpos, int n_k, int d, float mul,
+                          int32_t window);
 void attn_rows_i8__avx512vnni(float *out, float *lse, const float *q, int n_q, const int32_t *qpos,
                               const int8_t *k, const float *k_scale, const int8_t *v,
                               const float *v_scale, const int32_t *kpos, int n_k, int d, float mul,

@@ -2,10 +2,11 @@
  * plain C reference (simd/attn-rows-scalar.c), and the reference against values worked out by
  * hand.
  *
- * Cases: 1 to 130 query rows (around the 16-row vectors and 64-row passes), rows of 1 to 128
- * values, 1 to 300 keys (around the 4-key score blocks, key pairs and 64-key steps); key
- * positions with gaps (a compressed cache), rows that see every key, only some (causal), a
- * sliding window, or none; random values, the int8 extremes at a large scale, and equal scores.
+ * Cases: 1 to 130 query rows (around the 16-row vectors and 64-row passes), rows of 1 to 256
+ * values (Gemma 3's heads), 1 to 300 keys (around the 4-key score blocks, key pairs and 64-key
+ * steps); key positions with gaps (a compressed cache), rows that see every key, only some
+ * (causal), a sliding window, or none; random values, the int8 extremes at a large scale, and equal
+ * scores.
  *
  * Tolerance per output value, and why: the kernel rounds each query row to int16 (each value
  * moves by at most max|q| / 65534) and each step's weights p_j v_scale_j to int16 (by at most
@@ -203,7 +204,7 @@ static int for_each_kernel(void (*fn)(const struct simd_ops *)) {
 static void sweep(const struct simd_ops *ops) {
     rng_seed(11);
     const int nqs[] = {1, 3, 16, 17, 48, 64, 65, 112, 130};
-    const int ds[] = {64, 1, 7, 16, 17, 33, 63, 65, 80, 100, 127, 128};
+    const int ds[] = {64, 1, 7, 16, 17, 33, 63, 65, 80, 100, 127, 128, 200, 255, 256};
     const int nks[] = {1, 2, 3, 4, 5, 63, 64, 65, 127, 129, 300};
     int n = 0;
     for (size_t a = 0; a < sizeof nqs / sizeof nqs[0]; a++)
@@ -218,6 +219,7 @@ static void sweep(const struct simd_ops *ops) {
     }
     check_case(ops, 64, 64, 600, EQUAL, CAUSAL);
     check_case(ops, 48, 128, 257, EXTREME, NONE_FOR_SOME);
+    check_case(ops, 64, 256, 130, EQUAL, WINDOW); /* the int32 score sums at their largest */
 }
 
 Test(attn_rows, kernels_match_reference) {

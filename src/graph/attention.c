@@ -299,7 +299,7 @@ void attention_chunk(struct adakv_ctx *c, int layer, int n, int32_t pos0) {
         return;
     }
     const int n_qt = (n + QT - 1) / QT, items = n_kv * n_qt;
-    /* whole query tiles of int8 rows go to the fused kernel where the ISA has one */
+    /* prompt batches of int8 rows go to the fused kernel where the ISA has one */
     const bool rows_kernel = c->ops->attn_rows_i8 && c->kv.type == KV_TYPE_INT8 &&
                              c->model->hp.head_dim <= ATTN_ROWS_DMAX && n >= QT;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(c->n_threads)
