@@ -15,6 +15,7 @@
 #include "kv-press.h"
 #include "kv-report.h"
 #include "quant.h"
+#include "rope-angles.h"
 #include "tensor-type.h"
 
 struct adakv_press {
@@ -234,13 +235,13 @@ static void eattn_rope(struct press_binding *b, const struct kv_cache *kv, int l
     const struct kv_segment *seg = kv_cache_seg(kv, layer, 0);
     for (int t = 0; t < n_window; t++) {
         float *cs = b->rope_undo + (size_t)t * hp->n_rot;
-        forward_rope_angles_layer(b->model, layer, seg->pos[seg->len - n_window + t], 1, cs);
+        rope_angles_layer(b->model, layer, seg->pos[seg->len - n_window + t], 1, cs);
         for (int i = 0; i < half; i++) {
             const float c = cs[i], s = cs[half + i], r = c * c + s * s;
             cs[i] = c / r, cs[half + i] = -s / r;
         }
     }
-    forward_rope_angles_layer(b->model, layer, seg->pos[seg->len - 1] + 1, n_future, b->rope_tmp);
+    rope_angles_layer(b->model, layer, seg->pos[seg->len - 1] + 1, n_future, b->rope_tmp);
     for (int i = 0; i < hp->n_rot; i++) {
         double sum = 0.0;
         for (int p = 0; p < n_future; p++)
