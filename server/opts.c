@@ -37,14 +37,13 @@ void server_opts_usage(FILE *out) {
           "                         recently used first (default 0 = no limit)\n"
           "      --kv-type T        int8 (default), f16 or f32\n"
           "      --numa MODE        off (default), distribute, isolate (as adakv-run)\n"
-          "KV press: the default of POST /v1/contexts and of prompts (see adakv-run --help)\n"
-          "      --press NAME       full (default), ada-snapkv, snapkv, pyramid, critical,\n"
-          "                         streaming, knorm, expected, kvzip (documents only), ...\n"
-          "      --kv-ratio R       fraction of rows removed, in [0, 1)\n"
-          "      --kv-budget N      KV rows kept per KV head, window included\n"
-          "      --alpha F  --window N  --pool-kernel N  --pool max|avg  --beta F  --sink N\n"
-          "      --critical-ratio F --ada  --ada-kvpress  --kv-max N  --kv-chunk N\n"
-          "  -h, --help             this text\n"
+          "KV press: the default of POST /v1/contexts and of prompts\n",
+          out);
+    /* the press flags: the library's table, as adakv-run --help shows it */
+    char *press = adakv_press_usage();
+    fputs(press ? press : "      (press options: out of memory)\n", out);
+    adakv_free(press);
+    fputs("  -h, --help             this text\n"
           "      --version          print the version\n"
           "Prompts shorter than the press's window are prefilled without compression.\n"
           "SIGINT or SIGTERM stops the server: queued requests get 503, running ones end.\n",
@@ -68,17 +67,6 @@ static int parse_u64(const char *flag, const char *s, uint64_t lo, uint64_t hi, 
 void server_opts_free(struct server_opts *o) {
     adakv_press_free(o->press);
     o->press = NULL;
-}
-
-/* Press flags go to adakv_press_set under their adakv-run names (without the dashes). */
-static bool is_press_flag(const char *a) {
-    static const char *const names[] = {"--press",  "--kv-budget",      "--kv-ratio", "--alpha",
-                                        "--window", "--pool-kernel",    "--pool",     "--beta",
-                                        "--sink",   "--critical-ratio", "--kv-max",   "--kv-chunk"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!strcmp(a, names[i]))
-            return true;
-    return false;
 }
 
 static int press_arg(struct server_opts *o, const char *name, const char *v, struct adakv_err *e) {
@@ -180,7 +168,8 @@ int server_opts_parse(int argc, char **argv, struct server_opts *o, struct adakv
         } else if (flag_is(a, "--numa", NULL)) {
             if (adakv_numa_parse(a, v, &o->numa, e))
                 return -1;
-        } else if (is_press_flag(a)) {
+        } else if (!strncmp(a, "--", 2) && adakv_press_is_flag(a + 2)) {
+            /* under their adakv-run names (without the dashes) */
             if (press_arg(o, a + 2, v, e))
                 return -1;
         } else {
