@@ -392,7 +392,7 @@ static void option_suffix(const struct press_option *o, char *buf, size_t size) 
     else if (o->lo_open && isinf(o->hi))
         n = (size_t)snprintf(buf, size, ", >" NBSP "%.10g", o->lo);
     else if (o->type == PRESS_OPT_INT || o->type == PRESS_OPT_FLOAT)
-        n = (size_t)snprintf(buf, size, ", in %s", range);
+        n = (size_t)snprintf(buf, size, ", in" NBSP "%s", range);
     if (n < size && o->type == PRESS_OPT_ENUM && !o->flag)
         snprintf(buf + n, size - n, " (default" NBSP "%s)", o->values[(int)o->def]);
     else if (n < size && !o->zero_unset && o->type != PRESS_OPT_NAME && o->type != PRESS_OPT_ENUM)
