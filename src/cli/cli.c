@@ -11,55 +11,56 @@
 
 /* --help: the press flags' lines come from the library's table of press options (their ranges
  * and defaults included), between the cache type and the question flags. */
+static const char usage_head[] =
+    "usage: adakv-run [options] model.gguf [prompt.txt]\n"
+    "\n"
+    "input\n"
+    "  -m, --model FILE       GGUF model (or the first positional argument)\n"
+    "  -f, --file FILE        prompt file, '-' for stdin (or the second positional)\n"
+    "  -p, --prompt TEXT      prompt text\n"
+    "      --chat             wrap the prompt in the model's chat template\n"
+    "      --perplexity FILE  perplexity of FILE in chunks of -c tokens (llama-perplexity)\n"
+    "generation\n"
+    "  -n, --n-predict N      tokens to generate (default 128, -1 = until end of turn)\n"
+    "      --ignore-eos       never sample an end-of-generation token (runs -n tokens)\n"
+    "  -c, --ctx-size N       context size in tokens (default min(model, 4096); more than\n"
+    "                         the machine's RAM holds is refused before loading it)\n"
+    "  -s, --seed N           sampling seed (default: random)\n"
+    "      --temp F           temperature, 0 = greedy (default 0.8)\n"
+    "      --top-k N          top-k, 0 = off (default 40)\n"
+    "      --top-p F          top-p in (0, 1], 1 = off (default 0.95)\n"
+    "KV cache\n"
+    "      --kv-type T        int8 (default), f16 or f32; -ctk/-ctv are aliases\n";
+static const char usage_tail[] =
+    "      --question FILE    a question about the prompt (repeatable; or a line\n"
+    "                         '<<<question>>>' in the prompt file separates it)\n"
+    "      --question-aware   compress context and question together (default: the\n"
+    "                         context alone, so it can answer several questions)\n"
+    "      --kv-report        per layer: head budgets, attention mass kept, L1 bound,\n"
+    "                         measured output change, bytes before -> after\n"
+    "machine\n"
+    "  -t, --threads N        threads, at most 512 (default: all cores)\n"
+    "      --numa MODE        off (default; thread i on core i), distribute (threads spread\n"
+    "                         over NUMA nodes), isolate (only the starting node's cores);\n"
+    "                         OMP_PLACES/OMP_PROC_BIND, if set, place the threads instead\n"
+    "      --reference        plain C kernels everywhere (slow; for comparisons)\n"
+    "      --prefill-gemm G   prompt-batch matmuls: auto (default: the quantized weights,\n"
+    "                         no extra memory; oneDNN only for float weights), quant (the\n"
+    "                         quantized weights only), f32 or bf16 (oneDNN on a dense copy\n"
+    "                         of every layer's weights, dequantized at load)\n"
+    "output\n"
+    "      --progress MODE    prefill progress on stderr: auto (TTY only), on, off\n"
+    "      --no-perf          no timing summary on stderr\n"
+    "  -h, --help             this text\n"
+    "      --version          print the version\n"
+    "Generated text goes to stdout; progress, timings and errors go to stderr.\n"
+    "An option with a value may be given once (--question may repeat). Ctrl-C stops\n"
+    "the run, prints the timings and exits with status 130.\n";
+
 void cli_usage(FILE *out) {
-    fputs("usage: adakv-run [options] model.gguf [prompt.txt]\n"
-          "\n"
-          "input\n"
-          "  -m, --model FILE       GGUF model (or the first positional argument)\n"
-          "  -f, --file FILE        prompt file, '-' for stdin (or the second positional)\n"
-          "  -p, --prompt TEXT      prompt text\n"
-          "      --chat             wrap the prompt in the model's chat template\n"
-          "      --perplexity FILE  perplexity of FILE in chunks of -c tokens (llama-perplexity)\n"
-          "generation\n"
-          "  -n, --n-predict N      tokens to generate (default 128, -1 = until end of turn)\n"
-          "      --ignore-eos       never sample an end-of-generation token (runs -n tokens)\n"
-          "  -c, --ctx-size N       context size in tokens (default min(model, 4096); more than\n"
-          "                         the machine's RAM holds is refused before loading it)\n"
-          "  -s, --seed N           sampling seed (default: random)\n"
-          "      --temp F           temperature, 0 = greedy (default 0.8)\n"
-          "      --top-k N          top-k, 0 = off (default 40)\n"
-          "      --top-p F          top-p in (0, 1], 1 = off (default 0.95)\n"
-          "KV cache\n"
-          "      --kv-type T        int8 (default), f16 or f32; -ctk/-ctv are aliases\n",
-          out);
-    char *press = adakv_press_usage();
-    fputs(press ? press : "      (press options: out of memory)\n", out);
+    char *press = adakv_press_usage(); /* NULL: out of memory, the rest is still worth printing */
+    fprintf(out, "%s%s%s", usage_head, press ? press : "", usage_tail);
     adakv_free(press);
-    fputs("      --question FILE    a question about the prompt (repeatable; or a line\n"
-          "                         '<<<question>>>' in the prompt file separates it)\n"
-          "      --question-aware   compress context and question together (default: the\n"
-          "                         context alone, so it can answer several questions)\n"
-          "      --kv-report        per layer: head budgets, attention mass kept, L1 bound,\n"
-          "                         measured output change, bytes before -> after\n"
-          "machine\n"
-          "  -t, --threads N        threads, at most 512 (default: all cores)\n"
-          "      --numa MODE        off (default; thread i on core i), distribute (threads spread\n"
-          "                         over NUMA nodes), isolate (only the starting node's cores);\n"
-          "                         OMP_PLACES/OMP_PROC_BIND, if set, place the threads instead\n"
-          "      --reference        plain C kernels everywhere (slow; for comparisons)\n"
-          "      --prefill-gemm G   prompt-batch matmuls: auto (default: the quantized weights,\n"
-          "                         no extra memory; oneDNN only for float weights), quant (the\n"
-          "                         quantized weights only), f32 or bf16 (oneDNN on a dense copy\n"
-          "                         of every layer's weights, dequantized at load)\n"
-          "output\n"
-          "      --progress MODE    prefill progress on stderr: auto (TTY only), on, off\n"
-          "      --no-perf          no timing summary on stderr\n"
-          "  -h, --help             this text\n"
-          "      --version          print the version\n"
-          "Generated text goes to stdout; progress, timings and errors go to stderr.\n"
-          "An option with a value may be given once (--question may repeat). Ctrl-C stops\n"
-          "the run, prints the timings and exits with status 130.\n",
-          out);
 }
 
 static int parse_float(const char *flag, const char *s, double lo, double hi, bool lo_open,
