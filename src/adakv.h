@@ -195,8 +195,8 @@ ADAKV_API int adakv_numa_parse(const char *flag, const char *s, enum adakv_numa 
  *     adakv_eval(ctx, question, m, logits, false, &e);  // prefill keeps the compressed context
  *
  * The options, their ranges, defaults and help are one table in the library
- * (src/press/press-options.c); adakv_press_usage() prints it as adakv-run --help does. Besides
- * the program flags there: seed (the random press) and reserve (rows left free per head for
+ * (src/press/press-options.c); adakv_press_usage() writes it out as adakv-run --help shows it.
+ * Besides the program flags there: seed (the random press) and reserve (rows left free per head for
  * decode). prefill-chunk N: adakv_eval runs a compressed batch longer than N tokens as pieces of
  * N, compressing after each to the budget the whole batch gets at once, so the cache never holds
  * more than that budget plus one piece (the last piece takes a rest shorter than the window). */

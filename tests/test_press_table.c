@@ -257,7 +257,7 @@ Test(press_table, help_lists_every_press_and_option) {
         snprintf(first, sizeof first, "%.*s", (int)strcspn(o->help, " "), o->help);
         cr_expect(strstr(at, first), "%s: help text '%s' missing: %s", flag, first, at);
         if (o->type == PRESS_OPT_INT || o->type == PRESS_OPT_FLOAT) {
-            /* as kv_press_usage writes it: "in [lo, hi]" with a real upper bound, ">= lo"
+            /* as adakv_press_usage writes it: "in [lo, hi]" with a real upper bound, ">= lo"
              * when the bound only guards overflow, "> lo" when open below */
             char lo[64];
             if (o->lo_open)

@@ -94,7 +94,7 @@ struct kv_press_hook {
  * and adakv-server as --NAME VALUE. The table gives each option's field, type, allowed values,
  * default and help, and from them the defaults (kv_press_config_default), the parse and its
  * one-line errors (kv_press_option_set), the range checks (kv_press_config_check) and the press
- * part of --help (kv_press_usage). */
+ * part of --help (adakv_press_usage, adakv.h). */
 enum press_opt_type {
     PRESS_OPT_NAME,  /* a press name (kv_press_parse_name); sets press and maybe alloc */
     PRESS_OPT_INT,   /* int field, whole base-10 string */
@@ -131,9 +131,6 @@ int kv_press_option_set(const struct press_option *o, struct kv_press_config *c,
 /* kv_press_option_set by name; an unknown name is an error. */
 int kv_press_config_set(struct kv_press_config *c, const char *name, const char *value,
                         struct adakv_err *e);
-/* The press lines of --help (api_only false: the program flags; true: the options only
- * adakv_press_set takes), malloc'ed, NULL when out of memory. */
-char *kv_press_usage(bool api_only);
 
 /* Every option's default (press snapkv, uniform heads). */
 void kv_press_config_default(struct kv_press_config *c);

@@ -84,10 +84,6 @@ bool adakv_press_is_flag(const char *name) {
     return o && !o->api_only && !o->flag;
 }
 
-char *adakv_press_usage(void) {
-    return kv_press_usage(false);
-}
-
 /* The configuration that will run: a budget or ratio without --press means ada-snapkv. */
 static struct kv_press_config resolved(const struct adakv_press *p) {
     struct kv_press_config c = p->cfg;

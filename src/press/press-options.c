@@ -1,6 +1,6 @@
 /* The press options (kv-press.h, struct press_option): one row per option, which drives
  * adakv_press_set, the configuration's defaults and range checks, the error messages and the
- * press lines of adakv-run's and adakv-server's --help (kv_press_usage). */
+ * press lines of adakv-run's and adakv-server's --help (adakv_press_usage). */
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
@@ -399,12 +399,12 @@ static void option_suffix(const struct press_option *o, char *buf, size_t size) 
         snprintf(buf + n, size - n, " (default" NBSP "%.10g)", o->def);
 }
 
-char *kv_press_usage(bool api_only) {
+char *adakv_press_usage(void) {
     struct text t = {0};
     put_str(&t, "", 0);
     for (int i = 0; i < kv_n_press_options; i++) {
         const struct press_option *o = &kv_press_options[i];
-        if (o->api_only != api_only)
+        if (o->api_only)
             continue;
         char left[64], text[640], suffix[128] = "";
         if (o->flag)
