@@ -218,7 +218,7 @@ static bool names(const char *text, const char *word) {
 /* The --help entry of the flag `flag`: from the line that starts with it to the next flag's line
  * (empty when no line starts with it). */
 static void entry_of(const char *help, const char *flag, char *buf, size_t size) {
-    char needle[64];
+    char needle[96];
     snprintf(needle, sizeof needle, "      %s ", flag);
     const char *at = help;
     while (at && strncmp(at, needle, strlen(needle)))

@@ -5,7 +5,6 @@
 #include "kv-press.h"
 
 #include <limits.h>
-#include <math.h>
 #include <stdlib.h>
 
 #include "kv-budget.h"
