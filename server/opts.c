@@ -10,45 +10,46 @@
 #include "error.h"
 #include "flag.h"
 
+/* --help; the press flags' lines come from the library's table of press options, as in
+ * adakv-run --help. */
+static const char usage_head[] =
+    "usage: adakv-server -m model.gguf [options]\n"
+    "\n"
+    "An HTTP server with llama-server/OpenAI-shaped endpoints: POST /v1/chat/completions,\n"
+    "/v1/completions, /tokenize, /detokenize, /v1/contexts; GET /v1/models, /v1/contexts,\n"
+    "/health, /metrics; DELETE /v1/contexts/ID. One engine thread owns the model and\n"
+    "decodes every active request one token per step in one batch.\n"
+    "\n"
+    "server\n"
+    "  -m, --model FILE       GGUF model (required)\n"
+    "      --host ADDR        numeric address to listen on (default 127.0.0.1, loopback;\n"
+    "                         0.0.0.0 or :: exposes the server: set --api-key)\n"
+    "      --port N           TCP port (default 8080; 0 = any free port, printed)\n"
+    "      --api-key KEY      require 'Authorization: Bearer KEY' (GET /health is exempt)\n"
+    "      --alias NAME       model id in /v1/models (default: the file's general.name)\n"
+    "      --max-body BYTES   largest request body, else 413 (default 16777216)\n"
+    "      --timeout S        seconds an idle connection is kept (default 60)\n"
+    "      --max-connections N open connections, one thread each (default 128)\n"
+    "engine\n"
+    "  -c, --ctx-size N       positions per sequence (default min(model, 4096))\n"
+    "  -t, --threads N        threads of the engine, at most 512 (default: all cores)\n"
+    "      --parallel N       requests decoded together, 1..64 (default 4)\n"
+    "      --queue N          requests waiting for a slot before 503 (default 16)\n"
+    "      --kv-memory BYTES  stored document contexts above this are evicted, least\n"
+    "                         recently used first (default 0 = no limit)\n"
+    "      --kv-type T        int8 (default), f16 or f32\n"
+    "      --numa MODE        off (default), distribute, isolate (as adakv-run)\n"
+    "KV press: the default of POST /v1/contexts and of prompts\n";
+static const char usage_tail[] =
+    "  -h, --help             this text\n"
+    "      --version          print the version\n"
+    "Prompts shorter than the press's window are prefilled without compression.\n"
+    "SIGINT or SIGTERM stops the server: queued requests get 503, running ones end.\n";
+
 void server_opts_usage(FILE *out) {
-    fputs("usage: adakv-server -m model.gguf [options]\n"
-          "\n"
-          "An HTTP server with llama-server/OpenAI-shaped endpoints: POST /v1/chat/completions,\n"
-          "/v1/completions, /tokenize, /detokenize, /v1/contexts; GET /v1/models, /v1/contexts,\n"
-          "/health, /metrics; DELETE /v1/contexts/ID. One engine thread owns the model and\n"
-          "decodes every active request one token per step in one batch.\n"
-          "\n"
-          "server\n"
-          "  -m, --model FILE       GGUF model (required)\n"
-          "      --host ADDR        numeric address to listen on (default 127.0.0.1, loopback;\n"
-          "                         0.0.0.0 or :: exposes the server: set --api-key)\n"
-          "      --port N           TCP port (default 8080; 0 = any free port, printed)\n"
-          "      --api-key KEY      require 'Authorization: Bearer KEY' (GET /health is exempt)\n"
-          "      --alias NAME       model id in /v1/models (default: the file's general.name)\n"
-          "      --max-body BYTES   largest request body, else 413 (default 16777216)\n"
-          "      --timeout S        seconds an idle connection is kept (default 60)\n"
-          "      --max-connections N open connections, one thread each (default 128)\n"
-          "engine\n"
-          "  -c, --ctx-size N       positions per sequence (default min(model, 4096))\n"
-          "  -t, --threads N        threads of the engine, at most 512 (default: all cores)\n"
-          "      --parallel N       requests decoded together, 1..64 (default 4)\n"
-          "      --queue N          requests waiting for a slot before 503 (default 16)\n"
-          "      --kv-memory BYTES  stored document contexts above this are evicted, least\n"
-          "                         recently used first (default 0 = no limit)\n"
-          "      --kv-type T        int8 (default), f16 or f32\n"
-          "      --numa MODE        off (default), distribute, isolate (as adakv-run)\n"
-          "KV press: the default of POST /v1/contexts and of prompts (see adakv-run --help)\n"
-          "      --press NAME       full (default), ada-snapkv, snapkv, pyramid, critical,\n"
-          "                         streaming, knorm, expected, kvzip (documents only), ...\n"
-          "      --kv-ratio R       fraction of rows removed, in [0, 1)\n"
-          "      --kv-budget N      KV rows kept per KV head, window included\n"
-          "      --alpha F  --window N  --pool-kernel N  --pool max|avg  --beta F  --sink N\n"
-          "      --critical-ratio F --ada  --ada-kvpress  --kv-max N  --kv-chunk N\n"
-          "  -h, --help             this text\n"
-          "      --version          print the version\n"
-          "Prompts shorter than the press's window are prefilled without compression.\n"
-          "SIGINT or SIGTERM stops the server: queued requests get 503, running ones end.\n",
-          out);
+    char *press = adakv_press_usage(); /* NULL: out of memory, the rest is still worth printing */
+    fprintf(out, "%s%s%s", usage_head, press ? press : "", usage_tail);
+    adakv_free(press);
 }
 
 static int parse_u64(const char *flag, const char *s, uint64_t lo, uint64_t hi, uint64_t *out,
@@ -68,17 +69,6 @@ static int parse_u64(const char *flag, const char *s, uint64_t lo, uint64_t hi, 
 void server_opts_free(struct server_opts *o) {
     adakv_press_free(o->press);
     o->press = NULL;
-}
-
-/* Press flags go to adakv_press_set under their adakv-run names (without the dashes). */
-static bool is_press_flag(const char *a) {
-    static const char *const names[] = {"--press",  "--kv-budget",      "--kv-ratio", "--alpha",
-                                        "--window", "--pool-kernel",    "--pool",     "--beta",
-                                        "--sink",   "--critical-ratio", "--kv-max",   "--kv-chunk"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!strcmp(a, names[i]))
-            return true;
-    return false;
 }
 
 static int press_arg(struct server_opts *o, const char *name, const char *v, struct adakv_err *e) {
@@ -180,7 +170,8 @@ int server_opts_parse(int argc, char **argv, struct server_opts *o, struct adakv
         } else if (flag_is(a, "--numa", NULL)) {
             if (adakv_numa_parse(a, v, &o->numa, e))
                 return -1;
-        } else if (is_press_flag(a)) {
+        } else if (!strncmp(a, "--", 2) && adakv_press_is_flag(a + 2)) {
+            /* under their adakv-run names (without the dashes) */
             if (press_arg(o, a + 2, v, e))
                 return -1;
         } else {

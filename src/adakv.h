@@ -194,20 +194,26 @@ ADAKV_API int adakv_numa_parse(const char *flag, const char *s, enum adakv_numa 
  *     adakv_ctx_press_enable(ctx, false);               // question-agnostic: the question's
  *     adakv_eval(ctx, question, m, logits, false, &e);  // prefill keeps the compressed context
  *
- * Options (name: value): press: full snapkv pyramid critical streaming random knorm
- * ada-snapkv ada-pyramid ada-critical, and kvpress names (no_press, streaming_llm, pyramidkv,
- * adakv_snapkv, critical_snapkv, critical_adakv_snapkv); kv-budget: rows kept per KV head,
- * window included; kv-ratio: fraction removed in [0, 1); ada: on|off|kvpress; alpha: [0, 1];
- * window; pool-kernel (odd); pool: max|avg; beta; sink; critical-ratio; seed; reserve (rows left
- * free per head for decode); kv-max, kv-chunk (decode-time cap); prefill-chunk N (>= window, not
- * kvzip): adakv_eval runs a compressed batch longer than N tokens as pieces of N, compressing
- * after each to the budget the whole batch gets at once, so the cache never holds more than that
- * budget plus one piece (the last piece takes a rest shorter than the window). */
+ * The options, their ranges, defaults and help are one table in the library
+ * (src/press/press-options.c); adakv_press_usage() writes it out as adakv-run --help shows it.
+ * Besides the program flags there: seed (the random press) and reserve (rows left free per head for
+ * decode). prefill-chunk N: adakv_eval runs a compressed batch longer than N tokens as pieces of
+ * N, compressing after each to the budget the whole batch gets at once, so the cache never holds
+ * more than that budget plus one piece (the last piece takes a rest shorter than the window). */
 struct adakv_press;
 ADAKV_API struct adakv_press *adakv_press_new(void); /* defaults: the full cache (no eviction) */
 ADAKV_API void adakv_press_free(struct adakv_press *p);
+/* Sets option `name` (no dashes) from its text. 0, or -1 with one line in e naming --name and
+ * the allowed values. */
 ADAKV_API int adakv_press_set(struct adakv_press *p, const char *name, const char *value,
                               struct adakv_err *e);
+/* Whether a program takes the option as the flag --name VALUE (the press options but seed,
+ * reserve and ada, which programs give as --ada / --ada-kvpress). */
+ADAKV_API bool adakv_press_is_flag(const char *name);
+/* The press part of a program's --help: a line per press flag (its range and default) and per
+ * press, in the column layout of adakv-run --help. Freed with adakv_free; NULL when out of
+ * memory. */
+ADAKV_API char *adakv_press_usage(void);
 /* Cross-checks the options (e.g. budget and ratio both given). */
 ADAKV_API int adakv_press_check(const struct adakv_press *p, struct adakv_err *e);
 /* "ada-snapkv, budget 256, window 32, alpha 0.20" */

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "kv-press.h"
 #include "test-env.h"
 
 struct run {
@@ -420,9 +421,18 @@ Test(cli, option_given_twice_or_contradicting) {
     cr_expect_eq(r.status, 0, "%s", r.err);
 }
 
-/* Every option cli.c accepts (each string literal starting with '-' on a line that compares
- * the argument) is named in --help, followed by a separator so "--ada" does not pass as a
+/* Whether --help text `out` names flag, followed by a separator so "--ada" does not pass as a
  * prefix of "--ada-kvpress". */
+static bool help_names(const char *out, const char *flag) {
+    for (const char *h = out; (h = strstr(h, flag)); h++)
+        if ((h == out || strchr(" ,/", h[-1])) && strchr(" ,/:\n", h[strlen(flag)]))
+            return true;
+    return false;
+}
+
+/* Every option cli.c accepts (each string literal starting with '-' on a line that compares
+ * the argument, and the press flags it hands to the library's table of press options) is named
+ * in --help. */
 Test(cli, help_lists_every_accepted_option) {
     char path[1024];
     snprintf(path, sizeof path, "%s/src/cli/cli.c", env("ADAKV_SRCDIR"));
@@ -446,14 +456,19 @@ Test(cli, help_lists_every_accepted_option) {
             flag[end - q - 1] = '\0';
             if (!strcmp(flag, "-"))
                 continue;
-            bool listed = false;
-            for (const char *h = r.out; !listed && (h = strstr(h, flag)); h++)
-                listed = (h == r.out || strchr(" ,/", h[-1])) && strchr(" ,/:\n", h[strlen(flag)]);
-            cr_expect(listed, "%s is accepted but not in --help", flag);
+            cr_expect(help_names(r.out, flag), "%s is accepted but not in --help", flag);
             n_flags++;
         }
     }
     fclose(f);
+    for (int i = 0; i < kv_n_press_options; i++) {
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s", kv_press_options[i].name);
+        if (!adakv_press_is_flag(kv_press_options[i].name))
+            continue;
+        cr_expect(help_names(r.out, flag), "%s is accepted but not in --help", flag);
+        n_flags++;
+    }
     cr_expect_gt(n_flags, 40, "found only %d options in %s", n_flags, path);
 }
 

@@ -20,32 +20,29 @@
     } while (0)
 
 Test(press, bad_flag_values_are_rejected_with_their_message) {
-    int i;
-    float f;
-    enum kv_pool p;
     struct kv_press_config c;
     kv_press_config_default(&c);
-    REJECTS(kv_press_parse_budget("0", &i, e), "--kv-budget");
-    REJECTS(kv_press_parse_budget("-5", &i, e), "--kv-budget");
-    REJECTS(kv_press_parse_budget("12x", &i, e), "--kv-budget");
-    REJECTS(kv_press_parse_budget("", &i, e), "--kv-budget");
-    REJECTS(kv_press_parse_budget("99999999999999999999", &i, e), "--kv-budget");
-    REJECTS(kv_press_parse_ratio("1", &f, e), "--kv-ratio");
-    REJECTS(kv_press_parse_ratio("-0.1", &f, e), "--kv-ratio");
-    REJECTS(kv_press_parse_ratio("1.5", &f, e), "--kv-ratio");
-    REJECTS(kv_press_parse_ratio("nan", &f, e), "--kv-ratio");
-    REJECTS(kv_press_parse_ratio("0.5abc", &f, e), "--kv-ratio");
-    REJECTS(kv_press_parse_alpha("-0.01", &f, e), "--alpha");
-    REJECTS(kv_press_parse_alpha("1.01", &f, e), "--alpha");
-    REJECTS(kv_press_parse_alpha("inf", &f, e), "--alpha");
-    REJECTS(kv_press_parse_window("0", &i, e), "--window");
+    REJECTS(kv_press_config_set(&c, "kv-budget", "0", e), "--kv-budget");
+    REJECTS(kv_press_config_set(&c, "kv-budget", "-5", e), "--kv-budget");
+    REJECTS(kv_press_config_set(&c, "kv-budget", "12x", e), "--kv-budget");
+    REJECTS(kv_press_config_set(&c, "kv-budget", "", e), "--kv-budget");
+    REJECTS(kv_press_config_set(&c, "kv-budget", "99999999999999999999", e), "--kv-budget");
+    REJECTS(kv_press_config_set(&c, "kv-ratio", "1", e), "--kv-ratio");
+    REJECTS(kv_press_config_set(&c, "kv-ratio", "-0.1", e), "--kv-ratio");
+    REJECTS(kv_press_config_set(&c, "kv-ratio", "1.5", e), "--kv-ratio");
+    REJECTS(kv_press_config_set(&c, "kv-ratio", "nan", e), "--kv-ratio");
+    REJECTS(kv_press_config_set(&c, "kv-ratio", "0.5abc", e), "--kv-ratio");
+    REJECTS(kv_press_config_set(&c, "alpha", "-0.01", e), "--alpha");
+    REJECTS(kv_press_config_set(&c, "alpha", "1.01", e), "--alpha");
+    REJECTS(kv_press_config_set(&c, "alpha", "inf", e), "--alpha");
+    REJECTS(kv_press_config_set(&c, "window", "0", e), "--window");
     REJECTS(kv_press_check_window(64, 50, e), "longer than the prompt");
     REJECTS(kv_press_parse_name("snapkvv", &c, e), "unknown press 'snapkvv'");
     REJECTS(kv_press_parse_name("", &c, e), "--press");
-    REJECTS(kv_press_parse_kernel("4", &i, e), "even");
-    REJECTS(kv_press_parse_beta("0", &f, e), "--beta");
-    REJECTS(kv_press_parse_sink("-1", &i, e), "--sink");
-    REJECTS(kv_press_parse_pool("min", &p, e), "--pool");
+    REJECTS(kv_press_config_set(&c, "pool-kernel", "4", e), "even");
+    REJECTS(kv_press_config_set(&c, "beta", "0", e), "--beta");
+    REJECTS(kv_press_config_set(&c, "sink", "-1", e), "--sink");
+    REJECTS(kv_press_config_set(&c, "pool", "min", e), "--pool");
     c.budget = 128;
     c.ratio = 0.5f;
     REJECTS(kv_press_config_check(&c, e), "mutually exclusive");
@@ -53,34 +50,36 @@ Test(press, bad_flag_values_are_rejected_with_their_message) {
 
 Test(press, good_flag_values_and_aliases) {
     struct adakv_err e;
-    int i;
-    float f;
-    cr_assert_eq(kv_press_parse_budget("128", &i, &e), 0);
-    cr_assert_eq(i, 128);
-    cr_assert_eq(kv_press_parse_ratio("0", &f, &e), 0);
-    cr_assert_eq(kv_press_parse_ratio("0.999", &f, &e), 0);
-    cr_assert_eq(kv_press_parse_alpha("1", &f, &e), 0);
-    cr_assert_eq(kv_press_parse_alpha("0", &f, &e), 0);
+    struct kv_press_config g;
+    kv_press_config_default(&g);
+    cr_assert_eq(kv_press_config_set(&g, "kv-budget", "128", &e), 0);
+    cr_assert_eq(g.budget, 128);
+    cr_assert_eq(kv_press_config_set(&g, "kv-ratio", "0", &e), 0);
+    cr_assert_eq(kv_press_config_set(&g, "kv-ratio", "0.999", &e), 0);
+    cr_assert_float_eq(g.ratio, 0.999f, 0);
+    cr_assert_eq(kv_press_config_set(&g, "alpha", "1", &e), 0);
+    cr_assert_eq(kv_press_config_set(&g, "alpha", "0", &e), 0);
+    cr_assert_eq(g.alpha, 0.0f);
     cr_assert_eq(kv_press_check_window(32, 32, &e), 0);
     const struct {
         const char *name;
-        enum kv_press_kind kind;
+        const char *press; /* the row's adakv name */
         enum kv_press_alloc alloc;
     } cases[] = {
-        {"no_press", KV_PRESS_FULL, KV_ALLOC_UNIFORM},
-        {"streaming_llm", KV_PRESS_STREAMING, KV_ALLOC_UNIFORM},
-        {"pyramidkv", KV_PRESS_PYRAMID, KV_ALLOC_UNIFORM},
-        {"critical_snapkv", KV_PRESS_CRITICAL, KV_ALLOC_UNIFORM},
-        {"adakv_snapkv", KV_PRESS_SNAPKV, KV_ALLOC_ADA},
-        {"critical_adakv_snapkv", KV_PRESS_CRITICAL, KV_ALLOC_ADA},
-        {"knorm", KV_PRESS_KNORM, KV_ALLOC_UNIFORM},
-        {"random", KV_PRESS_RANDOM, KV_ALLOC_UNIFORM},
+        {"no_press", "full", KV_ALLOC_UNIFORM},
+        {"streaming_llm", "streaming", KV_ALLOC_UNIFORM},
+        {"pyramidkv", "pyramid", KV_ALLOC_UNIFORM},
+        {"critical_snapkv", "critical", KV_ALLOC_UNIFORM},
+        {"adakv_snapkv", "snapkv", KV_ALLOC_ADA},
+        {"critical_adakv_snapkv", "critical", KV_ALLOC_ADA},
+        {"knorm", "knorm", KV_ALLOC_UNIFORM},
+        {"random", "random", KV_ALLOC_UNIFORM},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         struct kv_press_config c;
         kv_press_config_default(&c);
         cr_assert_eq(kv_press_parse_name(cases[k].name, &c, &e), 0);
-        cr_assert_eq(c.kind, cases[k].kind, "%s", cases[k].name);
+        cr_assert_str_eq(c.press->name, cases[k].press, "%s", cases[k].name);
         cr_assert_eq(c.alloc, cases[k].alloc, "%s", cases[k].name);
     }
     struct kv_press_config c;
@@ -244,13 +243,13 @@ Test(press, critical_with_stage1_ratio_one_is_its_base_press) {
         fixture_init(&b, 9, KV_TYPE_F16);
         struct kv_press_config cc, cs;
         kv_press_config_default(&cc);
-        cc.kind = KV_PRESS_CRITICAL;
+        cc.press = kv_press_find("critical", NULL);
         cc.alloc = ada ? KV_ALLOC_ADA : KV_ALLOC_UNIFORM;
         cc.window = WIN;
         cc.budget = 60;
         cc.critical_ratio = 1.0f;
         cs = cc;
-        cs.kind = KV_PRESS_SNAPKV;
+        cs.press = kv_press_find("snapkv", NULL);
         run_press(&a, &cc, NULL);
         run_press(&b, &cs, NULL);
         cr_assert(same_cache(&a.kv, &b.kv), "ada %d: critical(ratio 1) != snapkv", ada);
@@ -263,11 +262,11 @@ Test(press, critical_with_stage1_ratio_one_is_its_base_press) {
     fixture_init(&b, 9, KV_TYPE_F16);
     struct kv_press_config cc, cs;
     kv_press_config_default(&cc);
-    cc.kind = KV_PRESS_CRITICAL;
+    cc.press = kv_press_find("critical", NULL);
     cc.window = WIN;
     cc.budget = 60;
     cs = cc;
-    cs.kind = KV_PRESS_SNAPKV;
+    cs.press = kv_press_find("snapkv", NULL);
     run_press(&a, &cc, NULL);
     run_press(&b, &cs, NULL);
     check_rows_and_window(&a);
@@ -281,7 +280,7 @@ Test(press, pyramid_layers_sum_to_n_times_budget) {
     fixture_init(&f, 13, KV_TYPE_INT8);
     struct kv_press_config c;
     kv_press_config_default(&c);
-    c.kind = KV_PRESS_PYRAMID;
+    c.press = kv_press_find("pyramid", NULL);
     c.alloc = KV_ALLOC_ADA;
     c.window = WIN;
     c.budget = 70;
@@ -305,7 +304,7 @@ Test(press, streaming_keeps_sinks_and_recent_rows) {
     fixture_init(&f, 17, KV_TYPE_F32);
     struct kv_press_config c;
     kv_press_config_default(&c);
-    c.kind = KV_PRESS_STREAMING;
+    c.press = kv_press_find("streaming", NULL);
     c.budget = 20;
     run_press(&f, &c, NULL);
     for (int i = 0; i < N_LAYER * N_KV; i++) {
@@ -325,7 +324,7 @@ Test(press, critical_without_w_o_is_an_error) {
     fixture_init(&f, 19, KV_TYPE_INT8);
     struct kv_press_config c;
     kv_press_config_default(&c);
-    c.kind = KV_PRESS_CRITICAL;
+    c.press = kv_press_find("critical", NULL);
     c.window = WIN;
     c.budget = 40;
     struct kv_press_hook hk = {.cfg = &c, .n_layer = N_LAYER, .n_head = N_HEAD, .n_embd = N_EMBD};

@@ -225,14 +225,13 @@ Test(press_decode, bad_calls_fail_with_one_line) {
     for (int g = 0; g < N_KV; g++)
         cr_assert_eq(kv.seg[g].len, 200, "a failed call changed head %d", g);
     /* the flags */
-    int v;
-    cr_assert_eq(kv_press_parse_kv_max("0", &v, &e), -1);
-    cr_assert(strstr(e.msg, "--kv-max"), "%s", e.msg);
-    cr_assert_eq(kv_press_parse_kv_chunk("x", &v, &e), -1);
-    cr_assert(strstr(e.msg, "--kv-chunk"), "%s", e.msg);
-    cr_assert_eq(kv_press_parse_kv_max("512", &v, &e), 0);
-    cr_assert_eq(v, 512);
     kv_press_config_default(&c);
+    cr_assert_eq(kv_press_config_set(&c, "kv-max", "0", &e), -1);
+    cr_assert(strstr(e.msg, "--kv-max"), "%s", e.msg);
+    cr_assert_eq(kv_press_config_set(&c, "kv-chunk", "x", &e), -1);
+    cr_assert(strstr(e.msg, "--kv-chunk"), "%s", e.msg);
+    cr_assert_eq(kv_press_config_set(&c, "kv-max", "512", &e), 0);
+    cr_assert_eq(c.kv_max, 512);
     c.kv_max = 16; /* not above the window of 32 */
     cr_assert_eq(kv_press_config_check(&c, &e), -1);
     cr_assert(strstr(e.msg, "--kv-max"), "%s", e.msg);

@@ -14,8 +14,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "forward.h"
+#include "model.h"
 #include "ops.h"
+#include "rope-angles.h"
 #include "tensor-type.h"
 
 static const float norm_want[4] = {-1.1426396637f, 1.9220755965f, 2.9598506679f, 4.0297995017f};
@@ -75,7 +76,7 @@ Test(rope, angles_plain_scaled_and_with_freq_factors) {
     float cs[2 * 4];
     struct gguf_tensor ft;
     struct adakv_model m = angle_model(10000.0f, 1.0f, NULL, &ft);
-    forward_rope_angles(&m, 0, 2, cs); /* positions 0 and 1 */
+    rope_angles_model(&m, 0, 2, cs); /* positions 0 and 1 */
     cr_assert(cs[0] == 1.0f && cs[1] == 1.0f && cs[2] == 0.0f && cs[3] == 0.0f);
     cr_assert_float_eq(cs[4], 0.5403023059f, 1e-6);
     cr_assert_float_eq(cs[5], 0.9999500004f, 1e-6);
@@ -86,7 +87,7 @@ Test(rope, angles_plain_scaled_and_with_freq_factors) {
      * position 1 -> angles 0.5 * 1 / 1 = 0.5 and 0.5 * 0.01 / 2 = 0.0025 */
     const float freqs[2] = {1.0f, 2.0f};
     m = angle_model(10000.0f, 0.5f, freqs, &ft);
-    forward_rope_angles(&m, 1, 1, cs);
+    rope_angles_model(&m, 1, 1, cs);
     cr_assert_float_eq(cs[0], 0.8775825619f, 1e-6);
     cr_assert_float_eq(cs[1], 0.9999968750f, 1e-6);
     cr_assert_float_eq(cs[2], 0.4794255386f, 1e-6);

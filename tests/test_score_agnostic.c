@@ -138,7 +138,7 @@ Test(score_agnostic, kvzip_press_drops_the_reconstruction) {
     cr_assert_eq(kv_score_kvzip(simd_ops_scalar(), &kv, 0, q, n_rep, n_head, off, s, &e), 0);
     struct kv_press_config c;
     kv_press_config_default(&c);
-    c.kind = KV_PRESS_KVZIP;
+    c.press = kv_press_find("kvzip", NULL);
     c.ratio = 0.75f;
     struct kv_press_hook hk = {
         .cfg = &c, .n_layer = 1, .n_head = n_head, .n_embd = 64, .ops = simd_ops_scalar()};

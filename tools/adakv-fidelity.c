@@ -64,8 +64,8 @@ struct fid_opts {
     int window;    /* press observation window (queries kept for scoring) */
     bool no_reuse; /* a full prefill per pair instead of one shared prefill */
     int n_threads;
-    /* --press-opt NAME=VALUE, applied to every press (adakv_press_set names: alpha, ada, pool,
-     * pool-kernel, beta, sink, critical-ratio, seed) */
+    /* --press-opt NAME=VALUE, applied to every press (adakv_press_set's names: the table of press
+     * options, src/press/press-options.c) */
     const char *opt_name[MAX_LIST], *opt_value[MAX_LIST];
     int n_press_opt;
 };
@@ -115,8 +115,8 @@ static void usage(FILE *out) {
             "  --mode M           agnostic (default) or aware (see the source's header)\n"
             "  --window N         press observation window (default 32)\n"
             "  --press-opt K=V    set press option K for every press, as adakv-run's --K V\n"
-            "                     (alpha=0.5, ada=kvpress, pool=avg, pool-kernel=5, beta=10,\n"
-            "                     sink=4, critical-ratio=0.5, seed=1); repeatable\n"
+            "                     (its --help lists them, e.g. alpha=0.5; ada=on|off|kvpress;\n"
+            "                     seed=N for the random press); repeatable\n"
             "  --no-reuse         a full prefill per pair (slow; the default prefills the\n"
             "                     context once and compresses copies of its cache)\n"
             "  -t, --threads N    threads (default: all cores)\n"

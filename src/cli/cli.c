@@ -9,79 +9,58 @@
 #include "error.h"
 #include "flag.h"
 
+/* --help: the press flags' lines come from the library's table of press options (their ranges
+ * and defaults included), between the cache type and the question flags. */
+static const char usage_head[] =
+    "usage: adakv-run [options] model.gguf [prompt.txt]\n"
+    "\n"
+    "input\n"
+    "  -m, --model FILE       GGUF model (or the first positional argument)\n"
+    "  -f, --file FILE        prompt file, '-' for stdin (or the second positional)\n"
+    "  -p, --prompt TEXT      prompt text\n"
+    "      --chat             wrap the prompt in the model's chat template\n"
+    "      --perplexity FILE  perplexity of FILE in chunks of -c tokens (llama-perplexity)\n"
+    "generation\n"
+    "  -n, --n-predict N      tokens to generate (default 128, -1 = until end of turn)\n"
+    "      --ignore-eos       never sample an end-of-generation token (runs -n tokens)\n"
+    "  -c, --ctx-size N       context size in tokens (default min(model, 4096); more than\n"
+    "                         the machine's RAM holds is refused before loading it)\n"
+    "  -s, --seed N           sampling seed (default: random)\n"
+    "      --temp F           temperature, 0 = greedy (default 0.8)\n"
+    "      --top-k N          top-k, 0 = off (default 40)\n"
+    "      --top-p F          top-p in (0, 1], 1 = off (default 0.95)\n"
+    "KV cache\n"
+    "      --kv-type T        int8 (default), f16 or f32; -ctk/-ctv are aliases\n";
+static const char usage_tail[] =
+    "      --question FILE    a question about the prompt (repeatable; or a line\n"
+    "                         '<<<question>>>' in the prompt file separates it)\n"
+    "      --question-aware   compress context and question together (default: the\n"
+    "                         context alone, so it can answer several questions)\n"
+    "      --kv-report        per layer: head budgets, attention mass kept, L1 bound,\n"
+    "                         measured output change, bytes before -> after\n"
+    "machine\n"
+    "  -t, --threads N        threads, at most 512 (default: all cores)\n"
+    "      --numa MODE        off (default; thread i on core i), distribute (threads spread\n"
+    "                         over NUMA nodes), isolate (only the starting node's cores);\n"
+    "                         OMP_PLACES/OMP_PROC_BIND, if set, place the threads instead\n"
+    "      --reference        plain C kernels everywhere (slow; for comparisons)\n"
+    "      --prefill-gemm G   prompt-batch matmuls: auto (default: the quantized weights,\n"
+    "                         no extra memory; oneDNN only for float weights), quant (the\n"
+    "                         quantized weights only), f32 or bf16 (oneDNN on a dense copy\n"
+    "                         of every layer's weights, dequantized at load)\n"
+    "output\n"
+    "      --progress MODE    prefill progress on stderr: auto (TTY only), on, off\n"
+    "      --no-perf          no timing summary on stderr\n"
+    "  -h, --help             this text\n"
+    "      --version          print the version\n"
+    "Generated text goes to stdout; progress, timings and errors go to stderr.\n"
+    "An option with a value may be given once (--question may repeat). Ctrl-C stops\n"
+    "the run, prints the timings and exits with status 130.\n";
+
 void cli_usage(FILE *out) {
-    fputs(
-        "usage: adakv-run [options] model.gguf [prompt.txt]\n"
-        "\n"
-        "input\n"
-        "  -m, --model FILE       GGUF model (or the first positional argument)\n"
-        "  -f, --file FILE        prompt file, '-' for stdin (or the second positional)\n"
-        "  -p, --prompt TEXT      prompt text\n"
-        "      --chat             wrap the prompt in the model's chat template\n"
-        "      --perplexity FILE  perplexity of FILE in chunks of -c tokens (llama-perplexity)\n"
-        "generation\n"
-        "  -n, --n-predict N      tokens to generate (default 128, -1 = until end of turn)\n"
-        "      --ignore-eos       never sample an end-of-generation token (runs -n tokens)\n"
-        "  -c, --ctx-size N       context size in tokens (default min(model, 4096); more than\n"
-        "                         the machine's RAM holds is refused before loading it)\n"
-        "  -s, --seed N           sampling seed (default: random)\n"
-        "      --temp F           temperature, 0 = greedy (default 0.8)\n"
-        "      --top-k N          top-k, 0 = off (default 40)\n"
-        "      --top-p F          top-p in (0, 1], 1 = off (default 0.95)\n"
-        "KV cache\n"
-        "      --kv-type T        int8 (default), f16 or f32; -ctk/-ctv are aliases\n"
-        "      --press NAME       full (default), snapkv, pyramid, critical, streaming, random,\n"
-        "                         knorm, kvzip, expected, ada-snapkv, ada-pyramid,\n"
-        "                         ada-critical, ada-kvzip, ada-expected; kvpress names\n"
-        "                         (adakv_snapkv, pyramidkv, critical_adakv_snapkv, kvzip,\n"
-        "                         expected_attention, ...) too. Question-agnostic scorers:\n"
-        "                         kvzip: KVzip, max attention while the model repeats the\n"
-        "                         context (one more prefill; -c must hold the context twice);\n"
-        "                         expected: Expected Attention, the window queries' mean and\n"
-        "                         covariance under the RoPE of the next 512 positions\n"
-        "      --kv-budget N      KV rows kept per KV head, window included (alone: ada-snapkv)\n"
-        "      --kv-ratio R       fraction of rows removed, in [0, 1) (kvpress semantics)\n"
-        "      --ada              Ada-KV head-wise budgets (paper code); --ada-kvpress: kvpress's\n"
-        "      --alpha F          Ada-KV uniform floor in [0, 1] (default 0.2; 0 for kvzip,\n"
-        "                         as kvpress)\n"
-        "      --window N         observation window, query rows (default 32)\n"
-        "      --pool-kernel N    score pooling kernel, odd (default 7); --pool max|avg\n"
-        "      --beta F           PyramidKV steepness (default 20)\n"
-        "      --sink N           StreamingLLM sink tokens (default 4)\n"
-        "      --critical-ratio F CriticalKV stage-1 share of each head's budget (default 0.5)\n"
-        "      --question FILE    a question about the prompt (repeatable; or a line\n"
-        "                         '<<<question>>>' in the prompt file separates it)\n"
-        "      --question-aware   compress context and question together (default: the\n"
-        "                         context alone, so it can answer several questions)\n"
-        "      --kv-report        per layer: head budgets, attention mass kept, L1 bound,\n"
-        "                         measured output change, bytes before -> after\n"
-        "      --kv-max N         while generating, cap every KV head at N rows (evicting\n"
-        "                         with the press's scores; alone: ada-snapkv)\n"
-        "      --kv-chunk N       with --kv-max: evict down to a chunk of N rows below the\n"
-        "                         cap, so evictions come every ~N steps (default 64)\n"
-        "      --prefill-chunk N  prefill a longer prompt N tokens at a time, compressing to\n"
-        "                         the whole prompt's budget after each piece, so the cache\n"
-        "                         peaks at the budget + N rows in one layer instead of + the\n"
-        "                         whole prompt in one layer (N >= --window; not with kvzip)\n"
-        "machine\n"
-        "  -t, --threads N        threads, at most 512 (default: all cores)\n"
-        "      --numa MODE        off (default; thread i on core i), distribute (threads spread\n"
-        "                         over NUMA nodes), isolate (only the starting node's cores);\n"
-        "                         OMP_PLACES/OMP_PROC_BIND, if set, place the threads instead\n"
-        "      --reference        plain C kernels everywhere (slow; for comparisons)\n"
-        "      --prefill-gemm G   prompt-batch matmuls: auto (default: the quantized weights,\n"
-        "                         no extra memory; oneDNN only for float weights), quant (the\n"
-        "                         quantized weights only), f32 or bf16 (oneDNN on a dense copy\n"
-        "                         of every layer's weights, dequantized at load)\n"
-        "output\n"
-        "      --progress MODE    prefill progress on stderr: auto (TTY only), on, off\n"
-        "      --no-perf          no timing summary on stderr\n"
-        "  -h, --help             this text\n"
-        "      --version          print the version\n"
-        "Generated text goes to stdout; progress, timings and errors go to stderr.\n"
-        "An option with a value may be given once (--question may repeat). Ctrl-C stops\n"
-        "the run, prints the timings and exits with status 130.\n",
-        out);
+    char *press = adakv_press_usage(); /* NULL: out of memory, the rest is still worth printing */
+    fprintf(out, "%s%s%s", usage_head, press ? press : "", usage_tail);
+    adakv_free(press);
 }
 
 static int parse_float(const char *flag, const char *s, double lo, double hi, bool lo_open,
@@ -221,13 +200,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct adakv_err *e) {
                 return err_set(e, "--question: at most %d questions",
                                (int)(sizeof o->questions / sizeof o->questions[0]));
             o->questions[o->n_questions++] = val;
-        } else if (flag_is(a, "--press", NULL) || flag_is(a, "--kv-budget", NULL) ||
-                   flag_is(a, "--kv-ratio", NULL) || flag_is(a, "--alpha", NULL) ||
-                   flag_is(a, "--window", NULL) || flag_is(a, "--pool-kernel", NULL) ||
-                   flag_is(a, "--pool", NULL) || flag_is(a, "--beta", NULL) ||
-                   flag_is(a, "--sink", NULL) || flag_is(a, "--critical-ratio", NULL) ||
-                   flag_is(a, "--kv-max", NULL) || flag_is(a, "--kv-chunk", NULL) ||
-                   flag_is(a, "--prefill-chunk", NULL)) {
+        } else if (!strncmp(a, "--", 2) && adakv_press_is_flag(a + 2)) {
+            /* --press, --kv-budget, ...: the library's table of press options */
             if (adakv_press_set(o->press, a + 2, val, e))
                 return -1;
         } else if (flag_is(a, "-n", "--n-predict")) {

@@ -1,5 +1,6 @@
-/* The forward pass (forward.h): layer-major prefill / decode of one context's tokens, RoPE
- * angles, and the output head. Attention is attention.c's, the context's life context.c's. */
+/* The forward pass (forward.h): layer-major prefill / decode of one context's tokens and the
+ * output head (RoPE angles: rope-angles.c). Attention is attention.c's, the context's life
+ * context.c's. */
 #include "forward.h"
 
 #include <math.h>
@@ -16,6 +17,7 @@
 #include "mem-plan.h"
 #include "prefill-gemm.h"
 #include "quant.h"
+#include "rope-angles.h"
 #include "tensor-type.h"
 
 /* ==== small helpers ==== */
@@ -77,52 +79,6 @@ static void add_bias(float *x, int m, int n, const struct gguf_tensor *bias) {
     for (int t = 0; t < m; t++)
         for (int i = 0; i < n; i++)
             x[(size_t)t * n + i] += b[i];
-}
-
-/* ==== RoPE angles ==== */
-
-/* Computed the way ggml's rope cache does it (float theta advanced by repeated
- * multiplication, divided by the per-dim frequency factor, scaled by freq_scale), so that our
- * keys match llama.cpp's to the last bit that matters. */
-static void rope_angles(const struct adakv_model *m, float base, float freq_scale, int32_t pos0,
-                        int n, float *cs) {
-    const struct model_hparams *hp = &m->hp;
-    const int half = hp->n_rot / 2;
-    const float theta_scale = powf(base, -2.0f / (float)hp->n_rot);
-    const float ext = hp->yarn_ext_factor;
-    float mscale = hp->rope_attn_factor;
-    if (ext != 0.0f) /* YaRN's magnitude correction for the interpolated angles */
-        mscale *= 1.0f + 0.1f * logf(1.0f / freq_scale);
-    for (int t = 0; t < n; t++) {
-        float *row = cs + (size_t)t * hp->n_rot;
-        float theta = (float)(pos0 + t);
-        for (int i = 0; i < half; i++) {
-            float ff = 1.0f;
-            if (m->w.rope_freqs)
-                memcpy(&ff, (const char *)m->w.rope_freqs->data + i * sizeof ff, sizeof ff);
-            const float extrap = theta / ff, interp = freq_scale * extrap;
-            float th = interp;
-            if (ext != 0.0f) { /* YaRN: fast pairs keep their angle, slow ones interpolate */
-                const float y = ((float)i - hp->yarn_corr[0]) /
-                                fmaxf(0.001f, hp->yarn_corr[1] - hp->yarn_corr[0]);
-                const float ramp = (1.0f - fminf(1.0f, fmaxf(0.0f, y))) * ext;
-                th = interp * (1.0f - ramp) + extrap * ramp;
-            }
-            row[i] = cosf(th) * mscale;
-            row[half + i] = sinf(th) * mscale;
-            theta *= theta_scale;
-        }
-    }
-}
-
-void forward_rope_angles(const struct adakv_model *m, int32_t pos0, int n, float *cs) {
-    rope_angles(m, m->hp.rope_base, m->hp.rope_freq_scale, pos0, n, cs);
-}
-
-void forward_rope_angles_layer(const struct adakv_model *m, int layer, int32_t pos0, int n,
-                               float *cs) {
-    const struct layer_hparams *lh = &m->hp.layer[layer];
-    rope_angles(m, lh->rope_base, lh->rope_freq_scale, pos0, n, cs);
 }
 
 /* Index of layer il's RoPE setting in c->rope (the context found every distinct one). */
@@ -360,8 +316,8 @@ static int eval_once(struct adakv_ctx *c, const int32_t *tokens, int n, float *l
     threads_ready(c);
     const int32_t pos_base = c->n_past;
     for (int r = 0; r < c->n_rope; r++)
-        rope_angles(c->model, c->rope[r].base, c->rope[r].freq_scale, pos_base, n,
-                    c->rope_cs + (size_t)r * c->n_ctx * hp->n_rot);
+        rope_angles_at(c->model, c->rope[r].base, c->rope[r].freq_scale, pos_base, n,
+                       c->rope_cs + (size_t)r * c->n_ctx * hp->n_rot);
     embed(c, tokens, n);
     c->broken = true; /* until every layer has appended its rows */
     for (int il = 0; il < hp->n_layer; il++) {
@@ -491,8 +447,8 @@ int adakv_eval_batch(struct adakv_ctx *const *seqs, const int32_t *tokens, int n
     /* row i of the batch is sequence i's next token, at its own position */
     for (int r = 0; r < c->n_rope; r++)
         for (int i = 0; i < n; i++)
-            rope_angles(c->model, c->rope[r].base, c->rope[r].freq_scale, seqs[i]->n_past, 1,
-                        c->rope_cs + ((size_t)r * c->n_ctx + (size_t)i) * hp->n_rot);
+            rope_angles_at(c->model, c->rope[r].base, c->rope[r].freq_scale, seqs[i]->n_past, 1,
+                           c->rope_cs + ((size_t)r * c->n_ctx + (size_t)i) * hp->n_rot);
     embed(c, tokens, n);
     for (int i = 0; i < n; i++)
         seqs[i]->broken = true; /* until every layer has appended its rows */

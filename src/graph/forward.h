@@ -149,16 +149,6 @@ struct adakv_ctx {
     char placement[256]; /* adakv_ctx_placement */
 };
 
-/* RoPE angles for positions pos0 .. pos0 + n - 1: row t of cs holds n_rot/2 cosines then
- * n_rot/2 sines of pos * freq_scale * base^(-2i/n_rot) / freq_factor[i] (the simd rope op's
- * layout), times the attention factor; with YaRN the angle of pair i blends the scaled and the
- * unscaled one by its ramp, and the factor gains 1 + 0.1 ln(1 / freq_scale), as ggml's rope
- * op computes them. Exposed for tests. */
-void forward_rope_angles(const struct adakv_model *m, int32_t pos0, int n, float *cs);
-/* The same with layer `layer`'s own RoPE base and scale (gemma3's local and global layers). */
-void forward_rope_angles_layer(const struct adakv_model *m, int layer, int32_t pos0, int n,
-                               float *cs);
-
 /* Starts recording the last `cap` query rows of every layer (for decode-time eviction). */
 int forward_record_recent(struct adakv_ctx *c, int cap, struct adakv_err *e);
 

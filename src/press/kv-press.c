@@ -1,10 +1,10 @@
 /* The per-layer hook (kv-press.h): which rows each head keeps, at a prefill's compression points
- * and in decode past --kv-max, then the compaction. The configuration it reads, its names and
+ * and in decode past --kv-max, then the compaction. What differs between presses comes from the
+ * configured press's row (press-desc.h, press-table.c); the configuration it reads, its names and
  * flag parsers are in kv-press-config.c. */
 #include "kv-press.h"
 
 #include <limits.h>
-#include <math.h>
 #include <stdlib.h>
 
 #include "kv-budget.h"
@@ -13,32 +13,9 @@
 
 /* ---------------------------------------------------------------- selection per layer */
 
-/* keep lists of one layer: head g keeps keep[start[g] .. start[g] + n_keep[g]). */
-struct layer_plan {
-    int32_t *keep;
-    int32_t *start;  /* [n_head_kv] */
-    int32_t *n_keep; /* [n_head_kv] */
-};
-
 static void keep_range(int32_t *dst, int *n, int from, int to) {
     for (int j = from; j < to; j++)
         dst[(*n)++] = j;
-}
-
-static void plan_streaming(const struct kv_cache *kv, int layer, int b, int n_sink,
-                           struct layer_plan *p) {
-    for (int g = 0; g < kv->n_head_kv; g++) {
-        int len = kv_cache_seg(kv, layer, g)->len, n = 0;
-        int32_t *dst = p->keep + p->start[g];
-        if (b >= len) {
-            keep_range(dst, &n, 0, len);
-        } else {
-            int sinks = n_sink < b ? n_sink : b;
-            keep_range(dst, &n, 0, sinks);
-            keep_range(dst, &n, len - (b - sinks), len);
-        }
-        p->n_keep[g] = n;
-    }
 }
 
 /* Budget below the window: the most recent b rows of each head. */
@@ -59,55 +36,16 @@ static void plan_prefix(const struct kv_cache *kv, int layer, int n_drop, struct
     }
 }
 
-/* Merges two ascending index lists. */
-static int merge(const int32_t *a, int na, const int32_t *b, int nb, int32_t *out) {
-    int i = 0, j = 0, n = 0;
-    while (i < na || j < nb)
-        out[n++] = (j >= nb || (i < na && a[i] < b[j])) ? a[i++] : b[j++];
-    return n;
-}
-
-/* CriticalKV two-stage pick for one head (algorithms.md 4.2): stage 1 the top
- * floor(ratio * budget) by base score, stage 2 the rest by (score + eps) * value norm. */
-static void pick_critical(const float *s, const float *vnorm, int n, int budget, float ratio,
-                          float eps, float *s2, uint32_t *scratch, int32_t *idx1, int32_t *idx2,
-                          int32_t *out) {
-    int n1 = (int)floorf(ratio * (float)budget);
-    kv_budget_pick(s, n, n1, scratch, idx1);
-    for (int j = 0; j < n; j++)
-        s2[j] = (s[j] + eps) * vnorm[j];
-    for (int i = 0; i < n1; i++)
-        s2[idx1[i]] = -INFINITY;
-    kv_budget_pick(s2, n, budget - n1, scratch, idx2);
-    merge(idx1, n1, idx2, budget - n1, out);
-}
-
-/* KVzip never evicts the first n_sink rows (attention sinks; kvpress gives them the largest
- * score of all + 1, so neither uniform nor Ada-KV budgets can drop them). */
-static void protect_sinks(float *scores, int n_kv, const int32_t *off, int n_sink) {
-    float top = 0.0f; /* scores are probabilities, >= 0 */
-    for (int32_t i = 0; i < off[n_kv]; i++)
-        top = scores[i] > top ? scores[i] : top;
-    for (int g = 0; g < n_kv; g++)
-        for (int j = 0; j < n_sink && j < off[g + 1] - off[g]; j++)
-            scores[off[g] + j] = top + 1.0f;
-}
-
 struct scored_bufs {
-    int32_t *off, *budget, *sched, *idx1, *idx2;
-    float *scores, *vnorm, *s2;
+    int32_t *off, *budget;
+    float *scores;
     uint32_t *scratch;
 };
 
 static void scored_free(struct scored_bufs *s) {
     free(s->off);
     free(s->budget);
-    free(s->sched);
-    free(s->idx1);
-    free(s->idx2);
     free(s->scores);
-    free(s->vnorm);
-    free(s->s2);
     free(s->scratch);
 }
 
@@ -120,16 +58,16 @@ static int plan_scored(const struct kv_press_hook *hk, const struct simd_ops *op
                        int b_sel, int cap_sel, bool decode, struct layer_plan *p,
                        struct adakv_err *e) {
     const struct kv_press_config *c = hk->cfg;
+    const struct press_desc *d = c->press;
     const int n_kv = kv->n_head_kv;
     struct scored_bufs s = {0};
     s.off = malloc((size_t)(n_kv + 1) * sizeof *s.off);
     s.budget = malloc((size_t)n_kv * sizeof *s.budget);
-    s.sched = malloc((size_t)(hk->n_layer > 0 ? hk->n_layer : 1) * sizeof *s.sched);
     /* rows after each segment's scored prefix: the window (kept), KVzip's reconstruction rows
      * (dropped), none for expected attention (every row scored) */
-    const int n_tail = c->kind == KV_PRESS_EATTN && !decode ? 0 : n_window;
-    const bool keep_tail = !(c->kind == KV_PRESS_KVZIP && !decode);
-    if (!s.off || !s.budget || !s.sched || kv_score_layout(kv, layer, n_tail, s.off, e) < 0)
+    const int n_tail = d->window == PRESS_WINDOW_SCORED && !decode ? 0 : n_window;
+    const bool keep_tail = !(d->window == PRESS_WINDOW_RECONSTRUCTION && !decode);
+    if (!s.off || !s.budget || kv_score_layout(kv, layer, n_tail, s.off, e) < 0)
         goto fail;
     const size_t total = (size_t)s.off[n_kv];
     int max_prefix = 0;
@@ -138,32 +76,14 @@ static int plan_scored(const struct kv_press_hook *hk, const struct simd_ops *op
     const size_t nb = (size_t)(max_prefix ? max_prefix : 1);
     s.scores = malloc((total ? total : 1) * sizeof *s.scores);
     s.scratch = malloc(nb * sizeof *s.scratch);
-    s.idx1 = malloc(nb * sizeof *s.idx1);
-    s.idx2 = malloc(nb * sizeof *s.idx2);
-    if (!s.scores || !s.scratch || !s.idx1 || !s.idx2)
+    if (!s.scores || !s.scratch)
         goto oom;
 
-    if (c->kind == KV_PRESS_RANDOM)
-        kv_score_random(c->seed, layer, n_kv, s.off, s.scores);
-    else if (c->kind == KV_PRESS_KNORM)
-        kv_score_knorm(kv, layer, s.off, s.scores);
-    else if (c->kind == KV_PRESS_KVZIP && !decode) {
-        if (kv_score_kvzip(ops, kv, layer, q_window, n_window, hk->n_head, s.off, s.scores, e) < 0)
-            goto fail;
-        protect_sinks(s.scores, n_kv, s.off, c->n_sink);
-    } else if (c->kind == KV_PRESS_EATTN && !decode) {
-        if (kv_score_eattn(ops, kv, layer, q_window, n_window, hk->n_head, hk->rope_undo,
-                           hk->rope_future, hk->n_rot, hk->rope_neox, c->n_sink, c->eattn_eps,
-                           s.off, s.scores, e) < 0)
-            goto fail;
-    } else if (kv_score_snapkv(ops, kv, layer, q_window, n_window, hk->n_head, c->pool, c->kernel,
-                               s.off, s.scores, e) < 0)
+    const struct press_layer_in in = {hk, ops, kv, layer, q_window, n_window, s.off};
+    if ((decode ? d->score_decode : d->score)(&in, s.scores, e) < 0)
         goto fail;
-
-    if (c->kind == KV_PRESS_PYRAMID && !decode) {
-        kv_budget_pyramid(hk->n_layer, b_sel, max_prefix, c->beta, s.sched);
-        b_sel = s.sched[layer];
-    }
+    if (d->layer_budget && !decode && (b_sel = d->layer_budget(&in, b_sel, max_prefix, e)) < 0)
+        goto fail;
     int rc = 0;
     if (decode && c->alloc != KV_ALLOC_UNIFORM)
         rc = kv_budget_ada_capped(s.scores, n_kv, s.off, b_sel, cap_sel, c->alpha, s.budget, e);
@@ -176,27 +96,16 @@ static int plan_scored(const struct kv_press_hook *hk, const struct simd_ops *op
     if (rc < 0)
         goto fail;
 
-    if (c->kind == KV_PRESS_CRITICAL) {
-        s.vnorm = malloc((total ? total : 1) * sizeof *s.vnorm);
-        s.s2 = malloc(nb * sizeof *s.s2);
-        if (!s.vnorm || !s.s2)
-            goto oom;
-        if (kv_score_value_norm(ops, kv, layer, hk->n_head, hk->n_embd, hk->w_o, s.off, s.vnorm,
-                                e) < 0)
-            goto fail;
-    }
+    if (d->select && d->select(&in, s.scores, s.budget, p->keep, p->start, e) < 0)
+        goto fail;
     for (int g = 0; g < n_kv; g++) {
         const int n_prefix = s.off[g + 1] - s.off[g], len = n_prefix + n_tail;
-        int32_t *dst = p->keep + p->start[g];
-        const float *sc = s.scores + s.off[g];
-        if (c->kind == KV_PRESS_CRITICAL)
-            pick_critical(sc, s.vnorm + s.off[g], n_prefix, s.budget[g], c->critical_ratio,
-                          c->critical_eps, s.s2, s.scratch, s.idx1, s.idx2, dst);
-        else
-            kv_budget_pick(sc, n_prefix, s.budget[g], s.scratch, dst);
+        if (!d->select)
+            kv_budget_pick(s.scores + s.off[g], n_prefix, s.budget[g], s.scratch,
+                           p->keep + p->start[g]);
         int n = s.budget[g];
         if (keep_tail)
-            keep_range(dst, &n, n_prefix, len); /* the window, always kept */
+            keep_range(p->keep + p->start[g], &n, n_prefix, len); /* the window, always kept */
         p->n_keep[g] = n;
     }
     scored_free(&s);
@@ -210,28 +119,27 @@ fail:
 
 /* ---------------------------------------------------------------- the hook */
 
-static bool is_scored(enum kv_press_kind k) {
-    return k == KV_PRESS_SNAPKV || k == KV_PRESS_PYRAMID || k == KV_PRESS_CRITICAL ||
-           k == KV_PRESS_RANDOM || k == KV_PRESS_KNORM || k == KV_PRESS_KVZIP ||
-           k == KV_PRESS_EATTN;
+static bool needs_w_o_missing(const struct kv_press_hook *hk) {
+    return (hk->cfg->press->needs & PRESS_NEEDS_W_O) && (!hk->w_o || hk->n_embd < 1);
 }
 
 int kv_press_compress_layer(void *user, struct kv_cache *kv, int layer, const float *q_window,
                             int n_window, struct adakv_err *e) {
     const struct kv_press_hook *hk = user;
     const struct kv_press_config *c = hk->cfg;
+    const struct press_desc *d = c->press;
     const int n_kv = kv->n_head_kv;
-    if (c->kind == KV_PRESS_FULL)
+    if (!d->evicts)
         return 0;
     if (layer < 0 || layer >= kv->n_layer)
         return err_set(e, "kv-press: layer %d outside [0, %d)", layer, kv->n_layer);
     if (hk->n_head < n_kv || hk->n_head % n_kv != 0)
         return err_set(e, "kv-press: %d query heads do not group over %d KV heads", hk->n_head,
                        n_kv);
-    if (c->kind == KV_PRESS_CRITICAL && (!hk->w_o || hk->n_embd < 1))
-        return err_set(e, "kv-press: the critical press needs this layer's W_O (hook.w_o)");
-    if (c->kind == KV_PRESS_PYRAMID && hk->n_layer < 1)
-        return err_set(e, "kv-press: the pyramid press needs n_layer");
+    if (needs_w_o_missing(hk))
+        return err_set(e, "kv-press: the %s press needs this layer's W_O (hook.w_o)", d->name);
+    if (d->layer_budget && hk->n_layer < 1)
+        return err_set(e, "kv-press: the %s press needs n_layer", d->name);
     int max_len = 0;
     size_t rows = 0;
     for (int g = 0; g < n_kv; g++) {
@@ -241,12 +149,12 @@ int kv_press_compress_layer(void *user, struct kv_cache *kv, int layer, const fl
     }
     /* KVzip: each segment ends in the reconstruction's n_window rows (repeat prompt and copy),
      * which never stay; the budget is a share of the context rows before them */
-    const bool kvzip = c->kind == KV_PRESS_KVZIP;
+    const bool kvzip = d->window == PRESS_WINDOW_RECONSTRUCTION;
     if (kvzip && (n_window < 1 || !q_window || n_window >= max_len))
         return err_set(e,
-                       "kv-press: layer %d: the kvzip press needs the reconstruction's "
+                       "kv-press: layer %d: the %s press needs the reconstruction's "
                        "queries (adakv_ctx_prefill_kvzip)",
-                       layer);
+                       layer, d->name);
     const int n_drop = kvzip ? n_window : 0;
     const int b = kv_press_head_budget(c, max_len - n_drop);
     if (b >= max_len && !kvzip) {
@@ -254,9 +162,8 @@ int kv_press_compress_layer(void *user, struct kv_cache *kv, int layer, const fl
             kv_report_nothing_evicted(hk->report, kv, layer);
         return 0; /* nothing to evict: the cache stays bit-identical */
     }
-    if (is_scored(c->kind) && (n_window < 1 || !q_window))
-        return err_set(e, "kv-press: layer %d: the %s press needs window queries", layer,
-                       kv_press_name(c->kind));
+    if ((d->needs & PRESS_NEEDS_QUERIES) && (n_window < 1 || !q_window))
+        return err_set(e, "kv-press: layer %d: the %s press needs window queries", layer, d->name);
     if (n_window > 0 && kv_press_check_window(n_window, max_len, e) < 0)
         return -1;
     for (int g = 0; g < n_kv; g++)
@@ -278,9 +185,9 @@ int kv_press_compress_layer(void *user, struct kv_cache *kv, int layer, const fl
     }
     const struct simd_ops *ops = hk->ops ? hk->ops : simd_ops_best();
     /* KVzip and expected attention score every row they may keep (no window kept aside) */
-    const bool whole = kvzip || c->kind == KV_PRESS_EATTN;
-    if (c->kind == KV_PRESS_STREAMING)
-        plan_streaming(kv, layer, b, c->n_sink, &p);
+    const bool whole = d->window != PRESS_WINDOW_KEPT;
+    if (d->plan)
+        d->plan(kv, layer, b, c, &p);
     else if (kvzip && b >= max_len - n_drop)
         plan_prefix(kv, layer, n_drop, &p);
     else if (!whole && b <= n_window)
@@ -341,8 +248,9 @@ int kv_press_compress_decode(const struct kv_press_hook *hk, struct kv_cache *kv
     if (!over)
         return 0; /* under the cap: the cache stays bit-identical */
 
-    const bool streaming = c->kind == KV_PRESS_STREAMING;
-    if (streaming)
+    const struct press_desc *d = c->press;
+    const bool positional = d->plan != NULL;
+    if (positional)
         n_recent = 0; /* sinks + the most recent rows: no scores, no queries */
     else if (n_recent < 1 || !q_recent)
         return err_set(e, "kv-press: layer %d: decode-time eviction needs the recent queries",
@@ -353,8 +261,8 @@ int kv_press_compress_decode(const struct kv_press_hook *hk, struct kv_cache *kv
     if (hk->n_head < n_kv || hk->n_head % n_kv != 0)
         return err_set(e, "kv-press: %d query heads do not group over %d KV heads", hk->n_head,
                        n_kv);
-    if (c->kind == KV_PRESS_CRITICAL && (!hk->w_o || hk->n_embd < 1))
-        return err_set(e, "kv-press: the critical press needs this layer's W_O (hook.w_o)");
+    if (needs_w_o_missing(hk))
+        return err_set(e, "kv-press: the %s press needs this layer's W_O (hook.w_o)", d->name);
     for (int g = 0; g < n_kv; g++)
         if (kv_cache_seg(kv, layer, g)->len < n_recent)
             return err_set(e, "kv-press: layer %d head %d holds fewer rows than the %d recent ones",
@@ -373,8 +281,8 @@ int kv_press_compress_decode(const struct kv_press_hook *hk, struct kv_cache *kv
     int rc = plan_alloc(kv, layer, &p, e);
     if (rc == 0) {
         const struct simd_ops *ops = hk->ops ? hk->ops : simd_ops_best();
-        if (streaming)
-            plan_streaming(kv, layer, target, c->n_sink, &p);
+        if (positional)
+            d->plan(kv, layer, target, c, &p);
         else
             rc = plan_scored(hk, ops, kv, layer, q_recent, n_recent, target - n_recent,
                              cap - n_recent, true, &p, e);

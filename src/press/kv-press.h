@@ -1,13 +1,14 @@
 /* Presses: which KV rows each layer keeps after prefill (issue 3; maths in algorithms.md 1-6).
  * Data flow per layer: int8 KV cache -> scores (kv-score) -> budgets (kv-budget) -> compaction
- * (kv-compact). This header holds the press configuration and the flag parsers the CLI calls
- * (kv-press-config.c), and the per-layer hook the engine calls during layer-major prefill
- * (kv-press.c).
+ * (kv-compact). This header holds the press configuration, the table of its options
+ * (press-options.c) and the press names (kv-press-config.c; the presses themselves:
+ * press-desc.h, press-table.c), and the per-layer hook the engine calls during layer-major
+ * prefill (kv-press.c).
  *
  * How the engine wires it (adakv.h, struct adakv_ctx_params):
  *
  *     struct kv_press_config cfg;
- *     kv_press_config_default(&cfg);              // then set fields from flags (parsers below)
+ *     kv_press_config_default(&cfg);              // then kv_press_config_set(&cfg, name, value)
  *     if (kv_press_config_check(&cfg, &err) < 0) ...
  *     struct kv_press_hook hook = {
  *         .cfg = &cfg, .n_layer = n_layer, .n_head = n_head, .n_embd = n_embd,
@@ -36,24 +37,14 @@
 #define ADAKV_KV_PRESS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "error.h"
 #include "kv-cache.h"
 #include "kv-score.h"
 #include "ops.h"
-
-enum kv_press_kind {
-    KV_PRESS_FULL = 0,  /* keep everything */
-    KV_PRESS_STREAMING, /* n_sink first rows + the most recent ones */
-    KV_PRESS_SNAPKV,    /* window attention, pooled */
-    KV_PRESS_PYRAMID,   /* SnapKV scores, PyramidKV layer budgets */
-    KV_PRESS_CRITICAL,  /* SnapKV scores, CriticalKV two-stage selection */
-    KV_PRESS_RANDOM,    /* control: seeded random scores */
-    KV_PRESS_KNORM,     /* control: -||k|| */
-    KV_PRESS_KVZIP,     /* KVzip: max attention while the model repeats the context */
-    KV_PRESS_EATTN,     /* Expected Attention: attention of the predicted future queries */
-};
+#include "press-desc.h"
 
 enum kv_press_alloc {
     KV_ALLOC_UNIFORM = 0, /* every head keeps the same number of rows */
@@ -62,20 +53,20 @@ enum kv_press_alloc {
 };
 
 struct kv_press_config {
-    enum kv_press_kind kind;   /* default snapkv */
-    enum kv_press_alloc alloc; /* default uniform (--ada: KV_ALLOC_ADA) */
-    int budget;                /* kept rows per KV head, window included; 0 = use ratio */
-    float ratio;               /* fraction removed, [0, 1); used when budget == 0 */
-    int window;                /* observation window w, default 32 */
-    int kernel;                /* pooling kernel (odd), default 7 */
-    enum kv_pool pool;         /* default max */
-    float alpha;               /* Ada-KV safeguard fraction, default 0.2 */
-    float beta;                /* PyramidKV steepness, default 20 */
-    int n_sink;                /* StreamingLLM sinks, default 4 */
-    float critical_ratio;      /* CriticalKV stage-1 share of each head's budget, default 0.5 */
-    float critical_eps;        /* CriticalKV epsilon, default 1e-4 */
-    uint64_t seed;             /* random press */
-    int reserve;               /* rows left free per segment for decode after compaction */
+    const struct press_desc *press; /* a row of kv_presses (press-desc.h), default snapkv */
+    enum kv_press_alloc alloc;      /* default uniform (--ada: KV_ALLOC_ADA) */
+    int budget;                     /* kept rows per KV head, window included; 0 = use ratio */
+    float ratio;                    /* fraction removed, [0, 1); used when budget == 0 */
+    int window;                     /* observation window w, default 32 */
+    int kernel;                     /* pooling kernel (odd), default 7 */
+    enum kv_pool pool;              /* default max */
+    float alpha;                    /* Ada-KV safeguard fraction, default 0.2 */
+    float beta;                     /* PyramidKV steepness, default 20 */
+    int n_sink;                     /* StreamingLLM sinks, default 4 */
+    float critical_ratio; /* CriticalKV stage-1 share of each head's budget, default 0.5 */
+    float critical_eps;   /* CriticalKV epsilon, default 1e-4 */
+    uint64_t seed;        /* random press */
+    int reserve;          /* rows left free per segment for decode after compaction */
     int kv_max;       /* --kv-max: rows per KV head during decode, 0 = no cap (the engine's flag) */
     int decode_chunk; /* --kv-chunk: rows below --kv-max a decode-time eviction frees, default 64 */
     int prefill_chunk; /* --prefill-chunk: prompt tokens per piece of a compressed prefill, each
@@ -99,29 +90,61 @@ struct kv_press_hook {
     int n_rot, rope_neox;
 };
 
+/* One press option (press-options.c): what adakv_press_set takes as name = value, adakv-run
+ * and adakv-server as --NAME VALUE. The table gives each option's field, type, allowed values,
+ * default and help, and from them the defaults (kv_press_config_default), the parse and its
+ * one-line errors (kv_press_option_set), the range checks (kv_press_config_check) and the press
+ * part of --help (adakv_press_usage, adakv.h). */
+enum press_opt_type {
+    PRESS_OPT_NAME,  /* a press name (kv_press_parse_name); sets press and maybe alloc */
+    PRESS_OPT_INT,   /* int field, whole base-10 string */
+    PRESS_OPT_U64,   /* uint64_t field, whole base-10 string */
+    PRESS_OPT_FLOAT, /* float field, finite */
+    PRESS_OPT_ENUM,  /* int-sized enum field: the index of the value in `values` */
+};
+
+struct press_option {
+    const char *name; /* adakv_press_set's name; --NAME on the command line */
+    enum press_opt_type type;
+    double lo, hi;             /* allowed values (int, u64, float) */
+    bool lo_open, hi_open;     /* (lo, ...] and [..., hi) */
+    bool odd;                  /* odd values only (a centred pooling window) */
+    bool zero_unset;           /* default 0 = not given (no budget, no cap), outside the range */
+    const char *const *values; /* enum: the spellings, NULL-terminated */
+    size_t offset;             /* of the field in struct kv_press_config */
+    double def;                /* default (enum: index into values) */
+    const char *meta;          /* the value in --help: N, F, max|avg */
+    const char *flag;          /* a valueless flag that sets it (--ada), or NULL */
+    bool api_only; /* adakv_press_set and the tools' --press-opt only, no program flag */
+    const char *help;
+};
+
+extern const struct press_option kv_press_options[];
+extern const int kv_n_press_options;
+
+/* The option called name, or NULL. */
+const struct press_option *kv_press_option_find(const char *name);
+/* Parses value into o's field of c. 0, or -1 with one line in e naming --NAME and the allowed
+ * values; c is unchanged on error. */
+int kv_press_option_set(const struct press_option *o, struct kv_press_config *c, const char *value,
+                        struct adakv_err *e);
+/* kv_press_option_set by name; an unknown name is an error. */
+int kv_press_config_set(struct kv_press_config *c, const char *name, const char *value,
+                        struct adakv_err *e);
+
+/* Every option's default (press snapkv, uniform heads). */
 void kv_press_config_default(struct kv_press_config *c);
 
-/* Cross-field checks (budget and ratio both set, window vs budget kinds...). */
+/* Every option's field in its range, then the cross-field checks (budget and ratio both set,
+ * --kv-max not above the window). */
 int kv_press_config_check(const struct kv_press_config *c, struct adakv_err *e);
 
-/* --press NAME: full snapkv pyramid critical streaming random knorm, ada-snapkv ada-pyramid
- * ada-critical, and kvpress names no_press none streaming_llm pyramidkv critical_snapkv
- * adakv_snapkv critical_adakv_snapkv. Sets kind (and alloc for the ada names). */
+/* --press NAME: a row's name, kvpress alias or ada name (press-table.c). Sets press (and alloc
+ * for the ada names). */
 int kv_press_parse_name(const char *s, struct kv_press_config *c, struct adakv_err *e);
-int kv_press_parse_budget(const char *s, int *out, struct adakv_err *e);  /* --kv-budget >= 1 */
-int kv_press_parse_ratio(const char *s, float *out, struct adakv_err *e); /* --kv-ratio [0,1) */
-int kv_press_parse_alpha(const char *s, float *out, struct adakv_err *e); /* --alpha [0,1] */
-int kv_press_parse_window(const char *s, int *out, struct adakv_err *e);  /* --window >= 1 */
-int kv_press_parse_kernel(const char *s, int *out, struct adakv_err *e);  /* --pool-kernel odd */
-int kv_press_parse_beta(const char *s, float *out, struct adakv_err *e);  /* --beta > 0 */
-int kv_press_parse_sink(const char *s, int *out, struct adakv_err *e);    /* --sink >= 0 */
-int kv_press_parse_pool(const char *s, enum kv_pool *out, struct adakv_err *e); /* max|avg */
-int kv_press_parse_kv_max(const char *s, int *out, struct adakv_err *e);        /* --kv-max >= 1 */
-int kv_press_parse_kv_chunk(const char *s, int *out, struct adakv_err *e); /* --kv-chunk >= 1 */
 /* --window must not exceed the prompt: checked once the prompt is tokenized. */
 int kv_press_check_window(int window, int prompt_len, struct adakv_err *e);
 
-const char *kv_press_name(enum kv_press_kind kind);
 bool kv_press_needs_w_o(const struct kv_press_config *c);
 
 /* Rows per KV head a segment of `len` rows keeps (window included): the budget, or

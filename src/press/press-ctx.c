@@ -3,24 +3,24 @@
  * The context calls press_layer() once per layer during layer-major prefill; for CriticalKV and
  * for --kv-report this dequantizes the layer's W_O first, so the press sees
  * ||v W_O^h||_1 through the weights actually in the file. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "adakv-ext.h"
 #include "error.h"
-#include "flag.h"
 #include "forward.h"
 #include "kv-press.h"
 #include "kv-report.h"
 #include "quant.h"
+#include "rope-angles.h"
 #include "tensor-type.h"
 
 struct adakv_press {
     struct kv_press_config cfg;
-    bool kind_set;  /* --press given; else a budget alone means ada-snapkv */
-    bool alpha_set; /* --alpha given; else kvzip's Ada-KV split has no safeguard (kvpress) */
+    /* bit i: kv_press_options[i] given. Without press, a budget alone means ada-snapkv; without
+     * alpha, a no_floor press (kvzip) splits without Ada-KV's safeguard (kvpress) */
+    uint32_t given;
 };
 
 struct press_binding {
@@ -54,7 +54,7 @@ struct adakv_press *adakv_press_new(void) {
     struct adakv_press *p = calloc(1, sizeof *p);
     if (p) {
         kv_press_config_default(&p->cfg);
-        p->cfg.kind = KV_PRESS_FULL;
+        p->cfg.press = kv_press_find("full", NULL);
     }
     return p;
 }
@@ -65,77 +65,23 @@ void adakv_press_free(struct adakv_press *p) {
 
 int adakv_press_set(struct adakv_press *p, const char *name, const char *value,
                     struct adakv_err *e) {
-    struct kv_press_config *c = &p->cfg;
-    long v = 0;
-    if (!value)
-        return err_set(e, "--%s: missing value", name);
-    if (!strcmp(name, "press")) {
-        if (kv_press_parse_name(value, c, e))
-            return -1;
-        p->kind_set = true;
-        return 0;
-    }
-    if (!strcmp(name, "kv-budget"))
-        return kv_press_parse_budget(value, &c->budget, e);
-    if (!strcmp(name, "kv-ratio"))
-        return kv_press_parse_ratio(value, &c->ratio, e);
-    if (!strcmp(name, "alpha")) {
-        p->alpha_set = true;
-        return kv_press_parse_alpha(value, &c->alpha, e);
-    }
-    if (!strcmp(name, "window"))
-        return kv_press_parse_window(value, &c->window, e);
-    if (!strcmp(name, "pool-kernel"))
-        return kv_press_parse_kernel(value, &c->kernel, e);
-    if (!strcmp(name, "pool"))
-        return kv_press_parse_pool(value, &c->pool, e);
-    if (!strcmp(name, "beta"))
-        return kv_press_parse_beta(value, &c->beta, e);
-    if (!strcmp(name, "sink"))
-        return kv_press_parse_sink(value, &c->n_sink, e);
-    if (!strcmp(name, "ada")) {
-        if (!strcmp(value, "on"))
-            c->alloc = KV_ALLOC_ADA;
-        else if (!strcmp(value, "off"))
-            c->alloc = KV_ALLOC_UNIFORM;
-        else if (!strcmp(value, "kvpress"))
-            c->alloc = KV_ALLOC_ADA_KVPRESS;
-        else
-            return err_set(e, "--ada: expected on, off or kvpress, got '%s'", value);
-        return 0;
-    }
-    if (!strcmp(name, "critical-ratio")) {
-        char *end;
-        errno = 0;
-        float f = strtof(value, &end);
-        if (errno || end == value || *end || !(f >= 0.0f && f <= 1.0f))
-            return err_set(e, "--critical-ratio: '%s' is not a number in [0, 1]", value);
-        c->critical_ratio = f;
-        return 0;
-    }
-    if (!strcmp(name, "seed")) {
-        if (flag_parse_long("--seed", value, 0, 0x7fffffffL, &v, e))
-            return -1;
-        c->seed = (uint64_t)v;
-        return 0;
-    }
-    if (!strcmp(name, "kv-max"))
-        return kv_press_parse_kv_max(value, &c->kv_max, e);
-    if (!strcmp(name, "kv-chunk"))
-        return kv_press_parse_kv_chunk(value, &c->decode_chunk, e);
-    if (!strcmp(name, "prefill-chunk")) {
-        if (flag_parse_long("--prefill-chunk", value, 1, 1L << 22, &v, e))
-            return -1;
-        c->prefill_chunk = (int)v;
-        return 0;
-    }
-    if (!strcmp(name, "reserve")) {
-        if (flag_parse_long("--reserve", value, 0, 1 << 24, &v, e))
-            return -1;
-        c->reserve = (int)v;
-        return 0;
-    }
-    return err_set(e, "unknown press option '%s'", name);
+    const struct press_option *o = kv_press_option_find(name);
+    if (!o)
+        return err_set(e, "unknown press option '%s'", name ? name : "");
+    if (kv_press_option_set(o, &p->cfg, value, e))
+        return -1;
+    p->given |= 1u << (o - kv_press_options);
+    return 0;
+}
+
+/* Whether the option called name was given to adakv_press_set. */
+static bool given(const struct adakv_press *p, const char *name) {
+    return p->given >> (kv_press_option_find(name) - kv_press_options) & 1u;
+}
+
+bool adakv_press_is_flag(const char *name) {
+    const struct press_option *o = kv_press_option_find(name);
+    return o && !o->api_only && !o->flag;
 }
 
 /* The configuration that will run: a budget or ratio without --press means ada-snapkv. */
@@ -144,10 +90,10 @@ static struct kv_press_config resolved(const struct adakv_press *p) {
     /* KVzip selects without Ada-KV's uniform floor (kvpress: "KVzip does not rely on
      * safeguards"; the reconstruction singles out the rows a head needs, and a floor spends
      * budget on heads that attend to nothing in particular): alpha 0 unless --alpha says */
-    if (c.kind == KV_PRESS_KVZIP && !p->alpha_set)
+    if (c.press->no_floor && !given(p, "alpha"))
         c.alpha = 0.0f;
-    if (!p->kind_set && (c.budget > 0 || c.ratio > 0.0f || c.kv_max > 0)) {
-        c.kind = KV_PRESS_SNAPKV;
+    if (!given(p, "press") && (c.budget > 0 || c.ratio > 0.0f || c.kv_max > 0)) {
+        c.press = kv_press_find("snapkv", NULL);
         c.alloc = KV_ALLOC_ADA;
     }
     return c;
@@ -157,26 +103,28 @@ int adakv_press_check(const struct adakv_press *p, struct adakv_err *e) {
     struct kv_press_config c = resolved(p);
     if (kv_press_config_check(&c, e))
         return -1;
-    if (c.kind != KV_PRESS_FULL && c.budget == 0 && c.ratio == 0.0f && c.kv_max == 0)
+    if (c.press->evicts && c.budget == 0 && c.ratio == 0.0f && c.kv_max == 0)
         return err_set(e, "--press %s: give a budget (--kv-budget N or --kv-ratio R)",
-                       kv_press_name(c.kind));
+                       c.press->name);
     /* each piece's last `window` queries score the cache, so a piece must hold a window */
     if (c.prefill_chunk > 0 && c.prefill_chunk < c.window)
         return err_set(e, "--prefill-chunk: %d is shorter than the press window (%d tokens)",
                        c.prefill_chunk, c.window);
-    if (c.prefill_chunk > 0 && c.kind == KV_PRESS_KVZIP)
-        return err_set(e, "--prefill-chunk: kvzip scores while the model repeats the whole "
-                          "context, so it cannot compress piece by piece");
+    if (c.prefill_chunk > 0 && (c.press->needs & PRESS_NEEDS_RECONSTRUCTION))
+        return err_set(e,
+                       "--prefill-chunk: %s scores while the model repeats the whole context, "
+                       "so it cannot compress piece by piece",
+                       c.press->name);
     return 0;
 }
 
 bool adakv_press_evicts(const struct adakv_press *p) {
     struct kv_press_config c = resolved(p);
-    return c.kind != KV_PRESS_FULL && (c.budget > 0 || c.ratio > 0.0f);
+    return c.press->evicts && (c.budget > 0 || c.ratio > 0.0f);
 }
 
 bool adakv_press_needs_reconstruction(const struct adakv_press *p) {
-    return resolved(p).kind == KV_PRESS_KVZIP && adakv_press_evicts(p);
+    return (resolved(p).press->needs & PRESS_NEEDS_RECONSTRUCTION) && adakv_press_evicts(p);
 }
 
 int adakv_press_window(const struct adakv_press *p) {
@@ -196,12 +144,11 @@ void adakv_press_describe(const struct adakv_press *p, char *buf, size_t size) {
         snprintf(budget, sizeof budget, "ratio %.2f", c.ratio);
     else
         snprintf(budget, sizeof budget, "no prefill eviction");
-    int n =
-        snprintf(buf, size, "%s%s, %s, window %d, %s", c.alloc == KV_ALLOC_UNIFORM ? "" : "ada-",
-                 kv_press_name(c.kind), budget, c.window,
-                 c.alloc == KV_ALLOC_UNIFORM ? "uniform heads"
-                 : c.alloc == KV_ALLOC_ADA   ? "Ada-KV heads"
-                                             : "Ada-KV (kvpress) heads");
+    int n = snprintf(buf, size, "%s%s, %s, window %d, %s",
+                     c.alloc == KV_ALLOC_UNIFORM ? "" : "ada-", c.press->name, budget, c.window,
+                     c.alloc == KV_ALLOC_UNIFORM ? "uniform heads"
+                     : c.alloc == KV_ALLOC_ADA   ? "Ada-KV heads"
+                                                 : "Ada-KV (kvpress) heads");
     if (c.alloc != KV_ALLOC_UNIFORM && n > 0 && (size_t)n < size)
         n += snprintf(buf + n, size - (size_t)n, ", alpha %.2f", c.alpha);
     if (c.kv_max > 0 && n > 0 && (size_t)n < size)
@@ -234,13 +181,13 @@ static void eattn_rope(struct press_binding *b, const struct kv_cache *kv, int l
     const struct kv_segment *seg = kv_cache_seg(kv, layer, 0);
     for (int t = 0; t < n_window; t++) {
         float *cs = b->rope_undo + (size_t)t * hp->n_rot;
-        forward_rope_angles_layer(b->model, layer, seg->pos[seg->len - n_window + t], 1, cs);
+        rope_angles_layer(b->model, layer, seg->pos[seg->len - n_window + t], 1, cs);
         for (int i = 0; i < half; i++) {
             const float c = cs[i], s = cs[half + i], r = c * c + s * s;
             cs[i] = c / r, cs[half + i] = -s / r;
         }
     }
-    forward_rope_angles_layer(b->model, layer, seg->pos[seg->len - 1] + 1, n_future, b->rope_tmp);
+    rope_angles_layer(b->model, layer, seg->pos[seg->len - 1] + 1, n_future, b->rope_tmp);
     for (int i = 0; i < hp->n_rot; i++) {
         double sum = 0.0;
         for (int p = 0; p < n_future; p++)
@@ -272,10 +219,12 @@ static int press_layer(void *user, struct kv_cache *kv, int layer, const float *
         dequant_w_o(b->model, layer, b->w_o);
         b->hook.w_o = b->w_o;
     }
-    if (b->cfg.kind == KV_PRESS_KVZIP && !b->kvzip_active)
-        return err_set(e, "kv-press: the kvzip press scores while the model repeats the context: "
-                          "prefill with adakv_ctx_prefill_kvzip");
-    if (b->cfg.kind == KV_PRESS_EATTN && n_window > 0)
+    if ((b->cfg.press->needs & PRESS_NEEDS_RECONSTRUCTION) && !b->kvzip_active)
+        return err_set(e,
+                       "kv-press: the %s press scores while the model repeats the context: "
+                       "prefill with adakv_ctx_prefill_kvzip",
+                       b->cfg.press->name);
+    if ((b->cfg.press->needs & PRESS_NEEDS_ROPE) && n_window > 0)
         eattn_rope(b, kv, layer, n_window);
     return kv_press_compress_layer(&b->hook, kv, layer, q_window, n_window, e);
 }
@@ -361,7 +310,7 @@ int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool r
             return err_set(e, "press: out of memory for W_O");
         }
     }
-    if (b->cfg.kind == KV_PRESS_EATTN) {
+    if (b->cfg.press->needs & PRESS_NEEDS_ROPE) {
         b->rope_undo = malloc((size_t)b->cfg.window * hp->n_rot * sizeof *b->rope_undo);
         b->rope_future = malloc((size_t)hp->n_rot * sizeof *b->rope_future);
         b->rope_tmp = malloc((size_t)b->cfg.eattn_future * hp->n_rot * sizeof *b->rope_tmp);
@@ -373,13 +322,14 @@ int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool r
     /* KVzip scores with the reconstruction's queries, which live only in the sliding-window
      * layers' recent rows on a model that has them (kvpress refuses Gemma 3 for the same
      * reason): refused rather than approximated */
-    for (int il = 0; b->cfg.kind == KV_PRESS_KVZIP && il < hp->n_layer; il++)
+    const struct press_desc *d = b->cfg.press;
+    for (int il = 0; (d->needs & PRESS_NEEDS_RECONSTRUCTION) && il < hp->n_layer; il++)
         if (hp->layer[il].window) {
             press_policy_free(b);
             return err_set(e,
-                           "--press kvzip: layer %d attends over a sliding window; KVzip needs "
+                           "--press %s: layer %d attends over a sliding window; KVzip needs "
                            "global attention in every layer",
-                           il);
+                           d->name, il);
         }
     /* the press scores the last `window` queries: the context must keep that many */
     if (forward_set_window(c, b->cfg.window, e)) {
@@ -387,7 +337,7 @@ int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool r
         return -1;
     }
     if (b->cfg.kv_max > 0) {
-        if (b->cfg.kind == KV_PRESS_FULL) {
+        if (!b->cfg.press->evicts) {
             press_policy_free(b);
             return err_set(e, "--kv-max: the full press keeps everything (choose a press)");
         }
@@ -449,7 +399,8 @@ static int press_after_token(void *self, struct kv_cache *kv, const struct recen
 int adakv_ctx_prefill_kvzip(struct adakv_ctx *c, const int32_t *tokens, int n, const int32_t *rec,
                             int n_rec, struct adakv_err *e) {
     struct press_binding *b = binding(c);
-    if (!b || !b->enabled || b->cfg.kind != KV_PRESS_KVZIP || !c->policy.after_layer)
+    if (!b || !b->enabled || !(b->cfg.press->needs & PRESS_NEEDS_RECONSTRUCTION) ||
+        !c->policy.after_layer)
         return adakv_eval(c, tokens, n, NULL, false, e);
     if (n < 1 || !tokens || n_rec < 1 || !rec)
         return err_set(e, "kvzip: %d context and %d reconstruction tokens (both must be >= 1)", n,
