@@ -80,10 +80,9 @@ int main(int argc, char **argv) {
     printf("decode attention, one thread: %d segments x %d rows, head_dim %d, %d query heads "
            "per KV head, median of %d\n",
            H, n_k, D, G, reps);
-    printf("%-7s %-5s %10s %9s %8s\n", "isa", "kv", "ms/pass", "ns/row", "GB/s");
+    printf("%-11s %-5s %10s %9s %8s\n", "isa", "kv", "ms/pass", "ns/row", "GB/s");
     static const char *const types[] = {"int8", "f16", "f32"};
     static const size_t esz[] = {1, 2, 4};
-    static const char *const isas[] = {"scalar", "avx2", "avx512", "neon"};
     for (int type = 0; type < 3; type++) {
         struct segs m = {esz[type], malloc(rows * D * esz[type]), malloc(rows * D * esz[type]),
                          malloc(rows * sizeof(float)), malloc(rows * sizeof(float))};
@@ -97,10 +96,9 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < rows; i++)
             m.k_scale[i] = m.v_scale[i] = 0.01f;
         const double bytes = 2.0 * (double)rows * (D * (double)esz[type] + (type == 0 ? 4 : 0));
-        for (size_t ii = 0; ii < sizeof isas / sizeof isas[0]; ii++) {
-            const struct simd_ops *ops = simd_ops_by_name(isas[ii]);
-            if (!ops)
-                continue;
+        /* the reference, then every table of simd/kernels.h's lists this CPU runs */
+        for (int ii = -1; ii < 0 || simd_ops_variant(ii); ii++) {
+            const struct simd_ops *ops = ii < 0 ? simd_ops_scalar() : simd_ops_variant(ii);
             double t[101];
             pass(ops, type, &m, H, n_k, G, q, s, acc); /* warm-up */
             for (int r = 0; r < reps; r++) {
@@ -110,7 +108,7 @@ int main(int argc, char **argv) {
             }
             qsort(t, (size_t)reps, sizeof *t, cmp_double);
             const double tm = t[reps / 2];
-            printf("%-7s %-5s %10.2f %9.2f %8.1f\n", isas[ii], types[type], tm * 1e3,
+            printf("%-11s %-5s %10.2f %9.2f %8.1f\n", ops->isa, types[type], tm * 1e3,
                    tm * 1e9 / (double)rows, bytes / tm * 1e-9);
         }
         free(m.k), free(m.v), free(m.k_scale), free(m.v_scale);
