@@ -22,6 +22,10 @@
     K(press, qk_f32, qk_gemm_f32__avx2, base)                                                      \
     K(press, vnorm_l1, vnorm_l1__avx2, base)                                                       \
     K(press, col_max, col_max__avx2, base)                                                         \
-    K(press, sq_combine, sq_combine__avx2, base)
+    K(press, sq_combine, sq_combine__avx2, base)                                                   \
+    K(quant, fill, quant_fill_avx2, base)                                                          \
+    K(quant, fill, quant_fill_rp_q32_avx2, base)                                                   \
+    K(quant, fill, quant_fill_rp_q45k_avx2, base)                                                  \
+    K(quant, fill, quant_fill_rp_q6k_avx2, base)
 
 #endif

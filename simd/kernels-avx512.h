@@ -24,6 +24,19 @@
     K(press, qk_f32, qk_gemm_f32__avx512, base)                                                    \
     K(press, vnorm_l1, vnorm_l1__avx512, base)                                                     \
     K(press, col_max, col_max__avx512, base)                                                       \
-    K(press, sq_combine, sq_combine__avx512, base)
+    K(press, sq_combine, sq_combine__avx512, base)                                                 \
+    /* the AVX2 weight kernels, then the AVX-512 ones over them */                                 \
+    K(quant, fill, quant_fill_avx2, base)                                                          \
+    K(quant, fill, quant_fill_rp_q32_avx2, base)                                                   \
+    K(quant, fill, quant_fill_rp_q45k_avx2, base)                                                  \
+    K(quant, fill, quant_fill_rp_q6k_avx2, base)                                                   \
+    K(quant, fill, quant_fill_avx512, base)                                                        \
+    K(quant, fill, quant_fill_avx512_bf16, avx512_bf16)                                            \
+    K(quant, fill, quant_fill_avx512_vnni, avx512_vnni)                                            \
+    /* after quant_fill_avx512_vnni, whose activation packing it reads */                          \
+    K(quant, fill, quant_fill_rp_q32_vnni, avx512_vnni)                                            \
+    K(quant, fill, quant_fill_rp_q45k_vnni, avx512_vnni)                                           \
+    K(quant, fill, quant_fill_rp_q6k_vnni, avx512_vnni)                                            \
+    K(quant, fill, quant_fill_rp_q32x_vnni, avx512_vnni)
 
 #endif

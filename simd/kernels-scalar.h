@@ -24,6 +24,7 @@
     K(press, qk_f32, attn_qk_f32__scalar, base)                                                    \
     K(press, vnorm_l1, vnorm_l1__scalar, base)                                                     \
     K(press, col_max, col_max__scalar, base)                                                       \
-    K(press, sq_combine, sq_combine__scalar, base)
+    K(press, sq_combine, sq_combine__scalar, base)                                                 \
+    K(quant, fill, quant_fill_scalar, base)
 
 #endif

@@ -1,8 +1,9 @@
 /* AVX-512 VNNI decode and prompt kernels over repacked Q4_1 and Q8_0 tiles (layouts:
- * quant-repack.c), against the activation packings of the native VNNI kernels (quant-avx512.c:
+ * quant-repack.c), against the activation packings of the native VNNI kernels (quant-avx512-vnni.c:
  * pack_act_q8_1 for Q4_1, pack_act_q8_0u for Q8_0, one layout for both: qs[np * 64] bytes, then
  * dpair[np * 16] f32 with block 2p's scale in lanes 0-7 and 2p + 1's in lanes 8-15, then the
- * Q8_1 block sums s[]). quant_fill_avx512 sets those packings and calls quant_fill_rp_q32_vnni.
+ * Q8_1 block sums s[]). quant_fill_avx512_vnni sets those packings; the AVX-512 list
+ * (kernels-avx512.h) runs quant_fill_rp_q32_vnni after it.
  *
  * Why gemm_rp here: without it a VNNI machine kept each Q4_1 / Q8_0 weight twice, the native
  * rows for prompt batches beside the tiles for decode (twice the file in memory). The prompt
