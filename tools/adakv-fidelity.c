@@ -146,25 +146,6 @@ static const char *kv_type_name(enum adakv_kv_type t) {
     return t == ADAKV_KV_INT8 ? "int8" : t == ADAKV_KV_F16 ? "f16" : "f32";
 }
 
-/* Splits `list` in place at commas; empty items are an error. */
-static int split_list(const char *flag, char *list, const char **items, int *n,
-                      struct adakv_err *e) {
-    *n = 0;
-    for (char *p = list;; p++) {
-        char *comma = strchr(p, ',');
-        if (comma)
-            *comma = '\0';
-        if (!*p)
-            return err_set(e, "%s: empty item in the list", flag);
-        if (*n == MAX_LIST)
-            return err_set(e, "%s: more than %d items", flag, MAX_LIST);
-        items[(*n)++] = p;
-        if (!comma)
-            return 0;
-        p = comma;
-    }
-}
-
 /* Sets every --press-opt on p. */
 static int apply_press_opts(const struct fid_opts *o, struct adakv_press *p, struct adakv_err *e) {
     for (int i = 0; i < o->n_press_opt; i++)
@@ -274,13 +255,13 @@ static int parse_flags(int argc, char **argv, struct fid_opts *o, struct adakv_e
         if (!strcmp(o->opt_name[i], "prefill-chunk"))
             return err_set(e, "--press-opt prefill-chunk: needs --no-reuse (a shared prefill "
                               "would compress the context in one piece)");
-    if (split_list("--press", o->press_list, o->press_names, &o->n_press, e))
+    if (flag_split_list("--press", o->press_list, o->press_names, MAX_LIST, &o->n_press, false, e))
         return -1;
     for (int i = 0; i < o->n_press; i++)
         if (check_press_name(o, o->press_names[i], e))
             return -1;
     const char *items[MAX_LIST];
-    if (split_list("--kv-budget", o->budget_list, items, &o->n_budget, e))
+    if (flag_split_list("--kv-budget", o->budget_list, items, MAX_LIST, &o->n_budget, false, e))
         return -1;
     for (int i = 0; i < o->n_budget; i++)
         if (flag_parse_int("--kv-budget", items[i], 1, 1 << 24, &o->budgets[i], e))
