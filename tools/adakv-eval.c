@@ -21,7 +21,7 @@
  * prefill of the context (or context + question) does, for a fraction of its cost. The full
  * cache gives the same answer in both modes, so it runs once per case and is written per mode.
  *
- * Usage: adakv-eval [options] --csv results.csv   (see usage() below) */
+ * Usage: adakv-eval [options] --csv results.csv   (see usage() in eval-opts.c) */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
