@@ -14,6 +14,7 @@
 
 #include "avx512-lanes.h"
 #include "quant.h"
+#include "rp-glue.h"
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
@@ -250,22 +251,9 @@ static ALWAYS_INLINE void gemm_group(int q8, int64_t n, const uint8_t *w, size_t
 static ALWAYS_INLINE void gemm_rp(int q8, int64_t n, const void *restrict w, size_t w_stride,
                                   int64_t n_rows, const void *restrict act, size_t act_stride,
                                   int64_t n_tok, float *restrict y, size_t y_stride) {
-    int64_t t = 0;
-    for (; t + NT <= n_tok; t += NT)
-        gemm_group(q8, n, w, w_stride, n_rows, act, act_stride, t, NT, y, y_stride);
-    switch (n_tok - t) {
-    case 3:
-        gemm_group(q8, n, w, w_stride, n_rows, act, act_stride, t, 3, y, y_stride);
-        break;
-    case 2:
-        gemm_group(q8, n, w, w_stride, n_rows, act, act_stride, t, 2, y, y_stride);
-        break;
-    case 1:
-        gemm_group(q8, n, w, w_stride, n_rows, act, act_stride, t, 1, y, y_stride);
-        break;
-    default:
-        break;
-    }
+#define PASS(t, nt) gemm_group(q8, n, w, w_stride, n_rows, act, act_stride, (t), nt, y, y_stride)
+    RP_TOKEN_PASSES(n_tok, PASS);
+#undef PASS
 }
 
 static void gemm_q4_1_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,

@@ -20,6 +20,7 @@
 
 #include "avx512-lanes.h"
 #include "quant.h"
+#include "rp-glue.h"
 #include "rp-q32.h"
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
@@ -132,22 +133,9 @@ static ALWAYS_INLINE void gemm_group(enum kind k, int64_t n, const uint8_t *w, s
 static ALWAYS_INLINE void gemm_kind(enum kind k, int64_t n, const void *restrict w, size_t w_stride,
                                     int64_t n_rows, const void *restrict act, size_t act_stride,
                                     int64_t n_tok, float *restrict y, size_t y_stride) {
-    int64_t t = 0;
-    for (; t + NT <= n_tok; t += NT)
-        gemm_group(k, n, w, w_stride, n_rows, act, act_stride, t, NT, y, y_stride);
-    switch (n_tok - t) {
-    case 3:
-        gemm_group(k, n, w, w_stride, n_rows, act, act_stride, t, 3, y, y_stride);
-        break;
-    case 2:
-        gemm_group(k, n, w, w_stride, n_rows, act, act_stride, t, 2, y, y_stride);
-        break;
-    case 1:
-        gemm_group(k, n, w, w_stride, n_rows, act, act_stride, t, 1, y, y_stride);
-        break;
-    default:
-        break;
-    }
+#define PASS(t, nt) gemm_group(k, n, w, w_stride, n_rows, act, act_stride, (t), nt, y, y_stride)
+    RP_TOKEN_PASSES(n_tok, PASS);
+#undef PASS
 }
 
 RP_Q32_KERNELS(q4_0, K_Q4_0)
