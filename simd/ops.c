@@ -8,12 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "config.h"
 #include "cpu.h"
-
-#if defined(ADAKV_BUILD_AVX512) && !defined(ADAKV_BUILD_AVX2)
-#error "the AVX-512 list takes AVX2 kernels: configure builds both or neither"
-#endif
+#include "kernels-apply.h"
 
 /* One list line: sets the op when it belongs to this table and the CPU flags f meet its need. */
 #define OPS_SET(table, slot, symbol, need) OPS_SET_##table(slot, symbol, need)
@@ -23,30 +19,11 @@
 #define OPS_SET_press(slot, symbol, need)
 #define OPS_SET_quant(slot, symbol, need)
 
-/* Builds the table of `isa` for a CPU with flags f on top of the scalar table (NULL for a level
- * this build has no list for). */
+/* Builds the table of `isa` for a CPU with flags f on top of the scalar table (the reference
+ * alone for a level this build did not compile). */
 static void ops_build(struct simd_ops *t, enum simd_isa isa, const struct simd_cpu_flags *f) {
-    SIMD_KERNELS_SCALAR(OPS_SET)
     t->isa = simd_isa_name(isa);
-    switch (isa) {
-#ifdef ADAKV_BUILD_AVX2
-    case SIMD_ISA_AVX2:
-        SIMD_KERNELS_AVX2(OPS_SET)
-        break;
-#endif
-#ifdef ADAKV_BUILD_AVX512
-    case SIMD_ISA_AVX512:
-        SIMD_KERNELS_AVX512(OPS_SET)
-        break;
-#endif
-#ifdef ADAKV_BUILD_NEON
-    case SIMD_ISA_NEON:
-        SIMD_KERNELS_NEON(OPS_SET)
-        break;
-#endif
-    default:
-        break;
-    }
+    SIMD_KERNELS_APPLY(isa, OPS_SET);
 }
 
 /* [isa][0]: for this CPU's flags; [isa][1]: for the bare ISA level (simd_ops_variant). */

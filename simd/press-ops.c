@@ -6,8 +6,8 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "config.h"
 #include "cpu.h"
+#include "kernels-apply.h"
 
 #define PRESS_SET(table, slot, symbol, need) PRESS_SET_##table(slot, symbol, need)
 #define PRESS_SET_press(slot, symbol, need)                                                        \
@@ -17,27 +17,8 @@
 #define PRESS_SET_quant(slot, symbol, need)
 
 static void press_build(struct press_ops *t, enum simd_isa isa, const struct simd_cpu_flags *f) {
-    SIMD_KERNELS_SCALAR(PRESS_SET)
     t->isa = simd_isa_name(isa);
-    switch (isa) {
-#ifdef ADAKV_BUILD_AVX2
-    case SIMD_ISA_AVX2:
-        SIMD_KERNELS_AVX2(PRESS_SET)
-        break;
-#endif
-#ifdef ADAKV_BUILD_AVX512
-    case SIMD_ISA_AVX512:
-        SIMD_KERNELS_AVX512(PRESS_SET)
-        break;
-#endif
-#ifdef ADAKV_BUILD_NEON
-    case SIMD_ISA_NEON:
-        SIMD_KERNELS_NEON(PRESS_SET)
-        break;
-#endif
-    default:
-        break;
-    }
+    SIMD_KERNELS_APPLY(isa, PRESS_SET);
 }
 
 static struct press_ops tables[SIMD_ISA_COUNT];

@@ -6,7 +6,7 @@
  * CPU, valgrind, which hides AVX-512) it keeps the reference, and simd_isa() never selects it. */
 #include <pthread.h>
 
-#include "config.h"
+#include "kernels-apply.h"
 #include "quant.h"
 
 #define QUANT_FILL(table, slot, symbol, need) QUANT_FILL_##table(symbol, need)
@@ -18,26 +18,7 @@
 
 void quant_kernels_build(struct quant_kernels *t, enum simd_isa isa,
                          const struct simd_cpu_flags *f) {
-    SIMD_KERNELS_SCALAR(QUANT_FILL)
-    switch (isa) {
-#ifdef ADAKV_BUILD_AVX2
-    case SIMD_ISA_AVX2:
-        SIMD_KERNELS_AVX2(QUANT_FILL)
-        break;
-#endif
-#ifdef ADAKV_BUILD_AVX512
-    case SIMD_ISA_AVX512:
-        SIMD_KERNELS_AVX512(QUANT_FILL)
-        break;
-#endif
-#ifdef ADAKV_BUILD_NEON
-    case SIMD_ISA_NEON:
-        SIMD_KERNELS_NEON(QUANT_FILL)
-        break;
-#endif
-    default:
-        break;
-    }
+    SIMD_KERNELS_APPLY(isa, QUANT_FILL);
 }
 
 static struct quant_kernels tables[SIMD_ISA_COUNT][QUANT_TYPE_TABLE_SIZE];
