@@ -123,21 +123,7 @@ static void quantize_bf16(const float *restrict src, void *restrict dst, int64_t
         o[i] = quant_f32_to_bf16(src[i]);
 }
 
-static void quantize_q8_0(const float *restrict src, void *restrict dst, int64_t n) {
-    struct block_q8_0 *b = dst;
-    int sum;
-    for (int64_t i = 0; i < n / QK; i++)
-        quantize_block_8(src + i * QK, &b[i].d, b[i].qs, &sum);
-}
-
-static void quantize_q8_1(const float *restrict src, void *restrict dst, int64_t n) {
-    struct block_q8_1 *b = dst;
-    for (int64_t i = 0; i < n / QK; i++) {
-        int sum;
-        float d = quantize_block_8(src + i * QK, &b[i].d, b[i].qs, &sum);
-        b[i].s = quant_f32_to_f16(d * (float)sum);
-    }
-}
+QUANT_Q8_0_Q8_1_FROM_BLOCK8
 
 /* Q8_K: the first element of largest magnitude sets the scale's sign, as in the reference. */
 static void quantize_q8_k(const float *restrict src, void *restrict dst, int64_t n) {

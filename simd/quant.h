@@ -287,6 +287,26 @@ struct quant_kernels {
     quant_gemm_fn gemm_rp;              /* optional, with gemv_rp: tokens x repacked rows */
 };
 
+/* quantize_q8_0 and quantize_q8_1 (static) over the including file's quantize_block_8(x, &d_f16,
+ * q, &sum), which quantizes one 32-block as the reference and returns the unrounded d: every ISA
+ * file runs its own block quantizer through the same loops. Q8_1 additionally stores
+ * s = d * sum(q) with the unrounded d, as llama.cpp does. */
+#define QUANT_Q8_0_Q8_1_FROM_BLOCK8                                                                \
+    static void quantize_q8_0(const float *restrict src, void *restrict dst, int64_t n) {          \
+        struct block_q8_0 *b = dst;                                                                \
+        int sum;                                                                                   \
+        for (int64_t i = 0; i < n / QK; i++)                                                       \
+            quantize_block_8(src + i * QK, &b[i].d, b[i].qs, &sum);                                \
+    }                                                                                              \
+    static void quantize_q8_1(const float *restrict src, void *restrict dst, int64_t n) {          \
+        struct block_q8_1 *b = dst;                                                                \
+        for (int64_t i = 0; i < n / QK; i++) {                                                     \
+            int sum;                                                                               \
+            const float d = quantize_block_8(src + i * QK, &b[i].d, b[i].qs, &sum);                \
+            b[i].s = quant_f32_to_f16(d * (float)sum);                                             \
+        }                                                                                          \
+    }
+
 /* A table entry without the optional blocked kernels. */
 #define QUANT_ENTRY(deq, quant, dot, act)                                                          \
     ((struct quant_kernels){                                                                       \
