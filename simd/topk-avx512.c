@@ -95,13 +95,9 @@ static size_t collect(const float *x, size_t n, uint32_t t, size_t ties, int32_t
 }
 
 size_t topk__avx512(const float *x, size_t n, size_t k, uint32_t *scratch, int32_t *idx) {
-    if (k == 0)
-        return 0;
-    if (k >= n) {
-        for (size_t i = 0; i < n; i++)
-            idx[i] = (int32_t)i;
-        return n;
-    }
+    size_t kept;
+    if (topk_trivial(n, k, idx, &kept))
+        return kept;
     uint32_t hist[256] = {0};
     keys_and_top_digit(x, n, scratch, hist);
     size_t need = k;

@@ -18,13 +18,9 @@ static size_t filter_and_count(uint32_t *keys, size_t m, uint32_t mask, uint32_t
 }
 
 size_t topk__scalar(const float *x, size_t n, size_t k, uint32_t *scratch, int32_t *idx) {
-    if (k == 0)
-        return 0;
-    if (k >= n) {
-        for (size_t i = 0; i < n; i++)
-            idx[i] = (int32_t)i;
-        return n;
-    }
+    size_t kept;
+    if (topk_trivial(n, k, idx, &kept))
+        return kept;
     uint32_t hist[256] = {0};
     for (size_t i = 0; i < n; i++) {
         scratch[i] = topk_key(x[i]);

@@ -16,6 +16,7 @@
 #ifndef ADAKV_SIMD_TOPK_H
 #define ADAKV_SIMD_TOPK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -33,6 +34,22 @@ topk_fn topk_for_isa(int isa);
 size_t topk_select(const float *x, size_t n, size_t k, uint32_t *scratch, int32_t *idx);
 
 /* Monotone map from float bits to uint32: a > b as keys iff a ranks above b. */
+/* The cases every topk kernel answers without looking at x: k = 0 keeps nothing, k >= n keeps
+ * all in order. True with *kept set when (n, k) is one of them. */
+static inline bool topk_trivial(size_t n, size_t k, int32_t *idx, size_t *kept) {
+    if (k == 0) {
+        *kept = 0;
+        return true;
+    }
+    if (k >= n) {
+        for (size_t i = 0; i < n; i++)
+            idx[i] = (int32_t)i;
+        *kept = n;
+        return true;
+    }
+    return false;
+}
+
 static inline uint32_t topk_key(float f) {
     uint32_t u;
     memcpy(&u, &f, sizeof u);
