@@ -21,22 +21,22 @@ static void dequant_f32(const void *restrict src, float *restrict dst, int64_t n
     memcpy(dst, src, (size_t)n * sizeof(float));
 }
 
-static void dequant_f16(const void *restrict src, float *restrict dst, int64_t n) {
-    const uint8_t *s = src;
+/* F16 and BF16 rows alike: 2-byte values, any alignment, widened by to_f32. */
+static inline void dequant_half(const uint8_t *s, float *restrict dst, int64_t n,
+                                float (*to_f32)(uint16_t)) {
     for (int64_t i = 0; i < n; i++) {
         uint16_t h;
         memcpy(&h, s + 2 * i, 2);
-        dst[i] = quant_f16_to_f32(h);
+        dst[i] = to_f32(h);
     }
 }
 
+static void dequant_f16(const void *restrict src, float *restrict dst, int64_t n) {
+    dequant_half(src, dst, n, quant_f16_to_f32);
+}
+
 static void dequant_bf16(const void *restrict src, float *restrict dst, int64_t n) {
-    const uint8_t *s = src;
-    for (int64_t i = 0; i < n; i++) {
-        uint16_t h;
-        memcpy(&h, s + 2 * i, 2);
-        dst[i] = quant_bf16_to_f32(h);
-    }
+    dequant_half(src, dst, n, quant_bf16_to_f32);
 }
 
 /* Element j of a 32-block's quants (j < 16: low nibble of qs[j]; j >= 16: high nibble of
@@ -178,20 +178,20 @@ static void quantize_f32(const float *restrict src, void *restrict dst, int64_t 
     memcpy(dst, src, (size_t)n * sizeof(float));
 }
 
-static void quantize_f16(const float *restrict src, void *restrict dst, int64_t n) {
-    uint8_t *o = dst;
+static inline void quantize_half(const float *restrict src, uint8_t *o, int64_t n,
+                                 uint16_t (*from_f32)(float)) {
     for (int64_t i = 0; i < n; i++) {
-        uint16_t h = quant_f32_to_f16(src[i]);
+        uint16_t h = from_f32(src[i]);
         memcpy(o + 2 * i, &h, 2);
     }
 }
 
+static void quantize_f16(const float *restrict src, void *restrict dst, int64_t n) {
+    quantize_half(src, dst, n, quant_f32_to_f16);
+}
+
 static void quantize_bf16(const float *restrict src, void *restrict dst, int64_t n) {
-    uint8_t *o = dst;
-    for (int64_t i = 0; i < n; i++) {
-        uint16_t h = quant_f32_to_bf16(src[i]);
-        memcpy(o + 2 * i, &h, 2);
-    }
+    quantize_half(src, dst, n, quant_f32_to_bf16);
 }
 
 /* One 32-block as symmetric int8: d = amax/127 (returned unrounded, stored as f16), q = round(x *
@@ -257,28 +257,25 @@ static float dot_f32(int64_t n, const void *restrict w, const void *restrict a) 
     return (float)s;
 }
 
-static float dot_f16(int64_t n, const void *restrict w, const void *restrict a) {
-    const uint8_t *x = w, *y = a;
+/* F16 and BF16 rows alike, in double like the F32 dot. */
+static inline float dot_half(int64_t n, const uint8_t *x, const uint8_t *y,
+                             float (*to_f32)(uint16_t)) {
     double s = 0.0;
     for (int64_t i = 0; i < n; i++) {
         uint16_t hx, hy;
         memcpy(&hx, x + 2 * i, 2);
         memcpy(&hy, y + 2 * i, 2);
-        s += (double)quant_f16_to_f32(hx) * (double)quant_f16_to_f32(hy);
+        s += (double)to_f32(hx) * (double)to_f32(hy);
     }
     return (float)s;
 }
 
+static float dot_f16(int64_t n, const void *restrict w, const void *restrict a) {
+    return dot_half(n, w, a, quant_f16_to_f32);
+}
+
 static float dot_bf16(int64_t n, const void *restrict w, const void *restrict a) {
-    const uint8_t *x = w, *y = a;
-    double s = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        uint16_t hx, hy;
-        memcpy(&hx, x + 2 * i, 2);
-        memcpy(&hy, y + 2 * i, 2);
-        s += (double)quant_bf16_to_f32(hx) * (double)quant_bf16_to_f32(hy);
-    }
-    return (float)s;
+    return dot_half(n, w, a, quant_bf16_to_f32);
 }
 
 /* The exact integer dot of a 32-block's quants, less their offset, with an int8 block. */
