@@ -68,4 +68,27 @@ static inline unsigned topk_pick_digit(const uint32_t hist[256], size_t *k) {
     return d;
 }
 
+/* Keeps the keys[0 .. m) whose bits under mask equal prefix, in place, and counts the next
+ * 8-bit digit (at shift) of the kept ones into hist (cleared first). Each ISA file has one. */
+typedef size_t (*topk_filter_fn)(uint32_t *keys, size_t m, uint32_t mask, uint32_t prefix,
+                                 unsigned shift, uint32_t hist[256]);
+
+/* The rest of the radix walk, shared by every ISA: hist holds the top digit's histogram of the
+ * n keys in scratch; the three lower digits are narrowed with the ISA's filter. Returns the key
+ * of the k-th largest value; *need is then how many of the values with that key are winners. */
+static inline __attribute__((always_inline)) uint32_t topk_radix_walk(uint32_t *scratch, size_t n,
+                                                                      uint32_t hist[256],
+                                                                      size_t *need,
+                                                                      topk_filter_fn filter) {
+    uint32_t prefix = (uint32_t)topk_pick_digit(hist, need) << 24;
+    uint32_t mask = 0xff000000u;
+    size_t m = n;
+    for (int shift = 16; shift >= 0; shift -= 8) {
+        m = filter(scratch, m, mask, prefix, (unsigned)shift, hist);
+        prefix |= (uint32_t)topk_pick_digit(hist, need) << shift;
+        mask |= 0xffu << shift;
+    }
+    return prefix;
+}
+
 #endif
