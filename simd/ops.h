@@ -74,7 +74,7 @@ typedef void (*op_attn_av_f32_fn)(float *acc, size_t acc_stride, const float *p,
                                   int n_q, const float *v, int n_k, int d);
 
 struct simd_ops {
-    const char *isa; /* "scalar", "avx2", "avx512": names the table, for logs and tests */
+    const char *isa; /* "scalar", "avx2", "avx512", "neon" (+ "-base"): for logs and tests */
     op_rmsnorm_fn rmsnorm;
     op_rope_fn rope;
     op_max_fn max;
@@ -105,8 +105,9 @@ const struct simd_ops *simd_ops_by_name(const char *isa);
  * replaces are held to the reference too. The second one's name says "-base". */
 const struct simd_ops *simd_ops_variant(int i);
 
-/* ---- kernel symbols, <op>__<isa>: declared from the lists of kernels.h with their slot's type
- * ---- */
+/* ---- kernel symbols, <op>__<isa>, declared from the lists of kernels.h ----
+ * Each takes its slot's function type (__typeof__, which GCC and Clang have), so a kernel whose
+ * definition drifts from its op's contract does not compile. */
 #define SIMD_OPS_DECLARE(table, slot, symbol, need) SIMD_OPS_DECLARE_##table(slot, symbol)
 #define SIMD_OPS_DECLARE_ops(slot, symbol)          extern __typeof__(*((struct simd_ops *)0)->slot) symbol;
 #define SIMD_OPS_DECLARE_press(slot, symbol)
