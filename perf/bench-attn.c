@@ -93,10 +93,9 @@ int main(int argc, char **argv) {
     printf("decode attention, one thread: %d segments x %d rows, head_dim %d, %d query heads "
            "per KV head, median and minimum of %d\n",
            H, n_k, D, G, reps);
-    printf("%-12s %-5s %10s %9s %8s %10s\n", "isa", "kv", "ms/pass", "ns/row", "GB/s", "min ms");
+    printf("%-16s %-5s %10s %9s %8s %10s\n", "isa", "kv", "ms/pass", "ns/row", "GB/s", "min ms");
     static const char *const types[] = {"int8", "f16", "f32"};
     static const size_t esz[] = {1, 2, 4};
-    static const char *const isas[] = {"scalar", "avx2", "avx512", "neon"};
     for (int type = 0; type < 3; type++) {
         struct segs m = {esz[type], malloc(rows * D * esz[type]), malloc(rows * D * esz[type]),
                          malloc(rows * sizeof(float)), malloc(rows * sizeof(float))};
@@ -110,10 +109,12 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < rows; i++)
             m.k_scale[i] = m.v_scale[i] = 0.01f;
         const double bytes = 2.0 * (double)rows * (D * (double)esz[type] + (type == 0 ? 4 : 0));
-        for (size_t ii = 0; ii < 2 * sizeof isas / sizeof isas[0]; ii++) {
-            const struct simd_ops *ops = simd_ops_by_name(isas[ii / 2]);
-            const bool fused = ii % 2;
-            if (!ops || (fused && (type != 0 || !ops->attn_rows_i8)))
+        /* the reference, then every table of simd/kernels.h's lists this CPU runs, each table
+         * with the fused kernel a second time through it */
+        for (int ii = -2; ii < 0 || simd_ops_variant(ii / 2); ii++) {
+            const struct simd_ops *ops = ii < 0 ? simd_ops_scalar() : simd_ops_variant(ii / 2);
+            const bool fused = ii % 2 != 0;
+            if (fused && (type != 0 || !ops->attn_rows_i8))
                 continue;
             const int32_t *p = fused ? pos : NULL;
             double t[101];
@@ -126,8 +127,8 @@ int main(int argc, char **argv) {
             qsort(t, (size_t)reps, sizeof *t, cmp_double);
             const double tm = t[reps / 2];
             char name[32];
-            snprintf(name, sizeof name, "%s%s", isas[ii / 2], fused ? "+rows" : "");
-            printf("%-12s %-5s %10.2f %9.2f %8.1f %10.2f\n", name, types[type], tm * 1e3,
+            snprintf(name, sizeof name, "%s%s", ops->isa, fused ? "+rows" : "");
+            printf("%-16s %-5s %10.2f %9.2f %8.1f %10.2f\n", name, types[type], tm * 1e3,
                    tm * 1e9 / (double)rows, bytes / tm * 1e-9, t[0] * 1e3);
         }
         free(m.k), free(m.v), free(m.k_scale), free(m.v_scale);

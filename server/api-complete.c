@@ -43,26 +43,26 @@ static const char *const complete_fields[] = {"model",
 static void gen_fields(struct check *c, json_t *o, int n_ctx, struct job *j) {
     long long v = 0;
     double d = 0;
-    if (get_int(c, o, "max_tokens", -1, n_ctx, &v) ||
-        get_int(c, o, "max_completion_tokens", -1, n_ctx, &v) ||
-        get_int(c, o, "n_predict", -1, n_ctx, &v))
+    if (json_get_int(c, o, "max_tokens", -1, n_ctx, &v) ||
+        json_get_int(c, o, "max_completion_tokens", -1, n_ctx, &v) ||
+        json_get_int(c, o, "n_predict", -1, n_ctx, &v))
         j->gen.max_tokens = (int)v;
-    if (get_num(c, o, "temperature", 0, 100, &d))
+    if (json_get_num(c, o, "temperature", 0, 100, &d))
         j->gen.temp = (float)d;
-    if (get_int(c, o, "top_k", 0, 1 << 30, &v))
+    if (json_get_int(c, o, "top_k", 0, 1 << 30, &v))
         j->gen.top_k = (int)v;
-    if (get_num(c, o, "top_p", 0, 1, &d)) /* 0 keeps the most likely token alone */
+    if (json_get_num(c, o, "top_p", 0, 1, &d)) /* 0 keeps the most likely token alone */
         j->gen.top_p = d > 0 ? (float)d : 1.0f, j->gen.top_k = d > 0 ? j->gen.top_k : 1;
-    if (get_int(c, o, "seed", -1, 1000000000000000000LL, &v) && v >= 0)
+    if (json_get_int(c, o, "seed", -1, 1000000000000000000LL, &v) && v >= 0)
         j->gen.seed = (uint64_t)v;
     else if (getrandom(&j->gen.seed, sizeof j->gen.seed, 0) != (ssize_t)sizeof j->gen.seed)
         j->gen.seed = (uint64_t)(job_now() * 1e9); /* -1 or none: random, as llama-server */
-    get_int(c, o, "n", 1, 1, &v);                  /* one choice per request */
+    json_get_int(c, o, "n", 1, 1, &v);             /* one choice per request */
     /* penalties are not implemented: 0 (OpenAI's default) is accepted, anything else refused
      * rather than silently ignored */
-    get_num(c, o, "presence_penalty", 0, 0, &d);
-    get_num(c, o, "frequency_penalty", 0, 0, &d);
-    get_bool(c, o, "ignore_eos", &j->gen.ignore_eos);
+    json_get_num(c, o, "presence_penalty", 0, 0, &d);
+    json_get_num(c, o, "frequency_penalty", 0, 0, &d);
+    json_get_bool(c, o, "ignore_eos", &j->gen.ignore_eos);
     json_t *stop = json_object_get(o, "stop");
     if (stop && !json_is_null(stop)) {
         json_t *one = json_is_string(stop) ? stop : NULL;
@@ -155,7 +155,7 @@ static bool chat_messages(struct check *c, json_t *msgs, struct chat *ch) {
         if (!known_fields(c, m, fields))
             break;
         size_t rl = 0;
-        const char *role = get_str(c, m, "role", &rl);
+        const char *role = json_get_str(c, m, "role", &rl);
         if (!role) {
             bad(c, "%s: each message needs a role (string)", "messages");
             break;
@@ -221,17 +221,17 @@ void complete(struct api *a, bool chat, const char *body, size_t len, int fd, st
     j->chat = chat;
     gen_fields(&c, o, engine_n_ctx(a->g), j);
     bool stream = false, usage = false;
-    get_bool(&c, o, "stream", &stream);
+    json_get_bool(&c, o, "stream", &stream);
     json_t *so = json_object_get(o, "stream_options");
     if (so && !c.bad) {
         static const char *const fields[] = {"include_usage", NULL};
         if (!json_is_object(so))
             bad(&c, "%s: expected an object", "stream_options");
         else if (known_fields(&c, so, fields))
-            get_bool(&c, so, "include_usage", &usage);
+            json_get_bool(&c, so, "include_usage", &usage);
     }
     size_t n = 0, idl = 0;
-    const char *id = get_str(&c, o, "context_id", &idl);
+    const char *id = json_get_str(&c, o, "context_id", &idl);
     if (id && (idl == 0 || idl >= JOB_ID_LEN))
         bad(&c, "%s: not an id of this server", "context_id");
     else if (id)
@@ -259,7 +259,7 @@ void complete(struct api *a, bool chat, const char *body, size_t len, int fd, st
             chat_free(&ch);
         }
     } else {
-        const char *p = get_str(&c, o, "prompt", &n);
+        const char *p = json_get_str(&c, o, "prompt", &n);
         if (json_object_get(o, "messages"))
             bad(&c, "%s: not a field of completions (use prompt)", "messages");
         else if (!p && !c.bad)

@@ -82,13 +82,13 @@ void ctx_create(struct api *a, const char *body, size_t len, struct api_reply *r
     static const char *const fields[] = {"text", "press", "chat", "model", NULL};
     known_fields(&c, o, fields);
     size_t n = 0;
-    const char *text = get_str(&c, o, "text", &n);
+    const char *text = json_get_str(&c, o, "text", &n);
     if (!text && !c.bad)
         bad(&c, "%s: required (a string)", "text");
     else if (text && n == 0)
         bad(&c, "%s: empty", "text");
     bool chat = true;
-    get_bool(&c, o, "chat", &chat);
+    json_get_bool(&c, o, "chat", &chat);
     struct job *j = c.bad ? NULL : job_new(JOB_CTX_CREATE);
     if (!c.bad && !j)
         api_error(r, 500, "server_error", "out of memory");
@@ -185,12 +185,12 @@ void tokenize(struct api *a, const char *body, size_t len, struct api_reply *r) 
     static const char *const fields[] = {"content", "add_special", "parse_special", "model", NULL};
     known_fields(&c, o, fields);
     size_t n = 0;
-    const char *text = get_str(&c, o, "content", &n);
+    const char *text = json_get_str(&c, o, "content", &n);
     if (!text && !c.bad)
         bad(&c, "%s: required (a string)", "content");
     bool add = false, special = true; /* llama-server's defaults */
-    get_bool(&c, o, "add_special", &add);
-    get_bool(&c, o, "parse_special", &special);
+    json_get_bool(&c, o, "add_special", &add);
+    json_get_bool(&c, o, "parse_special", &special);
     int32_t *t = NULL;
     size_t nt = 0;
     struct adakv_err e;

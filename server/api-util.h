@@ -25,10 +25,11 @@ bool bad(struct check *c, const char *fmt, ...) __attribute__((format(printf, 2,
 bool known_fields(struct check *c, json_t *o, const char *const *names);
 /* true when the field is there, of its type and in range; false when absent or null, or after
  * bad() when it is not */
-bool get_int(struct check *c, json_t *o, const char *k, long long lo, long long hi, long long *out);
-bool get_num(struct check *c, json_t *o, const char *k, double lo, double hi, double *out);
-bool get_bool(struct check *c, json_t *o, const char *k, bool *out);
-const char *get_str(struct check *c, json_t *o, const char *k, size_t *len);
+bool json_get_int(struct check *c, json_t *o, const char *k, long long lo, long long hi,
+                  long long *out);
+bool json_get_num(struct check *c, json_t *o, const char *k, double lo, double hi, double *out);
+bool json_get_bool(struct check *c, json_t *o, const char *k, bool *out);
+const char *json_get_str(struct check *c, json_t *o, const char *k, size_t *len);
 /* the body as a JSON object, or NULL after bad() */
 json_t *parse_body(struct check *c, const char *body, size_t len);
 

@@ -94,8 +94,8 @@ bool known_fields(struct check *c, json_t *o, const char *const *names) {
     return true;
 }
 
-bool get_int(struct check *c, json_t *o, const char *k, long long lo, long long hi,
-             long long *out) {
+bool json_get_int(struct check *c, json_t *o, const char *k, long long lo, long long hi,
+                  long long *out) {
     json_t *v = json_object_get(o, k);
     if (!v || json_is_null(v))
         return false;
@@ -112,7 +112,7 @@ bool get_int(struct check *c, json_t *o, const char *k, long long lo, long long 
     return true;
 }
 
-bool get_num(struct check *c, json_t *o, const char *k, double lo, double hi, double *out) {
+bool json_get_num(struct check *c, json_t *o, const char *k, double lo, double hi, double *out) {
     json_t *v = json_object_get(o, k);
     if (!v || json_is_null(v))
         return false;
@@ -126,7 +126,7 @@ bool get_num(struct check *c, json_t *o, const char *k, double lo, double hi, do
     return true;
 }
 
-bool get_bool(struct check *c, json_t *o, const char *k, bool *out) {
+bool json_get_bool(struct check *c, json_t *o, const char *k, bool *out) {
     json_t *v = json_object_get(o, k);
     if (!v || json_is_null(v))
         return false;
@@ -136,7 +136,7 @@ bool get_bool(struct check *c, json_t *o, const char *k, bool *out) {
     return true;
 }
 
-const char *get_str(struct check *c, json_t *o, const char *k, size_t *len) {
+const char *json_get_str(struct check *c, json_t *o, const char *k, size_t *len) {
     json_t *v = json_object_get(o, k);
     if (!v || json_is_null(v))
         return NULL;

@@ -1,241 +1,18 @@
-/* The engine thread (engine.h): queue, slots, the batched decode step, stored documents. */
-#include "engine.h"
+/* The engine thread (engine.h): queue, slots, the batched decode step; stored documents are in
+ * engine-docs.c. */
+#include "engine-internal.h"
 
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "adakv-ext.h"
 #include "unicode.h"
 
-/* A stored, compressed document: forked by every request that names it. */
-struct doc {
-    char id[JOB_ID_LEN];
-    struct adakv_ctx *ctx; /* prefilled, compressed, press disabled for what follows */
-    int n_tokens;
-    bool chat;
-    size_t rows, rows_full, bytes;
-    char press[160];
-    double created, prefill_s;
-    uint64_t last_used; /* engine step counter at the last fork: LRU order */
-    struct doc *next;
-};
-
-/* A running request. */
-struct slot {
-    struct job *j;
-    struct adakv_ctx *ctx;
-    struct adakv_sampler *smp;
-    float *logits; /* [n_vocab] of the last evaluated position */
-    struct utf8_stream us;
-    bool ignore_eos;
-};
-
-struct engine {
-    struct adakv_model *m;
-    struct engine_params p;
-    int n_vocab;
-    struct adakv_ctx *base; /* empty; never evaluated; its scratch serves every fork */
-    struct adakv_press *press;
-    int32_t *eog; /* [n_eog] end-of-generation ids (ignore_eos masks them) */
-    int n_eog;
-    pthread_t thread;
-    bool started;
-    volatile sig_atomic_t interrupt; /* stops a prefill midway at shutdown */
-
-    pthread_mutex_t mu; /* everything below */
-    pthread_cond_t cv;
-    struct job **pending; /* FIFO ring [cap_pending] */
-    int cap_pending, head, n_pending, n_admitting;
-    struct job **control; /* deletions: never refused, run before admissions */
-    int n_control, cap_control;
-    bool stopping;
-    struct slot *slots; /* [parallel], the first n_active used */
-    int n_active;
-    struct doc *docs;
-    uint64_t use_clock;
-    struct engine_stats st;
-
-    /* the decode step's buffers, engine thread only */
-    struct adakv_ctx **b_seq;
-    int32_t *b_tok;
-    int *b_slot;
-    float *b_logits; /* [parallel][n_vocab] */
-    char *piece;
-    size_t piece_cap;
-};
-
 int engine_n_ctx(const struct engine *g) {
     return g->p.n_ctx;
-}
-
-/* ==== stored documents (list under mu; contexts touched by the engine thread only) ==== */
-
-static struct doc *doc_find(struct engine *g, const char *id) {
-    for (struct doc *d = g->docs; d; d = d->next)
-        if (!strcmp(d->id, id))
-            return d;
-    return NULL;
-}
-
-static void doc_unlink(struct engine *g, struct doc *d) {
-    for (struct doc **p = &g->docs; *p; p = &(*p)->next)
-        if (*p == d) {
-            *p = d->next;
-            g->st.n_ctx_stored--;
-            g->st.ctx_bytes -= d->bytes;
-            return;
-        }
-}
-
-static void doc_free(struct doc *d) {
-    if (d) {
-        adakv_ctx_free(d->ctx);
-        free(d);
-    }
-}
-
-json_t *engine_list_contexts(struct engine *g) {
-    json_t *data = json_array();
-    pthread_mutex_lock(&g->mu);
-    for (struct doc *d = g->docs; d; d = d->next)
-        json_array_append_new(data,
-                              json_pack("{s:s, s:s, s:i, s:b, s:I, s:I, s:I, s:s, s:f}", "id",
-                                        d->id, "object", "context", "tokens", d->n_tokens, "chat",
-                                        d->chat, "rows_kept", (json_int_t)d->rows, "rows_full",
-                                        (json_int_t)d->rows_full, "bytes", (json_int_t)d->bytes,
-                                        "press", d->press, "prefill_ms", d->prefill_s * 1e3));
-    pthread_mutex_unlock(&g->mu);
-    return json_pack("{s:s, s:o}", "object", "list", "data", data);
-}
-
-/* Least recently used first, until `need` more bytes fit under --kv-memory. */
-static void evict_for(struct engine *g, size_t need) {
-    while (g->p.kv_memory && g->docs && g->st.ctx_bytes + need > g->p.kv_memory) {
-        struct doc *lru = g->docs;
-        for (struct doc *d = g->docs; d; d = d->next)
-            if (d->last_used < lru->last_used)
-                lru = d;
-        doc_unlink(g, lru);
-        g->st.evictions++;
-        fprintf(stderr, "adakv-server: evicted context %s (%zu bytes, least recently used)\n",
-                lru->id, lru->bytes);
-        doc_free(lru);
-    }
-}
-
-static void make_id(char *out) {
-    uint64_t r = 0;
-    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) /* ids need to be unique, not secret */
-        r = (uint64_t)(job_now() * 1e9);
-    snprintf(out, JOB_ID_LEN, "ctx-%016llx", (unsigned long long)r);
-}
-
-/* JOB_CTX_CREATE: fork the empty base, prefill and compress the document once with the
- * request's press (question-agnostic), then store it with press disabled, so a question
- * prefilled on top of a fork leaves the compressed rows as they are. */
-static void ctx_create(struct engine *g, struct job *j) {
-    struct adakv_err e;
-    const double t0 = job_now();
-    struct adakv_ctx *c = adakv_ctx_fork(g->base, &e);
-    int rc = c ? adakv_ctx_set_press(c, j->press, true, &e) : -1;
-    if (!rc && (int)j->n_tokens + (int)j->n_rec > g->p.n_ctx) {
-        job_fail(j, 400, "invalid_request_error",
-                 "text: %zu tokens%s, more than the context of %d positions (-c)", j->n_tokens,
-                 j->n_rec ? " twice (KVzip prefills the reconstruction too)" : "", g->p.n_ctx);
-        adakv_ctx_free(c);
-        return;
-    }
-    if (!rc && adakv_press_evicts(j->press) && (int)j->n_tokens < adakv_press_window(j->press)) {
-        job_fail(j, 400, "invalid_request_error",
-                 "text: %zu tokens, shorter than the press's window of %d", j->n_tokens,
-                 adakv_press_window(j->press));
-        adakv_ctx_free(c);
-        return;
-    }
-    if (!rc) {
-        adakv_ctx_press_enable(c, true);
-        rc = j->rec ? adakv_ctx_prefill_kvzip(c, j->tokens, (int)j->n_tokens, j->rec, (int)j->n_rec,
-                                              &e)
-                    : adakv_eval(c, j->tokens, (int)j->n_tokens, NULL, false, &e);
-    }
-    if (rc) {
-        job_fail(j, g->interrupt ? 503 : 500, "server_error", "context: %s", e.msg);
-        adakv_ctx_free(c);
-        return;
-    }
-    adakv_ctx_press_enable(c, false);
-    struct doc *d = calloc(1, sizeof *d);
-    char *report = NULL;
-    if (!d || adakv_ctx_kv_report(c, &report, &e)) {
-        job_fail(j, 500, "server_error", "context: out of memory");
-        free(d);
-        adakv_ctx_free(c);
-        return;
-    }
-    struct adakv_model_info info;
-    adakv_model_get_info(g->m, &info);
-    d->ctx = c;
-    d->n_tokens = (int)j->n_tokens;
-    d->chat = j->chat;
-    d->rows = adakv_ctx_kv_rows(c);
-    d->rows_full = (size_t)j->n_tokens * info.n_layer * info.n_head_kv;
-    d->bytes = adakv_ctx_kv_bytes(c);
-    adakv_press_describe(j->press, d->press, sizeof d->press);
-    d->created = t0;
-    d->prefill_s = job_now() - t0;
-    make_id(d->id);
-    if (g->p.kv_memory && d->bytes > g->p.kv_memory) {
-        job_fail(j, 413, "invalid_request_error",
-                 "context: its compressed cache takes %zu bytes, more than --kv-memory %llu",
-                 d->bytes, (unsigned long long)g->p.kv_memory);
-        free(report);
-        doc_free(d);
-        return;
-    }
-    pthread_mutex_lock(&g->mu);
-    evict_for(g, d->bytes);
-    d->last_used = ++g->use_clock;
-    d->next = g->docs;
-    g->docs = d;
-    g->st.n_ctx_stored++;
-    g->st.ctx_bytes += d->bytes;
-    g->st.ctx_created++;
-    g->st.prefill_s += d->prefill_s;
-    g->st.prompt_tokens += j->n_tokens;
-    json_t *o = json_pack("{s:s, s:s, s:i, s:b, s:I, s:I, s:I, s:s, s:f, s:s}", "id", d->id,
-                          "object", "context", "tokens", d->n_tokens, "chat", d->chat, "rows_kept",
-                          (json_int_t)d->rows, "rows_full", (json_int_t)d->rows_full, "bytes",
-                          (json_int_t)d->bytes, "press", d->press, "prefill_ms", d->prefill_s * 1e3,
-                          "report", report);
-    pthread_mutex_unlock(&g->mu);
-    free(report);
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    pthread_mutex_lock(&j->mu);
-    j->result = text;
-    pthread_mutex_unlock(&j->mu);
-    if (text)
-        job_finish(j, "stop");
-    else
-        job_fail(j, 500, "server_error", "context: out of memory");
-}
-
-static void ctx_delete(struct engine *g, struct job *j) {
-    pthread_mutex_lock(&g->mu);
-    struct doc *d = doc_find(g, j->ctx_id);
-    if (d)
-        doc_unlink(g, d);
-    pthread_mutex_unlock(&g->mu);
-    if (!d) {
-        job_fail(j, 404, "not_found_error", "context '%s' not found", j->ctx_id);
-        return;
-    }
-    doc_free(d); /* running forks keep their own copy of its rows */
-    job_finish(j, "stop");
 }
 
 /* ==== admission: a request's sequence, prefilled, becomes a slot ==== */
@@ -251,7 +28,7 @@ static bool admit(struct engine *g, struct job *j) {
     struct adakv_ctx *c = NULL;
     if (j->ctx_id[0]) {
         pthread_mutex_lock(&g->mu);
-        struct doc *d = doc_find(g, j->ctx_id);
+        struct doc *d = engine_doc_find(g, j->ctx_id);
         if (d)
             d->last_used = ++g->use_clock;
         const bool chat_ok = d && d->chat == j->chat;
@@ -461,9 +238,9 @@ static void step(struct engine *g) {
 
 static void run_job(struct engine *g, struct job *j) {
     if (j->kind == JOB_CTX_CREATE)
-        ctx_create(g, j);
+        engine_ctx_create(g, j);
     else if (j->kind == JOB_CTX_DELETE)
-        ctx_delete(g, j);
+        engine_ctx_delete(g, j);
     else if (admit(g, j))
         return; /* the slot keeps the reference */
     job_unref(j);
@@ -643,7 +420,7 @@ void engine_free(struct engine *g) {
     while (g->docs) {
         struct doc *d = g->docs;
         g->docs = d->next;
-        doc_free(d);
+        engine_doc_free(d);
     }
     adakv_ctx_free(g->base);
     adakv_press_free(g->press);

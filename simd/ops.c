@@ -1,135 +1,59 @@
-/* Kernel tables for the forward pass. The scalar table is the reference; an ISA table is
- * built from it by overwriting the ops that ISA implements (BLIS-style fallback), so adding a
- * kernel is one line here plus its file. Tables are static and read-only after the first call. */
+/* Kernel tables for the forward pass, expanded from the lists of kernels.h: the scalar table is
+ * the reference; an ISA table is built from it by applying that ISA's list (BLIS-style fallback).
+ * Tables are static and read-only after the first call. */
 #include "ops.h"
 
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
-#include "config.h"
 #include "cpu.h"
+#include "kernels-apply.h"
 
-static const struct simd_ops ops_scalar = {
-    .isa = "scalar",
-    .rmsnorm = rmsnorm__scalar,
-    .rope = rope__scalar,
-    .max = max__scalar,
-    .exp_sum = exp_sum__scalar,
-    .softmax = softmax__scalar,
-    .swiglu = swiglu__scalar,
-    .geglu = geglu__scalar,
-    .quant_row_i8 = quant_row_i8__scalar,
-    .attn_qk_i8 = attn_qk_i8__scalar,
-    .attn_qk_f16 = attn_qk_f16__scalar,
-    .attn_qk_f32 = attn_qk_f32__scalar,
-    .attn_av_i8 = attn_av_i8__scalar,
-    .attn_av_f16 = attn_av_f16__scalar,
-    .attn_av_f32 = attn_av_f32__scalar,
-};
+/* One list line: sets the op when it belongs to this table and the CPU flags f meet its need. */
+#define OPS_SET(table, slot, symbol, need) OPS_SET_##table(slot, symbol, need)
+#define OPS_SET_ops(slot, symbol, need)                                                            \
+    if (SIMD_NEED(f, need))                                                                        \
+        t->slot = symbol;
+#define OPS_SET_press(slot, symbol, need)
+#define OPS_SET_quant(slot, symbol, need)
 
-#ifdef ADAKV_BUILD_AVX2
-static struct simd_ops ops_avx2;
-#endif
-#ifdef ADAKV_BUILD_AVX512
-static struct simd_ops ops_avx512;
-#endif
-#ifdef ADAKV_BUILD_NEON
-static struct simd_ops ops_neon;
-#endif
+/* Builds the table of `isa` for a CPU with flags f on top of the scalar table (the reference
+ * alone for a level this build did not compile). */
+static void ops_build(struct simd_ops *t, enum simd_isa isa, const struct simd_cpu_flags *f) {
+    t->isa = simd_isa_name(isa);
+    SIMD_KERNELS_APPLY(isa, OPS_SET);
+}
+
+/* [isa][0]: for this CPU's flags; [isa][1]: for the bare ISA level (simd_ops_variant). */
+static struct simd_ops tables[SIMD_ISA_COUNT][2];
+static char base_names[SIMD_ISA_COUNT][24];
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
 static void tables_build(void) {
-#ifdef ADAKV_BUILD_AVX2
-    ops_avx2 = ops_scalar;
-    ops_avx2.isa = "avx2";
-    ops_avx2.rmsnorm = rmsnorm__avx2;
-    ops_avx2.rope = rope__avx2;
-    ops_avx2.max = max__avx2;
-    ops_avx2.exp_sum = exp_sum__avx2;
-    ops_avx2.softmax = softmax__avx2;
-    ops_avx2.swiglu = swiglu__avx2;
-    ops_avx2.geglu = geglu__avx2;
-    ops_avx2.quant_row_i8 = quant_row_i8__avx2;
-    ops_avx2.attn_qk_i8 = attn_qk_i8__avx2;
-    ops_avx2.attn_qk_f16 = attn_qk_f16__avx2;
-    ops_avx2.attn_qk_f32 = attn_qk_f32__avx2;
-    ops_avx2.attn_av_i8 = attn_av_i8__avx2;
-    ops_avx2.attn_av_f16 = attn_av_f16__avx2;
-    ops_avx2.attn_av_f32 = attn_av_f32__avx2;
-#endif
-#ifdef ADAKV_BUILD_AVX512
-    ops_avx512 = ops_scalar;
-    ops_avx512.isa = "avx512";
-    ops_avx512.rmsnorm = rmsnorm__avx512;
-    ops_avx512.rope = rope__avx512;
-    ops_avx512.max = max__avx512;
-    ops_avx512.exp_sum = exp_sum__avx512;
-    ops_avx512.softmax = softmax__avx512;
-    ops_avx512.swiglu = swiglu__avx512;
-#ifdef ADAKV_BUILD_AVX2
-    ops_avx512.geglu = geglu__avx2;
-#endif
-    ops_avx512.quant_row_i8 = quant_row_i8__avx512;
-    ops_avx512.attn_qk_i8 = attn_qk_i8__avx512;
-    ops_avx512.attn_qk_f16 = attn_qk_f16__avx512;
-    ops_avx512.attn_qk_f32 = attn_qk_f32__avx512;
-    ops_avx512.attn_av_i8 = attn_av_i8__avx512;
-    ops_avx512.attn_av_f16 = attn_av_f16__avx512;
-    ops_avx512.attn_av_f32 = attn_av_f32__avx512;
-    if (simd_cpu_flags()->avx512_vnni) {
-        ops_avx512.attn_qk_i8 = attn_qk_i8__avx512vnni;
-        ops_avx512.attn_av_i8 = attn_av_i8__avx512vnni;
-        ops_avx512.attn_rows_i8 = attn_rows_i8__avx512vnni;
+    static const struct simd_cpu_flags bare; /* every feature beyond the ISA level off */
+    for (int isa = 0; isa < SIMD_ISA_COUNT; isa++) {
+        ops_build(&tables[isa][0], (enum simd_isa)isa, simd_cpu_flags());
+        ops_build(&tables[isa][1], (enum simd_isa)isa, &bare);
+        snprintf(base_names[isa], sizeof base_names[isa], "%s-base",
+                 simd_isa_name((enum simd_isa)isa));
+        tables[isa][1].isa = base_names[isa];
     }
-#endif
-#ifdef ADAKV_BUILD_NEON
-    ops_neon = ops_scalar; /* rope: the reference (no NEON version yet) */
-    ops_neon.isa = "neon";
-    ops_neon.rmsnorm = rmsnorm__neon;
-    ops_neon.max = max__neon;
-    ops_neon.exp_sum = exp_sum__neon;
-    ops_neon.softmax = softmax__neon;
-    ops_neon.swiglu = swiglu__neon;
-    ops_neon.quant_row_i8 = quant_row_i8__neon;
-    ops_neon.attn_qk_i8 = attn_qk_i8__neon;
-    ops_neon.attn_qk_f16 = attn_qk_f16__neon;
-    ops_neon.attn_qk_f32 = attn_qk_f32__neon;
-    ops_neon.attn_av_i8 = attn_av_i8__neon;
-    ops_neon.attn_av_f16 = attn_av_f16__neon;
-    ops_neon.attn_av_f32 = attn_av_f32__neon;
-#endif
-}
-
-const struct simd_ops *simd_ops_scalar(void) {
-    return &ops_scalar;
 }
 
 static const struct simd_ops *ops_for(enum simd_isa isa) {
     pthread_once(&tables_once, tables_build);
-    switch (isa) {
-#ifdef ADAKV_BUILD_AVX2
-    case SIMD_ISA_AVX2:
-        return &ops_avx2;
-#endif
-#ifdef ADAKV_BUILD_AVX512
-    case SIMD_ISA_AVX512:
-        return &ops_avx512;
-#endif
-#ifdef ADAKV_BUILD_NEON
-    case SIMD_ISA_NEON:
-        return &ops_neon;
-#endif
-    case SIMD_ISA_SCALAR:
-        return &ops_scalar;
-    default:
-        return NULL;
-    }
+    return &tables[isa][0];
+}
+
+const struct simd_ops *simd_ops_scalar(void) {
+    return ops_for(SIMD_ISA_SCALAR);
 }
 
 const struct simd_ops *simd_ops_best(void) {
-    /* a level without a compiled table is never detected (cpu.h): the fallback is only a guard */
-    const struct simd_ops *t = ops_for(simd_isa());
-    return t ? t : &ops_scalar;
+    /* a level without a compiled list is never detected (cpu.h) */
+    return ops_for(simd_isa());
 }
 
 const struct simd_ops *simd_ops_by_name(const char *name) {
@@ -139,6 +63,26 @@ const struct simd_ops *simd_ops_by_name(const char *name) {
         if (!simd_isa_available((enum simd_isa)isa))
             return NULL;
         return ops_for((enum simd_isa)isa);
+    }
+    return NULL;
+}
+
+/* Two tables differ when any op differs (the names always do). */
+static bool same_kernels(const struct simd_ops *a, const struct simd_ops *b) {
+    struct simd_ops x = *a, y = *b;
+    x.isa = y.isa = NULL;
+    return memcmp(&x, &y, sizeof x) == 0;
+}
+
+const struct simd_ops *simd_ops_variant(int i) {
+    pthread_once(&tables_once, tables_build);
+    for (int isa = SIMD_ISA_SCALAR + 1; isa < SIMD_ISA_COUNT; isa++) {
+        if (!simd_isa_available((enum simd_isa)isa))
+            continue;
+        if (i-- == 0)
+            return &tables[isa][0];
+        if (!same_kernels(&tables[isa][0], &tables[isa][1]) && i-- == 0)
+            return &tables[isa][1];
     }
     return NULL;
 }

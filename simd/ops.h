@@ -2,8 +2,9 @@
  *
  * Every op has a plain C reference (<op>-scalar.c) and optional ISA versions (<op>-avx512.c,
  * <op>-avx2.c) with the same signature; tests/test_ops.c holds each ISA version to its reference.
- * The scalar table is complete; an ISA table starts as a copy of the scalar one and overwrites
- * only the ops it has, so a missing kernel falls back to the reference.
+ * Which kernel fills which op of which ISA's table is said once, in the lists of kernels.h: the
+ * scalar table is complete; an ISA table starts as a copy of the scalar one and overwrites only
+ * the ops its list has, so a missing kernel falls back to the reference.
  *
  * This header is included by ISA-flagged objects: it holds only declarations and macros. */
 #ifndef ADAKV_SIMD_OPS_H
@@ -12,6 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "kernels.h"
 
 /* ---- op signatures (contracts) ----
  * All lengths may be any value >= 1 (tails handled inside); pointers need no alignment. */
@@ -87,7 +90,7 @@ typedef void (*op_attn_rows_i8_fn)(float *out, float *lse, const float *q, int n
                                    int n_k, int d, float mul, int32_t window);
 
 struct simd_ops {
-    const char *isa; /* "scalar", "avx2", "avx512": names the table, for logs and tests */
+    const char *isa; /* "scalar", "avx2", "avx512", "neon" (+ "-base"): for logs and tests */
     op_rmsnorm_fn rmsnorm;
     op_rope_fn rope;
     op_max_fn max;
@@ -113,54 +116,23 @@ const struct simd_ops *simd_ops_best(void);
  * this CPU cannot run it. Tests iterate over these. */
 const struct simd_ops *simd_ops_by_name(const char *isa);
 
-/* ---- kernel symbols, <op>__<isa> ---- */
-#define SIMD_OPS_DECLARE(isa)                                                                      \
-    void rmsnorm__##isa(float *y, const float *x, const float *w, int n, float eps);               \
-    void rope__##isa(float *x, int n_head, int head_dim, int n_rot, const float *cs, int neox);    \
-    float max__##isa(const float *x, int n);                                                       \
-    float exp_sum__##isa(float *x, int n, float shift);                                            \
-    void softmax__##isa(float *x, int n);                                                          \
-    void swiglu__##isa(float *out, const float *gate, const float *up, int n);                     \
-    void quant_row_i8__##isa(int8_t *q, float *scale, const float *x, int n);                      \
-    void attn_qk_i8__##isa(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,    \
-                           const int8_t *k, const float *k_scale, int n_k, int d, float mul);      \
-    void attn_qk_f16__##isa(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,   \
-                            const uint16_t *k, int n_k, int d, float mul);                         \
-    void attn_qk_f32__##isa(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,   \
-                            const float *k, int n_k, int d, float mul);                            \
-    void attn_av_i8__##isa(float *acc, size_t acc_stride, const float *p, size_t p_stride,         \
-                           int n_q, const int8_t *v, const float *v_scale, int n_k, int d);        \
-    void attn_av_f16__##isa(float *acc, size_t acc_stride, const float *p, size_t p_stride,        \
-                            int n_q, const uint16_t *v, int n_k, int d);                           \
-    void attn_av_f32__##isa(float *acc, size_t acc_stride, const float *p, size_t p_stride,        \
-                            int n_q, const float *v, int n_k, int d);
+/* Tables for the tests, i = 0, 1, ... until NULL: every ISA table this CPU runs except the
+ * reference, each followed by the same table built as a CPU with the bare ISA level gets it
+ * (without avx512_vnni, neon_dotprod...) where that differs, so the kernels a CPU feature
+ * replaces are held to the reference too. The second one's name says "-base". */
+const struct simd_ops *simd_ops_variant(int i);
 
-SIMD_OPS_DECLARE(scalar)
-SIMD_OPS_DECLARE(avx512)
-SIMD_OPS_DECLARE(avx2)
-SIMD_OPS_DECLARE(neon)
+/* ---- kernel symbols, <op>__<isa>, declared from the lists of kernels.h ----
+ * Each takes its slot's function type (__typeof__, which GCC and Clang have), so a kernel whose
+ * definition drifts from its op's contract does not compile. */
+#define SIMD_OPS_DECLARE(table, slot, symbol, need) SIMD_OPS_DECLARE_##table(slot, symbol)
+#define SIMD_OPS_DECLARE_ops(slot, symbol)          extern __typeof__(*((struct simd_ops *)0)->slot) symbol;
+#define SIMD_OPS_DECLARE_press(slot, symbol)
+#define SIMD_OPS_DECLARE_quant(slot, symbol)
+SIMD_KERNELS_ALL(SIMD_OPS_DECLARE)
 
-/* GEGLU has a reference and an AVX2 kernel (geglu-*.c); the AVX-512 table takes the AVX2 one
- * (an AVX-512 CPU runs AVX2), NEON the reference. */
-void geglu__scalar(float *out, const float *gate, const float *up, int n);
-void geglu__avx2(float *out, const float *gate, const float *up, int n);
-
-/* int8 attention with AVX-512 VNNI integer dot products (attn-qk-vnni.c, attn-av-vnni.c): the
- * avx512 table takes them when the CPU has VNNI. */
-void attn_qk_i8__avx512vnni(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,
-                            const int8_t *k, const float *k_scale, int n_k, int d, float mul);
-void attn_av_i8__avx512vnni(float *acc, size_t acc_stride, const float *p, size_t p_stride, int n_q,
-                            const int8_t *v, const float *v_scale, int n_k, int d);
-
-/* attn_rows_i8: the reference (attn-rows-scalar.c, for tests; the scalar table folds) and the
- * AVX-512 VNNI kernel with the query rows in the lanes (attn-rows-vnni.c). */
-void attn_rows_i8__scalar(float *out, float *lse, const float *q, int n_q, const int32_t *qpos,
-                          const int8_t *k, const float *k_scale, const int8_t *v,
-                          const float *v_scale, const int32_t *kpos, int n_k, int d, float mul,
-                          int32_t window);
-void attn_rows_i8__avx512vnni(float *out, float *lse, const float *q, int n_q, const int32_t *qpos,
-                              const int8_t *k, const float *k_scale, const int8_t *v,
-                              const float *v_scale, const int32_t *kpos, int n_k, int d, float mul,
-                              int32_t window);
+/* attn_rows_i8's plain C reference (attn-rows-scalar.c), for the tests: it is in no table (the
+ * scalar table leaves the op NULL and folds), so the lists do not declare it. */
+extern __typeof__(*((struct simd_ops *)0)->attn_rows_i8) attn_rows_i8__scalar;
 
 #endif

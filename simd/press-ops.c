@@ -1,61 +1,41 @@
-/* Run-time choice of the press kernels (press-ops.h). The scalar table reuses the attention
- * score references of ops.h: the blocked GEMMs implement the same contract. */
+/* Run-time choice of the press kernels (press-ops.h), expanded from the lists of kernels.h like
+ * ops.c's tables: the scalar table reuses the attention score references of ops.h (the blocked
+ * GEMMs implement the same contract), and an ISA without press kernels gets the reference. */
 #include "press-ops.h"
 
+#include <pthread.h>
 #include <string.h>
 
-#include "config.h"
 #include "cpu.h"
+#include "kernels-apply.h"
 
-static const struct press_ops press_scalar = {
-    .isa = "scalar",
-    .qk_i8 = attn_qk_i8__scalar,
-    .qk_f16 = attn_qk_f16__scalar,
-    .qk_f32 = attn_qk_f32__scalar,
-    .vnorm_l1 = vnorm_l1__scalar,
-    .col_max = col_max__scalar,
-    .sq_combine = sq_combine__scalar,
-};
+#define PRESS_SET(table, slot, symbol, need) PRESS_SET_##table(slot, symbol, need)
+#define PRESS_SET_press(slot, symbol, need)                                                        \
+    if (SIMD_NEED(f, need))                                                                        \
+        t->slot = symbol;
+#define PRESS_SET_ops(slot, symbol, need)
+#define PRESS_SET_quant(slot, symbol, need)
 
-#ifdef ADAKV_BUILD_AVX2
-static const struct press_ops press_avx2 = {
-    .isa = "avx2",
-    .qk_i8 = qk_gemm_i8__avx2,
-    .qk_f16 = qk_gemm_f16__avx2,
-    .qk_f32 = qk_gemm_f32__avx2,
-    .vnorm_l1 = vnorm_l1__avx2,
-    .col_max = col_max__avx2,
-    .sq_combine = sq_combine__avx2,
-};
-#endif
+static void press_build(struct press_ops *t, enum simd_isa isa, const struct simd_cpu_flags *f) {
+    t->isa = simd_isa_name(isa);
+    SIMD_KERNELS_APPLY(isa, PRESS_SET);
+}
 
-#ifdef ADAKV_BUILD_AVX512
-static const struct press_ops press_avx512 = {
-    .isa = "avx512",
-    .qk_i8 = qk_gemm_i8__avx512,
-    .qk_f16 = qk_gemm_f16__avx512,
-    .qk_f32 = qk_gemm_f32__avx512,
-    .vnorm_l1 = vnorm_l1__avx512,
-    .col_max = col_max__avx512,
-    .sq_combine = sq_combine__avx512,
-};
-#endif
+static struct press_ops tables[SIMD_ISA_COUNT];
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
-const struct press_ops *press_ops_scalar(void) {
-    return &press_scalar;
+static void tables_build(void) {
+    for (int isa = 0; isa < SIMD_ISA_COUNT; isa++)
+        press_build(&tables[isa], (enum simd_isa)isa, simd_cpu_flags());
 }
 
 static const struct press_ops *for_isa(enum simd_isa isa) {
-#ifdef ADAKV_BUILD_AVX2
-    if (isa == SIMD_ISA_AVX2)
-        return &press_avx2;
-#endif
-#ifdef ADAKV_BUILD_AVX512
-    if (isa == SIMD_ISA_AVX512)
-        return &press_avx512;
-#endif
-    (void)isa;
-    return &press_scalar;
+    pthread_once(&tables_once, tables_build);
+    return &tables[isa];
+}
+
+const struct press_ops *press_ops_scalar(void) {
+    return for_isa(SIMD_ISA_SCALAR);
 }
 
 const struct press_ops *press_ops_best(void) {

@@ -40,32 +40,15 @@ const struct press_ops *press_ops_scalar(void);
 const struct press_ops *press_ops_best(void);
 /* The table named like a simd_ops table ("scalar", "avx2", "avx512"), so a caller that picked
  * simd_ops_scalar() for a reference run gets the reference here too. Levels without press
- * kernels (neon) get the reference; NULL for an ISA this CPU or build cannot run. */
+ * kernels (neon) get a table of the references; NULL for an ISA this CPU or build cannot run. */
 const struct press_ops *press_ops_by_name(const char *isa);
 
-void vnorm_l1__scalar(float *out, const float *v, int n, int d, const float *w, int n_out);
-void vnorm_l1__avx512(float *out, const float *v, int n, int d, const float *w, int n_out);
-void vnorm_l1__avx2(float *out, const float *v, int n, int d, const float *w, int n_out);
-void col_max__scalar(float *acc, const float *x, int n);
-void col_max__avx2(float *acc, const float *x, int n);
-void col_max__avx512(float *acc, const float *x, int n);
-void sq_combine__scalar(float *out, const float *s, size_t stride, int n_rows, int n, float a,
-                        float b);
-void sq_combine__avx2(float *out, const float *s, size_t stride, int n_rows, int n, float a,
-                      float b);
-void sq_combine__avx512(float *out, const float *s, size_t stride, int n_rows, int n, float a,
-                        float b);
-void qk_gemm_i8__avx2(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,
-                      const int8_t *k, const float *k_scale, int n_k, int d, float mul);
-void qk_gemm_f16__avx2(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,
-                       const uint16_t *k, int n_k, int d, float mul);
-void qk_gemm_f32__avx2(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,
-                       const float *k, int n_k, int d, float mul);
-void qk_gemm_i8__avx512(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,
-                        const int8_t *k, const float *k_scale, int n_k, int d, float mul);
-void qk_gemm_f16__avx512(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,
-                         const uint16_t *k, int n_k, int d, float mul);
-void qk_gemm_f32__avx512(float *s, size_t s_stride, const float *q, size_t q_stride, int n_q,
-                         const float *k, int n_k, int d, float mul);
+/* Kernel symbols, declared from the lists of kernels.h with their slot's type. */
+#define PRESS_OPS_DECLARE(table, slot, symbol, need) PRESS_OPS_DECLARE_##table(slot, symbol)
+#define PRESS_OPS_DECLARE_press(slot, symbol)                                                      \
+    extern __typeof__(*((struct press_ops *)0)->slot) symbol;
+#define PRESS_OPS_DECLARE_ops(slot, symbol)
+#define PRESS_OPS_DECLARE_quant(slot, symbol)
+SIMD_KERNELS_ALL(PRESS_OPS_DECLARE)
 
 #endif

@@ -58,21 +58,7 @@ static inline float quantize_block_8(const float *x, uint16_t *d_out, int8_t *q,
     return d;
 }
 
-static void quantize_q8_0(const float *restrict src, void *restrict dst, int64_t n) {
-    struct block_q8_0 *b = dst;
-    int sum;
-    for (int64_t i = 0; i < n / QK; i++)
-        quantize_block_8(src + i * QK, &b[i].d, b[i].qs, &sum);
-}
-
-static void quantize_q8_1(const float *restrict src, void *restrict dst, int64_t n) {
-    struct block_q8_1 *b = dst;
-    for (int64_t i = 0; i < n / QK; i++) {
-        int sum;
-        float d = quantize_block_8(src + i * QK, &b[i].d, b[i].qs, &sum);
-        b[i].s = quant_f32_to_f16(d * (float)sum);
-    }
-}
+QUANT_Q8_0_Q8_1_FROM_BLOCK8
 
 /* ============================== dot products ============================== */
 

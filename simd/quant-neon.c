@@ -174,21 +174,7 @@ static float quantize_block_8(const float *x, uint16_t *d_out, int8_t *q, int *s
     return d;
 }
 
-static void quantize_q8_0(const float *restrict src, void *restrict dst, int64_t n) {
-    struct block_q8_0 *b = dst;
-    int sum;
-    for (int64_t i = 0; i < n / QK; i++)
-        quantize_block_8(src + i * QK, &b[i].d, b[i].qs, &sum);
-}
-
-static void quantize_q8_1(const float *restrict src, void *restrict dst, int64_t n) {
-    struct block_q8_1 *b = dst;
-    for (int64_t i = 0; i < n / QK; i++) {
-        int sum;
-        const float d = quantize_block_8(src + i * QK, &b[i].d, b[i].qs, &sum);
-        b[i].s = quant_f32_to_f16(d * (float)sum);
-    }
-}
+QUANT_Q8_0_Q8_1_FROM_BLOCK8
 
 /* ============================== dequantization ============================== */
 
@@ -246,18 +232,27 @@ static void dequant_q8_0(const void *restrict src, float *restrict dst, int64_t 
 
 /* ============================== the table ============================== */
 
-void quant_fill_neon(struct quant_kernels *t, bool dotprod) {
+void quant_fill_neon(struct quant_kernels *t) {
     t[TENSOR_TYPE_Q4_0].dequant_row = dequant_q4_0;
     t[TENSOR_TYPE_Q4_0].quantize_act = quantize_q8_0;
-    t[TENSOR_TYPE_Q4_0].vec_dot = dotprod ? dot_q4_0_sdot : dot_q4_0_plain;
+    t[TENSOR_TYPE_Q4_0].vec_dot = dot_q4_0_plain;
     t[TENSOR_TYPE_Q4_1].dequant_row = dequant_q4_1;
     t[TENSOR_TYPE_Q4_1].quantize_act = quantize_q8_1;
-    t[TENSOR_TYPE_Q4_1].vec_dot = dotprod ? dot_q4_1_sdot : dot_q4_1_plain;
+    t[TENSOR_TYPE_Q4_1].vec_dot = dot_q4_1_plain;
     t[TENSOR_TYPE_Q5_0].quantize_act = quantize_q8_0;
-    t[TENSOR_TYPE_Q5_0].vec_dot = dotprod ? dot_q5_0_sdot : dot_q5_0_plain;
+    t[TENSOR_TYPE_Q5_0].vec_dot = dot_q5_0_plain;
     t[TENSOR_TYPE_Q5_1].quantize_act = quantize_q8_1;
-    t[TENSOR_TYPE_Q5_1].vec_dot = dotprod ? dot_q5_1_sdot : dot_q5_1_plain;
+    t[TENSOR_TYPE_Q5_1].vec_dot = dot_q5_1_plain;
     t[TENSOR_TYPE_Q8_0].dequant_row = dequant_q8_0;
     t[TENSOR_TYPE_Q8_0].quantize_act = quantize_q8_0;
-    t[TENSOR_TYPE_Q8_0].vec_dot = dotprod ? dot_q8_0_sdot : dot_q8_0_plain;
+    t[TENSOR_TYPE_Q8_0].vec_dot = dot_q8_0_plain;
+}
+
+/* Over quant_fill_neon's entries where the CPU has SDOT: the same activations, dotted with it. */
+void quant_fill_neon_dotprod(struct quant_kernels *t) {
+    t[TENSOR_TYPE_Q4_0].vec_dot = dot_q4_0_sdot;
+    t[TENSOR_TYPE_Q4_1].vec_dot = dot_q4_1_sdot;
+    t[TENSOR_TYPE_Q5_0].vec_dot = dot_q5_0_sdot;
+    t[TENSOR_TYPE_Q5_1].vec_dot = dot_q5_1_sdot;
+    t[TENSOR_TYPE_Q8_0].vec_dot = dot_q8_0_sdot;
 }

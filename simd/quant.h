@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "kernels.h"
 #include "tensor-type-id.h"
 
 /* ---- block layouts (ggml-common.h; all fields little-endian, blocks packed, unaligned) ---- */
@@ -286,6 +287,26 @@ struct quant_kernels {
     quant_gemm_fn gemm_rp;              /* optional, with gemv_rp: tokens x repacked rows */
 };
 
+/* quantize_q8_0 and quantize_q8_1 (static) over the including file's quantize_block_8(x, &d_f16,
+ * q, &sum), which quantizes one 32-block as the reference and returns the unrounded d: every ISA
+ * file runs its own block quantizer through the same loops. Q8_1 additionally stores
+ * s = d * sum(q) with the unrounded d, as llama.cpp does. */
+#define QUANT_Q8_0_Q8_1_FROM_BLOCK8                                                                \
+    static void quantize_q8_0(const float *restrict src, void *restrict dst, int64_t n) {          \
+        struct block_q8_0 *b = dst;                                                                \
+        int sum;                                                                                   \
+        for (int64_t i = 0; i < n / QK; i++)                                                       \
+            quantize_block_8(src + i * QK, &b[i].d, b[i].qs, &sum);                                \
+    }                                                                                              \
+    static void quantize_q8_1(const float *restrict src, void *restrict dst, int64_t n) {          \
+        struct block_q8_1 *b = dst;                                                                \
+        for (int64_t i = 0; i < n / QK; i++) {                                                     \
+            int sum;                                                                               \
+            const float d = quantize_block_8(src + i * QK, &b[i].d, b[i].qs, &sum);                \
+            b[i].s = quant_f32_to_f16(d * (float)sum);                                             \
+        }                                                                                          \
+    }
+
 /* A table entry without the optional blocked kernels. */
 #define QUANT_ENTRY(deq, quant, dot, act)                                                          \
     ((struct quant_kernels){                                                                       \
@@ -301,37 +322,29 @@ const struct quant_kernels *quant_kernels_isa(uint32_t type, enum simd_isa isa);
 /* Same, at the level in use (simd_isa()). */
 const struct quant_kernels *quant_kernels(uint32_t type);
 
-/* Table fillers, one per ISA file: each overwrites the entries it implements. */
-void quant_fill_scalar(struct quant_kernels *t);
-void quant_fill_avx2(struct quant_kernels *t);
-/* The AVX2 kernels over repacked tiles (pack_act, rp_tile, gemv_rp and gemm_rp of a type, set
- * together): Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (rp-q32-avx2.c), Q4_K and Q5_K (rp-q45k-avx2.c), Q6_K
- * (rp-q6k-avx2.c). They fill the AVX-512 table too, before quant_fill_avx512, which may replace
- * a type's whole group with its own. */
-void quant_fill_rp_q32_avx2(struct quant_kernels *t);
-void quant_fill_rp_q45k_avx2(struct quant_kernels *t);
-void quant_fill_rp_q6k_avx2(struct quant_kernels *t);
-/* The AVX-512 VNNI gemv_rp and gemm_rp over the same tiles and activations, set after
- * quant_fill_avx512 where the CPU has VNNI: Q4_K, Q5_K (rp-q45k-vnni.c), Q6_K (rp-q6k-vnni.c),
- * Q4_0, Q5_0, Q5_1 (below). */
-void quant_fill_rp_q45k_vnni(struct quant_kernels *t);
-void quant_fill_rp_q6k_vnni(struct quant_kernels *t);
-/* Q4_1 and Q8_0 (rp-q32-vnni.c), over quant_fill_avx512's activation packings: it calls this. */
-void quant_fill_rp_q32_vnni(struct quant_kernels *t);
-/* Q4_0, Q5_0 and Q5_1 (rp-q32x-vnni.c), over the AVX2 group's activation packing. */
-void quant_fill_rp_q32x_vnni(struct quant_kernels *t);
-/* vnni / bf16: use the vpdpbusd / vdpbf16ps paths (the dispatcher passes the CPU's flags; tests
- * pass false to exercise the fallbacks on machines that have them). */
-void quant_fill_avx512(struct quant_kernels *t, bool vnni, bool bf16);
+/* Table fillers, one per ISA file, each overwriting the entries its file implements; the lists of
+ * kernels.h say which ISA table runs which, in which order and on which CPU feature:
+ *   AVX2: quant-avx2.c, then the kernels over repacked tiles (pack_act, rp_tile, gemv_rp and
+ *     gemm_rp of a type, set together) of rp-q32-avx2.c (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0),
+ *     rp-q45k-avx2.c (Q4_K, Q5_K) and rp-q6k-avx2.c (Q6_K);
+ *   AVX-512: the AVX2 ones, then quant-avx512.c (no VNNI), _bf16 (vdpbf16ps), and with VNNI
+ *     quant-avx512-vnni.c (which replaces Q4_1's and Q8_0's tile group with its own activation
+ *     packing, for rp-q32-vnni.c) and the VNNI gemv_rp and gemm_rp of rp-q32-vnni.c (Q4_1, Q8_0),
+ *     rp-q45k-vnni.c, rp-q6k-vnni.c and rp-q32x-vnni.c (Q4_0, Q5_0, Q5_1, over the AVX2 packing);
+ *   NEON: quant-neon.c (plain widening dots), _dotprod (SDOT), and with SDOT only the tile
+ *     kernels of rp-q32-neon.c, rp-q45k-neon.c and rp-q6k-neon.c (without it the weights stay
+ *     native). */
+#define QUANT_FILL_DECLARE(table, slot, symbol, need) QUANT_FILL_DECLARE_##table(symbol)
+#define QUANT_FILL_DECLARE_quant(symbol)              void symbol(struct quant_kernels *t);
+#define QUANT_FILL_DECLARE_ops(symbol)
+#define QUANT_FILL_DECLARE_press(symbol)
+SIMD_KERNELS_ALL(QUANT_FILL_DECLARE)
 
-/* dotprod: use SDOT (HWCAP_ASIMDDP); false gives the plain-NEON dots (tested on any CPU). */
-void quant_fill_neon(struct quant_kernels *t, bool dotprod);
-/* The NEON kernels over the same repacked tiles (pack_act, rp_tile, gemv_rp and gemm_rp of a
- * type, set together), SDOT only: the dispatcher calls them where the CPU has dotprod, after
- * quant_fill_neon. Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (rp-q32-neon.c), Q4_K and Q5_K
- * (rp-q45k-neon.c), Q6_K (rp-q6k-neon.c). */
-void quant_fill_rp_q32_neon(struct quant_kernels *t);
-void quant_fill_rp_q45k_neon(struct quant_kernels *t);
-void quant_fill_rp_q6k_neon(struct quant_kernels *t);
+/* Builds the table of `isa` as a CPU with flags f gets it: the scalar fill, then the ISA's list
+ * (kernels.h) minus the lines whose need f lacks. The dispatcher passes simd_cpu_flags(); tests
+ * pass all-false flags to reach the kernels VNNI, BF16 or SDOT replace. The ISA must be one this
+ * CPU runs (simd_isa_available()): the fillers are compiled for it. */
+void quant_kernels_build(struct quant_kernels *t, enum simd_isa isa,
+                         const struct simd_cpu_flags *f);
 
 #endif

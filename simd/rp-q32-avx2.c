@@ -31,72 +31,13 @@
 #include <immintrin.h>
 
 #include "quant.h"
+#include "rp-q32.h"
 
-enum kind { K_Q4_0, K_Q4_1, K_Q5_0, K_Q5_1, K_Q8_0 };
 enum {
     R = QUANT_RP_ROWS, /* rows of a tile: two halves of 8 lanes */
     MAX_NB = QUANT_GEMM_MAX_N / QK,
     NT = 4 /* tokens per gemm pass: each unpacked weight vector serves this many */
 };
-
-#define INLINE static inline __attribute__((always_inline))
-
-INLINE int has_min(enum kind k) {
-    return k == K_Q4_1 || k == K_Q5_1;
-}
-INLINE int is_q5(enum kind k) {
-    return k == K_Q5_0 || k == K_Q5_1;
-}
-/* The value the unsigned quants are stored above (Q4_0: q - 8, Q5_0: q - 16). */
-INLINE int32_t offset_of(enum kind k) {
-    return k == K_Q4_0 ? 8 : k == K_Q5_0 ? 16 : 0;
-}
-/* Native block bytes: a tile's block chunk is 16 of them. */
-INLINE size_t block_bytes(enum kind k) {
-    static const size_t b[] = {sizeof(struct block_q4_0), sizeof(struct block_q4_1),
-                               sizeof(struct block_q5_0), sizeof(struct block_q5_1),
-                               sizeof(struct block_q8_0)};
-    return b[k];
-}
-/* Offsets inside a block chunk (quant-repack.c): f16 d at 0, f16 m, the qh words, the qs steps. */
-INLINE size_t off_m(void) {
-    return 2 * R;
-}
-INLINE size_t off_qh(enum kind k) {
-    return 2 * R * (size_t)(1 + has_min(k));
-}
-INLINE size_t off_qs(enum kind k) {
-    return off_qh(k) + 4 * R * (size_t)is_q5(k);
-}
-
-/* ---- the packed activation row ----
- * pack_act of every type here writes, for nb = n / 32 blocks:
- *   int8 q[nb * 32]  the activation type's quants in element order (block b at 32 b),
- *   f32  d[nb]       its f16 block scales as f32,
- *   then nb 4-byte words: Q4_1/Q5_1: f32 of Q8_1's f16 s (= d * sum(q), the minimum term);
- *                         Q4_0/Q5_0: int32 offset * sum(q) (exact); Q8_0: int32 0.
- * 40 bytes per block, less than matmul.c's ws_row_bytes (the Q8_0 / Q8_1 row or
- * quant_pack_bytes(n), about 100 bytes per block). The quantization is the table's own
- * quantize_act, so it is bit for bit the one vec_dot sees. */
-struct act_row {
-    const int8_t *q;
-    const float *d, *s;
-    const int32_t *o;
-};
-
-INLINE struct act_row act_view(const void *p, int64_t nb) {
-    struct act_row a;
-    a.q = p;
-    a.d = (const float *)(const void *)(a.q + nb * QK);
-    a.s = a.d + nb;
-    a.o = (const int32_t *)(const void *)(a.d + nb);
-    return a;
-}
-
-/* The AVX2 table's activation quantizers (static in quant-avx2.c), read by the fill function;
- * every ISA's quantizer is bit-exact with the scalar reference, so whichever one is read here
- * packs the same bytes. */
-static quant_quantize_row_fn quantize_q8_0_act, quantize_q8_1_act;
 
 static inline float f16(uint16_t h) {
     return _cvtsh_ss(h);
@@ -110,6 +51,7 @@ static inline int32_t sum_i8_32(__m256i v) {
     return (int32_t)(_mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1)) - 32 * 128;
 }
 
+/* Writes the packed activation row of rp-q32.h with the table's own quantizers. */
 INLINE void pack_act_kind(enum kind k, const float *restrict x, void *restrict dst, int64_t n) {
     const int64_t nb = n / QK;
     int8_t *q = dst;
@@ -135,20 +77,6 @@ INLINE void pack_act_kind(enum kind k, const float *restrict x, void *restrict d
         }
     }
 }
-
-static void pack_act_q4_0(const float *restrict x, void *restrict dst, int64_t n) {
-    pack_act_kind(K_Q4_0, x, dst, n);
-}
-static void pack_act_q4_1(const float *restrict x, void *restrict dst, int64_t n) {
-    pack_act_kind(K_Q4_1, x, dst, n);
-}
-static void pack_act_q5_0(const float *restrict x, void *restrict dst, int64_t n) {
-    pack_act_kind(K_Q5_0, x, dst, n);
-}
-static void pack_act_q8_0(const float *restrict x, void *restrict dst, int64_t n) {
-    pack_act_kind(K_Q8_0, x, dst, n);
-}
-/* Q5_1 packs as Q4_1 (same activation type, no offset). */
 
 /* ---- the shared inner step ---- */
 
@@ -368,35 +296,4 @@ INLINE void gemm_kind(enum kind k, int64_t n, const void *restrict w, size_t w_s
 
 /* ---- one instance of each per type ---- */
 
-#define RP_KERNELS(NAME, KIND)                                                                     \
-    static void gemv_##NAME##_rp(int64_t n, const void *restrict w, size_t w_stride,               \
-                                 int64_t n_rows, const void *restrict act, float *restrict y) {    \
-        gemv_kind(KIND, n, w, w_stride, n_rows, act, y);                                           \
-    }                                                                                              \
-    static void gemm_##NAME##_rp(int64_t n, const void *restrict w, size_t w_stride,               \
-                                 int64_t n_rows, const void *restrict act, size_t act_stride,      \
-                                 int64_t n_tok, float *restrict y, size_t y_stride) {              \
-        gemm_kind(KIND, n, w, w_stride, n_rows, act, act_stride, n_tok, y, y_stride);              \
-    }
-
-RP_KERNELS(q4_0, K_Q4_0)
-RP_KERNELS(q4_1, K_Q4_1)
-RP_KERNELS(q5_0, K_Q5_0)
-RP_KERNELS(q5_1, K_Q5_1)
-RP_KERNELS(q8_0, K_Q8_0)
-
-void quant_fill_rp_q32_avx2(struct quant_kernels *t) {
-    quantize_q8_0_act = t[TENSOR_TYPE_Q8_0].quantize_act;
-    quantize_q8_1_act = t[TENSOR_TYPE_Q4_1].quantize_act;
-#define SET_RP(TYPE, PACK, NAME)                                                                   \
-    t[TYPE].pack_act = PACK;                                                                       \
-    t[TYPE].rp_tile = quant_##NAME##_rp_tile;                                                      \
-    t[TYPE].gemv_rp = gemv_##NAME##_rp;                                                            \
-    t[TYPE].gemm_rp = gemm_##NAME##_rp;
-    SET_RP(TENSOR_TYPE_Q4_0, pack_act_q4_0, q4_0)
-    SET_RP(TENSOR_TYPE_Q4_1, pack_act_q4_1, q4_1)
-    SET_RP(TENSOR_TYPE_Q5_0, pack_act_q5_0, q5_0)
-    SET_RP(TENSOR_TYPE_Q5_1, pack_act_q4_1, q5_1)
-    SET_RP(TENSOR_TYPE_Q8_0, pack_act_q8_0, q8_0)
-#undef SET_RP
-}
+RP_Q32_ALL(quant_fill_rp_q32_avx2)

@@ -1,8 +1,9 @@
 /* AVX-512 VNNI decode and prompt kernels over repacked Q4_1 and Q8_0 tiles (layouts:
- * quant-repack.c), against the activation packings of the native VNNI kernels (quant-avx512.c:
+ * quant-repack.c), against the activation packings of the native VNNI kernels (quant-avx512-vnni.c:
  * pack_act_q8_1 for Q4_1, pack_act_q8_0u for Q8_0, one layout for both: qs[np * 64] bytes, then
  * dpair[np * 16] f32 with block 2p's scale in lanes 0-7 and 2p + 1's in lanes 8-15, then the
- * Q8_1 block sums s[]). quant_fill_avx512 sets those packings and calls quant_fill_rp_q32_vnni.
+ * Q8_1 block sums s[]). quant_fill_avx512_vnni sets those packings; the AVX-512 list
+ * (kernels-avx512.h) runs quant_fill_rp_q32_vnni after it.
  *
  * Why gemm_rp here: without it a VNNI machine kept each Q4_1 / Q8_0 weight twice, the native
  * rows for prompt batches beside the tiles for decode (twice the file in memory). The prompt
@@ -13,6 +14,7 @@
 
 #include "avx512-lanes.h"
 #include "quant.h"
+#include "rp-glue.h"
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
@@ -249,22 +251,9 @@ static ALWAYS_INLINE void gemm_group(int q8, int64_t n, const uint8_t *w, size_t
 static ALWAYS_INLINE void gemm_rp(int q8, int64_t n, const void *restrict w, size_t w_stride,
                                   int64_t n_rows, const void *restrict act, size_t act_stride,
                                   int64_t n_tok, float *restrict y, size_t y_stride) {
-    int64_t t = 0;
-    for (; t + NT <= n_tok; t += NT)
-        gemm_group(q8, n, w, w_stride, n_rows, act, act_stride, t, NT, y, y_stride);
-    switch (n_tok - t) {
-    case 3:
-        gemm_group(q8, n, w, w_stride, n_rows, act, act_stride, t, 3, y, y_stride);
-        break;
-    case 2:
-        gemm_group(q8, n, w, w_stride, n_rows, act, act_stride, t, 2, y, y_stride);
-        break;
-    case 1:
-        gemm_group(q8, n, w, w_stride, n_rows, act, act_stride, t, 1, y, y_stride);
-        break;
-    default:
-        break;
-    }
+#define PASS(t, nt) gemm_group(q8, n, w, w_stride, n_rows, act, act_stride, (t), nt, y, y_stride)
+    RP_TOKEN_PASSES(n_tok, PASS);
+#undef PASS
 }
 
 static void gemm_q4_1_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,

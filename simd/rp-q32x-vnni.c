@@ -20,47 +20,16 @@
 
 #include "avx512-lanes.h"
 #include "quant.h"
+#include "rp-glue.h"
+#include "rp-q32.h"
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
-enum kind { K_Q4_0, K_Q5_0, K_Q5_1 };
 enum {
     R = QUANT_RP_ROWS,
     NT = 4,        /* tokens per pass of gemm_rp over a tile */
     PF_DIST = 8192 /* prefetch distance in bytes: rp-q45k-vnni.c says why */
 };
-
-static ALWAYS_INLINE int is_q5(enum kind k) {
-    return k != K_Q4_0;
-}
-static ALWAYS_INLINE size_t block_bytes(enum kind k) {
-    return k == K_Q4_0   ? sizeof(struct block_q4_0)
-           : k == K_Q5_0 ? sizeof(struct block_q5_0)
-                         : sizeof(struct block_q5_1);
-}
-/* Offsets inside a tile's block chunk: f16 d at 0, f16 m (Q5_1), the qh words, the qs steps. */
-static ALWAYS_INLINE size_t off_qh(enum kind k) {
-    return 2 * R * (size_t)(k == K_Q5_1 ? 2 : 1);
-}
-static ALWAYS_INLINE size_t off_qs(enum kind k) {
-    return off_qh(k) + 4 * R * (size_t)is_q5(k);
-}
-
-/* The AVX2 group's packed activation row (rp-q32-avx2.c). */
-struct act_row {
-    const int8_t *q;
-    const float *d, *s;
-    const int32_t *o;
-};
-
-static ALWAYS_INLINE struct act_row act_view(const void *p, int64_t nb) {
-    struct act_row a;
-    a.q = p;
-    a.d = (const float *)(const void *)(a.q + nb * QK);
-    a.s = a.d + nb;
-    a.o = (const int32_t *)(const void *)(a.d + nb);
-    return a;
-}
 
 static ALWAYS_INLINE __m512i bcast4(const int8_t *q) {
     int32_t v;
@@ -164,38 +133,14 @@ static ALWAYS_INLINE void gemm_group(enum kind k, int64_t n, const uint8_t *w, s
 static ALWAYS_INLINE void gemm_kind(enum kind k, int64_t n, const void *restrict w, size_t w_stride,
                                     int64_t n_rows, const void *restrict act, size_t act_stride,
                                     int64_t n_tok, float *restrict y, size_t y_stride) {
-    int64_t t = 0;
-    for (; t + NT <= n_tok; t += NT)
-        gemm_group(k, n, w, w_stride, n_rows, act, act_stride, t, NT, y, y_stride);
-    switch (n_tok - t) {
-    case 3:
-        gemm_group(k, n, w, w_stride, n_rows, act, act_stride, t, 3, y, y_stride);
-        break;
-    case 2:
-        gemm_group(k, n, w, w_stride, n_rows, act, act_stride, t, 2, y, y_stride);
-        break;
-    case 1:
-        gemm_group(k, n, w, w_stride, n_rows, act, act_stride, t, 1, y, y_stride);
-        break;
-    default:
-        break;
-    }
+#define PASS(t, nt) gemm_group(k, n, w, w_stride, n_rows, act, act_stride, (t), nt, y, y_stride)
+    RP_TOKEN_PASSES(n_tok, PASS);
+#undef PASS
 }
 
-#define RP_KERNELS(NAME, KIND)                                                                     \
-    static void gemv_##NAME##_rp(int64_t n, const void *restrict w, size_t w_stride,               \
-                                 int64_t n_rows, const void *restrict act, float *restrict y) {    \
-        gemv_kind(KIND, n, w, w_stride, n_rows, act, y);                                           \
-    }                                                                                              \
-    static void gemm_##NAME##_rp(int64_t n, const void *restrict w, size_t w_stride,               \
-                                 int64_t n_rows, const void *restrict act, size_t act_stride,      \
-                                 int64_t n_tok, float *restrict y, size_t y_stride) {              \
-        gemm_kind(KIND, n, w, w_stride, n_rows, act, act_stride, n_tok, y, y_stride);              \
-    }
-
-RP_KERNELS(q4_0, K_Q4_0)
-RP_KERNELS(q5_0, K_Q5_0)
-RP_KERNELS(q5_1, K_Q5_1)
+RP_Q32_KERNELS(q4_0, K_Q4_0)
+RP_Q32_KERNELS(q5_0, K_Q5_0)
+RP_Q32_KERNELS(q5_1, K_Q5_1)
 
 /* pack_act and rp_tile stay the AVX2 group's (see the top). */
 void quant_fill_rp_q32x_vnni(struct quant_kernels *t) {

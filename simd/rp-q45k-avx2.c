@@ -38,6 +38,7 @@
 #include <immintrin.h>
 
 #include "quant.h"
+#include "rp-glue.h"
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
@@ -286,37 +287,11 @@ static ALWAYS_INLINE void gemm_k(int64_t n, const void *restrict w, size_t w_str
     }
 }
 
-static void gemv_q4_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
-                         const void *restrict act, float *restrict y) {
-    gemv_k(n, w, w_stride, n_rows, act, y, 0);
-}
-
-static void gemv_q5_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
-                         const void *restrict act, float *restrict y) {
-    gemv_k(n, w, w_stride, n_rows, act, y, 1);
-}
-
-static void gemm_q4_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
-                         const void *restrict act, size_t act_stride, int64_t n_tok,
-                         float *restrict y, size_t y_stride) {
-    gemm_k(n, w, w_stride, n_rows, act, act_stride, n_tok, y, y_stride, 0);
-}
-
-static void gemm_q5_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
-                         const void *restrict act, size_t act_stride, int64_t n_tok,
-                         float *restrict y, size_t y_stride) {
-    gemm_k(n, w, w_stride, n_rows, act, act_stride, n_tok, y, y_stride, 1);
-}
+RP_K45_KERNELS
 
 /* pack_act is the table's Q8_K quantizer (the scalar one here, bit-exact with llama.cpp): the
  * kernels read plain Q8_K rows. */
 void quant_fill_rp_q45k_avx2(struct quant_kernels *t) {
-    t[TENSOR_TYPE_Q4_K].pack_act = t[TENSOR_TYPE_Q4_K].quantize_act;
-    t[TENSOR_TYPE_Q4_K].rp_tile = quant_q4_k_rp_tile;
-    t[TENSOR_TYPE_Q4_K].gemv_rp = gemv_q4_k_rp;
-    t[TENSOR_TYPE_Q4_K].gemm_rp = gemm_q4_k_rp;
-    t[TENSOR_TYPE_Q5_K].pack_act = t[TENSOR_TYPE_Q5_K].quantize_act;
-    t[TENSOR_TYPE_Q5_K].rp_tile = quant_q5_k_rp_tile;
-    t[TENSOR_TYPE_Q5_K].gemv_rp = gemv_q5_k_rp;
-    t[TENSOR_TYPE_Q5_K].gemm_rp = gemm_q5_k_rp;
+    rp_k_set_group(&t[TENSOR_TYPE_Q4_K], quant_q4_k_rp_tile, gemv_q4_k_rp, gemm_q4_k_rp);
+    rp_k_set_group(&t[TENSOR_TYPE_Q5_K], quant_q5_k_rp_tile, gemv_q5_k_rp, gemm_q5_k_rp);
 }

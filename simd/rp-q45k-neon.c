@@ -25,6 +25,7 @@
 
 #include "neon-rp.h"
 #include "quant.h"
+#include "rp-glue.h"
 
 #define INLINE static inline __attribute__((always_inline))
 /* Complete unrolling of the short fixed-count loops over steps, row groups and tokens: it keeps
@@ -233,57 +234,18 @@ INLINE void gemm_k(int64_t n, const void *restrict w, size_t w_stride, int64_t n
         for (int g = 0; g < NG && G * g < n_rows - r; g++) {
             const int64_t rows = n_rows - r - G * g;
             float *yg = y + r + G * g;
-            int64_t t = 0;
-            for (; t + NT <= n_tok; t += NT)
-                gemm_group(tile, nb, five, g, act, act_stride, t, NT, yg, y_stride, rows);
-            switch (n_tok - t) {
-            case 3:
-                gemm_group(tile, nb, five, g, act, act_stride, t, 3, yg, y_stride, rows);
-                break;
-            case 2:
-                gemm_group(tile, nb, five, g, act, act_stride, t, 2, yg, y_stride, rows);
-                break;
-            case 1:
-                gemm_group(tile, nb, five, g, act, act_stride, t, 1, yg, y_stride, rows);
-                break;
-            default:
-                break;
-            }
+#define PASS(t, nt) gemm_group(tile, nb, five, g, act, act_stride, (t), nt, yg, y_stride, rows)
+            RP_TOKEN_PASSES(n_tok, PASS);
+#undef PASS
         }
     }
 }
 
-static void gemv_q4_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
-                         const void *restrict act, float *restrict y) {
-    gemv_k(n, w, w_stride, n_rows, act, y, 0);
-}
-
-static void gemv_q5_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
-                         const void *restrict act, float *restrict y) {
-    gemv_k(n, w, w_stride, n_rows, act, y, 1);
-}
-
-static void gemm_q4_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
-                         const void *restrict act, size_t act_stride, int64_t n_tok,
-                         float *restrict y, size_t y_stride) {
-    gemm_k(n, w, w_stride, n_rows, act, act_stride, n_tok, y, y_stride, 0);
-}
-
-static void gemm_q5_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
-                         const void *restrict act, size_t act_stride, int64_t n_tok,
-                         float *restrict y, size_t y_stride) {
-    gemm_k(n, w, w_stride, n_rows, act, act_stride, n_tok, y, y_stride, 1);
-}
+RP_K45_KERNELS
 
 /* pack_act is the table's Q8_K quantizer (bit-exact with llama.cpp's): the kernels read plain
  * Q8_K rows. */
 void quant_fill_rp_q45k_neon(struct quant_kernels *t) {
-    t[TENSOR_TYPE_Q4_K].pack_act = t[TENSOR_TYPE_Q4_K].quantize_act;
-    t[TENSOR_TYPE_Q4_K].rp_tile = quant_q4_k_rp_tile;
-    t[TENSOR_TYPE_Q4_K].gemv_rp = gemv_q4_k_rp;
-    t[TENSOR_TYPE_Q4_K].gemm_rp = gemm_q4_k_rp;
-    t[TENSOR_TYPE_Q5_K].pack_act = t[TENSOR_TYPE_Q5_K].quantize_act;
-    t[TENSOR_TYPE_Q5_K].rp_tile = quant_q5_k_rp_tile;
-    t[TENSOR_TYPE_Q5_K].gemv_rp = gemv_q5_k_rp;
-    t[TENSOR_TYPE_Q5_K].gemm_rp = gemm_q5_k_rp;
+    rp_k_set_group(&t[TENSOR_TYPE_Q4_K], quant_q4_k_rp_tile, gemv_q4_k_rp, gemm_q4_k_rp);
+    rp_k_set_group(&t[TENSOR_TYPE_Q5_K], quant_q5_k_rp_tile, gemv_q5_k_rp, gemm_q5_k_rp);
 }

@@ -17,6 +17,7 @@
 
 #include "avx512-lanes.h"
 #include "quant.h"
+#include "rp-glue.h"
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
@@ -321,36 +322,12 @@ static ALWAYS_INLINE void gemm_k(int64_t n, const void *restrict w, size_t w_str
                      act, act_stride, n_tok, y, y_stride, five, 1);
 }
 
-static void gemv_q4_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
-                         const void *restrict act, float *restrict y) {
-    gemv_k(n, w, w_stride, n_rows, act, y, 0);
-}
-
-static void gemv_q5_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
-                         const void *restrict act, float *restrict y) {
-    gemv_k(n, w, w_stride, n_rows, act, y, 1);
-}
-
-static void gemm_q4_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
-                         const void *restrict act, size_t act_stride, int64_t n_tok,
-                         float *restrict y, size_t y_stride) {
-    gemm_k(n, w, w_stride, n_rows, act, act_stride, n_tok, y, y_stride, 0);
-}
-
-static void gemm_q5_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
-                         const void *restrict act, size_t act_stride, int64_t n_tok,
-                         float *restrict y, size_t y_stride) {
-    gemm_k(n, w, w_stride, n_rows, act, act_stride, n_tok, y, y_stride, 1);
-}
+RP_K45_KERNELS
 
 /* Same tiles and Q8_K activations as the AVX2 group (rp_tile stays as set there); pack_act is
  * the table's quantize_act again, now quant_fill_avx512's vector form (the AVX2 fill took the
  * scalar one that stood before it). */
 void quant_fill_rp_q45k_vnni(struct quant_kernels *t) {
-    t[TENSOR_TYPE_Q4_K].pack_act = t[TENSOR_TYPE_Q4_K].quantize_act;
-    t[TENSOR_TYPE_Q5_K].pack_act = t[TENSOR_TYPE_Q5_K].quantize_act;
-    t[TENSOR_TYPE_Q4_K].gemv_rp = gemv_q4_k_rp;
-    t[TENSOR_TYPE_Q4_K].gemm_rp = gemm_q4_k_rp;
-    t[TENSOR_TYPE_Q5_K].gemv_rp = gemv_q5_k_rp;
-    t[TENSOR_TYPE_Q5_K].gemm_rp = gemm_q5_k_rp;
+    rp_k_set_group(&t[TENSOR_TYPE_Q4_K], NULL, gemv_q4_k_rp, gemm_q4_k_rp);
+    rp_k_set_group(&t[TENSOR_TYPE_Q5_K], NULL, gemv_q5_k_rp, gemm_q5_k_rp);
 }

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "quant.h"
+#include "rp-glue.h"
 
 /* The record of one super-block of a tile (repack-q6k.c). */
 enum {
@@ -200,30 +201,13 @@ static void gemm_q6_k_rp(int64_t n, const void *restrict w, size_t w_stride, int
         for (int rg = 0; rg < 2 && r + RG * rg < n_rows; rg++) {
             const int64_t rows = n_rows - r - RG * rg;
             float *yr = y + r + RG * rg;
-            int64_t t = 0;
-            for (; t + NT <= n_tok; t += NT)
-                gemm_group(tile, nb, rg, act, act_stride, t, NT, yr, y_stride, rows);
-            switch (n_tok - t) {
-            case 3:
-                gemm_group(tile, nb, rg, act, act_stride, t, 3, yr, y_stride, rows);
-                break;
-            case 2:
-                gemm_group(tile, nb, rg, act, act_stride, t, 2, yr, y_stride, rows);
-                break;
-            case 1:
-                gemm_group(tile, nb, rg, act, act_stride, t, 1, yr, y_stride, rows);
-                break;
-            default:
-                break;
-            }
+#define PASS(t, nt) gemm_group(tile, nb, rg, act, act_stride, (t), nt, yr, y_stride, rows)
+            RP_TOKEN_PASSES(n_tok, PASS);
+#undef PASS
         }
     }
 }
 
 void quant_fill_rp_q6k_avx2(struct quant_kernels *t) {
-    struct quant_kernels *k = &t[TENSOR_TYPE_Q6_K];
-    k->pack_act = k->quantize_act; /* plain Q8_K rows */
-    k->rp_tile = quant_q6_k_rp_tile;
-    k->gemv_rp = gemv_q6_k_rp;
-    k->gemm_rp = gemm_q6_k_rp;
+    rp_k_set_group(&t[TENSOR_TYPE_Q6_K], quant_q6_k_rp_tile, gemv_q6_k_rp, gemm_q6_k_rp);
 }

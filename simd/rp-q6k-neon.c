@@ -23,6 +23,7 @@
 
 #include "neon-rp.h"
 #include "quant.h"
+#include "rp-glue.h"
 
 /* The record of one super-block of a tile (repack-q6k.c). */
 enum {
@@ -156,30 +157,13 @@ static void gemm_q6_k_rp(int64_t n, const void *restrict w, size_t w_stride, int
         for (int g = 0; g < NG && r + G * g < n_rows; g++) {
             const int64_t rows = n_rows - r - G * g;
             float *yg = y + r + G * g;
-            int64_t t = 0;
-            for (; t + NT <= n_tok; t += NT)
-                gemm_group(tile, nb, g, act, act_stride, t, NT, yg, y_stride, rows);
-            switch (n_tok - t) {
-            case 3:
-                gemm_group(tile, nb, g, act, act_stride, t, 3, yg, y_stride, rows);
-                break;
-            case 2:
-                gemm_group(tile, nb, g, act, act_stride, t, 2, yg, y_stride, rows);
-                break;
-            case 1:
-                gemm_group(tile, nb, g, act, act_stride, t, 1, yg, y_stride, rows);
-                break;
-            default:
-                break;
-            }
+#define PASS(t, nt) gemm_group(tile, nb, g, act, act_stride, (t), nt, yg, y_stride, rows)
+            RP_TOKEN_PASSES(n_tok, PASS);
+#undef PASS
         }
     }
 }
 
 void quant_fill_rp_q6k_neon(struct quant_kernels *t) {
-    struct quant_kernels *k = &t[TENSOR_TYPE_Q6_K];
-    k->pack_act = k->quantize_act; /* plain Q8_K rows */
-    k->rp_tile = quant_q6_k_rp_tile;
-    k->gemv_rp = gemv_q6_k_rp;
-    k->gemm_rp = gemm_q6_k_rp;
+    rp_k_set_group(&t[TENSOR_TYPE_Q6_K], quant_q6_k_rp_tile, gemv_q6_k_rp, gemm_q6_k_rp);
 }

@@ -18,6 +18,7 @@
 
 #include "avx512-lanes.h"
 #include "quant.h"
+#include "rp-glue.h"
 
 enum {
     R = QUANT_RP_ROWS,
@@ -159,7 +160,5 @@ static void gemm_q6_k_rp(int64_t n, const void *restrict w, size_t w_stride, int
 /* Same tiles and Q8_K activations as the AVX2 group (rp_tile stays as set there); pack_act is
  * the table's quantize_act again, now quant_fill_avx512's vector form. */
 void quant_fill_rp_q6k_vnni(struct quant_kernels *t) {
-    t[TENSOR_TYPE_Q6_K].pack_act = t[TENSOR_TYPE_Q6_K].quantize_act;
-    t[TENSOR_TYPE_Q6_K].gemv_rp = gemv_q6_k_rp;
-    t[TENSOR_TYPE_Q6_K].gemm_rp = gemm_q6_k_rp;
+    rp_k_set_group(&t[TENSOR_TYPE_Q6_K], NULL, gemv_q6_k_rp, gemm_q6_k_rp);
 }

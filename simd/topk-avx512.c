@@ -95,23 +95,12 @@ static size_t collect(const float *x, size_t n, uint32_t t, size_t ties, int32_t
 }
 
 size_t topk__avx512(const float *x, size_t n, size_t k, uint32_t *scratch, int32_t *idx) {
-    if (k == 0)
-        return 0;
-    if (k >= n) {
-        for (size_t i = 0; i < n; i++)
-            idx[i] = (int32_t)i;
-        return n;
-    }
+    size_t kept;
+    if (topk_trivial(n, k, idx, &kept))
+        return kept;
     uint32_t hist[256] = {0};
     keys_and_top_digit(x, n, scratch, hist);
     size_t need = k;
-    uint32_t prefix = (uint32_t)topk_pick_digit(hist, &need) << 24;
-    uint32_t mask = 0xff000000u;
-    size_t m = n;
-    for (int shift = 16; shift >= 0; shift -= 8) {
-        m = filter_and_count(scratch, m, mask, prefix, (unsigned)shift, hist);
-        prefix |= (uint32_t)topk_pick_digit(hist, &need) << shift;
-        mask |= 0xffu << shift;
-    }
+    const uint32_t prefix = topk_radix_walk(scratch, n, hist, &need, filter_and_count);
     return collect(x, n, prefix, need, idx);
 }

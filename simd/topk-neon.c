@@ -37,13 +37,9 @@ static size_t filter_and_count(uint32_t *keys, size_t m, uint32_t mask, uint32_t
 }
 
 size_t topk__neon(const float *x, size_t n, size_t k, uint32_t *scratch, int32_t *idx) {
-    if (k == 0)
-        return 0;
-    if (k >= n) {
-        for (size_t i = 0; i < n; i++)
-            idx[i] = (int32_t)i;
-        return n;
-    }
+    size_t kept;
+    if (topk_trivial(n, k, idx, &kept))
+        return kept;
     uint32_t hist[256] = {0};
     size_t i = 0;
     for (; i + 4 <= n; i += 4)
@@ -53,14 +49,7 @@ size_t topk__neon(const float *x, size_t n, size_t k, uint32_t *scratch, int32_t
     for (i = 0; i < n; i++)
         hist[scratch[i] >> 24]++;
     size_t need = k;
-    uint32_t prefix = (uint32_t)topk_pick_digit(hist, &need) << 24;
-    uint32_t mask = 0xff000000u;
-    size_t m = n;
-    for (int shift = 16; shift >= 0; shift -= 8) {
-        m = filter_and_count(scratch, m, mask, prefix, (unsigned)shift, hist);
-        prefix |= (uint32_t)topk_pick_digit(hist, &need) << shift;
-        mask |= 0xffu << shift;
-    }
+    const uint32_t prefix = topk_radix_walk(scratch, n, hist, &need, filter_and_count);
     /* Collect: blocks whose keys are all below T hold no winner. */
     const uint32x4_t vt = vdupq_n_u32(prefix);
     size_t out = 0, ties = need;

@@ -30,3 +30,24 @@ int flag_parse_int(const char *flag, const char *s, int lo, int hi, int *out, st
     *out = (int)v;
     return 0;
 }
+
+int flag_split_list(const char *flag, char *list, const char **items, int max, int *n, bool unique,
+                    struct adakv_err *e) {
+    *n = 0;
+    for (char *p = list;; p++) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        if (!*p)
+            return err_set(e, "%s: empty item in the list", flag);
+        for (int i = 0; unique && i < *n; i++)
+            if (!strcmp(items[i], p))
+                return err_set(e, "%s: '%s' is listed twice", flag, p);
+        if (*n == max)
+            return err_set(e, "%s: more than %d items", flag, max);
+        items[(*n)++] = p;
+        if (!comma)
+            return 0;
+        p = comma;
+    }
+}

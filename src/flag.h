@@ -20,4 +20,9 @@ int flag_parse_long(const char *flag, const char *s, long lo, long hi, long *out
 /* The same for an int. */
 int flag_parse_int(const char *flag, const char *s, int lo, int hi, int *out, struct adakv_err *e);
 
+/* Splits a comma-separated value in place into items[0 .. *n), at most max of them. An empty
+ * item, more than max, and (when unique) an item listed twice are errors: -1 with e set. */
+int flag_split_list(const char *flag, char *list, const char **items, int max, int *n, bool unique,
+                    struct adakv_err *e);
+
 #endif

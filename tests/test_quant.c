@@ -193,39 +193,29 @@ Test(quant_simd, every_isa_matches_scalar) {
         check_table_vs_scalar(get_isa, &isas[i], simd_isa_name(isas[i]));
 }
 
-#ifdef ADAKV_BUILD_AVX512
 static const struct quant_kernels *get_table(uint32_t type, void *ctx) {
     return &((const struct quant_kernels *)ctx)[type];
 }
 
-/* The AVX-512 table as a CPU without VNNI and BF16 would get it, so the maddubs and the
- * widening fallbacks are tested on machines that have the newer instructions too. */
-Test(quant_simd, avx512_without_vnni_bf16_matches_scalar) {
-    if (!simd_isa_available(SIMD_ISA_AVX512))
-        cr_skip_test("no AVX-512 on this CPU");
-    static struct quant_kernels t[QUANT_TYPE_TABLE_SIZE];
-    quant_fill_scalar(t);
-    quant_fill_avx2(t);
-    quant_fill_avx512(t, false, false);
-    check_table_vs_scalar(get_table, t, "avx512-novnni");
-}
-#endif
-
+/* Every ISA table as a CPU with the bare ISA level gets it (simd/kernels.h's lines that need
+ * VNNI, BF16 or SDOT left out), so the maddubs, widening and plain-NEON dots are tested on
+ * machines (and qemu CPUs) that have the newer instructions too. */
+Test(quant_simd, every_isa_without_its_extensions_matches_scalar) {
+    static const struct simd_cpu_flags bare;
+    enum simd_isa isas[SIMD_ISA_COUNT];
+    int n = qt_simd_isas(isas);
 #ifdef ADAKV_BUILD_NEON
-static const struct quant_kernels *get_neon_table(uint32_t type, void *ctx) {
-    return &((const struct quant_kernels *)ctx)[type];
-}
-
-/* The NEON table as a core without SDOT (ARMv8.0, e.g. Cortex-A53/A72) gets it, so the
- * widening-multiply dots are tested where the CPU (or qemu's default CPU) has dotprod too. */
-Test(quant_simd, neon_without_dotprod_matches_scalar) {
     cr_assert(simd_isa_available(SIMD_ISA_NEON), "NEON build on a CPU without ASIMD");
-    static struct quant_kernels t[QUANT_TYPE_TABLE_SIZE];
-    quant_fill_scalar(t);
-    quant_fill_neon(t, false);
-    check_table_vs_scalar(get_neon_table, t, "neon-nodotprod");
-}
 #endif
+    for (int i = 0; i < n; i++) {
+        static struct quant_kernels t[QUANT_TYPE_TABLE_SIZE];
+        memset(t, 0, sizeof t);
+        quant_kernels_build(t, isas[i], &bare);
+        char name[32];
+        snprintf(name, sizeof name, "%s-base", simd_isa_name(isas[i]));
+        check_table_vs_scalar(get_table, t, name);
+    }
+}
 
 /* The blocked kernels (rows x tokens, and the one-token GEMV they switch to) against the scalar
  * vec_dot of the same weights and the scalar-quantized activations: same per-block integer sums

@@ -29,7 +29,7 @@
  * sequence with the full cache, so the full press still reproduces it bit for bit, and
  * tests/test_fidelity.c checks that both paths keep the same rows and give the same KL.
  *
- * Usage: adakv-fidelity -m model.gguf -f text.txt [options]   (see usage() below) */
+ * Usage: adakv-fidelity -m model.gguf -f text.txt [options]   (see usage() in fidelity-opts.c) */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -38,37 +38,11 @@
 #include <time.h>
 
 #include "adakv-ext.h"
-#include "flag.h"
+#include "fidelity-opts.h"
 #include "kv-cache.h"
 #include "tokenizer.h"
 
 #define MAX_TEXT_BYTES (64u << 20) /* refuse absurd inputs before reading them */
-#define MAX_LIST       64          /* presses or budgets per run */
-
-enum fid_mode { FID_AGNOSTIC, FID_AWARE };
-
-struct fid_opts {
-    const char *model, *file, *csv, *kl_out;
-    int prefix;       /* context tokens; 0 = text length - continuation */
-    int continuation; /* teacher-forced tokens after the context */
-    char *press_list, *budget_list;
-    const char *press_names[MAX_LIST];
-    int n_press;
-    int budgets[MAX_LIST];
-    int n_budget;
-    enum adakv_kv_type kv_type, ref_kv_type;
-    bool plain, ref_plain; /* plain C kernels (ctx param `reference`) for pairs / reference */
-    enum adakv_prefill_gemm
-        gemm; /* --prefill-gemm: how the context and continuation batches multiply */
-    enum fid_mode mode;
-    int window;    /* press observation window (queries kept for scoring) */
-    bool no_reuse; /* a full prefill per pair instead of one shared prefill */
-    int n_threads;
-    /* --press-opt NAME=VALUE, applied to every press (adakv_press_set's names: the table of press
-     * options, src/press/press-options.c) */
-    const char *opt_name[MAX_LIST], *opt_value[MAX_LIST];
-    int n_press_opt;
-};
 
 /* What one run (reference or pair) leaves behind. */
 struct fid_run {
@@ -89,203 +63,6 @@ static double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static void usage(FILE *out) {
-    fprintf(out,
-            "usage: adakv-fidelity -m model.gguf -f text.txt [options]\n"
-            "  compresses the first --prefix tokens of the text with each press and budget,\n"
-            "  teacher-forces the next --continuation tokens, and compares every continuation\n"
-            "  position's distribution with the full cache's: mean KL(full || press), top-1\n"
-            "  agreement, kept KV rows and bytes, prefill and continuation times\n"
-            "  --prefix N         context tokens to compress (default: text - continuation)\n"
-            "  --continuation M   teacher-forced tokens scored after it (default 500)\n"
-            "  --press LIST       comma-separated presses (default full,snapkv,ada-snapkv); any\n"
-            "                     name adakv-run --press takes\n"
-            "  --kv-budget LIST   comma-separated rows kept per KV head, window included\n"
-            "                     (default 64,128,256,512,1024; full runs once, budget ignored)\n"
-            "  --kv-type T        int8 (default), f16 or f32\n"
-            "  --ref-kv-type T    KV type of the full-cache reference (default: --kv-type)\n"
-            "  --kernels K        fast (default) or plain: plain C kernels and the exact f32\n"
-            "                     matmul (slow; separates KV storage error from kernel error)\n"
-            "  --ref-kernels K    kernels of the reference (default: --kernels)\n"
-            "  --prefill-gemm G   auto (default), quant, f32 or bf16 (adakv-run --help); f32\n"
-            "                     keeps activations unquantized, so a fast run also isolates\n"
-            "                     KV storage error (context and continuation are batches)\n"
-            "  --mode M           agnostic (default) or aware (see the source's header)\n"
-            "  --window N         press observation window (default 32)\n"
-            "  --press-opt K=V    set press option K for every press, as adakv-run's --K V\n"
-            "                     (its --help lists them, e.g. alpha=0.5; ada=on|off|kvpress;\n"
-            "                     seed=N for the random press); repeatable\n"
-            "  --no-reuse         a full prefill per pair (slow; the default prefills the\n"
-            "                     context once and compresses copies of its cache)\n"
-            "  -t, --threads N    threads (default: all cores)\n"
-            "  --csv FILE         also write one CSV row per pair to FILE\n"
-            "  --kl-out FILE      and every scored position's KL and top-1 agreement to FILE\n");
-}
-
-/* ==== flags ==== */
-
-/* The library's parser (the names and aliases adakv-run takes), and a missing value. */
-static int parse_kv_type(const char *flag, const char *s, enum adakv_kv_type *out,
-                         struct adakv_err *e) {
-    return s ? adakv_kv_type_parse(flag, s, out, e) : err_set(e, "%s: missing value", flag);
-}
-
-static int parse_kernels(const char *flag, const char *s, bool *plain, struct adakv_err *e) {
-    if (s && !strcmp(s, "fast"))
-        *plain = false;
-    else if (s && !strcmp(s, "plain"))
-        *plain = true;
-    else
-        return err_set(e, "%s: expected fast or plain, got '%s'", flag, s ? s : "");
-    return 0;
-}
-
-static const char *kv_type_name(enum adakv_kv_type t) {
-    return t == ADAKV_KV_INT8 ? "int8" : t == ADAKV_KV_F16 ? "f16" : "f32";
-}
-
-/* Splits `list` in place at commas; empty items are an error. */
-static int split_list(const char *flag, char *list, const char **items, int *n,
-                      struct adakv_err *e) {
-    *n = 0;
-    for (char *p = list;; p++) {
-        char *comma = strchr(p, ',');
-        if (comma)
-            *comma = '\0';
-        if (!*p)
-            return err_set(e, "%s: empty item in the list", flag);
-        if (*n == MAX_LIST)
-            return err_set(e, "%s: more than %d items", flag, MAX_LIST);
-        items[(*n)++] = p;
-        if (!comma)
-            return 0;
-        p = comma;
-    }
-}
-
-/* Sets every --press-opt on p. */
-static int apply_press_opts(const struct fid_opts *o, struct adakv_press *p, struct adakv_err *e) {
-    for (int i = 0; i < o->n_press_opt; i++)
-        if (adakv_press_set(p, o->opt_name[i], o->opt_value[i], e))
-            return -1;
-    return 0;
-}
-
-/* A press name and the options must be ones adakv_press_set accepts; checked before the long
- * reference run. */
-static int check_press_name(const struct fid_opts *o, const char *name, struct adakv_err *e) {
-    struct adakv_press *p = adakv_press_new();
-    if (!p)
-        return err_set(e, "out of memory");
-    int rc = adakv_press_set(p, "press", name, e) || apply_press_opts(o, p, e);
-    adakv_press_free(p);
-    return rc;
-}
-
-static int parse_flags(int argc, char **argv, struct fid_opts *o, struct adakv_err *e) {
-    static char default_presses[] = "full,snapkv,ada-snapkv";
-    static char default_budgets[] = "64,128,256,512,1024";
-    bool ref_type_set = false, ref_kernels_set = false;
-    *o = (struct fid_opts){.continuation = 500, .window = 32};
-    o->press_list = default_presses;
-    o->budget_list = default_budgets;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = 0;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            exit(0);
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            o->model = v;
-        } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
-            o->file = v;
-        } else if (!strcmp(a, "--csv")) {
-            o->csv = v;
-        } else if (!strcmp(a, "--kl-out")) {
-            o->kl_out = v;
-        } else if (!strcmp(a, "--prefix")) {
-            rc = flag_parse_int(a, v, 1, 1 << 20, &o->prefix, e);
-        } else if (!strcmp(a, "--continuation")) {
-            rc = flag_parse_int(a, v, 1, 1 << 20, &o->continuation, e);
-        } else if (!strcmp(a, "--window")) {
-            rc = flag_parse_int(a, v, 1, 1 << 20, &o->window, e);
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            rc = flag_parse_int(a, v, 0, 1024, &o->n_threads, e);
-        } else if (!strcmp(a, "--press-opt")) {
-            if (v && (!strchr(v, '=') || v[0] == '='))
-                rc = err_set(e, "--press-opt: expected NAME=VALUE, got '%s'", v);
-            else if (v && o->n_press_opt == MAX_LIST)
-                rc = err_set(e, "--press-opt: more than %d options", MAX_LIST);
-            else if (v) { /* split in place: argv strings are the program's to modify */
-                char *eq = strchr(argv[i + 1], '=');
-                *eq = '\0';
-                o->opt_name[o->n_press_opt] = argv[i + 1];
-                o->opt_value[o->n_press_opt++] = eq + 1;
-            }
-        } else if (!strcmp(a, "--press")) {
-            o->press_list = (char *)v;
-        } else if (!strcmp(a, "--kv-budget")) {
-            o->budget_list = (char *)v;
-        } else if (!strcmp(a, "--kv-type")) {
-            rc = parse_kv_type(a, v, &o->kv_type, e);
-        } else if (!strcmp(a, "--ref-kv-type")) {
-            rc = parse_kv_type(a, v, &o->ref_kv_type, e);
-            ref_type_set = true;
-        } else if (!strcmp(a, "--no-reuse")) {
-            o->no_reuse = true;
-            continue;
-        } else if (!strcmp(a, "--kernels")) {
-            rc = parse_kernels(a, v, &o->plain, e);
-        } else if (!strcmp(a, "--prefill-gemm")) {
-            rc = v ? adakv_prefill_gemm_parse(a, v, &o->gemm, e)
-                   : err_set(e, "%s: missing value", a);
-        } else if (!strcmp(a, "--ref-kernels")) {
-            rc = parse_kernels(a, v, &o->ref_plain, e);
-            ref_kernels_set = true;
-        } else if (!strcmp(a, "--mode")) {
-            if (v && !strcmp(v, "agnostic"))
-                o->mode = FID_AGNOSTIC;
-            else if (v && !strcmp(v, "aware"))
-                o->mode = FID_AWARE;
-            else
-                rc = err_set(e, "--mode: expected agnostic or aware, got '%s'", v ? v : "");
-        } else {
-            return err_set(e, "unknown flag '%s' (see --help)", a);
-        }
-        if (rc)
-            return -1;
-        if (!v)
-            return err_set(e, "%s: missing value", a);
-        i++;
-    }
-    if (!o->model)
-        return err_set(e, "no model: give -m model.gguf");
-    if (!o->file)
-        return err_set(e, "no text: give -f text.txt");
-    if (!ref_type_set)
-        o->ref_kv_type = o->kv_type;
-    if (!ref_kernels_set)
-        o->ref_plain = o->plain;
-    /* the shared prefill hands every press the context uncompressed, then prefills one window:
-     * a chunked prefill (adakv.h, prefill-chunk) only happens in a prefill from scratch */
-    for (int i = 0; i < o->n_press_opt && !o->no_reuse; i++)
-        if (!strcmp(o->opt_name[i], "prefill-chunk"))
-            return err_set(e, "--press-opt prefill-chunk: needs --no-reuse (a shared prefill "
-                              "would compress the context in one piece)");
-    if (split_list("--press", o->press_list, o->press_names, &o->n_press, e))
-        return -1;
-    for (int i = 0; i < o->n_press; i++)
-        if (check_press_name(o, o->press_names[i], e))
-            return -1;
-    const char *items[MAX_LIST];
-    if (split_list("--kv-budget", o->budget_list, items, &o->n_budget, e))
-        return -1;
-    for (int i = 0; i < o->n_budget; i++)
-        if (flag_parse_int("--kv-budget", items[i], 1, 1 << 24, &o->budgets[i], e))
-            return -1;
-    return 0;
 }
 
 /* ==== input ==== */
@@ -550,7 +327,7 @@ static void report_row(const struct fid_report *r, const struct fid_opts *o, con
         fprintf(r->csv,
                 "%s,%s,%s,%s,%s,%s,%s,%d,%d,%d,%zu,%.2f,%zu,%.9g,%.3g,%.9g,%.6f,%.6f,%.6f,%.3f,"
                 "%.3f\n",
-                press, b, kv_type_name(o->kv_type), kv_type_name(o->ref_kv_type),
+                press, b, fid_kv_type_name(o->kv_type), fid_kv_type_name(o->ref_kv_type),
                 o->plain ? "plain" : "fast", o->ref_plain ? "plain" : "fast",
                 o->mode == FID_AWARE ? "aware" : "agnostic", o->prefix, o->continuation, s->n_pos,
                 run->kv_rows, per_head, run->kv_bytes, s->kl_mean, s->kl_se, s->kl_max, s->top1,
@@ -653,7 +430,7 @@ static struct adakv_press *make_press(const struct fid_opts *o, const char *name
     }
     snprintf(buf, sizeof buf, "%d", o->window);
     int rc = adakv_press_set(p, "press", name, e) || adakv_press_set(p, "window", buf, e) ||
-             apply_press_opts(o, p, e);
+             fid_apply_press_opts(o, p, e);
     if (!rc && budget) {
         snprintf(buf, sizeof buf, "%d", budget);
         rc = adakv_press_set(p, "kv-budget", buf, e);
@@ -720,11 +497,11 @@ static int study(struct fid_state *s, struct adakv_err *e) {
     printf("model %s (%s), text %s: %zu tokens; prefix %d, continuation %d, %d scored positions, "
            "%s mode, KV %s%s vs reference %s%s, window %d\n",
            o->model, s->info.name, o->file, s->n_tokens, o->prefix, o->continuation, n_scored(o),
-           o->mode == FID_AWARE ? "aware" : "agnostic", kv_type_name(o->kv_type),
-           o->plain ? " (plain kernels)" : "", kv_type_name(o->ref_kv_type),
+           o->mode == FID_AWARE ? "aware" : "agnostic", fid_kv_type_name(o->kv_type),
+           o->plain ? " (plain kernels)" : "", fid_kv_type_name(o->ref_kv_type),
            o->ref_plain ? " (plain kernels)" : "", o->window);
     fprintf(stderr, "adakv-fidelity: reference (full %s cache) ...\n",
-            kv_type_name(o->ref_kv_type));
+            fid_kv_type_name(o->ref_kv_type));
     struct fid_run ref_run;
     double t_shared = 0.0;
     if (reference(s, &ref_run, &t_shared, e))
@@ -757,7 +534,7 @@ static int study(struct fid_state *s, struct adakv_err *e) {
 int main(int argc, char **argv) {
     struct fid_state s = {0};
     struct adakv_err e = {{0}};
-    int rc = parse_flags(argc, argv, &s.o, &e);
+    int rc = fid_opts_parse(argc, argv, &s.o, &e);
     if (!rc)
         rc = prepare(&s, &e);
     if (!rc)

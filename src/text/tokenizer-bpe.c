@@ -70,6 +70,40 @@ static void emit(struct cut *c, size_t pos) {
 #define N_  UNICODE_NUMBER
 #define WS_ UNICODE_WHITESPACE
 
+static uint32_t ascii_lower(uint32_t c) {
+    return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+/* Length of the contraction 's 't 're 've 'm 'll 'd at pos, 0 when there is none; fold matches
+ * its letters in either case (Llama 3's (?i:...)). */
+static size_t contraction_len(const uint32_t *C, size_t pos, size_t end, bool fold) {
+    if (C[pos] != '\'' || pos + 1 >= end)
+        return 0;
+    const uint32_t c1 = fold ? ascii_lower(C[pos + 1]) : C[pos + 1];
+    if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd')
+        return 2;
+    if (pos + 2 < end) {
+        const uint32_t c2 = fold ? ascii_lower(C[pos + 2]) : C[pos + 2];
+        if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l'))
+            return 3;
+    }
+    return 0;
+}
+
+/* The whitespace alternatives that end both patterns, over the nws whitespace code points at
+ * pos: \s+(?!\S) leaves the last space to the word that follows, \s+ takes a run at the end of
+ * the piece, and with no whitespace the code point stands alone. Returns the new position. */
+static size_t emit_spaces(struct cut *c, size_t pos, size_t nws, size_t end) {
+    if (nws > 1 && pos + nws < end)
+        pos += nws - 1;
+    else if (nws > 0)
+        pos += nws;
+    else
+        pos++;
+    emit(c, pos);
+    return pos;
+}
+
 /* ---------------------------------------------------------------- GPT-2 pattern
  * 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */
 static void split_gpt2(struct bpe_work *w, size_t ini, size_t end, struct lens *out) {
@@ -81,20 +115,10 @@ static void split_gpt2(struct bpe_work *w, size_t ini, size_t end, struct lens *
     while (pos < end) {
         uint32_t cp = C[pos];
         uint16_t f = F[pos];
-        if (cp == '\'' && pos + 1 < end) {
-            uint32_t c1 = C[pos + 1];
-            if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') {
-                emit(&c, pos += 2);
-                continue;
-            }
-            if (pos + 2 < end) {
-                uint32_t c2 = C[pos + 2];
-                if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') ||
-                    (c1 == 'l' && c2 == 'l')) {
-                    emit(&c, pos += 3);
-                    continue;
-                }
-            }
+        const size_t nc = contraction_len(C, pos, end, false);
+        if (nc) {
+            emit(&c, pos += nc);
+            continue;
         }
         uint16_t f2 = cp == ' ' ? FL(pos + 1) : f;
         if (f2 & L_) {
@@ -121,15 +145,7 @@ static void split_gpt2(struct bpe_work *w, size_t ini, size_t end, struct lens *
         size_t nws = 0;
         while (FL(pos + nws) & WS_)
             nws++;
-        if (nws > 1 && pos + nws < end) { /* \s+(?!\S): leave the last space to the word */
-            emit(&c, pos += nws - 1);
-            continue;
-        }
-        if (nws > 0) {
-            emit(&c, pos += nws);
-            continue;
-        }
-        emit(&c, ++pos);
+        pos = emit_spaces(&c, pos, nws, end);
     }
 #undef FL
 }
@@ -139,10 +155,6 @@ static void split_gpt2(struct bpe_work *w, size_t ini, size_t end, struct lens *
  * | ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
  * Case folding only matters for ASCII here: no other code point lowercases to one of the
  * letters s t m d r e v l. */
-static uint32_t ascii_lower(uint32_t c) {
-    return c >= 'A' && c <= 'Z' ? c + 32 : c;
-}
-
 static void split_llama3(struct bpe_work *w, size_t ini, size_t end, size_t max_digits,
                          struct lens *out) {
     const uint32_t *C = w->cpt;
@@ -154,20 +166,10 @@ static void split_llama3(struct bpe_work *w, size_t ini, size_t end, size_t max_
     while (pos < end) {
         uint32_t cp = C[pos];
         uint16_t f = F[pos];
-        if (cp == '\'' && pos + 1 < end) {
-            uint32_t c1 = ascii_lower(C[pos + 1]);
-            if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') {
-                emit(&c, pos += 2);
-                continue;
-            }
-            if (pos + 2 < end) {
-                uint32_t c2 = ascii_lower(C[pos + 2]);
-                if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') ||
-                    (c1 == 'l' && c2 == 'l')) {
-                    emit(&c, pos += 3);
-                    continue;
-                }
-            }
+        const size_t nc = contraction_len(C, pos, end, true);
+        if (nc) {
+            emit(&c, pos += nc);
+            continue;
         }
         if (!(cp == '\r' || cp == '\n' || (f & N_))) {
             if ((f & L_) || (FL(pos + 1) & L_)) {
@@ -212,15 +214,7 @@ static void split_llama3(struct bpe_work *w, size_t ini, size_t end, size_t max_
             emit(&c, pos = last_rn);
             continue;
         }
-        if (nws > 1 && pos + nws < end) {
-            emit(&c, pos += nws - 1);
-            continue;
-        }
-        if (nws > 0) {
-            emit(&c, pos += nws);
-            continue;
-        }
-        emit(&c, ++pos);
+        pos = emit_spaces(&c, pos, nws, end);
     }
 #undef FL
 #undef CP
