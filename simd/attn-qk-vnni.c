@@ -14,6 +14,7 @@
 #include <immintrin.h>
 
 #include "avx512-lanes.h"
+#include "avx512-q16.h"
 
 #include "ops.h"
 
@@ -35,21 +36,8 @@ static inline __attribute__((always_inline)) __m128i reduce4_epi32(__m512i a0, _
 /* Query rows rounded to int16, zero-padded to C * 32 values, and their scales. */
 static void quantize_queries(int16_t *q16, float *qs, const float *q, size_t q_stride, int n_q,
                              int d, int C) {
-    for (int qi = 0; qi < n_q; qi++) {
-        const float *qr = q + qi * q_stride;
-        __m512 mx = _mm512_setzero_ps();
-        for (int i = 0; i < d; i += 16)
-            mx = _mm512_max_ps(mx,
-                               _mm512_abs_ps(_mm512_maskz_loadu_ps(avx512_lanes16(d - i), qr + i)));
-        const float amax = _mm512_reduce_max_ps(mx);
-        const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 32767.0f / amax : 0.0f);
-        int16_t *o = q16 + (size_t)qi * C * 32;
-        for (int i = 0; i < C * 32; i += 16) /* lanes past d load as 0 and store 0 */
-            _mm256_storeu_si256((void *)(o + i),
-                                _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(
-                                    _mm512_maskz_loadu_ps(avx512_lanes16(d - i), qr + i), inv))));
-        qs[qi] = amax / 32767.0f;
-    }
+    for (int qi = 0; qi < n_q; qi++)
+        qs[qi] = avx512_row_to_q16(q16 + (size_t)qi * C * 32, q + qi * q_stride, d, C * 32);
 }
 
 /* Keys j..j+KB-1 against every query row: each key widened once to int16 in registers. */

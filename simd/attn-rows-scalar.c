@@ -9,6 +9,13 @@ static bool key_visible(int32_t kp, int32_t qp, int32_t window) {
     return kp <= qp && (window == 0 || kp > qp - window);
 }
 
+static double score(const float *qr, const int8_t *kr, float k_scale, int d, float mul) {
+    double s = 0.0;
+    for (int i = 0; i < d; i++)
+        s += (double)qr[i] * kr[i];
+    return s * k_scale * mul;
+}
+
 void attn_rows_i8__scalar(float *out, float *lse, const float *q, int n_q, const int32_t *qpos,
                           const int8_t *k, const float *k_scale, const int8_t *v,
                           const float *v_scale, const int32_t *kpos, int n_k, int d, float mul,
@@ -20,10 +27,7 @@ void attn_rows_i8__scalar(float *out, float *lse, const float *q, int n_q, const
         for (int j = 0; j < n_k; j++) {
             if (!key_visible(kpos[j], qpos[r], window))
                 continue;
-            double s = 0.0;
-            for (int i = 0; i < d; i++)
-                s += (double)qr[i] * k[(size_t)j * d + i];
-            s *= (double)k_scale[j] * mul;
+            const double s = score(qr, k + (size_t)j * d, k_scale[j], d, mul);
             m = s > m ? s : m;
         }
         for (int i = 0; i < d; i++)
@@ -36,10 +40,7 @@ void attn_rows_i8__scalar(float *out, float *lse, const float *q, int n_q, const
         for (int j = 0; j < n_k; j++) {
             if (!key_visible(kpos[j], qpos[r], window))
                 continue;
-            double s = 0.0;
-            for (int i = 0; i < d; i++)
-                s += (double)qr[i] * k[(size_t)j * d + i];
-            const double p = exp(s * k_scale[j] * mul - m);
+            const double p = exp(score(qr, k + (size_t)j * d, k_scale[j], d, mul) - m);
             l += p;
             for (int i = 0; i < d; i++)
                 acc[i] += p * v_scale[j] * v[(size_t)j * d + i];

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "avx512-lanes.h"
+#include "avx512-q16.h"
 #include "ops.h"
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
@@ -91,18 +92,7 @@ static void pass_begin(struct rows_pass *ps, const float *q, const int32_t *qpos
             qs[r] = 0.0f;
             continue;
         }
-        const float *qr = q + (size_t)r * d;
-        __m512 mx = _mm512_setzero_ps();
-        for (int i = 0; i < d; i += 16)
-            mx = _mm512_max_ps(mx,
-                               _mm512_abs_ps(_mm512_maskz_loadu_ps(avx512_lanes16(d - i), qr + i)));
-        const float amax = _mm512_reduce_max_ps(mx);
-        const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 32767.0f / amax : 0.0f);
-        for (int i = 0; i < w; i += 16) /* lanes past d load as 0 and store 0 */
-            _mm256_store_si256((void *)(q16[r] + i),
-                               _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(
-                                   _mm512_maskz_loadu_ps(avx512_lanes16(d - i), qr + i), inv))));
-        qs[r] = amax / 32767.0f * mul;
+        qs[r] = avx512_row_to_q16(q16[r], q + (size_t)r * d, d, w) * mul;
     }
     for (int g = 0; g < ng; g++) {
         for (int p0 = 0; p0 < w / 2; p0 += 16) {

@@ -22,17 +22,8 @@
 
 #include "config.h"
 #include "ops.h"
+#include "test-rng.h"
 
-static uint64_t rng_state;
-static void rng_seed(uint64_t s) {
-    rng_state = s * 0x9E3779B97F4A7C15ull + 1;
-}
-static float rng_uniform(void) { /* [-1, 1) */
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 40) * (1.0 / (1ull << 23)) - 1.0);
-}
 static void fill(float *x, int n, float amp) {
     for (int i = 0; i < n; i++)
         x[i] = amp * rng_uniform();
