@@ -23,7 +23,6 @@
 #include "ops.h"
 #include "test-rng.h"
 
-
 enum fill { RANDOM, EXTREME, EQUAL };
 enum sight { CAUSAL, WINDOW, NONE_FOR_SOME };
 
