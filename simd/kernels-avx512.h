@@ -17,6 +17,7 @@
     K(ops, attn_av_i8, attn_av_i8__avx512, base)                                                   \
     K(ops, attn_av_f16, attn_av_f16__avx512, base)                                                 \
     K(ops, attn_av_f32, attn_av_f32__avx512, base)                                                 \
+    K(ops, hadamard, hadamard__avx512, base)                                                       \
     K(ops, attn_qk_i8, attn_qk_i8__avx512vnni, avx512_vnni)                                        \
     K(ops, attn_av_i8, attn_av_i8__avx512vnni, avx512_vnni)                                        \
     K(ops, attn_rows_i8, attn_rows_i8__avx512vnni, avx512_vnni)                                    \

@@ -18,6 +18,7 @@
     K(ops, attn_av_i8, attn_av_i8__scalar, base)                                                   \
     K(ops, attn_av_f16, attn_av_f16__scalar, base)                                                 \
     K(ops, attn_av_f32, attn_av_f32__scalar, base)                                                 \
+    K(ops, hadamard, hadamard__scalar, base)                                                       \
     /* the blocked press GEMMs share the attention scores' contract and reference */               \
     K(press, qk_i8, attn_qk_i8__scalar, base)                                                      \
     K(press, qk_f16, attn_qk_f16__scalar, base)                                                    \

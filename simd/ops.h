@@ -89,6 +89,11 @@ typedef void (*op_attn_rows_i8_fn)(float *out, float *lse, const float *q, int n
                                    const int8_t *v, const float *v_scale, const int32_t *kpos,
                                    int n_k, int d, float mul, int32_t window);
 
+/* x[0..n) <- H x in place, H block-diagonal with blocks of `block` (a power of two dividing n),
+ * each the Walsh-Hadamard matrix scaled by 1/sqrt(block) (key-rotation.h says why). The spans'
+ * butterflies run in the order 1, 2, 4, ...: every ISA gives the reference's bits. */
+typedef void (*op_hadamard_fn)(float *x, int n, int block);
+
 struct simd_ops {
     const char *isa; /* "scalar", "avx2", "avx512", "neon" (+ "-base"): for logs and tests */
     op_rmsnorm_fn rmsnorm;
@@ -106,6 +111,7 @@ struct simd_ops {
     op_attn_av_f16_fn attn_av_f16;
     op_attn_av_f32_fn attn_av_f32;
     op_attn_rows_i8_fn attn_rows_i8; /* optional (see above) */
+    op_hadamard_fn hadamard;
 };
 
 /* The reference table (always complete). */

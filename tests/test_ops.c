@@ -10,6 +10,7 @@
  *   exp_sum/softmax/swiglu  4e-7 .. 2e-6 relative (sleef expf is 1 ulp, libm expf 0.5 ulp);
  *   geglu          4e-6 relative plus 2e-7 |gate * up| absolute (both tanhf 1 ulp; for very
  *                  negative gates 1 + tanh cancels, leaving an absolute error of ulp(1) / 2);
+ *   hadamard       bit-exact (the same butterflies in the same order, ops.h);
  *   attn qk/av     1e-5 of the sum of |terms| (f32 FMA chains vs double accumulation), plus for
  *                  the int8 kernels that multiply in int16 (AVX-512 VNNI, AVX2) the int16
  *                  rounding of queries and weights (below).
@@ -67,6 +68,7 @@ Test(ops, tables_are_complete) {
                   t[i]->swiglu && t[i]->geglu);
         cr_assert(t[i]->quant_row_i8 && t[i]->attn_qk_i8 && t[i]->attn_qk_f16 && t[i]->attn_qk_f32);
         cr_assert(t[i]->attn_av_i8 && t[i]->attn_av_f16 && t[i]->attn_av_f32);
+        cr_assert(t[i]->hadamard);
     }
     cr_assert_str_eq(simd_ops_scalar()->isa, "scalar");
 #if defined(__x86_64__) && defined(ADAKV_BUILD_AVX2)
@@ -274,6 +276,46 @@ Test(ops, geglu) {
             free_f(g), free_f(g0), free_f(u), free_f(a), free_f(b);
         }
     }
+}
+
+/* Every head size's rotation (blocks 1-256, rows of one to several blocks, the vector kernels'
+ * tail path below 16), random values and extremes (huge, tiny, zeros, infinities): the same bits
+ * as the reference. */
+Test(ops, hadamard_bit_exact) {
+    const int rows[] = {1, 2, 7, 8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 160, 192, 256, 512};
+    float *a = alloc_f(512), *b = alloc_f(512);
+    FOR_EACH_ISA(ops) {
+        for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
+            const int n = rows[r], block = n & -n;
+            for (int trial = 0; trial < 4; trial++) {
+                fill(a, n, trial == 1 ? 3e37f : trial == 2 ? 1e-38f : 10.0f);
+                if (trial == 3)
+                    for (int i = 0; i < n; i += 3)
+                        a[i] = i % 2 ? 0.0f : -0.0f;
+                if (trial == 1 && n > 4)
+                    a[n / 2] = INFINITY, a[n - 1] = -INFINITY;
+                memcpy(b, a, (size_t)n * sizeof *a);
+                simd_ops_scalar()->hadamard(a, n, block);
+                ops->hadamard(b, n, block);
+                for (int i = 0; i < n; i++)
+                    cr_assert(memcmp(&a[i], &b[i], sizeof a[i]) == 0 ||
+                                  (isnan(a[i]) && isnan(b[i])),
+                              "%s hadamard n=%d block %d trial %d: [%d] %.9g want %.9g", ops->isa,
+                              n, block, trial, i, (double)b[i], (double)a[i]);
+            }
+            /* a smaller block over the same row (head sizes like 80 = 5 x 16) */
+            if (block >= 32) {
+                fill(a, n, 1.0f);
+                memcpy(b, a, (size_t)n * sizeof *a);
+                simd_ops_scalar()->hadamard(a, n, 16);
+                ops->hadamard(b, n, 16);
+                cr_assert(memcmp(a, b, (size_t)n * sizeof *a) == 0, "%s hadamard n=%d block 16",
+                          ops->isa, n);
+            }
+        }
+    }
+    free_f(a);
+    free_f(b);
 }
 
 Test(ops, quant_row_i8_bit_exact) {

@@ -1,26 +1,14 @@
 /* Walsh-Hadamard rotation of int8 keys and their queries (key-rotation.h). */
 #include "key-rotation.h"
 
-#include <math.h>
+#include "ops.h"
 
 int key_rotation_block(int head_dim) {
     return head_dim > 0 ? head_dim & -head_dim : 1; /* lowest set bit */
 }
 
 void key_rotate(float *x, int n, int block) {
-    if (block < 2)
-        return;
-    /* Butterflies of span h = 1, 2, 4, ... < block: log2(block) passes over the row. A group of
-     * 2h values never straddles two blocks (block is a multiple of 2h), so one pass over the
-     * whole row serves every block. */
-    for (int h = 1; h < block; h *= 2)
-        for (int b = 0; b < n; b += 2 * h)
-            for (int j = b; j < b + h; j++) {
-                const float a = x[j], c = x[j + h];
-                x[j] = a + c;
-                x[j + h] = a - c;
-            }
-    const float s = 1.0f / sqrtf((float)block);
-    for (int i = 0; i < n; i++)
-        x[i] *= s;
+    /* the best table's kernel whatever table the caller's context runs: every ISA gives the
+     * reference's bits (ops.h), so reference contexts see no difference */
+    simd_ops_best()->hadamard(x, n, block);
 }
