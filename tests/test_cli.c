@@ -349,6 +349,50 @@ Test(cli, empty_question_file) {
     unlink(p);
 }
 
+/* KVzip with --question-aware: the question ends the reconstruction (docs/eval.md), the context
+ * is compressed to the same budget as without it, and the answer is generated. */
+Test(cli, kvzip_question_aware, .timeout = 300) {
+    char *ctx = path_in_build("tests/cli-kvzip-context.txt");
+    char *q = path_in_build("tests/cli-kvzip-question.txt");
+    const char *text = "There is a pass key hidden in this text. The grass is green and the sky is "
+                       "blue. The pass key is 71432. Remember it. The sun is warm. Bees hum in the "
+                       "garden and the river runs to the sea. Birds sing in the morning.";
+    write_file(ctx, text, strlen(text));
+    write_file(q, "What is the pass key?", 21);
+    char kept[2][128];
+    for (int aware = 0; aware < 2; aware++) {
+        struct run r;
+        const char *a[] = {env("ADAKV_MODEL"),
+                           ctx,
+                           "--question",
+                           q,
+                           "--chat",
+                           "--press",
+                           "ada-kvzip",
+                           "--kv-ratio",
+                           "0.5",
+                           "-n",
+                           "4",
+                           aware ? "--question-aware" : "-t",
+                           aware ? "-t" : "1",
+                           aware ? "1" : NULL,
+                           NULL};
+        run_cli(&r, NULL, a);
+        cr_assert_eq(r.status, 0, "aware %d: %s", aware, r.err);
+        cr_assert(strlen(r.out) > 0, "aware %d: no answer", aware);
+        /* "kv cache = int8, K of N rows kept (...)": K of N */
+        const char *k = strstr(r.err, "kv cache = int8, ");
+        cr_assert_not_null(k, "aware %d: no kv line in %s", aware, r.err);
+        k += strlen("kv cache = int8, ");
+        const char *end = strstr(k, " rows kept");
+        cr_assert_not_null(end, "%s", k);
+        snprintf(kept[aware], sizeof kept[aware], "%.*s", (int)(end - k), k);
+    }
+    cr_assert_str_eq(kept[0], kept[1], "the same budget with and without the question");
+    unlink(ctx);
+    unlink(q);
+}
+
 /* ---- limits before allocation, flag parity (issue 13, parts 3 and 6) ---- */
 
 /* Peak RSS of the last child, to show a refusal came before the allocation. */

@@ -394,12 +394,22 @@ static int run_job(struct eval_state *s, const struct eval_case *c, const struct
     adakv_ctx_press_enable(s->ctx, true);
     const int from = adakv_ctx_n_past(s->ctx), n_rest = (int)t->n_ct - from;
     const bool kvzip = j->ratio >= 0 && is_kvzip(o, j->press);
-    if (kvzip && aware)
-        return err_set(e, "--press %s: KVzip is question-agnostic (--mode agnostic)",
-                       o->presses[j->press]);
-    if (kvzip) /* the context, then its reconstruction, which scores it and is dropped */
-        rc = adakv_ctx_prefill_kvzip(s->ctx, t->ct + from, n_rest, t->rt, (int)t->n_rt, e);
     if (kvzip) {
+        /* The context, then its reconstruction, which scores it and is dropped; the question
+         * comes after, on the compressed cache. Question-aware, the reconstruction ends with the
+         * question (and the reply prefix): their queries score the context too, by the
+         * attention they give it (a departure from KVzip, which is question-agnostic, and from
+         * the other presses' aware mode, which compresses the question's rows with the context;
+         * docs/eval.md). */
+        const size_t n_rec = t->n_rt + (aware ? t->n_qt : 0);
+        int32_t *rec = malloc(n_rec * sizeof *rec);
+        if (!rec)
+            return err_set(e, "out of memory");
+        memcpy(rec, t->rt, t->n_rt * sizeof *rec);
+        if (aware)
+            memcpy(rec + t->n_rt, t->qt, t->n_qt * sizeof *rec);
+        rc = adakv_ctx_prefill_kvzip(s->ctx, t->ct + from, n_rest, rec, (int)n_rec, e);
+        free(rec);
         out->kv_rows_full = t->n_ct * per_token;
     } else if (aware) { /* the rest of the context and the question, compressed together */
         int32_t *tail = malloc((n_rest + t->n_qt) * sizeof *tail);
@@ -415,7 +425,7 @@ static int run_job(struct eval_state *s, const struct eval_case *c, const struct
         out->kv_rows_full = t->n_ct * per_token;
     }
     out->kv_rows = adakv_ctx_kv_rows(s->ctx);
-    if (!rc && !aware) {
+    if (!rc && (!aware || kvzip)) {
         adakv_ctx_press_enable(s->ctx, false);
         rc = adakv_eval(s->ctx, t->qt, (int)t->n_qt, s->logits, false, e);
     }

@@ -236,9 +236,10 @@ static int prefill(struct run *r, const int32_t *toks, size_t n, bool compress,
  * repeat it, then the context again, as prompt_tokenize writes a question and a reply after the
  * same context), which scores and compresses it; the reconstruction's rows are dropped.
  * Without a question, the context's last token is held back and evaluated on top, uncompressed,
- * for the logits generation starts from. */
+ * for the logits generation starts from. With --question-aware the question's tokens (aq, n_aq)
+ * end the reconstruction, so their queries score the context too (docs/eval.md measures it). */
 static int prefill_kvzip(struct run *r, const int32_t *ct, size_t n_ct, bool has_question,
-                         struct adakv_err *e) {
+                         const int32_t *aq, size_t n_aq, struct adakv_err *e) {
     int32_t *rc_tok = NULL, *rq_tok = NULL;
     size_t n_rc = 0, n_rq = 0;
     struct prompt_text pt = {.context = r->context.s,
@@ -253,6 +254,15 @@ static int prefill_kvzip(struct run *r, const int32_t *ct, size_t n_ct, bool has
      * token may merge with the repeat prompt's newline, so rc_tok can end differently from ct,
      * which is what the model has seen. */
     (void)n_rc;
+    if (!rc && n_aq) {
+        int32_t *all = realloc(rq_tok, (n_rq + n_aq) * sizeof *all);
+        rc = all ? 0 : err_set(e, "out of memory");
+        if (all) {
+            rq_tok = all;
+            memcpy(rq_tok + n_rq, aq, n_aq * sizeof *aq);
+            n_rq += n_aq;
+        }
+    }
     const size_t n = has_question ? n_ct : n_ct - 1;
     if (!rc && (long)n < adakv_press_window(r->o.press))
         rc = err_set(e, "--window: %d is longer than the prompt (%zu tokens)",
@@ -350,11 +360,12 @@ static int answer(struct run *r, struct sampler *smp, struct adakv_err *e) {
         if (!rc && i > 0)
             printf("\n");
         const bool kvzip = adakv_press_needs_reconstruction(r->o.press);
-        if (!rc && kvzip && r->o.question_aware)
-            rc = err_set(e, "--press kvzip: KVzip is question-agnostic (drop --question-aware)");
+        if (!rc && kvzip && r->o.question_aware && n_qt == 0)
+            rc = err_set(e, "--question-aware: --press kvzip takes its question from --question");
         if (!rc && kvzip && n_ct < 2)
             rc = err_set(e, "--press kvzip: the context has %zu tokens", n_ct);
-        if (!rc && r->o.question_aware) {
+        const bool kvzip_aware = kvzip && r->o.question_aware;
+        if (!rc && r->o.question_aware && !kvzip) {
             int32_t *all = realloc(ct, (n_ct + n_qt) * sizeof *all);
             rc = all ? 0 : err_set(e, "out of memory");
             if (all) {
@@ -364,9 +375,11 @@ static int answer(struct run *r, struct sampler *smp, struct adakv_err *e) {
                 rc = prefill(r, ct, n_ct + n_qt, true, e);
             }
         } else if (!rc) {
-            if (ctx_past < 0) {
-                rc =
-                    kvzip ? prefill_kvzip(r, ct, n_ct, n_qt > 0, e) : prefill(r, ct, n_ct, true, e);
+            if (ctx_past < 0 || kvzip_aware) { /* aware: compressed again for each question */
+                adakv_ctx_reset(r->ctx);
+                rc = kvzip ? prefill_kvzip(r, ct, n_ct, n_qt > 0, kvzip_aware ? qt : NULL,
+                                           kvzip_aware ? n_qt : 0, e)
+                           : prefill(r, ct, n_ct, true, e);
                 ctx_past = adakv_ctx_n_past(r->ctx);
             } else {
                 rc = adakv_ctx_rewind(r->ctx, ctx_past, e);
