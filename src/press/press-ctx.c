@@ -1,4 +1,4 @@
-/* Binds a press (kv-press.h) to a context as its KV policy (forward.h's struct kv_policy): the
+/* Binds a press (kv-press.h) to a context as its KV policy (kv-policy.h's struct kv_policy): the
  * public adakv_press_* / adakv_ctx_set_press API.
  * The context calls press_layer() once per layer during layer-major prefill; for CriticalKV and
  * for --kv-report this dequantizes the layer's W_O first, so the press sees
@@ -9,9 +9,10 @@
 
 #include "adakv-ext.h"
 #include "error.h"
-#include "forward.h"
+#include "kv-policy.h"
 #include "kv-press.h"
 #include "kv-report.h"
+#include "model.h"
 #include "quant.h"
 #include "rope-angles.h"
 #include "tensor-type.h"
@@ -47,7 +48,8 @@ static void press_policy_free(void *self);
 
 /* The press bound to c, if its KV policy is one. */
 static struct press_binding *binding(const struct adakv_ctx *c) {
-    return c->policy.free == press_policy_free ? c->policy.self : NULL;
+    const struct kv_policy *pol = kv_policy_of(c);
+    return pol->free == press_policy_free ? pol->self : NULL;
 }
 
 struct adakv_press *adakv_press_new(void) {
@@ -243,8 +245,8 @@ static void press_policy_free(void *self) {
     free(b);
 }
 
-/* A compressed prompt batch of n tokens longer than --prefill-chunk runs in pieces
- * (forward.h), each compressed before the next. Every piece evicts to the budget the whole batch
+/* A compressed prompt batch of n tokens longer than --prefill-chunk runs in pieces (kv-policy.h's
+ * prefill_begin), each compressed before the next. Every piece evicts to the budget the whole batch
  * would get at once: with --kv-ratio that is the ratio of the batch's final length (rows before it
  * + n), not of the rows present, which would compound over the pieces. So the cache ends with as
  * many rows as a one-piece prefill keeps and never holds more than that plus one piece. (kvpress's
@@ -282,19 +284,20 @@ int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool r
                         struct adakv_err *e) {
     if (adakv_press_check(p, e))
         return -1;
-    const struct model_hparams *hp = &c->model->hp;
+    const struct kv_policy_host host = kv_policy_host(c);
+    const struct model_hparams *hp = &host.model->hp;
     struct press_binding *b = calloc(1, sizeof *b);
     if (!b)
         return err_set(e, "press: out of memory");
     b->press = *p;
     b->cfg = resolved(p);
-    b->model = c->model;
+    b->model = host.model;
     b->enabled = true;
     b->hook = (struct kv_press_hook){.cfg = &b->cfg,
                                      .n_layer = hp->n_layer,
                                      .n_head = hp->n_head,
                                      .n_embd = hp->n_embd,
-                                     .ops = c->ops};
+                                     .ops = host.ops};
     if (report) {
         if (kv_report_init(&b->report, hp->n_layer, e)) {
             free(b);
@@ -332,7 +335,7 @@ int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool r
                            d->name, il);
         }
     /* the press scores the last `window` queries: the context must keep that many */
-    if (forward_set_window(c, b->cfg.window, e)) {
+    if (kv_policy_set_window(c, b->cfg.window, e)) {
         press_policy_free(b);
         return -1;
     }
@@ -341,23 +344,24 @@ int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool r
             press_policy_free(b);
             return err_set(e, "--kv-max: the full press keeps everything (choose a press)");
         }
-        b->q_lin = malloc((size_t)c->window * hp->n_head * hp->head_dim * sizeof *b->q_lin);
-        int rc = b->q_lin ? forward_record_recent(c, c->window, e)
+        const int window = kv_policy_host(c).window; /* as set above, clamped to n_ctx */
+        b->q_lin = malloc((size_t)window * hp->n_head * hp->head_dim * sizeof *b->q_lin);
+        int rc = b->q_lin ? kv_policy_record_recent(c, window, e)
                           : err_set(e, "press: out of memory for recent queries");
         if (rc) {
             press_policy_free(b);
             return -1;
         }
     }
-    forward_set_policy(c, &(struct kv_policy){
-                              .self = b,
-                              .after_layer = adakv_press_evicts(p) || report ? press_layer : NULL,
-                              .after_token = b->cfg.kv_max > 0 ? press_after_token : NULL,
-                              .prefill_begin = press_prefill_begin,
-                              .prefill_end = press_prefill_end,
-                              .fork = press_policy_fork,
-                              .free = press_policy_free,
-                          });
+    kv_policy_install(c, &(struct kv_policy){
+                             .self = b,
+                             .after_layer = adakv_press_evicts(p) || report ? press_layer : NULL,
+                             .after_token = b->cfg.kv_max > 0 ? press_after_token : NULL,
+                             .prefill_begin = press_prefill_begin,
+                             .prefill_end = press_prefill_end,
+                             .fork = press_policy_fork,
+                             .free = press_policy_free,
+                         });
     return 0;
 }
 
@@ -400,17 +404,18 @@ int adakv_ctx_prefill_kvzip(struct adakv_ctx *c, const int32_t *tokens, int n, c
                             int n_rec, struct adakv_err *e) {
     struct press_binding *b = binding(c);
     if (!b || !b->enabled || !(b->cfg.press->needs & PRESS_NEEDS_RECONSTRUCTION) ||
-        !c->policy.after_layer)
+        !kv_policy_of(c)->after_layer)
         return adakv_eval(c, tokens, n, NULL, false, e);
     if (n < 1 || !tokens || n_rec < 1 || !rec)
         return err_set(e, "kvzip: %d context and %d reconstruction tokens (both must be >= 1)", n,
                        n_rec);
     const int past = adakv_ctx_n_past(c);
-    if ((long)n + n_rec > (long)c->n_ctx - past)
+    const int n_ctx = kv_policy_host(c).n_ctx;
+    if ((long)n + n_rec > (long)n_ctx - past)
         return err_set(e,
                        "kvzip: %d context + %d reconstruction tokens do not fit in the context "
                        "(%d of %d positions used); KVzip needs room for both",
-                       n, n_rec, past, c->n_ctx);
+                       n, n_rec, past, n_ctx);
     int32_t *all = malloc(((size_t)n + n_rec) * sizeof *all);
     if (!all)
         return err_set(e, "kvzip: out of memory");
@@ -419,13 +424,13 @@ int adakv_ctx_prefill_kvzip(struct adakv_ctx *c, const int32_t *tokens, int n, c
     /* one layer-major prefill of context ++ reconstruction: at each layer the hook sees the
      * reconstruction's queries as its window, scores the context rows with them and drops the
      * reconstruction's rows, so the next layer still attends over the full, uncompressed batch */
-    int rc = forward_set_window(c, n_rec, e);
+    int rc = kv_policy_set_window(c, n_rec, e);
     if (!rc) {
         b->kvzip_active = true;
         rc = adakv_eval(c, all, n + n_rec, NULL, false, e);
         b->kvzip_active = false;
         struct adakv_err ignored;
-        if (forward_set_window(c, b->cfg.window, rc ? &ignored : e) && !rc)
+        if (kv_policy_set_window(c, b->cfg.window, rc ? &ignored : e) && !rc)
             rc = -1;
     }
     free(all);
