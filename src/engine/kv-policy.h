@@ -1,7 +1,8 @@
 /* The KV policy: the one interface between a context's forward pass and eviction (issue 15).
  *
  * A context (forward.h) holds one policy and calls its steps: after each layer of a prompt batch,
- * after each decode token, around a prompt batch, when forked, when freed. The policy (a press,
+ * after the whole batch, after each decode token, around a prompt batch, when forked, when
+ * freed. The policy (a press,
  * bound by press-ctx.c; or a tool's own hook, adakv_ctx_set_compress) sees the cache and the
  * query rows the context records for it, and never calls back into an eval.
  *
@@ -45,6 +46,10 @@ struct kv_policy {
     void *self;
     /* at each compression point of a prefill (forward.h's shape of an eval) */
     adakv_compress_layer_fn after_layer;
+    /* after the last layer of a prompt batch of n > 1 tokens (of each piece, in a chunked
+     * prefill), before its logits: a policy that chose to select over every layer at once
+     * (--budget global) evicts here, and the cache held every layer's whole batch until now */
+    int (*after_batch)(void *self, struct kv_cache *kv, struct adakv_err *e);
     /* after each decode step, with the recorded recent queries; *evicted set when rows went (the
      * context then rebalances its threads over the heads) */
     int (*after_token)(void *self, struct kv_cache *kv, const struct recent_queries *recent,

@@ -15,6 +15,8 @@
  *     COMPRESSION POINT: if the context's KV policy (kv-policy.h) has an after_layer step and
  *     n > 1, call it with the layer's cache and query window, so a press can evict before the
  *     next layer runs (peak KV memory = one layer's full cache + the compressed others);
+ *   END OF THE BATCH: if the policy has an after_batch step and n > 1, call it (a selection over
+ *     every layer at once evicts here: until then every layer holds the whole batch);
  *   final rmsnorm and the output head for the rows whose logits are wanted.
  * CHUNKED PREFILL: a policy may ask (prefill_begin) for a long batch to run as consecutive
  * pieces of N tokens, each one eval of the shape above, so each piece's compression points evict

@@ -39,6 +39,7 @@ struct press_binding {
     int given_budget;
     float given_ratio;
     bool kvzip_active; /* inside adakv_ctx_prefill_kvzip: the window is the reconstruction */
+    struct kv_press_deferred *deferred; /* --budget global: scores waiting for the batch's end */
     /* expected attention: [window][n_rot] inverse RoPE of each window query, [n_rot] the RoPE
      * averaged over the future positions, and [eattn_future][n_rot] scratch for it */
     float *rope_undo, *rope_future, *rope_tmp;
@@ -101,6 +102,31 @@ static struct kv_press_config resolved(const struct adakv_press *p) {
     return c;
 }
 
+/* What --budget global cannot run with, one line each naming the flag. */
+static int global_check(const struct kv_press_config *c, struct adakv_err *e) {
+    if (!c->press->evicts)
+        return 0;
+    if (c->alloc == KV_ALLOC_UNIFORM)
+        return err_set(e,
+                       "--budget global: splits Ada-KV head budgets across layers; choose an "
+                       "ada- press or --ada (--press %s has uniform heads)",
+                       c->press->name);
+    if (!c->press->score)
+        return err_set(e, "--budget global: %s keeps rows by position, with no scores to compare",
+                       c->press->name);
+    if (c->press->layer_budget)
+        return err_set(e, "--budget global: %s gives each layer its own budget", c->press->name);
+    /* a piece's selection would hold one piece in every layer, and re-split across layers at
+     * each piece: not what --prefill-chunk promises (one layer's piece at a time) */
+    if (c->prefill_chunk > 0)
+        return err_set(e, "--prefill-chunk: not with --budget global, which selects over every "
+                          "layer once the whole prompt has run");
+    if (c->kv_max > 0)
+        return err_set(e, "--kv-max: not with --budget global (decode-time eviction re-scores one "
+                          "layer at a time)");
+    return 0;
+}
+
 int adakv_press_check(const struct adakv_press *p, struct adakv_err *e) {
     struct kv_press_config c = resolved(p);
     if (kv_press_config_check(&c, e))
@@ -112,6 +138,8 @@ int adakv_press_check(const struct adakv_press *p, struct adakv_err *e) {
     if (c.prefill_chunk > 0 && c.prefill_chunk < c.window)
         return err_set(e, "--prefill-chunk: %d is shorter than the press window (%d tokens)",
                        c.prefill_chunk, c.window);
+    if (c.scope == KV_BUDGET_GLOBAL && global_check(&c, e))
+        return -1;
     if (c.prefill_chunk > 0 && (c.press->needs & PRESS_NEEDS_RECONSTRUCTION))
         return err_set(e,
                        "--prefill-chunk: %s scores while the model repeats the whole context, "
@@ -152,7 +180,8 @@ void adakv_press_describe(const struct adakv_press *p, char *buf, size_t size) {
                      : c.alloc == KV_ALLOC_ADA   ? "Ada-KV heads"
                                                  : "Ada-KV (kvpress) heads");
     if (c.alloc != KV_ALLOC_UNIFORM && n > 0 && (size_t)n < size)
-        n += snprintf(buf + n, size - (size_t)n, ", alpha %.2f", c.alpha);
+        n += snprintf(buf + n, size - (size_t)n, ", alpha %.2f%s", c.alpha,
+                      c.scope == KV_BUDGET_GLOBAL ? ", one budget across layers" : "");
     if (c.kv_max > 0 && n > 0 && (size_t)n < size)
         n += snprintf(buf + n, size - (size_t)n, ", decode cap %d rows/head (chunk %d)", c.kv_max,
                       c.decode_chunk);
@@ -242,7 +271,29 @@ static void press_policy_free(void *self) {
     free(b->rope_undo);
     free(b->rope_future);
     free(b->rope_tmp);
+    kv_press_deferred_free(b->deferred);
     free(b);
+}
+
+/* --budget global, after the batch's last layer: one Ada-KV split over every layer the hook
+ * scored, then each of them compacted (W_O dequantized per layer when the press reads it). */
+static int press_after_batch(void *self, struct kv_cache *kv, struct adakv_err *e) {
+    struct press_binding *b = self;
+    /* the peak of a global selection: every scored layer still holds the whole batch */
+    size_t bytes = kv_cache_bytes(kv);
+    b->peak_bytes = bytes > b->peak_bytes ? bytes : b->peak_bytes;
+    int rc = kv_press_deferred_split(&b->hook, e);
+    for (int il = 0; il < kv->n_layer && rc == 0; il++) {
+        if (!kv_press_deferred_pending(b->deferred, il))
+            continue;
+        if (b->w_o) {
+            dequant_w_o(b->model, il, b->w_o);
+            b->hook.w_o = b->w_o;
+        }
+        rc = kv_press_deferred_compact(&b->hook, kv, il, e);
+    }
+    kv_press_deferred_clear(b->deferred);
+    return rc;
 }
 
 /* A compressed prompt batch of n tokens longer than --prefill-chunk runs in pieces (kv-policy.h's
@@ -254,6 +305,7 @@ static void press_policy_free(void *self) {
  * grows with the prompt; docs/eval.md compares the two.) */
 static int press_prefill_begin(void *self, const struct kv_cache *kv, int n) {
     struct press_binding *b = self;
+    kv_press_deferred_clear(b->deferred); /* what a failed batch left */
     const int chunk = b->cfg.prefill_chunk;
     if (!b->enabled || chunk <= 0 || n <= chunk || !adakv_press_evicts(&b->press))
         return 0;
@@ -306,6 +358,19 @@ int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool r
         b->has_report = true;
         b->hook.report = &b->report;
     }
+    if (b->cfg.scope == KV_BUDGET_GLOBAL && b->cfg.press->evicts) {
+        if (report) {
+            press_policy_free(b);
+            return err_set(e, "--kv-report: not with --budget global (the report is written as "
+                              "each layer is compressed)");
+        }
+        b->deferred = kv_press_deferred_new(hp->n_layer, e);
+        if (!b->deferred) {
+            press_policy_free(b);
+            return -1;
+        }
+        b->hook.deferred = b->deferred;
+    }
     if (report || kv_press_needs_w_o(&b->cfg)) {
         b->w_o = malloc((size_t)hp->n_embd * hp->n_head * hp->head_dim * sizeof *b->w_o);
         if (!b->w_o) {
@@ -356,6 +421,7 @@ int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool r
     kv_policy_install(c, &(struct kv_policy){
                              .self = b,
                              .after_layer = adakv_press_evicts(p) || report ? press_layer : NULL,
+                             .after_batch = b->deferred ? press_after_batch : NULL,
                              .after_token = b->cfg.kv_max > 0 ? press_after_token : NULL,
                              .prefill_begin = press_prefill_begin,
                              .prefill_end = press_prefill_end,
