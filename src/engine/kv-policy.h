@@ -2,9 +2,9 @@
  *
  * A context (forward.h) holds one policy and calls its steps: after each layer of a prompt batch,
  * after the whole batch, after each decode token, around a prompt batch, when forked, when
- * freed. The policy (a press,
- * bound by press-ctx.c; or a tool's own hook, adakv_ctx_set_compress) sees the cache and the
- * query rows the context records for it, and never calls back into an eval.
+ * freed. The policy (a press, bound by press-ctx.c; or a tool's own hook,
+ * adakv_ctx_set_compress) sees the cache and the query rows the context records for it, and
+ * never calls back into an eval.
  *
  * Why a header of its own, in engine/: the context (engine/) owns the policy and calls it, and
  * kv-policy.c is the context's side of the contract (install one, keep the query rows it reads).
