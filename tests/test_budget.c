@@ -154,3 +154,46 @@ Test(budget, pyramid_known_schedule) {
     cr_assert_eq(lb[0], 187);
     cr_assert(lb[31] == 4 || lb[31] == 5, "last layer %d", lb[31]);
 }
+
+/* The split over heads of different mean budgets (--budget global's, over every (layer, head)):
+ * with one mean for all it is the per-layer split exactly, both Ada-KV forms. */
+Test(budget, each_with_one_mean_is_the_layer_split) {
+    for (int trial = 0; trial < 40; trial++) {
+        int n_kv = 1 + trial % 8;
+        int32_t off[9], want[8], got[8], b_each[8];
+        float *s;
+        make_layer(n_kv, off, &s, trial % 2);
+        int b_sel = 1 + (int)(fx_u32() % 350);
+        float alpha = (float)(trial % 5) / 4.0f;
+        for (int g = 0; g < n_kv; g++)
+            b_each[g] = b_sel;
+        struct adakv_err e;
+        cr_assert_eq(kv_budget_ada(s, n_kv, off, b_sel, alpha, want, &e), 0);
+        cr_assert_eq(kv_budget_ada_each(s, n_kv, off, b_each, alpha, got, &e), 0);
+        cr_assert_eq(memcmp(want, got, (size_t)n_kv * sizeof *got), 0, "trial %d", trial);
+        cr_assert_eq(kv_budget_ada_kvpress(s, n_kv, off, b_sel, alpha, want, &e), 0);
+        cr_assert_eq(kv_budget_ada_kvpress_each(s, n_kv, off, b_each, alpha, got, &e), 0);
+        cr_assert_eq(memcmp(want, got, (size_t)n_kv * sizeof *got), 0, "trial %d kvpress", trial);
+        free(s);
+    }
+}
+
+/* Heads of two means (two layers' budgets): the total is sum_g min(b_g, n_g) and head g keeps
+ * at least floor(alpha b_g), whichever head's scores win. */
+Test(budget, each_sums_to_the_total_and_keeps_each_floor) {
+    int32_t off[5] = {0, 100, 200, 260, 320}, b_each[4] = {30, 30, 10, 10}, budget[4];
+    float s[320];
+    for (int i = 0; i < 320; i++) /* the last two heads win every comparison */
+        s[i] = i < 200 ? 0.01f * (float)(fx_u32() % 100) : 2.0f + (float)(fx_u32() % 100);
+    for (int variant = 0; variant < 2; variant++) {
+        struct adakv_err e;
+        int rc = variant ? kv_budget_ada_kvpress_each(s, 4, off, b_each, 0.5f, budget, &e)
+                         : kv_budget_ada_each(s, 4, off, b_each, 0.5f, budget, &e);
+        cr_assert_eq(rc, 0);
+        cr_assert_eq(budget[0] + budget[1] + budget[2] + budget[3], 80, "variant %d", variant);
+        cr_assert(budget[0] >= 15 && budget[1] >= 15, "variant %d: %d %d", variant, budget[0],
+                  budget[1]);
+        cr_assert(budget[2] > 10 && budget[3] > 10, "variant %d: the winning heads got %d %d",
+                  variant, budget[2], budget[3]);
+    }
+}

@@ -1,5 +1,5 @@
-/* The context (forward.h): creation with its memory plan, reset, rewind, the query rows kept
- * for the presses, and the decode head map. */
+/* The context (forward.h): creation with its memory plan, reset, rewind, fork, and the decode
+ * head map (its KV policy: kv-policy.c). */
 #include "forward.h"
 
 #include <omp.h>
@@ -319,31 +319,6 @@ struct kv_cache *adakv_ctx_kv(struct adakv_ctx *c) {
     return &c->kv;
 }
 
-int forward_record_recent(struct adakv_ctx *c, int cap, struct adakv_err *e) {
-    const struct model_hparams *hp = &c->model->hp;
-    const size_t qdim = (size_t)hp->n_head * hp->head_dim;
-    float *q = realloc(c->q_recent, (size_t)hp->n_layer * cap * qdim * sizeof *q);
-    if (!q)
-        return err_set(e, "context: out of memory for %d recent query rows per layer", cap);
-    c->q_recent = q;
-    c->recent_cap = cap;
-    c->recent_total = 0;
-    return 0;
-}
-
-int forward_set_window(struct adakv_ctx *c, int window, struct adakv_err *e) {
-    if (window < 1)
-        return err_set(e, "--window: %d must be >= 1", window);
-    window = window < c->n_ctx ? window : c->n_ctx;
-    const struct model_hparams *hp = &c->model->hp;
-    float *q = realloc(c->q_window, (size_t)window * hp->n_head * hp->head_dim * sizeof *q);
-    if (!q)
-        return err_set(e, "context: out of memory for a %d-row query window", window);
-    c->q_window = q;
-    c->window = window;
-    return 0;
-}
-
 const char *adakv_ctx_placement(const struct adakv_ctx *c) {
     return c->placement;
 }
@@ -356,19 +331,6 @@ void forward_heads_changed(struct adakv_ctx *c) {
         snprintf(c->plan.note, sizeof c->plan.note, "%.120s", e.msg);
         threads_plan_describe(&c->plan, c->placement, sizeof c->placement);
     }
-}
-
-void forward_set_policy(struct adakv_ctx *c, const struct kv_policy *p) {
-    if (c->policy.free)
-        c->policy.free(c->policy.self);
-    if (p)
-        c->policy = *p;
-    else
-        memset(&c->policy, 0, sizeof c->policy);
-}
-
-void adakv_ctx_set_compress(struct adakv_ctx *c, adakv_compress_layer_fn fn, void *user) {
-    forward_set_policy(c, &(struct kv_policy){.self = user, .after_layer = fn});
 }
 
 struct adakv_ctx *adakv_ctx_fork(struct adakv_ctx *src, struct adakv_err *e) {
@@ -388,10 +350,10 @@ struct adakv_ctx *adakv_ctx_fork(struct adakv_ctx *src, struct adakv_err *e) {
         return NULL;
     }
     if (!pol->fork)
-        forward_set_policy(c, pol);
-    if ((pol->fork && pol->fork(pol->self, c, e)) || forward_set_window(c, src->window, e) ||
+        kv_policy_install(c, pol);
+    if ((pol->fork && pol->fork(pol->self, c, e)) || kv_policy_set_window(c, src->window, e) ||
         kv_cache_copy(&c->kv, &src->kv, e) ||
-        (src->q_recent && !c->q_recent && forward_record_recent(c, src->recent_cap, e))) {
+        (src->q_recent && !c->q_recent && kv_policy_record_recent(c, src->recent_cap, e))) {
         adakv_ctx_free(c);
         return NULL;
     }

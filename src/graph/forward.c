@@ -357,6 +357,13 @@ static int eval_once(struct adakv_ctx *c, const int32_t *tokens, int n, float *l
             c->progress(c->progress_user, c->progress_done + il + 1,
                         c->progress_total ? c->progress_total : hp->n_layer);
     }
+    /* END OF THE BATCH: a policy that selects over every layer at once evicts here */
+    if (c->policy.after_batch && n > 1) {
+        const double t0 = omp_get_wtime();
+        if (c->policy.after_batch(c->policy.self, &c->kv, e))
+            return -1;
+        c->press_s += omp_get_wtime() - t0;
+    }
     c->n_past += n;
     c->broken = false;
     c->recent_total += n;

@@ -12,9 +12,11 @@
  *       softmax over key tiles, GQA without repeating K/V) -> O matmul (-> post-norm) ->
  *       residual -> rmsnorm -> SwiGLU or GEGLU MLP (-> post-norm) -> residual;
  *     keep the last `window` post-RoPE query rows of the layer;
- *     COMPRESSION POINT: if the context's KV policy has an after_layer step and n > 1, call it with
- * the layer's cache and query window, so a press can evict before the next layer runs (peak KV
- *     memory = one layer's full cache + the compressed others);
+ *     COMPRESSION POINT: if the context's KV policy (kv-policy.h) has an after_layer step and
+ *     n > 1, call it with the layer's cache and query window, so a press can evict before the
+ *     next layer runs (peak KV memory = one layer's full cache + the compressed others);
+ *   END OF THE BATCH: if the policy has an after_batch step and n > 1, call it (a selection over
+ *     every layer at once evicts here: until then every layer holds the whole batch);
  *   final rmsnorm and the output head for the rows whose logits are wanted.
  * CHUNKED PREFILL: a policy may ask (prefill_begin) for a long batch to run as consecutive
  * pieces of N tokens, each one eval of the shape above, so each piece's compression points evict
@@ -34,6 +36,7 @@
 #include "adakv-ext.h"
 #include "head-map.h"
 #include "kv-cache.h"
+#include "kv-policy.h"
 #include "model.h"
 #include "ops.h"
 
@@ -48,50 +51,6 @@
 /* Distinct RoPE settings (base, position scale) across a model's layers: gemma3 has two. */
 #define FORWARD_MAX_ROPE 4
 
-/* The recent query rows of every layer the context records for its policy (a ring). */
-struct recent_queries {
-    const float *ring; /* [n_layer][cap][qdim] */
-    int cap;
-    long total; /* rows recorded since the last reset or rewind; the newest in slot (total-1)%cap */
-    size_t qdim;
-};
-
-/* Copies layer il's recorded rows, oldest first, into dst; returns how many. */
-static inline int recent_queries_layer(const struct recent_queries *r, int il, float *dst) {
-    const int n = r->total < r->cap ? (int)r->total : r->cap;
-    for (int i = 0; i < n; i++) {
-        const long slot = (r->total - n + i) % r->cap;
-        memcpy(dst + (size_t)i * r->qdim, r->ring + ((size_t)il * r->cap + (size_t)slot) * r->qdim,
-               r->qdim * sizeof *dst);
-    }
-    return n;
-}
-
-/* What a context asks of its KV policy (a press, press-ctx.c; or a tool's own hook), the one way
- * the forward pass reaches eviction: the policy never calls back into an eval. Any step may be
- * NULL. */
-struct kv_policy {
-    void *self;
-    /* at each compression point of a prefill (forward.h's shape of an eval) */
-    adakv_compress_layer_fn after_layer;
-    /* after each decode step, with the recorded recent queries; *evicted set when rows went (the
-     * context then rebalances its threads over the heads) */
-    int (*after_token)(void *self, struct kv_cache *kv, const struct recent_queries *recent,
-                       bool *evicted, struct adakv_err *e);
-    /* before a prompt batch of n > 1 tokens: how many tokens to prefill at a time so that the
-     * cache is compressed after each piece and never holds the whole batch (0 = the batch at
-     * once); when it returns > 0, prefill_end follows the batch, failed or not */
-    int (*prefill_begin)(void *self, const struct kv_cache *kv, int n);
-    void (*prefill_end)(void *self);
-    /* binds a copy of itself to dst, a fork of the context it serves (NULL: cannot be copied
-     * unless it owns nothing, free NULL too) */
-    int (*fork)(void *self, struct adakv_ctx *dst, struct adakv_err *e);
-    void (*free)(void *self);
-};
-
-/* Frees the context's policy and installs p (copied; NULL = none). */
-void forward_set_policy(struct adakv_ctx *c, const struct kv_policy *p);
-
 struct forward_rope {
     float base, freq_scale;
 };
@@ -103,7 +62,7 @@ struct adakv_ctx {
     int n_threads;           /* resolved (>= 1) */
     bool reference;          /* scalar ops + matmul_ref */
     int window;              /* query rows kept per layer */
-    struct kv_policy policy; /* owned (its free); set by forward_set_policy */
+    struct kv_policy policy; /* owned (its free); set by kv_policy_install */
     void (*progress)(void *user, int layers_done, int n_layer);
     void *progress_user;
     /* a chunked prefill's layers done before this piece, and of all its pieces (0: one batch,
@@ -149,14 +108,8 @@ struct adakv_ctx {
     char placement[256]; /* adakv_ctx_placement */
 };
 
-/* Starts recording the last `cap` query rows of every layer (for decode-time eviction). */
-int forward_record_recent(struct adakv_ctx *c, int cap, struct adakv_err *e);
-
 /* Rebuilds the decode head-to-thread map from the current KV lengths and moves each head's
  * pages to its thread's node (after a compression; cheap when nothing moved). */
 void forward_heads_changed(struct adakv_ctx *c);
-
-/* Keeps the last `window` query rows of each layer from now on (clamped to n_ctx). */
-int forward_set_window(struct adakv_ctx *c, int window, struct adakv_err *e);
 
 #endif

@@ -43,15 +43,26 @@ static int count_global_winners(const float *scores, int n_head_kv, const int32_
     return 0;
 }
 
+/* Head g's mean selectable budget: its own (b_each, kv_budget_ada_each) or the layer's b_sel. */
+static int mean_budget(int b_sel, const int32_t *b_each, int g) {
+    return b_each ? b_each[g] : b_sel;
+}
+
 /* The uniform total sum_g min(b_sel, n_g): Ada-KV only moves rows between heads, so alpha = 1
  * (and every other alpha) keeps the same number of rows per layer as uniform SnapKV. */
-static int layer_total(int n_head_kv, const int32_t *off, int b_sel) {
+static int layer_total(int n_head_kv, const int32_t *off, int b_sel, const int32_t *b_each) {
     int total = 0;
     for (int g = 0; g < n_head_kv; g++) {
-        int n = off[g + 1] - off[g];
-        total += b_sel < n ? b_sel : n;
+        int n = off[g + 1] - off[g], b = mean_budget(b_sel, b_each, g);
+        total += b < n ? b : n;
     }
     return total;
+}
+
+/* Ada-KV's uniform floor for a head of mean budget b: floor(alpha b), in float as the flag reads.
+ */
+static double floor_rows(float alpha, int b) {
+    return floorf(alpha * (float)b);
 }
 
 /* Rows head g may keep at most: its candidates, and the cap. */
@@ -60,10 +71,12 @@ static int head_limit(const int32_t *off, int g, int cap) {
     return n < cap ? n : cap;
 }
 
-/* kv_budget_ada with every head also capped at `cap` (>= b_sel); INT_MAX = no cap. */
-static int ada_budget(const float *scores, int n_head_kv, const int32_t *off, int b_sel, int cap,
-                      float alpha, int32_t *budget, struct adakv_err *e) {
-    const int total = layer_total(n_head_kv, off, b_sel);
+/* kv_budget_ada with every head also capped at `cap` (>= b_sel); INT_MAX = no cap. b_each: the
+ * heads' own mean budgets (kv_budget_ada_each), or NULL for b_sel each. */
+static int ada_budget(const float *scores, int n_head_kv, const int32_t *off, int b_sel,
+                      const int32_t *b_each, int cap, float alpha, int32_t *budget,
+                      struct adakv_err *e) {
+    const int total = layer_total(n_head_kv, off, b_sel, b_each);
     int32_t *count = malloc((size_t)n_head_kv * sizeof *count);
     double *frac = malloc((size_t)n_head_kv * sizeof *frac);
     if (!count || !frac) {
@@ -76,10 +89,9 @@ static int ada_budget(const float *scores, int n_head_kv, const int32_t *off, in
         free(frac);
         return -1;
     }
-    const double floor_rows = floorf(alpha * (float)b_sel); /* in float, as the flag reads */
     int given = 0;
     for (int g = 0; g < n_head_kv; g++) {
-        double want = (1.0 - alpha) * count[g] + floor_rows;
+        double want = (1.0 - alpha) * count[g] + floor_rows(alpha, mean_budget(b_sel, b_each, g));
         int n = head_limit(off, g, cap);
         budget[g] = (int32_t)floor(want);
         frac[g] = want - budget[g];
@@ -94,7 +106,8 @@ static int ada_budget(const float *scores, int n_head_kv, const int32_t *off, in
     while (given > total) {
         int worst = -1, worst_extra = 0;
         for (int g = 0; g < n_head_kv; g++) {
-            int n = head_limit(off, g, cap), fl = floor_rows < n ? (int)floor_rows : n;
+            const double f = floor_rows(alpha, mean_budget(b_sel, b_each, g));
+            int n = head_limit(off, g, cap), fl = f < n ? (int)f : n;
             if (budget[g] - fl > worst_extra || (worst >= 0 && budget[g] - fl == worst_extra)) {
                 worst = g;
                 worst_extra = budget[g] - fl;
@@ -132,20 +145,26 @@ static int ada_budget(const float *scores, int n_head_kv, const int32_t *off, in
 
 int kv_budget_ada(const float *scores, int n_head_kv, const int32_t *off, int b_sel, float alpha,
                   int32_t *budget, struct adakv_err *e) {
-    return ada_budget(scores, n_head_kv, off, b_sel, INT_MAX, alpha, budget, e);
+    return ada_budget(scores, n_head_kv, off, b_sel, NULL, INT_MAX, alpha, budget, e);
+}
+
+int kv_budget_ada_each(const float *scores, int n_head, const int32_t *off, const int32_t *b_sel,
+                       float alpha, int32_t *budget, struct adakv_err *e) {
+    return ada_budget(scores, n_head, off, 0, b_sel, INT_MAX, alpha, budget, e);
 }
 
 int kv_budget_ada_capped(const float *scores, int n_head_kv, const int32_t *off, int b_sel, int cap,
                          float alpha, int32_t *budget, struct adakv_err *e) {
     if (cap < b_sel)
         return err_set(e, "kv-budget: head cap %d is below the mean budget %d", cap, b_sel);
-    return ada_budget(scores, n_head_kv, off, b_sel, cap, alpha, budget, e);
+    return ada_budget(scores, n_head_kv, off, b_sel, NULL, cap, alpha, budget, e);
 }
 
-int kv_budget_ada_kvpress(const float *scores, int n_head_kv, const int32_t *off, int b_sel,
-                          float alpha, int32_t *budget, struct adakv_err *e) {
-    const int total = layer_total(n_head_kv, off, b_sel);
-    const int n_safe = (int)floorf(alpha * (float)b_sel);
+/* kv_budget_ada_kvpress with the heads' own mean budgets b_each, or b_sel each (NULL). */
+static int ada_kvpress_budget(const float *scores, int n_head_kv, const int32_t *off, int b_sel,
+                              const int32_t *b_each, float alpha, int32_t *budget,
+                              struct adakv_err *e) {
+    const int total = layer_total(n_head_kv, off, b_sel, b_each);
     size_t n = (size_t)off[n_head_kv];
     float *forced = malloc((n ? n : 1) * sizeof *forced);
     uint32_t *scratch = malloc((n ? n : 1) * sizeof *scratch);
@@ -158,17 +177,29 @@ int kv_budget_ada_kvpress(const float *scores, int n_head_kv, const int32_t *off
     }
     memcpy(forced, scores, n * sizeof *forced);
     for (int g = 0; g < n_head_kv; g++) {
+        const int n_safe = (int)floor_rows(alpha, mean_budget(b_sel, b_each, g));
         int n_g = off[g + 1] - off[g], safe = n_safe < n_g ? n_safe : n_g;
         topk_select(scores + off[g], (size_t)n_g, (size_t)safe, scratch, idx);
         for (int i = 0; i < safe; i++)
             forced[off[g] + idx[i]] = INFINITY;
     }
-    /* At most n_head_kv * n_safe <= total entries are +inf, so all of them win. */
+    /* At most sum_g n_safe_g <= total entries are +inf, so all of them win. */
     int rc = count_global_winners(forced, n_head_kv, off, total, budget, e);
     free(forced);
     free(scratch);
     free(idx);
     return rc;
+}
+
+int kv_budget_ada_kvpress(const float *scores, int n_head_kv, const int32_t *off, int b_sel,
+                          float alpha, int32_t *budget, struct adakv_err *e) {
+    return ada_kvpress_budget(scores, n_head_kv, off, b_sel, NULL, alpha, budget, e);
+}
+
+int kv_budget_ada_kvpress_each(const float *scores, int n_head, const int32_t *off,
+                               const int32_t *b_sel, float alpha, int32_t *budget,
+                               struct adakv_err *e) {
+    return ada_kvpress_budget(scores, n_head, off, 0, b_sel, alpha, budget, e);
 }
 
 void kv_budget_pyramid(int n_layer, int b_sel, int n_avail, float beta, int32_t *layer_b) {

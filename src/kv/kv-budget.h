@@ -39,6 +39,17 @@ int kv_budget_ada_capped(const float *scores, int n_head_kv, const int32_t *off,
 int kv_budget_ada_kvpress(const float *scores, int n_head_kv, const int32_t *off, int b_sel,
                           float alpha, int32_t *budget, struct adakv_err *e);
 
+/* kv_budget_ada and kv_budget_ada_kvpress over heads of different mean budgets: head g's own
+ * b_sel[g] sets its floor floor(alpha b_sel[g]) and its part min(b_sel[g], n_g) of the total.
+ * With every b_sel[g] equal they are kv_budget_ada and kv_budget_ada_kvpress. --budget global
+ * runs them over every (layer, KV head) of the model at once (kv-press.c), each layer's heads
+ * with that layer's mean budget. */
+int kv_budget_ada_each(const float *scores, int n_head, const int32_t *off, const int32_t *b_sel,
+                       float alpha, int32_t *budget, struct adakv_err *e);
+int kv_budget_ada_kvpress_each(const float *scores, int n_head, const int32_t *off,
+                               const int32_t *b_sel, float alpha, int32_t *budget,
+                               struct adakv_err *e);
+
 /* PyramidKV layer schedule (algorithms.md 3), real-valued step: selectable budget per layer,
  * decreasing from layer 0, from m_max = 2 b_sel - b_sel/beta down to m_min = b_sel/beta, with
  * m_max clamped to n_avail (rows a head can give, len - window). Each layer gets the floor of

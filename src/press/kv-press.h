@@ -52,6 +52,14 @@ enum kv_press_alloc {
     KV_ALLOC_ADA_KVPRESS, /* Ada-KV, kvpress AdaKVPress (2.3): safeguard first, then global */
 };
 
+/* --budget: where Ada-KV's head budgets compete (docs/presses.md, "Global budget"). */
+enum kv_budget_scope {
+    KV_BUDGET_LAYER = 0, /* within each layer, as the paper: every layer keeps its share */
+    /* every (layer, KV head) of the model at once, at the end of the prompt batch: one top-k
+     * over all their scores, each head's floor as within a layer (kv_budget_ada_each) */
+    KV_BUDGET_GLOBAL,
+};
+
 struct kv_press_config {
     const struct press_desc *press; /* a row of kv_presses (press-desc.h), default snapkv */
     enum kv_press_alloc alloc;      /* default uniform (--ada: KV_ALLOC_ADA) */
@@ -61,6 +69,7 @@ struct kv_press_config {
     int kernel;                     /* pooling kernel (odd), default 7 */
     enum kv_pool pool;              /* default max */
     float alpha;                    /* Ada-KV safeguard fraction, default 0.2 */
+    enum kv_budget_scope scope;     /* --budget, default per layer */
     float beta;                     /* PyramidKV steepness, default 20 */
     int n_sink;                     /* StreamingLLM sinks, default 4 */
     float critical_ratio; /* CriticalKV stage-1 share of each head's budget, default 0.5 */
@@ -83,6 +92,9 @@ struct kv_press_hook {
     const float *w_o;           /* this layer's W_O, f32 [n_embd][n_head * head_dim], or NULL */
     const struct simd_ops *ops; /* NULL = simd_ops_best() */
     struct kv_report *report;   /* NULL = no report */
+    /* --budget global: the layers scored and waiting for the model-wide split (kv-press.c);
+     * NULL = each layer compressed by its own call */
+    struct kv_press_deferred *deferred;
     /* expected attention only (the binding fills them per layer, kv-score.h kv_score_eattn):
      * rope_undo [n_window][n_rot] cos then sin undoing each window query's RoPE, rope_future
      * [n_rot] the RoPE averaged over the next eattn_future positions; RoPE pairing as ops.h */
@@ -154,6 +166,25 @@ int kv_press_head_budget(const struct kv_press_config *c, int len);
 /* The hook (adakv_compress_layer_fn); user is a struct kv_press_hook. */
 int kv_press_compress_layer(void *user, struct kv_cache *kv, int layer, const float *q_window,
                             int n_window, struct adakv_err *e);
+
+/* --budget global (KV_BUDGET_GLOBAL). With hk.deferred set, kv_press_compress_layer scores a layer
+ * whose budget is shared by scores and keeps the scores instead of compacting (the other cases,
+ * a layer with nothing to evict or a budget below the window, compress at once); after the
+ * batch's last layer, kv_press_deferred_split runs Ada-KV over every kept (layer, KV head) at
+ * once (one top-k over all their scores; the total is the per-layer one, each head keeps at
+ * least floor(alpha b_sel) of its layer's b_sel), and kv_press_deferred_compact compacts each
+ * layer the split covered (hk.w_o set to that layer's first when the press needs W_O). The
+ * cache holds every such layer's rows until then. kv_press_deferred_clear forgets a batch that
+ * failed midway. */
+struct kv_press_deferred;
+struct kv_press_deferred *kv_press_deferred_new(int n_layer, struct adakv_err *e);
+void kv_press_deferred_free(struct kv_press_deferred *d);
+void kv_press_deferred_clear(struct kv_press_deferred *d);
+/* Whether layer il waits for the split (then kv_press_deferred_compact it). */
+bool kv_press_deferred_pending(const struct kv_press_deferred *d, int il);
+int kv_press_deferred_split(const struct kv_press_hook *hk, struct adakv_err *e);
+int kv_press_deferred_compact(const struct kv_press_hook *hk, struct kv_cache *kv, int layer,
+                              struct adakv_err *e);
 
 /* Decode-time eviction (--kv-max, issue 3 item 8), called by the engine between decode steps
  * for each layer (cheap when nothing overflows: it only reads the segment lengths).

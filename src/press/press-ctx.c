@@ -1,4 +1,4 @@
-/* Binds a press (kv-press.h) to a context as its KV policy (forward.h's struct kv_policy): the
+/* Binds a press (kv-press.h) to a context as its KV policy (kv-policy.h's struct kv_policy): the
  * public adakv_press_* / adakv_ctx_set_press API.
  * The context calls press_layer() once per layer during layer-major prefill; for CriticalKV and
  * for --kv-report this dequantizes the layer's W_O first, so the press sees
@@ -9,9 +9,10 @@
 
 #include "adakv-ext.h"
 #include "error.h"
-#include "forward.h"
+#include "kv-policy.h"
 #include "kv-press.h"
 #include "kv-report.h"
+#include "model.h"
 #include "quant.h"
 #include "rope-angles.h"
 #include "tensor-type.h"
@@ -38,6 +39,7 @@ struct press_binding {
     int given_budget;
     float given_ratio;
     bool kvzip_active; /* inside adakv_ctx_prefill_kvzip: the window is the reconstruction */
+    struct kv_press_deferred *deferred; /* --budget global: scores waiting for the batch's end */
     /* expected attention: [window][n_rot] inverse RoPE of each window query, [n_rot] the RoPE
      * averaged over the future positions, and [eattn_future][n_rot] scratch for it */
     float *rope_undo, *rope_future, *rope_tmp;
@@ -47,7 +49,8 @@ static void press_policy_free(void *self);
 
 /* The press bound to c, if its KV policy is one. */
 static struct press_binding *binding(const struct adakv_ctx *c) {
-    return c->policy.free == press_policy_free ? c->policy.self : NULL;
+    const struct kv_policy *pol = kv_policy_of(c);
+    return pol->free == press_policy_free ? pol->self : NULL;
 }
 
 struct adakv_press *adakv_press_new(void) {
@@ -99,6 +102,31 @@ static struct kv_press_config resolved(const struct adakv_press *p) {
     return c;
 }
 
+/* What --budget global cannot run with, one line each naming the flag. */
+static int global_check(const struct kv_press_config *c, struct adakv_err *e) {
+    if (!c->press->evicts)
+        return 0;
+    if (c->alloc == KV_ALLOC_UNIFORM)
+        return err_set(e,
+                       "--budget global: splits Ada-KV head budgets across layers; choose an "
+                       "ada- press or --ada (--press %s has uniform heads)",
+                       c->press->name);
+    if (!c->press->score)
+        return err_set(e, "--budget global: %s keeps rows by position, with no scores to compare",
+                       c->press->name);
+    if (c->press->layer_budget)
+        return err_set(e, "--budget global: %s gives each layer its own budget", c->press->name);
+    /* a piece's selection would hold one piece in every layer, and re-split across layers at
+     * each piece: not what --prefill-chunk promises (one layer's piece at a time) */
+    if (c->prefill_chunk > 0)
+        return err_set(e, "--prefill-chunk: not with --budget global, which selects over every "
+                          "layer once the whole prompt has run");
+    if (c->kv_max > 0)
+        return err_set(e, "--kv-max: not with --budget global (decode-time eviction re-scores one "
+                          "layer at a time)");
+    return 0;
+}
+
 int adakv_press_check(const struct adakv_press *p, struct adakv_err *e) {
     struct kv_press_config c = resolved(p);
     if (kv_press_config_check(&c, e))
@@ -110,6 +138,8 @@ int adakv_press_check(const struct adakv_press *p, struct adakv_err *e) {
     if (c.prefill_chunk > 0 && c.prefill_chunk < c.window)
         return err_set(e, "--prefill-chunk: %d is shorter than the press window (%d tokens)",
                        c.prefill_chunk, c.window);
+    if (c.scope == KV_BUDGET_GLOBAL && global_check(&c, e))
+        return -1;
     if (c.prefill_chunk > 0 && (c.press->needs & PRESS_NEEDS_RECONSTRUCTION))
         return err_set(e,
                        "--prefill-chunk: %s scores while the model repeats the whole context, "
@@ -150,7 +180,8 @@ void adakv_press_describe(const struct adakv_press *p, char *buf, size_t size) {
                      : c.alloc == KV_ALLOC_ADA   ? "Ada-KV heads"
                                                  : "Ada-KV (kvpress) heads");
     if (c.alloc != KV_ALLOC_UNIFORM && n > 0 && (size_t)n < size)
-        n += snprintf(buf + n, size - (size_t)n, ", alpha %.2f", c.alpha);
+        n += snprintf(buf + n, size - (size_t)n, ", alpha %.2f%s", c.alpha,
+                      c.scope == KV_BUDGET_GLOBAL ? ", one budget across layers" : "");
     if (c.kv_max > 0 && n > 0 && (size_t)n < size)
         n += snprintf(buf + n, size - (size_t)n, ", decode cap %d rows/head (chunk %d)", c.kv_max,
                       c.decode_chunk);
@@ -240,11 +271,33 @@ static void press_policy_free(void *self) {
     free(b->rope_undo);
     free(b->rope_future);
     free(b->rope_tmp);
+    kv_press_deferred_free(b->deferred);
     free(b);
 }
 
-/* A compressed prompt batch of n tokens longer than --prefill-chunk runs in pieces
- * (forward.h), each compressed before the next. Every piece evicts to the budget the whole batch
+/* --budget global, after the batch's last layer: one Ada-KV split over every layer the hook
+ * scored, then each of them compacted (W_O dequantized per layer when the press reads it). */
+static int press_after_batch(void *self, struct kv_cache *kv, struct adakv_err *e) {
+    struct press_binding *b = self;
+    /* the peak of a global selection: every scored layer still holds the whole batch */
+    size_t bytes = kv_cache_bytes(kv);
+    b->peak_bytes = bytes > b->peak_bytes ? bytes : b->peak_bytes;
+    int rc = kv_press_deferred_split(&b->hook, e);
+    for (int il = 0; il < kv->n_layer && rc == 0; il++) {
+        if (!kv_press_deferred_pending(b->deferred, il))
+            continue;
+        if (b->w_o) {
+            dequant_w_o(b->model, il, b->w_o);
+            b->hook.w_o = b->w_o;
+        }
+        rc = kv_press_deferred_compact(&b->hook, kv, il, e);
+    }
+    kv_press_deferred_clear(b->deferred);
+    return rc;
+}
+
+/* A compressed prompt batch of n tokens longer than --prefill-chunk runs in pieces (kv-policy.h's
+ * prefill_begin), each compressed before the next. Every piece evicts to the budget the whole batch
  * would get at once: with --kv-ratio that is the ratio of the batch's final length (rows before it
  * + n), not of the rows present, which would compound over the pieces. So the cache ends with as
  * many rows as a one-piece prefill keeps and never holds more than that plus one piece. (kvpress's
@@ -252,6 +305,7 @@ static void press_policy_free(void *self) {
  * grows with the prompt; docs/eval.md compares the two.) */
 static int press_prefill_begin(void *self, const struct kv_cache *kv, int n) {
     struct press_binding *b = self;
+    kv_press_deferred_clear(b->deferred); /* what a failed batch left */
     const int chunk = b->cfg.prefill_chunk;
     if (!b->enabled || chunk <= 0 || n <= chunk || !adakv_press_evicts(&b->press))
         return 0;
@@ -282,19 +336,20 @@ int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool r
                         struct adakv_err *e) {
     if (adakv_press_check(p, e))
         return -1;
-    const struct model_hparams *hp = &c->model->hp;
+    const struct kv_policy_host host = kv_policy_host(c);
+    const struct model_hparams *hp = &host.model->hp;
     struct press_binding *b = calloc(1, sizeof *b);
     if (!b)
         return err_set(e, "press: out of memory");
     b->press = *p;
     b->cfg = resolved(p);
-    b->model = c->model;
+    b->model = host.model;
     b->enabled = true;
     b->hook = (struct kv_press_hook){.cfg = &b->cfg,
                                      .n_layer = hp->n_layer,
                                      .n_head = hp->n_head,
                                      .n_embd = hp->n_embd,
-                                     .ops = c->ops};
+                                     .ops = host.ops};
     if (report) {
         if (kv_report_init(&b->report, hp->n_layer, e)) {
             free(b);
@@ -302,6 +357,19 @@ int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool r
         }
         b->has_report = true;
         b->hook.report = &b->report;
+    }
+    if (b->cfg.scope == KV_BUDGET_GLOBAL && b->cfg.press->evicts) {
+        if (report) {
+            press_policy_free(b);
+            return err_set(e, "--kv-report: not with --budget global (the report is written as "
+                              "each layer is compressed)");
+        }
+        b->deferred = kv_press_deferred_new(hp->n_layer, e);
+        if (!b->deferred) {
+            press_policy_free(b);
+            return -1;
+        }
+        b->hook.deferred = b->deferred;
     }
     if (report || kv_press_needs_w_o(&b->cfg)) {
         b->w_o = malloc((size_t)hp->n_embd * hp->n_head * hp->head_dim * sizeof *b->w_o);
@@ -332,7 +400,7 @@ int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool r
                            d->name, il);
         }
     /* the press scores the last `window` queries: the context must keep that many */
-    if (forward_set_window(c, b->cfg.window, e)) {
+    if (kv_policy_set_window(c, b->cfg.window, e)) {
         press_policy_free(b);
         return -1;
     }
@@ -341,23 +409,25 @@ int adakv_ctx_set_press(struct adakv_ctx *c, const struct adakv_press *p, bool r
             press_policy_free(b);
             return err_set(e, "--kv-max: the full press keeps everything (choose a press)");
         }
-        b->q_lin = malloc((size_t)c->window * hp->n_head * hp->head_dim * sizeof *b->q_lin);
-        int rc = b->q_lin ? forward_record_recent(c, c->window, e)
+        const int window = kv_policy_host(c).window; /* as set above, clamped to n_ctx */
+        b->q_lin = malloc((size_t)window * hp->n_head * hp->head_dim * sizeof *b->q_lin);
+        int rc = b->q_lin ? kv_policy_record_recent(c, window, e)
                           : err_set(e, "press: out of memory for recent queries");
         if (rc) {
             press_policy_free(b);
             return -1;
         }
     }
-    forward_set_policy(c, &(struct kv_policy){
-                              .self = b,
-                              .after_layer = adakv_press_evicts(p) || report ? press_layer : NULL,
-                              .after_token = b->cfg.kv_max > 0 ? press_after_token : NULL,
-                              .prefill_begin = press_prefill_begin,
-                              .prefill_end = press_prefill_end,
-                              .fork = press_policy_fork,
-                              .free = press_policy_free,
-                          });
+    kv_policy_install(c, &(struct kv_policy){
+                             .self = b,
+                             .after_layer = adakv_press_evicts(p) || report ? press_layer : NULL,
+                             .after_batch = b->deferred ? press_after_batch : NULL,
+                             .after_token = b->cfg.kv_max > 0 ? press_after_token : NULL,
+                             .prefill_begin = press_prefill_begin,
+                             .prefill_end = press_prefill_end,
+                             .fork = press_policy_fork,
+                             .free = press_policy_free,
+                         });
     return 0;
 }
 
@@ -400,17 +470,18 @@ int adakv_ctx_prefill_kvzip(struct adakv_ctx *c, const int32_t *tokens, int n, c
                             int n_rec, struct adakv_err *e) {
     struct press_binding *b = binding(c);
     if (!b || !b->enabled || !(b->cfg.press->needs & PRESS_NEEDS_RECONSTRUCTION) ||
-        !c->policy.after_layer)
+        !kv_policy_of(c)->after_layer)
         return adakv_eval(c, tokens, n, NULL, false, e);
     if (n < 1 || !tokens || n_rec < 1 || !rec)
         return err_set(e, "kvzip: %d context and %d reconstruction tokens (both must be >= 1)", n,
                        n_rec);
     const int past = adakv_ctx_n_past(c);
-    if ((long)n + n_rec > (long)c->n_ctx - past)
+    const int n_ctx = kv_policy_host(c).n_ctx;
+    if ((long)n + n_rec > (long)n_ctx - past)
         return err_set(e,
                        "kvzip: %d context + %d reconstruction tokens do not fit in the context "
                        "(%d of %d positions used); KVzip needs room for both",
-                       n, n_rec, past, c->n_ctx);
+                       n, n_rec, past, n_ctx);
     int32_t *all = malloc(((size_t)n + n_rec) * sizeof *all);
     if (!all)
         return err_set(e, "kvzip: out of memory");
@@ -419,13 +490,13 @@ int adakv_ctx_prefill_kvzip(struct adakv_ctx *c, const int32_t *tokens, int n, c
     /* one layer-major prefill of context ++ reconstruction: at each layer the hook sees the
      * reconstruction's queries as its window, scores the context rows with them and drops the
      * reconstruction's rows, so the next layer still attends over the full, uncompressed batch */
-    int rc = forward_set_window(c, n_rec, e);
+    int rc = kv_policy_set_window(c, n_rec, e);
     if (!rc) {
         b->kvzip_active = true;
         rc = adakv_eval(c, all, n + n_rec, NULL, false, e);
         b->kvzip_active = false;
         struct adakv_err ignored;
-        if (forward_set_window(c, b->cfg.window, rc ? &ignored : e) && !rc)
+        if (kv_policy_set_window(c, b->cfg.window, rc ? &ignored : e) && !rc)
             rc = -1;
     }
     free(all);

@@ -13,9 +13,12 @@
 /* enum fields are written as int (gcc gives these enums int's size) */
 _Static_assert(sizeof(enum kv_pool) == sizeof(int), "enum kv_pool is not int-sized");
 _Static_assert(sizeof(enum kv_press_alloc) == sizeof(int), "enum kv_press_alloc is not int-sized");
+_Static_assert(sizeof(enum kv_budget_scope) == sizeof(int),
+               "enum kv_budget_scope is not int-sized");
 
 static const char *const pool_values[] = {"max", "avg", NULL};          /* enum kv_pool */
 static const char *const ada_values[] = {"off", "on", "kvpress", NULL}; /* kv_press_alloc */
+static const char *const scope_values[] = {"layer", "global", NULL};    /* kv_budget_scope */
 
 #define FIELD(f) offsetof(struct kv_press_config, f)
 
@@ -57,6 +60,15 @@ const struct press_option kv_press_options[] = {
      .offset = FIELD(alpha),
      .meta = "F",
      .help = "Ada-KV uniform floor (0 for kvzip unless given, as kvpress)"},
+    {.name = "budget",
+     .type = PRESS_OPT_ENUM,
+     .values = scope_values,
+     .offset = FIELD(scope),
+     .meta = "layer|global",
+     .help = "where Ada-KV head budgets compete: within each layer (the paper), or globally over "
+             "every layer's heads at once (one top-k, the same per-head floor); global holds "
+             "every layer's whole prompt until its last layer has run (not with --prefill-chunk, "
+             "--kv-max, --kv-report or pyramid)"},
     {.name = "window",
      .type = PRESS_OPT_INT,
      .lo = 1,
