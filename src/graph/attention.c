@@ -299,9 +299,12 @@ void attention_chunk(struct adakv_ctx *c, int layer, int n, int32_t pos0) {
         return;
     }
     const int n_qt = (n + QT - 1) / QT, items = n_kv * n_qt;
-    /* prompt batches of int8 rows go to the fused kernel where the ISA has one */
+    /* Prompt batches of int8 rows go to the fused kernel where the ISA has one, however short:
+     * a row's result does not depend on the rows beside it, so a prompt gets the same logits
+     * however it is split into batches (adakv-server prefills a chat prompt in one batch,
+     * adakv-run in two: with short batches folded instead, a near-tie greedy token differed). */
     const bool rows_kernel = c->ops->attn_rows_i8 && c->kv.type == KV_TYPE_INT8 &&
-                             c->model->hp.head_dim <= ATTN_ROWS_DMAX && n >= QT;
+                             c->model->hp.head_dim <= ATTN_ROWS_DMAX && n > 1;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(c->n_threads)
     for (int it = 0; it < items; it++) {
         const int g = it % n_kv, qt = it / n_kv;
