@@ -3,7 +3,8 @@
 
 Reads adakv-eval CSVs and tools/kvpress/suite.py CSVs (same columns and keys), keeps the cases
 both have for a setting, and prints a markdown table: cases answered by each, the difference,
-the cases only one of them answers, and whether |difference| <= 1 case (the issue's target).
+the cases only one of them answers, the cases whose answers are the same text, and whether
+|difference| <= 1 case (the issue's target).
 Standard library only.
 
 usage: tools/kvpress/compare.py --adakv A.csv[,B.csv] --kvpress K.csv[,L.csv] [--by-length]
@@ -22,7 +23,7 @@ def read(paths):
             for r in csv.DictReader(f):
                 setting = (r["press"], float(r["ratio"]), r["mode"])
                 case = (r["task"], int(r["length"]), int(r["depth"]), int(r["sample"]), r["seed"])
-                rows[(setting, case)] = int(r["correct"])
+                rows[(setting, case)] = (int(r["correct"]), r["answer"])
     return rows
 
 
@@ -39,7 +40,8 @@ def main():
             continue
         g = [(setting, "all")] + ([(setting, case[1])] if a.by_length else [])
         for key in g:
-            groups.setdefault(key, []).append((ok, kv[(setting, case)], case))
+            groups.setdefault(key, []).append((ok[0], kv[(setting, case)][0], case,
+                                               ok[1] == kv[(setting, case)][1]))
 
     def order(k):
         (press, ratio, mode), length = k
@@ -47,12 +49,14 @@ def main():
                 0 if length == "all" else length)
 
     print("| press | ratio | mode | length | cases | adakv | kvpress | adakv - kvpress "
-          "| only adakv / only kvpress | within 1 case |")
-    print("|---|---:|---|---|---:|---:|---:|---:|---:|---|")
+          "| only adakv / only kvpress | same answer text | within 1 case |")
+    print("|---|---:|---|---|---:|---:|---:|---:|---:|---:|---|")
     n_ok = n_all = 0
     for k in sorted(groups, key=order):
         (press, ratio, mode), length = k
         v = groups[k]
+        if length != "all" and len({x[2][1] for x in groups[((press, ratio, mode), "all")]}) == 1:
+            continue  # one length: its row is the "all" row
         na, nk = sum(x[0] for x in v), sum(x[1] for x in v)
         oa = sum(1 for x in v if x[0] and not x[1])
         ok_ = sum(1 for x in v if x[1] and not x[0])
@@ -63,7 +67,7 @@ def main():
         lens = sorted({x[2][1] for x in v})
         lt = "+".join(f"{n // 1024}k" if n % 1024 == 0 else str(n) for n in lens)
         print(f"| {press} | {ratio:g} | {mode} | {lt} | {len(v)} | {na} | {nk} | {na - nk:+d} "
-              f"| {oa} / {ok_} | {'yes' if within else '**no**'} |")
+              f"| {oa} / {ok_} | {sum(x[3] for x in v)} | {'yes' if within else '**no**'} |")
     print(f"\nwithin 1 case: {n_ok} of {n_all} settings (all lengths together)", file=sys.stderr)
 
 

@@ -33,6 +33,10 @@ Presses (kvpress classes; adakv-eval's names in the CSV):
   ada-snapkv    AdaKVPress(SnapKVPress(...), alpha_safeguard)
   critical      CriticalKVPress(SnapKVPress(...), epsilon 1e-4, first_stage_ratio 0.5)
   ada-critical  CriticalAdaKVPress(SnapKVPress(...), alpha_safeguard, epsilon, first_stage_ratio)
+  ada-kvzip     KVzipPress(layerwise=True): question-agnostic only; the layer's heads compete for
+                its budget without a floor, as adakv's ada-kvzip (kvpress's default,
+                layerwise=False, selects across layers, which adakv does not do); kvpress's own
+                reconstruction prompt; run through its context manager (no shared prefill)
 kvpress's defaults (window 64, average pooling over 5, alpha_safeguard 0.2, first stage 0.5) are
 kept; adakv-eval is run with the settings that select the same rows (docs/kvpress.md), printed by
 --adakv-settings.
@@ -53,13 +57,26 @@ import time
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
-from kvpress import AdaKVPress, CriticalAdaKVPress, CriticalKVPress, SnapKVPress
+import kvpress.presses.kvzip_press as kvzip_press
+from kvpress import AdaKVPress, CriticalAdaKVPress, CriticalKVPress, KVzipPress, SnapKVPress
 
 HEADER = ("task,length,depth,sample,seed,press,ratio,mode,n_tokens,n_context,kv_rows,kv_rows_full,"
           "n_expected,n_found,score,correct,answer_tokens,seconds,expected,answer")
 WINDOW, KERNEL = 64, 5  # SnapKVPress defaults
 ALPHA, FIRST_STAGE, EPS = 0.2, 0.5, 1e-4  # AdaKVPress / CriticalAdaKVPress defaults
-PRESSES = ("full", "snapkv", "ada-snapkv", "critical", "ada-critical")
+PRESSES = ("full", "snapkv", "ada-snapkv", "critical", "ada-critical", "ada-kvzip")
+AGNOSTIC_ONLY = ("ada-kvzip",)
+OWN_PREFILL = ("ada-kvzip",)  # presses that run more than a forward hook
+
+
+class GGUFTokenizer:
+    """KVzipPress loads the tokenizer from model.config.name_or_path, which for a GGUF file
+    needs gguf_file too: hand it the one already loaded."""
+    tok = None
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        return cls.tok
 
 
 def make_press(name, ratio):
@@ -73,6 +90,8 @@ def make_press(name, ratio):
     if name == "ada-critical":
         return CriticalAdaKVPress(snap, alpha_safeguard=ALPHA, epsilon=EPS,
                                   first_stage_ratio=FIRST_STAGE)
+    if name == "ada-kvzip":
+        return KVzipPress(compression_ratio=ratio, layerwise=True)
     raise ValueError(f"--press: unknown press '{name}' ({', '.join(PRESSES)})")
 
 
@@ -239,20 +258,21 @@ def run_case(model, tok, c, todo, share, out, path):
     cfg = model.config
     per_token = cfg.num_hidden_layers * cfg.num_key_value_heads
     jobs = [Job(n, r, m) for (n, r, m) in todo]
+    shared = [j for j in jobs if share and j.name not in OWN_PREFILL]
     t0 = time.time()
-    aware_logits = shared_prefill(model, ids, len(ct), jobs) if share else None
-    t_shared = (time.time() - t0) / len(jobs)
+    aware_logits = shared_prefill(model, ids, len(ct), shared) if shared else None
+    t_shared = (time.time() - t0) / max(1, len(shared))
     for j in jobs:
         t1 = time.time()
         logits = aware_logits if j.mode == "aware" else None
-        if not share:
+        if j not in shared:
             logits = own_prefill(model, ids, len(ct), j)
         rows = kv_rows(j, cfg.num_hidden_layers)
         n_full = (len(ids) if j.mode == "aware" else len(ct)) * per_token
         start = len(ids)
         a_ids, text = answer(model, tok, j, c, logits, start)
         found, sc, ok = score(text, c["expected"])
-        secs = time.time() - t1 + t_shared
+        secs = time.time() - t1 + (t_shared if j in shared else 0.0)
         modes = ["agnostic", "aware"] if j.name == "full" else [j.mode]
         for mode in modes:
             k = key_of(c, j.name, j.ratio, mode)
@@ -328,6 +348,8 @@ def main():
     model.eval()
     tok = AutoTokenizer.from_pretrained(os.path.dirname(os.path.abspath(a.model)),
                                         gguf_file=os.path.basename(a.model))
+    GGUFTokenizer.tok = tok
+    kvzip_press.AutoTokenizer = GGUFTokenizer
     global done
     done = done_keys(a.csv)
     todo_all = []
@@ -340,6 +362,8 @@ def main():
                 continue
             for r in ratios:
                 for m in modes:
+                    if p in AGNOSTIC_ONLY and m != "agnostic":
+                        continue
                     if key_of(c, p, r, m) not in done:
                         todo.append((p, r, m))
         if todo:
