@@ -21,6 +21,10 @@
  * prefill of the context (or context + question) does, for a fraction of its cost. The full
  * cache gives the same answer in both modes, so it runs once per case and is written per mode.
  *
+ * --dump-cases FILE writes each case instead of running it: one JSON line with the context's and
+ * the question's token ids exactly as prefilled here, so another engine (tools/kvpress/suite.py,
+ * kvpress) answers the very same sequences (docs/eval.md).
+ *
  * Usage: adakv-eval [options] --csv results.csv   (see usage() in eval-opts.c) */
 #include <errno.h>
 #include <math.h>
@@ -69,6 +73,9 @@ struct eval_state {
     float *logits;
     int32_t *answer; /* [max answer tokens] */
     FILE *csv;
+    FILE *dump;   /* --dump-cases */
+    int32_t *eog; /* [n_eog] the tokenizer's end-of-generation ids (for the dump) */
+    int n_eog;
     struct eval_done done;
     struct progress prog;
     struct summary sum[MAX_LIST][MAX_LIST + 1][2]; /* [press][ratio, n_ratio = full][aware] */
@@ -89,6 +96,9 @@ static void state_free(struct eval_state *s) {
     eval_done_free(&s->done);
     if (s->csv)
         fclose(s->csv);
+    if (s->dump)
+        fclose(s->dump);
+    free(s->eog);
     free(s->logits);
     free(s->answer);
 }
@@ -148,6 +158,24 @@ static int max_answer_tokens(const struct eval_opts *o) {
     return n;
 }
 
+/* Whether the sweep runs the model (not --dry-run, not --dump-cases). */
+static bool runs(const struct eval_opts *o) {
+    return !o->dry_run && !o->dump;
+}
+
+/* Opens the --dump-cases file and collects the end-of-generation ids it lists. */
+static int dump_open(struct eval_state *s, struct adakv_err *e) {
+    const int32_t n = tokenizer_n_vocab(s->tok);
+    if (!(s->eog = malloc((size_t)n * sizeof *s->eog)))
+        return err_set(e, "out of memory");
+    for (int32_t id = 0; id < n; id++)
+        if (tokenizer_is_eog(s->tok, id))
+            s->eog[s->n_eog++] = id;
+    if (!(s->dump = fopen(s->o.dump, "w")))
+        return err_set(e, "--dump-cases: %s: %s", s->o.dump, strerror(errno));
+    return 0;
+}
+
 static int prepare(struct eval_state *s, struct adakv_err *e) {
     const struct eval_opts *o = &s->o;
     if (load_haystack(s, e))
@@ -163,6 +191,8 @@ static int prepare(struct eval_state *s, struct adakv_err *e) {
     if (max_len > s->info.n_ctx_train)
         return err_set(e, "--lengths: %d is longer than the model's training context (%d)", max_len,
                        s->info.n_ctx_train);
+    if (o->dump)
+        return dump_open(s, e);
     if (o->dry_run)
         return 0;
     struct adakv_ctx_params cp;
@@ -471,6 +501,59 @@ static int record(struct eval_state *s, const struct eval_case *c, const struct 
 
 /* ==== one case ==== */
 
+static void json_string(FILE *f, const char *str) {
+    fputc('"', f);
+    for (const unsigned char *c = (const unsigned char *)str; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            fprintf(f, "\\%c", *c);
+        else if (*c == '\n')
+            fputs("\\n", f);
+        else if (*c < 0x20)
+            fprintf(f, "\\u%04x", *c);
+        else
+            fputc(*c, f); /* UTF-8 as it is */
+    }
+    fputc('"', f);
+}
+
+static void json_ids(FILE *f, const char *name, const int32_t *ids, size_t n) {
+    fprintf(f, ",\"%s\":[", name);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%s%d", i ? "," : "", (int)ids[i]);
+    fputc(']', f);
+}
+
+/* One JSON line per case: its key fields (as in the CSV), the token ids the eval prefills (the
+ * context, then the question with the template's turn change and the reply prefix: context_ids
+ * + question_ids is the whole prompt), what the answer is scored against and how long it may
+ * get, and the ids that end generation. */
+static int dump_case(struct eval_state *s, const struct eval_case *c, const struct case_tokens *t,
+                     struct adakv_err *e) {
+    const struct eval_opts *o = &s->o;
+    FILE *f = s->dump;
+    fprintf(f, "{\"task\":\"%s\",\"length\":%d,\"depth\":%d,\"sample\":%d,\"seed\":%llu",
+            eval_task_name(c->task), c->length, c->depth, c->sample, (unsigned long long)c->seed);
+    fprintf(f, ",\"n_tokens\":%zu,\"n_context\":%zu,\"window\":%d,\"chat\":%s", t->n_ct + t->n_qt,
+            t->n_ct, o->window, o->chat ? "true" : "false");
+    fprintf(f, ",\"max_new_tokens\":%d,\"expected\":[",
+            o->n_predict ? o->n_predict : eval_task_answer_tokens(c->task));
+    for (int i = 0; i < c->n_expected; i++) {
+        fputs(i ? "," : "", f);
+        json_string(f, c->expected[i]);
+    }
+    fputs("],\"question\":", f);
+    json_string(f, c->question);
+    fputs(",\"reply\":", f);
+    json_string(f, c->reply);
+    json_ids(f, "eog_ids", s->eog, (size_t)s->n_eog);
+    json_ids(f, "context_ids", t->ct, t->n_ct);
+    json_ids(f, "question_ids", t->qt, t->n_qt);
+    fputs("}\n", f);
+    if (fflush(f) || ferror(f))
+        return err_set(e, "--dump-cases: %s: write error", o->dump);
+    return 0;
+}
+
 static void print_case(const struct eval_case *c, const struct case_tokens *t) {
     printf("=== %s, length %d, depth %d, sample %d: %zu tokens (context %zu), expected",
            eval_task_name(c->task), c->length, c->depth, c->sample, t->n_ct + t->n_qt, t->n_ct);
@@ -485,8 +568,8 @@ static int run_case(struct eval_state *s, enum eval_task task, int length, int d
     struct eval_case c = {
         .task = task, .length = length, .depth = depth, .sample = sample, .seed = o->seed};
     long rows = 0;
-    int n_jobs = o->dry_run ? 0 : case_jobs(s, &c, jobs, &rows);
-    if (!o->dry_run && !n_jobs)
+    int n_jobs = runs(o) ? case_jobs(s, &c, jobs, &rows) : 0;
+    if (runs(o) && !n_jobs)
         return 0;
     struct case_tokens t = {0};
     int rc = eval_case_make(&s->hay, task, length, depth, sample, o->seed, count_tokens, s, &c, e);
@@ -509,6 +592,8 @@ static int run_case(struct eval_state *s, enum eval_task task, int length, int d
     if (!rc && !o->dry_run && t.n_ct <= (size_t)o->window)
         rc =
             err_set(e, "--window: %d is not shorter than the %zu-token context", o->window, t.n_ct);
+    if (!rc && o->dump)
+        rc = dump_case(s, &c, &t, e);
     /* the shared prefill: everything but the context's last window tokens, full cache */
     int n_shared = (int)t.n_ct - o->window;
     if (!rc && n_jobs && o->share) {
@@ -577,7 +662,7 @@ int main(int argc, char **argv) {
     struct job *jobs = NULL;
     if (!rc && !(jobs = malloc((size_t)s.o.n_press * (s.o.n_ratio + 1) * 2 * sizeof *jobs)))
         rc = err_set(&e, "out of memory");
-    if (!rc && !s.o.dry_run) {
+    if (!rc && runs(&s.o)) {
         sweep(&s, jobs, &s.prog.total, &e);
         s.prog.tty = isatty(STDERR_FILENO);
         s.prog.on = s.o.progress;
@@ -588,7 +673,7 @@ int main(int argc, char **argv) {
     }
     if (!rc)
         rc = sweep(&s, jobs, NULL, &e);
-    if (!rc && !s.o.dry_run) {
+    if (!rc && runs(&s.o)) {
         fprintf(stderr, "adakv-eval: %ld rows in %.1f s\n", s.prog.done, now_s() - s.prog.t0);
         print_summary(&s);
     }

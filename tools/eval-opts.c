@@ -42,6 +42,10 @@ static void usage(FILE *out) {
         "      --no-share     prefill every setting from scratch (slow; for checking the shared\n"
         "                     prefill, see the source's header)\n"
         "      --dry-run      print each case's prompt and expected answer, run nothing\n"
+        "      --dump-cases FILE write every case as one JSON line (its key, the context and\n"
+        "                     question token ids exactly as prefilled, expected values, answer\n"
+        "                     tokens, end-of-generation ids) for tools/kvpress/suite.py; run\n"
+        "                     nothing (--csv not needed)\n"
         "  -t, --threads N    threads (default: all cores)\n"
         "      --progress M   auto (default: a bar with ETA on a terminal, else a line per\n"
         "                     tenth of the rows) or off\n");
@@ -176,6 +180,8 @@ static int parse_flag(struct eval_opts *o, struct list_args *l, const char *a, c
         o->model = v;
     else if (!strcmp(a, "--csv"))
         o->csv = v;
+    else if (!strcmp(a, "--dump-cases"))
+        o->dump = v;
     else if (!strcmp(a, "--haystack"))
         l->haystack = v;
     else if (!strcmp(a, "--tasks"))
@@ -252,7 +258,7 @@ int eval_opts_parse(int argc, char **argv, struct eval_opts *o, bool *full, stru
             return -1;
         }
     }
-    if (!o->csv && !o->dry_run)
+    if (!o->csv && !o->dry_run && !o->dump)
         return err_set(e, "--csv: give the results file (it is appended to and resumed)");
     /* the shared prefill hands every press the context uncompressed, then prefills one window:
      * a chunked prefill (adakv.h, prefill-chunk) only happens in a prefill from scratch */

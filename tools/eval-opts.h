@@ -15,6 +15,7 @@ enum { MODE_AGNOSTIC = 1, MODE_AWARE = 2 };
 
 struct eval_opts {
     const char *model, *csv;
+    const char *dump; /* --dump-cases FILE: write every case's token ids (JSON lines), run none */
     const char *haystacks[MAX_LIST];
     int n_haystack;
     enum eval_task tasks[EVAL_TASK_COUNT];
