@@ -158,12 +158,12 @@ static int seq_store(struct adakv_ctx *s, int il, float *q, const float *k, cons
     const int win = hp->layer[il].window;
     for (int g = 0; win && g < hp->n_head_kv; g++)
         kv_segment_drop_before(kv_cache_seg(&s->kv, il, g), s->kv.type, d, pos0 - win + 1, win);
-    for (int g = 0; g < hp->n_head_kv; g++)
+    for (int g = 0; g < hp->n_head_kv; g++) {
         if (kv_cache_append(&s->kv, il, g, k + (size_t)g * d, v + (size_t)g * d, kvdim, m, pos0,
                             s->ops->quant_row_i8, e))
             return -1;
-            /* int8 keys are stored rotated (key-rotation.h): from here on, queries are in that
-             * space */
+    }
+    /* int8 keys are stored rotated (key-rotation.h): from here on, queries are in that space */
 #pragma omp parallel for schedule(static) num_threads(s->n_threads) if (m >= ROWS_PARALLEL_MIN)
     for (int t = 0; t < m; t++)
         kv_cache_rotate_queries(&s->kv, q + (size_t)t * qdim, hp->n_head, (size_t)qdim, 1);
