@@ -312,10 +312,15 @@ static ALWAYS_INLINE void pass_step(struct rows_pass *ps, const int8_t *k, const
 /* Without GCC's partial redundancy elimination: with it, gcc 12 -O3 keeps the score sums of
  * scores4 in registers it copies around every vpdpwssd (two moves per multiply), and the kernel
  * runs 13-15% slower (perf/bench-attn, 48 and 64 rows at 4,096 keys). */
-__attribute__((optimize("no-tree-pre"))) static void
-pass_run(struct rows_pass *ps, const int8_t *k, const float *k_scale, const int8_t *v,
-         const float *v_scale, const int32_t *kpos, int n_k, int d, int32_t window, int32_t qmin,
-         int32_t qmax, int ng) {
+#if defined(__GNUC__) && !defined(__clang__)
+#define WITHOUT_TREE_PRE __attribute__((optimize("no-tree-pre")))
+#else
+#define WITHOUT_TREE_PRE /* clang (the fuzz build) has no such attribute */
+#endif
+WITHOUT_TREE_PRE static void pass_run(struct rows_pass *ps, const int8_t *k, const float *k_scale,
+                                      const int8_t *v, const float *v_scale, const int32_t *kpos,
+                                      int n_k, int d, int32_t window, int32_t qmin, int32_t qmax,
+                                      int ng) {
     for (int j0 = 0; j0 < n_k; j0 += KS) {
         const int kt = n_k - j0 < KS ? n_k - j0 : KS;
         if (ng == 1)
