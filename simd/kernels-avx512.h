@@ -26,6 +26,7 @@
     K(press, qk_f32, qk_gemm_f32__avx512, base)                                                    \
     K(press, vnorm_l1, vnorm_l1__avx512, base)                                                     \
     K(press, col_max, col_max__avx512, base)                                                       \
+    K(press, attn_colmax_i8, attn_colmax_i8__avx512vnni, avx512_vnni)                              \
     K(press, sq_combine, sq_combine__avx512, base)                                                 \
     /* the AVX2 weight kernels, then the AVX-512 ones over them */                                 \
     K(quant, fill, quant_fill_avx2, base)                                                          \

@@ -11,6 +11,13 @@
  *   v: n rows of d f32; w: [d][n_out] f32 row-major (W_O^h transposed). n, d, n_out >= 1.
  * col_max: KVzip's running maximum of attention probabilities, acc[j] = max(acc[j], x[j]),
  *   n >= 0.
+ * attn_colmax_i8: KVzip's scores from a block of query rows over an int8 cache: each row r's
+ *   softmax p_r over the keys it sees (kpos[j] <= qpos[r], j < n_k) of
+ *   mul * k_scale[j] * dot(q_r, k_j), then colmax[j] = max(colmax[j], max_r p_rj) for j < n_out
+ *   (n_out <= n_k; a row gives the keys it does not see 0). q: n_q rows of d floats,
+ *   d <= ATTN_ROWS_DMAX. Optional, as ops.h's attn_rows_i8: NULL in a table whose ISA has no such
+ *   kernel (the caller then takes qk_i8, a softmax and col_max); attn_colmax_i8__scalar is the
+ *   reference.
  * sq_combine: Expected Attention's logits from a block of dot products (row 0 the mean query's,
  *   rows 1 .. n_rows-1 the centred queries'), n_rows >= 1, n >= 0:
  *     out[j] = a * s[j] + b * sum_{1 <= r < n_rows} s[r * stride + j]^2 */
@@ -21,6 +28,9 @@
 
 typedef void (*op_vnorm_l1_fn)(float *out, const float *v, int n, int d, const float *w, int n_out);
 typedef void (*op_col_max_fn)(float *acc, const float *x, int n);
+typedef void (*op_attn_colmax_i8_fn)(float *colmax, int n_out, const float *q, int n_q,
+                                     const int32_t *qpos, const int8_t *k, const float *k_scale,
+                                     const int32_t *kpos, int n_k, int d, float mul);
 typedef void (*op_sq_combine_fn)(float *out, const float *s, size_t stride, int n_rows, int n,
                                  float a, float b);
 
@@ -31,6 +41,7 @@ struct press_ops {
     op_attn_qk_f32_fn qk_f32;
     op_vnorm_l1_fn vnorm_l1;
     op_col_max_fn col_max;
+    op_attn_colmax_i8_fn attn_colmax_i8; /* optional (see above) */
     op_sq_combine_fn sq_combine;
 };
 
@@ -50,5 +61,8 @@ const struct press_ops *press_ops_by_name(const char *isa);
 #define PRESS_OPS_DECLARE_ops(slot, symbol)
 #define PRESS_OPS_DECLARE_quant(slot, symbol)
 SIMD_KERNELS_ALL(PRESS_OPS_DECLARE)
+
+/* attn_colmax_i8's plain C reference (attn-colmax-scalar.c), for the tests: it is in no table. */
+extern __typeof__(*((struct press_ops *)0)->attn_colmax_i8) attn_colmax_i8__scalar;
 
 #endif

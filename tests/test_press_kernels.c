@@ -287,3 +287,96 @@ Test(press_kernels, sq_combine_reference_by_hand) {
     press_ops_scalar()->sq_combine(out, s, 2, 3, 2, 0.5f, 0.25f);
     cr_assert(out[0] == 0.5f * 2 + 0.25f * (9 + 1) && out[1] == 0.5f * -1 + 0.25f * (1 + 4));
 }
+
+/* One attn_colmax_i8 case against the reference: n_q rows at random positions (some before every
+ * key, some after all), keys at even positions, the first n_out columns asked for, colmax starting
+ * from small values both sides share. Tolerance: the kernel rounds each query row to int16 (error
+ * <= half of amax_r / 32767 per dim), which moves a score by at most delta_rj = that x sum_i
+ * |k_ji| x k_scale_j x mul and its row's log-sum-exp by at most the row's largest delta: a
+ * probability's relative error is at most exp(2 delta) - 1, plus f32 sums and the inline exp. */
+static void colmax_case(const struct press_ops *t, int n_q, int n_k, int n_out, int d, float amp) {
+    float *q = malloc((size_t)n_q * d * sizeof *q);
+    int8_t *k = malloc((size_t)n_k * d);
+    float *ks = malloc((size_t)n_k * sizeof *ks);
+    int32_t *qpos = malloc((size_t)n_q * sizeof *qpos), *kpos = malloc((size_t)n_k * sizeof *kpos);
+    float *want = malloc((size_t)(n_k + 16) * sizeof *want);
+    float *got = malloc((size_t)(n_k + 16) * sizeof *got);
+    const float mul = 1.0f / sqrtf((float)d);
+    double delta = 0.0;
+    for (int j = 0; j < n_k; j++) {
+        kpos[j] = 2 * j;
+        ks[j] = amp * (0.5f + 0.5f * (unif() + 1.0f)) / 127.0f;
+        for (int i = 0; i < d; i++) {
+            int r = (int)(rnd() % 259) - 129;
+            k[(size_t)j * d + i] = (int8_t)(r < -128 ? -128 : r > 127 ? 127 : r);
+        }
+    }
+    for (int r = 0; r < n_q; r++) {
+        qpos[r] = (int32_t)(rnd() % (uint32_t)(2 * n_k + 4)) - 2;
+        float amax = 0.0f;
+        for (int i = 0; i < d; i++) {
+            q[(size_t)r * d + i] = unif();
+            amax = fmaxf(amax, fabsf(q[(size_t)r * d + i]));
+        }
+        for (int j = 0; j < n_k; j++) {
+            double sk = 0.0;
+            for (int i = 0; i < d; i++)
+                sk += fabs((double)k[(size_t)j * d + i]);
+            const double dj = 0.5 * amax / 32767.0 * sk * ks[j] * mul;
+            delta = dj > delta ? dj : delta;
+        }
+    }
+    for (int j = 0; j < n_k + 16; j++)
+        want[j] = got[j] = j < n_out ? 0.002f * (unif() + 1.0f) : GUARD;
+    attn_colmax_i8__scalar(want, n_out, q, n_q, qpos, k, ks, kpos, n_k, d, mul);
+    t->attn_colmax_i8(got, n_out, q, n_q, qpos, k, ks, kpos, n_k, d, mul);
+    const double rel = expm1(2.0 * delta) + 1e-5;
+    for (int j = 0; j < n_k + 16; j++) {
+        if (j >= n_out) {
+            cr_assert_eq(got[j], GUARD, "%s wrote column %d >= n_out %d", t->isa, j, n_out);
+            continue;
+        }
+        cr_assert(fabs((double)got[j] - want[j]) <= rel * want[j] + 1e-30,
+                  "%s n_q %d n_k %d n_out %d d %d amp %g: colmax[%d] = %.9g, reference %.9g "
+                  "(relative tolerance %g)",
+                  t->isa, n_q, n_k, n_out, d, amp, j, got[j], want[j], rel);
+    }
+    free(q), free(k), free(ks), free(qpos), free(kpos), free(want), free(got);
+}
+
+Test(press_kernels, attn_colmax_matches_reference_on_odd_shapes) {
+    const struct press_ops *tabs[SIMD_ISA_COUNT];
+    int ran = 0;
+    for (int ti = 0, nt = isa_tables(tabs); ti < nt; ti++) {
+        if (!tabs[ti]->attn_colmax_i8)
+            continue;
+        ran++;
+        const int nqs[] = {1, 3, 15, 16, 17, 48, 63, 64, 65, 130};
+        const int nks[] = {1, 3, 64, 65, 203};
+        const int ds[] = {1, 33, 64, 128, 256};
+        for (size_t a = 0; a < sizeof nqs / sizeof *nqs; a++)
+            for (size_t b = 0; b < sizeof nks / sizeof *nks; b++)
+                for (size_t c = 0; c < sizeof ds / sizeof *ds; c++) {
+                    colmax_case(tabs[ti], nqs[a], nks[b], nks[b], ds[c], 8.0f);
+                    colmax_case(tabs[ti], nqs[a], nks[b], nks[b] / 2, ds[c], 8.0f);
+                }
+        /* extremes: peaked softmax (large scores) and nearly flat (tiny ones) */
+        colmax_case(tabs[ti], 48, 203, 150, 64, 200.0f);
+        colmax_case(tabs[ti], 48, 203, 150, 64, 1e-4f);
+    }
+    if (simd_cpu_flags()->avx512_vnni)
+        cr_assert_gt(ran, 0, "a VNNI CPU must run the VNNI kernel of attn_colmax_i8");
+}
+
+Test(press_kernels, attn_colmax_reference_by_hand) {
+    /* one row sees two keys of equal score (p = 1/2 each), one row sees only the first (p = 1),
+     * one row sees none; the third key is asked for but seen by nobody: its colmax stays */
+    const float q[3] = {1, 1, 1};
+    const int8_t k[3] = {2, 2, 5};
+    const float ks[3] = {1, 1, 1};
+    const int32_t qpos[3] = {1, 0, -1}, kpos[3] = {0, 1, 2};
+    float out[3] = {0, 0, 0.25f};
+    attn_colmax_i8__scalar(out, 3, q, 3, qpos, k, ks, kpos, 3, 1, 1.0f);
+    cr_assert(out[0] == 1.0f && out[1] == 0.5f && out[2] == 0.25f, "%g %g %g", out[0], out[1],
+              out[2]);
+}
