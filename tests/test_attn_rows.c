@@ -96,8 +96,12 @@ static double score_error(const struct attn_case *c, int r, float mul, double *s
     const int d = c->d;
     double qmax = 0, dmax = 0;
     *smax = -INFINITY;
-    for (int x = 0; x < d; x++)
-        qmax = fmax(qmax, fabs(c->q[(size_t)r * d + x]));
+    /* not fmax: aarch64 gcc 12 -O3 dies vectorizing that reduction here (internal compiler error
+     * in vect_transform_reduction); the same maximum, as q holds no NaN */
+    for (int x = 0; x < d; x++) {
+        const double a = fabs(c->q[(size_t)r * d + x]);
+        qmax = a > qmax ? a : qmax;
+    }
     for (int j = 0; j < c->n_k; j++) {
         if (!visible(c, r, j))
             continue;
