@@ -2,11 +2,11 @@
  * plain C reference (simd/attn-rows-scalar.c), and the reference against values worked out by
  * hand.
  *
- * Cases: 1 to 130 query rows (around the 16-row vectors and 64-row passes), rows of 1 to 256
- * values (Gemma 3's heads), 1 to 300 keys (around the 4-key score blocks, key pairs and 64-key
- * steps); key positions with gaps (a compressed cache), rows that see every key, only some
- * (causal), a sliding window, or none; random values, the int8 extremes at a large scale, and equal
- * scores.
+ * Cases: 1 to 130 query rows (every count to 9, around the 4- and 16-row vectors and the 64-row
+ * passes), rows of 1 to 256 values (Gemma 3's heads), 1 to 300 keys (around the 4-key score
+ * blocks, key pairs and 64-key steps); key positions with gaps (a compressed cache), rows that see
+ * every key, only some (causal), a sliding window, or none; random values, the int8 extremes at a
+ * large scale, and equal scores.
  *
  * Tolerance per output value, and why: the kernel rounds each query row to int16 (each value
  * moves by at most max|q| / 65534) and each step's weights p_j v_scale_j to int16 (by at most
@@ -224,6 +224,15 @@ static void sweep(const struct simd_ops *ops) {
     check_case(ops, 64, 64, 600, EQUAL, CAUSAL);
     check_case(ops, 48, 128, 257, EXTREME, NONE_FOR_SOME);
     check_case(ops, 64, 256, 130, EQUAL, WINDOW); /* the int32 score sums at their largest */
+    /* every row count up to two 4-row vectors and one more (NEON's lanes: a row quad partly
+     * padding, chunks of 1-3 quads), key counts off the 4-key blocks */
+    const int tds[] = {1, 7, 17, 64, 65, 100, 128, 255, 256};
+    const int tks[] = {1, 2, 3, 5, 6, 7, 9, 13, 66, 67, 131};
+    for (int nq = 1; nq <= 9; nq++) {
+        check_case(ops, nq, tds[nq - 1], tks[(nq * 7) % 11], nq % 4 == 3 ? EXTREME : RANDOM,
+                   (enum sight)(nq % 3));
+        check_case(ops, nq, 64, tks[(nq * 3 + 1) % 11], RANDOM, (enum sight)((nq + 1) % 3));
+    }
 }
 
 Test(attn_rows, kernels_match_reference) {
