@@ -191,7 +191,7 @@ static void check_case(const struct simd_ops *ops, int n_q, int d, int n_k, enum
     case_free(&c);
 }
 
-/* The tables that carry the kernel (the VNNI one on this machine, if any). */
+/* The tables that carry the kernel (the VNNI one or the NEON one, if any). */
 static int for_each_kernel(void (*fn)(const struct simd_ops *)) {
     const char *isas[] = {"avx512", "avx2", "neon"};
     int ran = 0;
@@ -241,6 +241,14 @@ Test(attn_rows, kernels_match_reference) {
     const struct simd_ops *avx512 = simd_ops_by_name("avx512");
     if (avx512 && avx512->attn_qk_i8 == attn_qk_i8__avx512vnni)
         cr_assert_eq(ran, 1, "a VNNI CPU must run the VNNI kernel of attn_rows_i8");
+#endif
+#if defined(__aarch64__) && defined(ADAKV_BUILD_NEON)
+    const struct simd_ops *neon = simd_ops_by_name("neon");
+    if (neon) {
+        cr_assert(neon->attn_rows_i8 == attn_rows_i8__neon,
+                  "a NEON CPU must have the NEON kernel of attn_rows_i8");
+        cr_assert_eq(ran, 1, "a NEON CPU must run the NEON kernel of attn_rows_i8");
+    }
 #endif
     (void)ran;
 }

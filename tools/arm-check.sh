@@ -23,7 +23,7 @@ unpacked_pkgs="libdnnl-dev:arm64 libcriterion3:arm64 libcriterion-dev:arm64 libn
 # The kernel tests: every table entry of simd/ is compared with the reference in one of these;
 # and the forward pass on NEON judged against llama.cpp on the tiny random model (test_tiny_llama).
 tests="tests/test_ops tests/test_rope tests/test_quant tests/test_matmul tests/test_topk
-       tests/test_press_kernels tests/test_tiny_llama"
+       tests/test_press_kernels tests/test_attn_rows tests/test_tiny_llama"
 
 say() { echo "arm-check: $*"; }
 die() {
