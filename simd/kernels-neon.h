@@ -16,6 +16,7 @@
     K(ops, attn_av_i8, attn_av_i8__neon, base)                                                     \
     K(ops, attn_av_f16, attn_av_f16__neon, base)                                                   \
     K(ops, attn_av_f32, attn_av_f32__neon, base)                                                   \
+    K(ops, attn_rows_i8, attn_rows_i8__neon, base)                                                 \
     K(ops, hadamard, hadamard__neon, base)                                                         \
     K(quant, fill, quant_fill_neon, base)                                                          \
     K(quant, fill, quant_fill_neon_dotprod, neon_dotprod)                                          \
