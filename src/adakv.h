@@ -156,6 +156,17 @@ ADAKV_API double adakv_ctx_press_seconds(const struct adakv_ctx *c);
  * Needs n + n_rec free positions. 0, or -1 with e set. */
 ADAKV_API int adakv_ctx_prefill_kvzip(struct adakv_ctx *c, const int32_t *tokens, int n,
                                       const int32_t *rec, int n_rec, struct adakv_err *e);
+/* Question-aware KVzip (this project's extension; docs/eval.md measures it): as
+ * adakv_ctx_prefill_kvzip with the question's tokens question[0..n_question) (and the reply
+ * prefix, if any) prefilled after the reconstruction. A row's score is the larger of its
+ * reconstruction score and the attention the question's queries pay it (summed over them), each
+ * normalized over its layer, so what the question reads is kept beside what the reconstruction
+ * needs. The question's rows are dropped with the reconstruction's: prefill the question again
+ * on the compressed cache. n_question 0 is adakv_ctx_prefill_kvzip. Needs
+ * n + n_rec + n_question free positions. 0, or -1 with e set. */
+ADAKV_API int adakv_ctx_prefill_kvzip_aware(struct adakv_ctx *c, const int32_t *tokens, int n,
+                                            const int32_t *rec, int n_rec, const int32_t *question,
+                                            int n_question, struct adakv_err *e);
 #define KVZIP_REPEAT_PROMPT "Repeat the previous context exactly."
 
 /* Decodes one more token in each of n sequences together (n contexts of the same model, each

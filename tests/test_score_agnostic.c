@@ -24,8 +24,10 @@ static void key_row(const struct kv_cache *kv, int g, int j, float *out) {
 
 /* ---------------------------------------------------------------- KVzip */
 
-static void naive_kvzip(const struct kv_cache *kv, int g, const float *q, int n_rep, int n_head,
-                        double *out) {
+/* Over queries [t_begin, t_end) of the n_rep: each row's largest probability, or with `sum`
+ * the sum of its probabilities (the question's side of the question-aware score). */
+static void naive_kvzip_part(const struct kv_cache *kv, int g, const float *q, int n_rep,
+                             int n_head, int t_begin, int t_end, bool sum_mode, double *out) {
     const int d = kv->head_dim, group = n_head / kv->n_head_kv;
     const int len = kv_cache_seg(kv, 0, g)->len, n_ctx = len - n_rep;
     double *z = malloc((size_t)len * sizeof *z);
@@ -33,7 +35,7 @@ static void naive_kvzip(const struct kv_cache *kv, int g, const float *q, int n_
     for (int j = 0; j < n_ctx; j++)
         out[j] = 0.0;
     for (int hh = 0; hh < group; hh++)
-        for (int t = 0; t < n_rep; t++) {
+        for (int t = t_begin; t < t_end; t++) {
             const float *qt = q + ((size_t)t * n_head + g * group + hh) * d;
             const int seen = n_ctx + t + 1;
             double m = -INFINITY, sum = 0.0;
@@ -49,10 +51,15 @@ static void naive_kvzip(const struct kv_cache *kv, int g, const float *q, int n_
                 sum += exp(z[j] - m);
             for (int j = 0; j < n_ctx; j++) {
                 const double p = exp(z[j] - m) / sum;
-                out[j] = p > out[j] ? p : out[j];
+                out[j] = sum_mode ? out[j] + p : p > out[j] ? p : out[j];
             }
         }
     free(z);
+}
+
+static void naive_kvzip(const struct kv_cache *kv, int g, const float *q, int n_rep, int n_head,
+                        double *out) {
+    naive_kvzip_part(kv, g, q, n_rep, n_head, 0, n_rep, false, out);
 }
 
 Test(score_agnostic, kvzip_matches_naive_reference) {
@@ -75,19 +82,20 @@ Test(score_agnostic, kvzip_matches_naive_reference) {
         struct adakv_err e;
         cr_assert_eq(kv_score_layout(&kv, 0, n_rep, off, &e), 0);
         float *got = malloc((size_t)(off[n_kv] + 1) * sizeof *got);
+        /* the naive maxima, then normalized over the layer's rows as kv_score_kvzip returns them */
+        double *want = malloc((size_t)(off[n_kv] + 1) * sizeof *want), sum = 0.0;
+        for (int g = 0; g < n_kv; g++)
+            naive_kvzip(&kv, g, q, n_rep, n_head, want + off[g]);
+        for (int j = 0; j < off[n_kv]; j++)
+            sum += want[j];
         for (int ti = 0; ti < n_tab; ti++) {
-            cr_assert_eq(kv_score_kvzip(tab[ti], &kv, 0, q, n_rep, n_head, off, got, &e), 0);
-            for (int g = 0; g < n_kv; g++) {
-                const int n = off[g + 1] - off[g];
-                double *want = malloc((size_t)(n + 1) * sizeof *want);
-                naive_kvzip(&kv, g, q, n_rep, n_head, want);
-                for (int j = 0; j < n; j++)
-                    cr_assert(fabs(got[off[g] + j] - want[j]) <= 1e-6 + 1e-4 * want[j],
-                              "%s type %d head %d row %d: %g vs %g", tab[ti]->isa, t, g, j,
-                              got[off[g] + j], want[j]);
-                free(want);
-            }
+            cr_assert_eq(kv_score_kvzip(tab[ti], &kv, 0, q, n_rep, 0, n_head, off, got, &e), 0);
+            for (int j = 0; j < off[n_kv]; j++)
+                cr_assert(fabs(got[j] - want[j] / sum) <= 1e-9 + 1e-4 * want[j] / sum,
+                          "%s type %d row %d of %d: %g vs %g", tab[ti]->isa, t, j, off[n_kv],
+                          got[j], want[j] / sum);
         }
+        free(want);
         free(got), free(q);
         fx_cache_free(&kv);
     }
@@ -112,12 +120,14 @@ Test(score_agnostic, kvzip_ranks_by_the_peak_not_the_mean) {
     struct adakv_err e;
     cr_assert_eq(kv_score_layout(&kv, 0, n_rep, off, &e), 0);
     float s[6];
-    cr_assert_eq(kv_score_kvzip(simd_ops_scalar(), &kv, 0, q, n_rep, 1, off, s, &e), 0);
-    cr_assert_gt(s[2], 0.99f);
+    cr_assert_eq(kv_score_kvzip(simd_ops_scalar(), &kv, 0, q, n_rep, 0, 1, off, s, &e), 0);
+    /* normalized over the rows: row 2's maximum (~1) against row 4's (e^2 / (e^2 + 5) for the
+     * first of queries 1..7) keeps their ratio */
+    cr_assert_gt(s[2], s[4]);
     for (int j = 0; j < n_ctx; j++)
         if (j != 2 && j != 4)
             cr_assert_lt(s[j], s[4], "row %d", j);
-    cr_assert_gt(s[4], 0.2f); /* e^2 / (e^2 + 5): the first of queries 1..7 */
+    cr_assert_gt(s[4], 0.2f * s[2]);
     /* a mean over the queries would rank row 4 first: about 0.9 / 8 against ~0.3 */
     fx_cache_free(&kv);
 }
@@ -135,7 +145,7 @@ Test(score_agnostic, kvzip_press_drops_the_reconstruction) {
     struct adakv_err e;
     cr_assert_eq(kv_score_layout(&kv, 0, n_rep, off, &e), 0);
     float *s = malloc((size_t)off[n_kv] * sizeof *s);
-    cr_assert_eq(kv_score_kvzip(simd_ops_scalar(), &kv, 0, q, n_rep, n_head, off, s, &e), 0);
+    cr_assert_eq(kv_score_kvzip(simd_ops_scalar(), &kv, 0, q, n_rep, 0, n_head, off, s, &e), 0);
     struct kv_press_config c;
     kv_press_config_default(&c);
     c.press = kv_press_find("kvzip", NULL);
@@ -363,5 +373,88 @@ Test(score_agnostic, eattn_ranks_by_mean_then_variance) {
     const double zb = 36.0 / 8.0, za = 12.0 / 2.0, zd = -6.0;
     const double sum = exp(za) + exp(zb) + exp(0.0) + exp(zd);
     cr_assert(fabs(s[3] - exp(zb) / sum) < 1e-5, "%g vs %g", s[3], exp(zb) / sum);
+    fx_cache_free(&kv);
+}
+
+/* Question-aware KVzip (kv-score.h): the reconstruction's maxima and the question's sums, each
+ * normalized over the layer's context rows, then the larger of the two, against the naive
+ * reference on every storage type, both tables (the fused kernel on a VNNI machine) and
+ * questions of 1 to 40 queries. */
+Test(score_agnostic, kvzip_question_aware_matches_naive_reference) {
+    const enum kv_type types[] = {KV_TYPE_INT8, KV_TYPE_F16, KV_TYPE_F32};
+    int n_tab;
+    const struct simd_ops *const *tab = tables(&n_tab);
+    for (int trial = 0; trial < 6; trial++) {
+        const enum kv_type t = types[trial % 3];
+        const int n_kv = 1 + trial % 2, group = 1 + trial % 3, n_head = n_kv * group, d = 32;
+        const int n_question = 1 + 13 * trial % 40, n_rep = n_question + 20 + 9 * trial;
+        int len[2];
+        for (int g = 0; g < n_kv; g++)
+            len[g] = n_rep + 30 + (int)(fx_u32() % 60);
+        struct kv_cache kv;
+        fx_cache(&kv, t, 1, n_kv, d, len);
+        float *q = malloc((size_t)n_rep * n_head * d * sizeof *q);
+        for (int i = 0; i < n_rep * n_head * d; i++)
+            q[i] = 2.0f * fx_unif();
+        int32_t off[3];
+        struct adakv_err e;
+        cr_assert_eq(kv_score_layout(&kv, 0, n_rep, off, &e), 0);
+        const int total = off[n_kv];
+        double *zip = malloc((size_t)total * sizeof *zip),
+               *ask = malloc((size_t)total * sizeof *ask);
+        double sz = 0.0, sa = 0.0;
+        for (int g = 0; g < n_kv; g++) {
+            naive_kvzip_part(&kv, g, q, n_rep, n_head, 0, n_rep - n_question, false, zip + off[g]);
+            naive_kvzip_part(&kv, g, q, n_rep, n_head, n_rep - n_question, n_rep, true,
+                             ask + off[g]);
+        }
+        for (int j = 0; j < total; j++)
+            sz += zip[j], sa += ask[j];
+        float *got = malloc((size_t)total * sizeof *got);
+        for (int ti = 0; ti < n_tab; ti++) {
+            cr_assert_eq(
+                kv_score_kvzip(tab[ti], &kv, 0, q, n_rep, n_question, n_head, off, got, &e), 0);
+            for (int j = 0; j < total; j++) {
+                const double want = fmax(zip[j] / sz, ask[j] / sa);
+                cr_assert(fabs(got[j] - want) <= 1e-9 + 1e-3 * want,
+                          "%s type %d question %d of %d: row %d %g vs %g", tab[ti]->isa, t,
+                          n_question, n_rep, j, got[j], want);
+            }
+        }
+        free(got), free(zip), free(ask), free(q);
+        fx_cache_free(&kv);
+    }
+}
+
+/* What the question-aware form is for: the reconstruction peaks on row 2 and weakly on every
+ * other row; the question's queries all point at row 4 a little (never its largest share for
+ * any one of them). The agnostic score puts row 4 among the weak rows; with the question
+ * (normalized sums), row 4 comes first after row 2. */
+Test(score_agnostic, kvzip_question_lifts_what_the_question_reads) {
+    const int d = 4, n_ctx = 8, n_question = 6, n_rep = 10 + n_question, len[1] = {n_ctx + n_rep};
+    struct kv_cache kv;
+    fx_cache(&kv, KV_TYPE_F32, 1, 1, d, len);
+    float *k = kv_cache_seg(&kv, 0, 0)->k;
+    memset(k, 0, (size_t)len[0] * d * sizeof *k);
+    k[2 * d + 0] = 1.0f; /* row 2 along e0: the reconstruction's peak */
+    k[4 * d + 1] = 1.0f; /* row 4 along e1: the question's */
+    k[6 * d + 2] = 1.0f; /* row 6 along e2: the reconstruction's second */
+    float q[16 * 4] = {0};
+    for (int t = 0; t < n_rep - n_question; t++)
+        q[t * d + (t % 2 ? 2 : 0)] = t % 2 ? 3.0f : 30.0f;
+    for (int t = n_rep - n_question; t < n_rep; t++)
+        q[t * d + 1] = 2.5f;
+    int32_t off[2];
+    struct adakv_err e;
+    cr_assert_eq(kv_score_layout(&kv, 0, n_rep, off, &e), 0);
+    float agnostic[8], aware[8];
+    /* n_question 0: the question's queries join the reconstruction's maximum (the earlier form) */
+    cr_assert_eq(kv_score_kvzip(simd_ops_scalar(), &kv, 0, q, n_rep, 0, 1, off, agnostic, &e), 0);
+    cr_assert_eq(kv_score_kvzip(simd_ops_scalar(), &kv, 0, q, n_rep, n_question, 1, off, aware, &e),
+                 0);
+    cr_assert_lt(agnostic[4], agnostic[6], "in the maximum, the question's row is not singled out");
+    for (int j = 0; j < n_ctx; j++)
+        if (j != 2 && j != 4)
+            cr_assert_lt(aware[j], aware[4], "aware: row %d above the question's row 4", j);
     fx_cache_free(&kv);
 }

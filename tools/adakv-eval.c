@@ -426,20 +426,12 @@ static int run_job(struct eval_state *s, const struct eval_case *c, const struct
     const bool kvzip = j->ratio >= 0 && is_kvzip(o, j->press);
     if (kvzip) {
         /* The context, then its reconstruction, which scores it and is dropped; the question
-         * comes after, on the compressed cache. Question-aware, the reconstruction ends with the
-         * question (and the reply prefix): their queries score the context too, by the
-         * attention they give it (a departure from KVzip, which is question-agnostic, and from
-         * the other presses' aware mode, which compresses the question's rows with the context;
-         * docs/eval.md). */
-        const size_t n_rec = t->n_rt + (aware ? t->n_qt : 0);
-        int32_t *rec = malloc(n_rec * sizeof *rec);
-        if (!rec)
-            return err_set(e, "out of memory");
-        memcpy(rec, t->rt, t->n_rt * sizeof *rec);
-        if (aware)
-            memcpy(rec + t->n_rt, t->qt, t->n_qt * sizeof *rec);
-        rc = adakv_ctx_prefill_kvzip(s->ctx, t->ct + from, n_rest, rec, (int)n_rec, e);
-        free(rec);
+         * comes after, on the compressed cache. Question-aware, the question (and the reply
+         * prefix) follows the reconstruction and its queries score the context too (a
+         * departure from KVzip, which is question-agnostic, and from the other presses' aware
+         * mode, which compresses the question's rows with the context; docs/eval.md). */
+        rc = adakv_ctx_prefill_kvzip_aware(s->ctx, t->ct + from, n_rest, t->rt, (int)t->n_rt,
+                                           aware ? t->qt : NULL, aware ? (int)t->n_qt : 0, e);
         out->kv_rows_full = t->n_ct * per_token;
     } else if (aware) { /* the rest of the context and the question, compressed together */
         int32_t *tail = malloc((n_rest + t->n_qt) * sizeof *tail);

@@ -237,7 +237,8 @@ static int prefill(struct run *r, const int32_t *toks, size_t n, bool compress,
  * same context), which scores and compresses it; the reconstruction's rows are dropped.
  * Without a question, the context's last token is held back and evaluated on top, uncompressed,
  * for the logits generation starts from. With --question-aware the question's tokens (aq, n_aq)
- * end the reconstruction, so their queries score the context too (docs/eval.md measures it). */
+ * follow the reconstruction, so their queries score the context too (adakv.h,
+ * adakv_ctx_prefill_kvzip_aware; docs/eval.md measures it). */
 static int prefill_kvzip(struct run *r, const int32_t *ct, size_t n_ct, bool has_question,
                          const int32_t *aq, size_t n_aq, struct adakv_err *e) {
     int32_t *rc_tok = NULL, *rq_tok = NULL;
@@ -254,15 +255,6 @@ static int prefill_kvzip(struct run *r, const int32_t *ct, size_t n_ct, bool has
      * token may merge with the repeat prompt's newline, so rc_tok can end differently from ct,
      * which is what the model has seen. */
     (void)n_rc;
-    if (!rc && n_aq) {
-        int32_t *all = realloc(rq_tok, (n_rq + n_aq) * sizeof *all);
-        rc = all ? 0 : err_set(e, "out of memory");
-        if (all) {
-            rq_tok = all;
-            memcpy(rq_tok + n_rq, aq, n_aq * sizeof *aq);
-            n_rq += n_aq;
-        }
-    }
     const size_t n = has_question ? n_ct : n_ct - 1;
     if (!rc && (long)n < adakv_press_window(r->o.press))
         rc = err_set(e, "--window: %d is longer than the prompt (%zu tokens)",
@@ -270,7 +262,7 @@ static int prefill_kvzip(struct run *r, const int32_t *ct, size_t n_ct, bool has
     if (!rc) {
         adakv_ctx_press_enable(r->ctx, true);
         double t = now_ms();
-        rc = adakv_ctx_prefill_kvzip(r->ctx, ct, (int)n, rq_tok, (int)n_rq, e);
+        rc = adakv_ctx_prefill_kvzip_aware(r->ctx, ct, (int)n, rq_tok, (int)n_rq, aq, (int)n_aq, e);
         r->t_prompt += now_ms() - t;
         r->n_prompt += rc ? 0 : (long)n;
         r->kv_rows_after_prefill = adakv_ctx_kv_rows(r->ctx);

@@ -1,7 +1,8 @@
 /* KVzip's score (kv-score.h): the largest attention a context row receives while the model
- * repeats the context. Policy only: with an int8 cache and a table that has the fused kernel
- * (press-ops' attn_colmax_i8), each block of queries goes through it; else logits from the press
- * GEMMs, softmax from the forward-pass table, the running maximum from press-ops' col_max. */
+ * repeats the context, and question-aware, what the question's queries give it. Policy only:
+ * with an int8 cache and a table that has the fused kernel (press-ops' attn_colmax_i8), each
+ * block of reconstruction queries goes through it; else, and for the question's queries (a
+ * sum, and few of them), logits from the press GEMMs and softmax from the forward-pass table. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -14,28 +15,51 @@
  * of the fused kernel, whose passes take 64 rows: 64 / group tokens fill them). */
 enum { QUERY_BLOCK = 32, FUSED_ROWS = 64 };
 
+/* acc[j] += x[j] for j < n: the question's probabilities add up. */
+static void col_add(float *acc, const float *x, int n) {
+    for (int j = 0; j < n; j++)
+        acc[j] += x[j];
+}
+
+/* out = max(zip / sum(zip), ask / sum(ask)) over n rows (a zero sum leaves its side out; ask
+ * NULL: zip / sum(zip)). */
+static void combine_normalized(float *out, const float *zip, const float *ask, size_t n) {
+    double sz = 0.0, sa = 0.0;
+    for (size_t j = 0; j < n; j++)
+        sz += zip[j], sa += ask ? ask[j] : 0.0f;
+    const float iz = sz > 0.0 ? (float)(1.0 / sz) : 0.0f, ia = sa > 0.0 ? (float)(1.0 / sa) : 0.0f;
+    for (size_t j = 0; j < n; j++) {
+        const float a = zip[j] * iz, b = ask ? ask[j] * ia : 0.0f;
+        out[j] = a > b ? a : b;
+    }
+}
+
 int kv_score_kvzip(const struct simd_ops *ops, const struct kv_cache *kv, int layer,
-                   const float *q_rep, int n_rep, int n_head, const int32_t *off, float *out,
-                   struct adakv_err *e) {
+                   const float *q_rep, int n_rep, int n_question, int n_head, const int32_t *off,
+                   float *out, struct adakv_err *e) {
     const struct simd_ops *fo = ops ? ops : simd_ops_best();
     const struct press_ops *po = kv_score_press_ops(ops);
     const int d = kv->head_dim, n_kv = kv->n_head_kv, group = n_head / n_kv;
     const bool fused = po->attn_colmax_i8 && kv->type == KV_TYPE_INT8 && d <= ATTN_ROWS_DMAX;
     const int block = fused ? (group < FUSED_ROWS ? FUSED_ROWS / group : 1) : QUERY_BLOCK;
+    n_question = n_question < 0 ? 0 : n_question > n_rep ? n_rep : n_question;
+    const int n_zip = n_rep - n_question; /* the reconstruction's queries, then the question's */
     const size_t total = (size_t)off[n_kv];
     int max_len = 1;
     for (int g = 0; g < n_kv; g++)
         max_len =
             kv_cache_seg(kv, layer, g)->len > max_len ? kv_cache_seg(kv, layer, g)->len : max_len;
-    const int n_blocks = (n_rep + block - 1) / block;
-    const int items = n_kv * n_blocks;
+    const int zip_blocks = (n_zip + block - 1) / block;
+    const int ask_blocks = (n_question + QUERY_BLOCK - 1) / QUERY_BLOCK;
+    const int per_head = zip_blocks + ask_blocks, items = n_kv * per_head;
     const int n_thr = omp_get_max_threads();
-    const int rows = block * group; /* a block's queries of every head of the group */
-    /* per thread: its own running maxima (merged at the end, no atomics), one block of logits
+    const int rows = (block > QUERY_BLOCK ? block : QUERY_BLOCK) * group;
+    /* per thread: its own maxima and sums (merged at the end, no atomics), one block of logits
      * (f32 path) or positions (fused) and its queries; memory is bounded by the block, not by
      * the reconstruction's length */
-    const size_t blk_floats = fused ? (size_t)rows : (size_t)rows * max_len;
-    float *acc = calloc((size_t)n_thr * (total ? total : 1), sizeof *acc);
+    const size_t per_thr = 2 * (total ? total : 1);
+    const size_t blk_floats = fused && !n_question ? (size_t)rows : (size_t)rows * max_len;
+    float *acc = calloc((size_t)n_thr * per_thr, sizeof *acc);
     float *blk = malloc((size_t)n_thr * blk_floats * sizeof *blk);
     float *qb = malloc((size_t)n_thr * rows * d * sizeof *qb);
     if (!acc || !blk || !qb) {
@@ -48,14 +72,17 @@ int kv_score_kvzip(const struct simd_ops *ops, const struct kv_cache *kv, int la
 #pragma omp parallel num_threads(n_thr) if (work >= (double)(1 << 22))
     {
         const int me = omp_get_thread_num();
-        float *mine = acc + (size_t)me * total, *s = blk + (size_t)me * blk_floats;
-        float *q = qb + (size_t)me * rows * d;
+        float *zip = acc + (size_t)me * per_thr, *ask = zip + total;
+        float *s = blk + (size_t)me * blk_floats, *q = qb + (size_t)me * rows * d;
 #pragma omp for schedule(dynamic, 1)
         for (int it = 0; it < items; it++) {
-            const int b = it % n_blocks, g = it / n_blocks;
+            const int b = it % per_head, g = it / per_head;
+            const bool is_ask = b >= zip_blocks;
+            const int t0 = is_ask ? n_zip + (b - zip_blocks) * QUERY_BLOCK : b * block;
+            const int t_end = is_ask ? n_rep : n_zip, step = is_ask ? QUERY_BLOCK : block;
+            const int nq = t_end - t0 < step ? t_end - t0 : step;
             const struct kv_segment *seg = kv_cache_seg(kv, layer, g);
-            const int n_ctx = off[g + 1] - off[g], t0 = b * block;
-            const int nq = n_rep - t0 < block ? n_rep - t0 : block;
+            const int n_ctx = off[g + 1] - off[g];
             /* row r = t * group + hh: the group's heads side by side, so one GEMM reads each
              * key once for all of them (a query's heads are adjacent in q_rep) */
             for (int t = 0; t < nq; t++)
@@ -64,12 +91,12 @@ int kv_score_kvzip(const struct simd_ops *ops, const struct kv_cache *kv, int la
                        (size_t)group * d * sizeof *q);
             /* query t0 + t sits at row n_ctx + t0 + t and sees rows 0 .. itself */
             const int nk = n_ctx + t0 + nq;
-            if (fused) {
+            if (fused && !is_ask) {
                 int32_t *qpos = (int32_t *)s;
                 for (int r = 0; r < nq * group; r++)
                     qpos[r] = seg->pos[n_ctx + t0 + r / group];
-                po->attn_colmax_i8(mine + off[g], n_ctx, q, nq * group, qpos,
-                                   (const int8_t *)seg->k, seg->k_scale, seg->pos, nk, d, mul);
+                po->attn_colmax_i8(zip + off[g], n_ctx, q, nq * group, qpos, (const int8_t *)seg->k,
+                                   seg->k_scale, seg->pos, nk, d, mul);
                 continue;
             }
             kv_score_logits(po, kv->type, seg, 0, s, (size_t)max_len, q, (size_t)d, nq * group, nk,
@@ -77,13 +104,19 @@ int kv_score_kvzip(const struct simd_ops *ops, const struct kv_cache *kv, int la
             for (int r = 0; r < nq * group; r++) {
                 float *row = s + (size_t)r * max_len;
                 fo->softmax(row, n_ctx + t0 + r / group + 1);
-                po->col_max(mine + off[g], row, n_ctx);
+                if (is_ask)
+                    col_add(ask + off[g], row, n_ctx);
+                else
+                    po->col_max(zip + off[g], row, n_ctx);
             }
         }
     }
-    memcpy(out, acc, total * sizeof *out);
-    for (int t = 1; t < n_thr; t++)
-        po->col_max(out, acc + (size_t)t * total, (int)total);
+    float *zip = acc, *ask = acc + total;
+    for (int t = 1; t < n_thr; t++) {
+        po->col_max(zip, acc + (size_t)t * per_thr, (int)total);
+        col_add(ask, acc + (size_t)t * per_thr + total, (int)total);
+    }
+    combine_normalized(out, zip, n_question ? ask : NULL, total);
     free(acc), free(blk), free(qb);
     return 0;
 }

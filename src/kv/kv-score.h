@@ -56,15 +56,25 @@ void kv_score_pool(const float *in, int n, enum kv_pool pool, int kernel, float 
  * context rows [0, n_g) followed by the n_rep rows of the reconstruction (the repeat prompt and
  * the teacher-forced copy of the context); off is kv_score_layout(kv, layer, n_rep). For KV head
  * g and context row j:
- *     out[off[g] + j] = max over the group's query heads h and reconstruction queries t of
+ *     zip[off[g] + j] = max over the group's query heads h and reconstruction queries t of
  *                       softmax_j'(q_{h,t} . k_j' / sqrt(d)) [j],
  * the softmax over every row query t may see (the context and the reconstruction rows up to its
- * own, causal). q_rep: [n_rep][n_head][head_dim] post-RoPE, as the hook's q_window. Queries run in
- * blocks of 32, so the scratch is 32 x (n_g + n_rep) floats per thread whatever n_rep is.
- * -1 with e set only when memory runs out. */
+ * own, causal), normalized so that the layer's rows sum to 1: out = zip / sum(zip). Within a
+ * layer this changes no selection; across layers (--budget global) it makes a layer's share
+ * follow how its scores are spread rather than how high its peak probabilities run, which kept
+ * more answers on the retrieval suite than the raw maxima (docs/eval.md; a departure from
+ * KVzip's global ranking of raw scores). q_rep: [n_rep][n_head][head_dim] post-RoPE, as the
+ * hook's q_window.
+ * Question-aware (n_question > 0, this project's extension; docs/eval.md): the last n_question
+ * of the n_rep queries are the question's; they add their probabilities instead,
+ *     ask[off[g] + j] = sum over h and the question's t of the same softmax [j],
+ * and out = max(zip / sum(zip), ask / sum(ask)), so what the question reads is kept beside what
+ * the reconstruction needs. The f32 path runs queries in blocks of 32 (scratch
+ * 32 x (n_g + n_rep) floats per thread whatever n_rep is). -1 with e set only when memory runs
+ * out. */
 int kv_score_kvzip(const struct simd_ops *ops, const struct kv_cache *kv, int layer,
-                   const float *q_rep, int n_rep, int n_head, const int32_t *off, float *out,
-                   struct adakv_err *e);
+                   const float *q_rep, int n_rep, int n_question, int n_head, const int32_t *off,
+                   float *out, struct adakv_err *e);
 
 /* Expected Attention (Devoto et al. 2025, kvpress ExpectedAttentionPress; docs/presses.md).
  * Every row of each segment is scored (off = kv_score_layout(kv, layer, 0)). Per query head h,

@@ -100,6 +100,9 @@ struct kv_press_hook {
      * [n_rot] the RoPE averaged over the next eattn_future positions; RoPE pairing as ops.h */
     const float *rope_undo, *rope_future;
     int n_rot, rope_neox;
+    /* KVzip question-aware (adakv_ctx_prefill_kvzip_aware): the window's last kvzip_question
+     * queries are the question's (kv-score.h kv_score_kvzip); 0 otherwise */
+    int kvzip_question;
 };
 
 /* One press option (press-options.c): what adakv_press_set takes as name = value, adakv-run

@@ -466,34 +466,42 @@ static int press_after_token(void *self, struct kv_cache *kv, const struct recen
     return 0;
 }
 
-int adakv_ctx_prefill_kvzip(struct adakv_ctx *c, const int32_t *tokens, int n, const int32_t *rec,
-                            int n_rec, struct adakv_err *e) {
+int adakv_ctx_prefill_kvzip_aware(struct adakv_ctx *c, const int32_t *tokens, int n,
+                                  const int32_t *rec, int n_rec, const int32_t *question,
+                                  int n_question, struct adakv_err *e) {
     struct press_binding *b = binding(c);
     if (!b || !b->enabled || !(b->cfg.press->needs & PRESS_NEEDS_RECONSTRUCTION) ||
         !kv_policy_of(c)->after_layer)
         return adakv_eval(c, tokens, n, NULL, false, e);
-    if (n < 1 || !tokens || n_rec < 1 || !rec)
-        return err_set(e, "kvzip: %d context and %d reconstruction tokens (both must be >= 1)", n,
-                       n_rec);
+    if (n < 1 || !tokens || n_rec < 1 || !rec || n_question < 0 || (n_question && !question))
+        return err_set(e,
+                       "kvzip: %d context, %d reconstruction and %d question tokens (the first two "
+                       "must be >= 1)",
+                       n, n_rec, n_question);
     const int past = adakv_ctx_n_past(c);
     const int n_ctx = kv_policy_host(c).n_ctx;
-    if ((long)n + n_rec > (long)n_ctx - past)
+    if ((long)n + n_rec + n_question > (long)n_ctx - past)
         return err_set(e,
-                       "kvzip: %d context + %d reconstruction tokens do not fit in the context "
-                       "(%d of %d positions used); KVzip needs room for both",
-                       n, n_rec, past, n_ctx);
-    int32_t *all = malloc(((size_t)n + n_rec) * sizeof *all);
+                       "kvzip: %d context + %d reconstruction + %d question tokens do not fit in "
+                       "the context (%d of %d positions used); KVzip needs room for all of them",
+                       n, n_rec, n_question, past, n_ctx);
+    int32_t *all = malloc(((size_t)n + n_rec + n_question) * sizeof *all);
     if (!all)
         return err_set(e, "kvzip: out of memory");
     memcpy(all, tokens, (size_t)n * sizeof *all);
     memcpy(all + n, rec, (size_t)n_rec * sizeof *all);
-    /* one layer-major prefill of context ++ reconstruction: at each layer the hook sees the
-     * reconstruction's queries as its window, scores the context rows with them and drops the
-     * reconstruction's rows, so the next layer still attends over the full, uncompressed batch */
-    int rc = kv_policy_set_window(c, n_rec, e);
+    if (n_question)
+        memcpy(all + n + n_rec, question, (size_t)n_question * sizeof *all);
+    /* one layer-major prefill of context ++ reconstruction (++ question): at each layer the hook
+     * sees the reconstruction's (and the question's) queries as its window, scores the context
+     * rows with them and drops the rest, so the next layer still attends over the full,
+     * uncompressed batch */
+    int rc = kv_policy_set_window(c, n_rec + n_question, e);
     if (!rc) {
         b->kvzip_active = true;
-        rc = adakv_eval(c, all, n + n_rec, NULL, false, e);
+        b->hook.kvzip_question = n_question;
+        rc = adakv_eval(c, all, n + n_rec + n_question, NULL, false, e);
+        b->hook.kvzip_question = 0;
         b->kvzip_active = false;
         struct adakv_err ignored;
         if (kv_policy_set_window(c, b->cfg.window, rc ? &ignored : e) && !rc)
@@ -505,6 +513,11 @@ int adakv_ctx_prefill_kvzip(struct adakv_ctx *c, const int32_t *tokens, int n, c
     if (!rc)
         rc = adakv_ctx_rewind(c, past + n, e);
     return rc;
+}
+
+int adakv_ctx_prefill_kvzip(struct adakv_ctx *c, const int32_t *tokens, int n, const int32_t *rec,
+                            int n_rec, struct adakv_err *e) {
+    return adakv_ctx_prefill_kvzip_aware(c, tokens, n, rec, n_rec, NULL, 0, e);
 }
 
 size_t adakv_ctx_kv_peak_bytes(const struct adakv_ctx *c) {
