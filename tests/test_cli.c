@@ -349,8 +349,9 @@ Test(cli, empty_question_file) {
     unlink(p);
 }
 
-/* KVzip with --question-aware: the question ends the reconstruction (docs/eval.md), the context
- * is compressed to the same budget as without it, and the answer is generated. */
+/* KVzip with --question-aware: the question follows the reconstruction and scores the context
+ * too (docs/eval.md), the context is compressed to the same budget as without it, and the answer
+ * is generated. */
 Test(cli, kvzip_question_aware, .timeout = 300) {
     char *ctx = path_in_build("tests/cli-kvzip-context.txt");
     char *q = path_in_build("tests/cli-kvzip-question.txt");
