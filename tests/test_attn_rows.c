@@ -2,8 +2,8 @@
  * plain C reference (simd/attn-rows-scalar.c), and the reference against values worked out by
  * hand.
  *
- * Cases: 1 to 130 query rows (every count to 9, around the 4- and 16-row vectors and the 64-row
- * passes), rows of 1 to 256 values (Gemma 3's heads), 1 to 300 keys (around the 4-key score
+ * Cases: 1 to 130 query rows (every count to 17, around the 4-, 8- and 16-row vectors and the
+ * 64-row passes), rows of 1 to 256 values (Gemma 3's heads), 1 to 300 keys (around the 4-key score
  * blocks, key pairs and 64-key steps); key positions with gaps (a compressed cache), rows that see
  * every key, only some (causal), a sliding window, or none; random values, the int8 extremes at a
  * large scale, and equal scores.
@@ -269,6 +269,26 @@ static int kernels_expected(void) {
 Test(attn_rows, kernels_match_reference) {
     const int ran = for_each_kernel(sweep);
     cr_assert_eq(ran, kernels_expected(), "%d tables ran the sweep", ran);
+}
+
+/* Around the AVX2 kernel's 8-row vectors: every row count to 17 (it walks the row vectors two
+ * at a time and an odd last one alone, and masks the rows past n_q in the last), odd vector
+ * counts (5, 7) and passes ending 1 or 7 rows into a vector, each with key counts that end
+ * inside a 4-key score block, a key pair and a 64-key step. */
+static void lane_tails(const struct simd_ops *ops) {
+    rng_seed(23);
+    const int ds[] = {64, 7, 24, 100, 1, 17, 128, 33};
+    const int nks[] = {1, 2, 3, 5, 6, 7, 9, 62, 66, 67, 131};
+    const int nqs[] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13,
+                       14, 15, 16, 17, 24, 25, 40, 56, 57, 63, 72, 121};
+    for (size_t a = 0; a < sizeof nqs / sizeof nqs[0]; a++)
+        check_case(ops, nqs[a], ds[a % 8], nks[a % 11], a % 4 == 3 ? EXTREME : RANDOM,
+                   (enum sight)(a % 3));
+}
+
+Test(attn_rows, lane_tails_match_reference) {
+    const int ran = for_each_kernel(lane_tails);
+    cr_assert_eq(ran, kernels_expected(), "%d tables ran the tails", ran);
 }
 
 /* The reference by hand: equal scores give the plain mean of the visible values; a row before
