@@ -17,6 +17,7 @@
     K(ops, attn_av_i8, attn_av_i8__avx2, base)                                                     \
     K(ops, attn_av_f16, attn_av_f16__avx2, base)                                                   \
     K(ops, attn_av_f32, attn_av_f32__avx2, base)                                                   \
+    K(ops, attn_rows_i8, attn_rows_i8__avx2, base)                                                 \
     K(ops, hadamard, hadamard__avx2, base)                                                         \
     K(press, qk_i8, qk_gemm_i8__avx2, base)                                                        \
     K(press, qk_f16, qk_gemm_f16__avx2, base)                                                      \
