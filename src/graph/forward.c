@@ -94,8 +94,27 @@ static int rope_set_of(const struct adakv_ctx *c, int il) {
 /* Prompt chunks spread their row-wise steps (norms, RoPE, residuals, the activation, the key
  * rotation of the queries) over the threads: done by the main thread alone they took ~4% of a
  * 4,096-token 1B prefill, while the other thread spun in the barrier (perf record at ed876d1).
- * Decode rows stay on one thread, as a parallel region costs more than one row's work. */
+ * Decode rows stay on the calling thread and outside any parallel construct: even an if(0)
+ * region costs libgomp ~350 ns to set up its team of one, and six of them a layer were ~5% of the
+ * default model's decode step. FOR_ROWS(th, m, t, body) runs body for t in [0, m) so. */
 #define ROWS_PARALLEL_MIN 16
+/* (kept by hand: clang-format would break the _Pragma line across the loop header) */
+/* clang-format off */
+#define FOR_ROWS(th, m, t, ...)                                                                    \
+    do {                                                                                           \
+        const int for_rows_threads = (th);                                                         \
+        if ((m) >= ROWS_PARALLEL_MIN) {                                                            \
+            _Pragma("omp parallel for schedule(static) num_threads(for_rows_threads)")             \
+            for (int t = 0; t < (m); t++) {                                                        \
+                __VA_ARGS__                                                                        \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (int t = 0; t < (m); t++) {                                                        \
+                __VA_ARGS__                                                                        \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+/* clang-format on */
 
 /* ==== one layer over one chunk ====
  * A layer is split where the rows stop being interchangeable: layer_qkv and layer_out work on
@@ -111,10 +130,9 @@ static int layer_qkv(struct adakv_ctx *c, int il, const float *x, int m, const f
     const struct simd_ops *ops = c->ops;
     const int D = hp->n_embd, d = hp->head_dim;
     const int qdim = hp->n_head * d, kvdim = hp->n_head_kv * d;
-#pragma omp parallel for schedule(static) num_threads(c->n_threads) if (m >= ROWS_PARALLEL_MIN)
-    for (int t = 0; t < m; t++)
-        ops->rmsnorm(c->xn + (size_t)t * D, x + (size_t)t * D, f32_data(L->attn_norm), D,
-                     hp->norm_eps);
+    FOR_ROWS(c->n_threads, m, t,
+             ops->rmsnorm(c->xn + (size_t)t * D, x + (size_t)t * D, f32_data(L->attn_norm), D,
+                          hp->norm_eps););
     const struct gguf_tensor *qkv[] = {L->wq, L->wk, L->wv};
     float *qkv_out[] = {c->q, c->k, c->v};
     if (linear_multi(c, qkv, 3, c->xn, m, qkv_out, e))
@@ -125,8 +143,7 @@ static int layer_qkv(struct adakv_ctx *c, int il, const float *x, int m, const f
         add_bias(c->v, m, kvdim, L->bv);
     }
     const int neox = hp->rope_pairing == ROPE_PAIRING_NEOX;
-#pragma omp parallel for schedule(static) num_threads(c->n_threads) if (m >= ROWS_PARALLEL_MIN)
-    for (int t = 0; t < m; t++) {
+    FOR_ROWS(c->n_threads, m, t, {
         if (L->q_norm) { /* qwen3: every head of Q and K RMS-normalised on its own, before RoPE */
             for (int h = 0; h < hp->n_head; h++) {
                 float *qh = c->q + (size_t)t * qdim + (size_t)h * d;
@@ -140,7 +157,7 @@ static int layer_qkv(struct adakv_ctx *c, int il, const float *x, int m, const f
         const float *cs = rope_rows + (size_t)t * hp->n_rot;
         ops->rope(c->q + (size_t)t * qdim, hp->n_head, d, hp->n_rot, cs, neox);
         ops->rope(c->k + (size_t)t * kvdim, hp->n_head_kv, d, hp->n_rot, cs, neox);
-    }
+    });
     return 0;
 }
 
@@ -164,9 +181,8 @@ static int seq_store(struct adakv_ctx *s, int il, float *q, const float *k, cons
             return -1;
     }
     /* int8 keys are stored rotated (key-rotation.h): from here on, queries are in that space */
-#pragma omp parallel for schedule(static) num_threads(s->n_threads) if (m >= ROWS_PARALLEL_MIN)
-    for (int t = 0; t < m; t++)
-        kv_cache_rotate_queries(&s->kv, q + (size_t)t * qdim, hp->n_head, (size_t)qdim, 1);
+    FOR_ROWS(s->n_threads, m, t,
+             kv_cache_rotate_queries(&s->kv, q + (size_t)t * qdim, hp->n_head, (size_t)qdim, 1););
     /* Keep the post-RoPE queries of the batch's last `window` tokens for the press. */
     const int n_window = n < s->window ? n : s->window;
     for (int t = 0; t < m; t++) {
@@ -195,34 +211,31 @@ static int layer_out(struct adakv_ctx *c, int il, float *x, int m, struct adakv_
     const int D = hp->n_embd;
     if (linear(c, L->wo, c->att, m, c->proj, e))
         return -1;
-#pragma omp parallel for schedule(static) num_threads(c->n_threads) if (m >= ROWS_PARALLEL_MIN)
-    for (int t = 0; t < m; t++) {
+    FOR_ROWS(c->n_threads, m, t, {
         float *pt = c->proj + (size_t)t * D, *xt = x + (size_t)t * D;
         if (L->attn_post_norm) /* gemma3: the attention output is normalised before the residual */
             ops->rmsnorm(pt, pt, f32_data(L->attn_post_norm), D, hp->norm_eps);
         for (int i = 0; i < D; i++)
             xt[i] += pt[i];
         ops->rmsnorm(c->xn + (size_t)t * D, xt, f32_data(L->ffn_norm), D, hp->norm_eps);
-    }
+    });
     const struct gguf_tensor *gate_up[] = {L->w_gate, L->w_up};
     float *gate_up_out[] = {c->gate, c->up};
     if (linear_multi(c, gate_up, 2, c->xn, m, gate_up_out, e))
         return -1;
     const op_swiglu_fn act = hp->ffn_act == FFN_ACT_GEGLU_TANH ? ops->geglu : ops->swiglu;
-#pragma omp parallel for schedule(static) num_threads(c->n_threads) if (m >= ROWS_PARALLEL_MIN)
-    for (int t = 0; t < m; t++)
-        act(c->gate + (size_t)t * hp->n_ff, c->gate + (size_t)t * hp->n_ff,
-            c->up + (size_t)t * hp->n_ff, hp->n_ff);
+    FOR_ROWS(c->n_threads, m, t,
+             act(c->gate + (size_t)t * hp->n_ff, c->gate + (size_t)t * hp->n_ff,
+                 c->up + (size_t)t * hp->n_ff, hp->n_ff););
     if (linear(c, L->w_down, c->gate, m, c->proj, e))
         return -1;
-#pragma omp parallel for schedule(static) num_threads(c->n_threads) if (m >= ROWS_PARALLEL_MIN)
-    for (int t = 0; t < m; t++) {
+    FOR_ROWS(c->n_threads, m, t, {
         float *pt = c->proj + (size_t)t * D, *xt = x + (size_t)t * D;
         if (L->ffn_post_norm)
             ops->rmsnorm(pt, pt, f32_data(L->ffn_post_norm), D, hp->norm_eps);
         for (int i = 0; i < D; i++)
             xt[i] += pt[i];
-    }
+    });
     return 0;
 }
 

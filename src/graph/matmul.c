@@ -15,7 +15,10 @@ _Static_assert(TILE_ROWS % QUANT_RP_ROWS == 0, "a decode tile starts on a repack
 #define TILE_TOKENS 64
 /* Below this many tokens the product is a GEMV: split only the rows. */
 #define GEMV_MAX_TOKENS 4
-#define WS_ALIGN        64
+/* Up to this many tokens (decode batches) the repacked rows are split evenly between the
+ * threads rather than in the prompt path's tiles. */
+#define FEW_TOKENS_MAX 16
+#define WS_ALIGN       64
 
 bool matmul_type_supported(uint32_t type) {
     const struct quant_kernels *k = quant_kernels_isa(type, SIMD_ISA_SCALAR);
@@ -45,10 +48,20 @@ size_t matmul_ws_size(uint32_t type, int64_t n_in, int64_t n_tok) {
     return ws_row_bytes(k, n_in) * (size_t)n_tok;
 }
 
+/* Below this many tokens packing runs on the calling thread, outside any parallel construct: a
+ * decode batch's few rows take less time than a region would cost (even an if(0) one: libgomp
+ * still sets up a team of one, which cost single-sequence decode ~5% when taken per matmul). */
+#define PACK_PARALLEL_MIN 16
+
 /* X's n_tok rows in the type's packed activation form, astride bytes apart in ws. */
 static void pack_rows(const struct quant_kernels *k, const float *x, int64_t n_in, int64_t n_tok,
                       uint8_t *ws, size_t astride) {
-#pragma omp parallel for schedule(static) if (n_tok > 1)
+    if (n_tok < PACK_PARALLEL_MIN) {
+        for (int64_t t = 0; t < n_tok; t++)
+            k->pack_act(x + t * n_in, ws + (size_t)t * astride, n_in);
+        return;
+    }
+#pragma omp parallel for schedule(static)
     for (int64_t t = 0; t < n_tok; t++)
         k->pack_act(x + t * n_in, ws + (size_t)t * astride, n_in);
 }
@@ -97,35 +110,52 @@ static const struct quant_kernels *rp_kernels(const struct matmul_weight *const 
     return k;
 }
 
-/* One token over repacked rows (decode): X packed once, then the row tiles of every weight in
- * one parallel region, each thread one contiguous run of tiles and one kernel call per weight
- * in it (the kernel may prepare the activation row per call). True when it ran (all weights
- * repacked, one type and row length, and the ISA has the kernel). */
-static bool matmul_rp(const struct matmul_weight *const *w, int n_w, const float *x,
-                      float *const *y, uint8_t *ws) {
+/* Rows [*o0, *o1) of weight i in thread me's share of team: the TILE_ROWS-row tiles of all n_w
+ * weights (first[i]: weight i's first tile) cut into team contiguous runs of equal length. False
+ * when the share holds none of weight i. */
+static bool share_rows(const struct matmul_weight *const *w, const int64_t *first, int n_w, int i,
+                       int64_t me, int64_t team, int64_t *o0, int64_t *o1) {
+    const int64_t lo = first[n_w] * me / team, hi = first[n_w] * (me + 1) / team;
+    const int64_t a = lo > first[i] ? lo : first[i];
+    const int64_t b = hi < first[i + 1] ? hi : first[i + 1];
+    if (a >= b)
+        return false;
+    *o0 = (a - first[i]) * TILE_ROWS;
+    *o1 = (b - first[i]) * TILE_ROWS < w[i]->n_out ? (b - first[i]) * TILE_ROWS : w[i]->n_out;
+    return true;
+}
+
+/* A few tokens over repacked rows (decode, or a decode batch of up to FEW_TOKENS_MAX sequences): X
+ * packed once, then the row tiles of every weight in one parallel region, each thread one
+ * contiguous run of tiles and one kernel call per weight in it (the kernel may prepare the
+ * activation rows per call). The runs are equal to a tile: with the prompt path's 64-row tiles a
+ * static split of the default model's 576-row projections (9 tiles) gave one thread 25% more.
+ * True when it ran (all weights repacked, one type and row length, and the ISA has the kernel). */
+static bool matmul_rp_few(const struct matmul_weight *const *w, int n_w, const float *x,
+                          int64_t n_tok, float *const *y, uint8_t *ws) {
     const struct quant_kernels *k = rp_kernels(w, n_w);
-    if (!k || !k->gemv_rp)
+    if (!k || !(n_tok == 1 ? k->gemv_rp != NULL : k->gemm_rp != NULL))
         return false;
     const int64_t n_in = w[0]->n_in;
     const size_t rp_row = (size_t)tensor_type_row_size(w[0]->type, (uint64_t)n_in);
-    k->pack_act(x, ws, n_in);
+    const size_t astride = ws_row_bytes(k, n_in);
+    pack_rows(k, x, n_in, n_tok, ws, astride);
     int64_t first[MATMUL_MULTI_MAX + 1] = {0};
     for (int i = 0; i < n_w; i++)
         first[i + 1] = first[i] + (w[i]->n_out + TILE_ROWS - 1) / TILE_ROWS;
 #pragma omp parallel
     {
         const int64_t team = omp_get_num_threads(), me = omp_get_thread_num();
-        const int64_t lo = first[n_w] * me / team, hi = first[n_w] * (me + 1) / team;
         for (int i = 0; i < n_w; i++) {
-            const int64_t a = lo > first[i] ? lo : first[i];
-            const int64_t b = hi < first[i + 1] ? hi : first[i + 1];
-            if (a >= b)
+            int64_t o0, o1;
+            if (!share_rows(w, first, n_w, i, me, team, &o0, &o1))
                 continue;
-            const int64_t o0 = (a - first[i]) * TILE_ROWS;
-            const int64_t o1 =
-                (b - first[i]) * TILE_ROWS < w[i]->n_out ? (b - first[i]) * TILE_ROWS : w[i]->n_out;
-            k->gemv_rp(n_in, (const uint8_t *)w[i]->rp + (size_t)o0 * rp_row, rp_row, o1 - o0, ws,
-                       y[i] + o0);
+            const uint8_t *wt = (const uint8_t *)w[i]->rp + (size_t)o0 * rp_row;
+            if (n_tok == 1)
+                k->gemv_rp(n_in, wt, rp_row, o1 - o0, ws, y[i] + o0);
+            else
+                k->gemm_rp(n_in, wt, rp_row, o1 - o0, ws, astride, n_tok, y[i] + o0,
+                           (size_t)w[i]->n_out);
         }
     }
     return true;
@@ -158,8 +188,8 @@ void matmul(const struct matmul_weight *w, const float *x, int64_t n_tok, float 
     const uint8_t *wdata = w->data;
     const size_t wstride = w->row_bytes;
 
-    if (w->rp &&
-        (n_tok == 1 ? matmul_rp(&w, 1, x, &y, ws) : matmul_rp_batch(&w, 1, x, n_tok, &y, ws)))
+    if (w->rp && (n_tok <= FEW_TOKENS_MAX ? matmul_rp_few(&w, 1, x, n_tok, &y, ws)
+                                          : matmul_rp_batch(&w, 1, x, n_tok, &y, ws)))
         return;
     if (k->gemm && n_in <= QUANT_GEMM_MAX_N) {
         const size_t astride = ws_row_bytes(k, n_in);
@@ -211,7 +241,8 @@ void matmul(const struct matmul_weight *w, const float *x, int64_t n_tok, float 
 void matmul_multi(const struct matmul_weight *const *w, int n_w, const float *x, int64_t n_tok,
                   float *const *y, void *ws) {
     assert(n_w >= 1 && n_w <= MATMUL_MULTI_MAX);
-    if (n_tok == 1 ? matmul_rp(w, n_w, x, y, ws) : matmul_rp_batch(w, n_w, x, n_tok, y, ws))
+    if (n_tok <= FEW_TOKENS_MAX ? matmul_rp_few(w, n_w, x, n_tok, y, ws)
+                                : matmul_rp_batch(w, n_w, x, n_tok, y, ws))
         return;
     const struct quant_kernels *k = quant_kernels(w[0]->type);
     bool fused = k && k->gemm && w[0]->n_in <= QUANT_GEMM_MAX_N;
