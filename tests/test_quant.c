@@ -283,6 +283,61 @@ Test(quant_simd, blocked_kernels_match_scalar_dot) {
         check_gemm(isas[i]);
 }
 
+/* The AVX-512 VNNI activation packing of Q4_1 (pack_act_q8_1) and Q8_0 (pack_act_q8_0u), read
+ * back through its layout (quant_pack_bytes: quants, per-pair scales, block sums, sums / 8),
+ * bit for bit against the scalar Q8_1 quantizer: the packing takes 16 blocks at a time through
+ * transposing reductions and the rest one block at a time, so block counts cover a group, its
+ * tail, and several groups; values random and extreme (zeros, -0, one dominant value, values
+ * below the f16 normal range). */
+Test(quant_simd, vnni_packing_is_the_scalar_quantization) {
+    if (!simd_isa_available(SIMD_ISA_AVX512) || !simd_cpu_flags()->avx512_vnni)
+        return; /* the packing exists only on VNNI CPUs */
+    static const int64_t counts[] = {1, 2, 15, 16, 17, 33, 48, 64};
+    const struct quant_kernels *ref = quant_kernels_isa(TENSOR_TYPE_Q4_1, SIMD_ISA_SCALAR);
+    const uint32_t types[] = {TENSOR_TYPE_Q4_1, TENSOR_TYPE_Q8_0};
+    uint64_t seed = 0x9ac4ull;
+    for (int ti = 0; ti < 2; ti++) {
+        const struct quant_kernels *k = quant_kernels_isa(types[ti], SIMD_ISA_AVX512);
+        cr_assert(k->pack_act && k->pack_act != k->quantize_act, "%s: no VNNI packing",
+                  tensor_type_name(types[ti]));
+        const uint8_t flip = types[ti] == TENSOR_TYPE_Q8_0 ? 0x80 : 0; /* unsigned activations */
+        for (size_t ci = 0; ci < sizeof counts / sizeof counts[0]; ci++)
+            for (int extreme = 0; extreme < 2; extreme++) {
+                const int64_t nb = counts[ci], n = nb * QK, np = (nb + 1) / 2;
+                uint8_t *pa = malloc(quant_pack_bytes(n));
+                struct block_q8_1 *q = malloc((size_t)nb * sizeof *q);
+                float *x = malloc((size_t)n * sizeof *x);
+                qt_fill_act(x, n, &seed, extreme);
+                k->pack_act(x, pa, n);
+                ref->quantize_act(x, q, n);
+                const float *dp = (const float *)(pa + np * 64), *sum = dp + np * 16;
+                const float *sp = sum + (nb + 15) / 16 * 16;
+                for (int64_t b = 0; b < nb; b++) {
+                    for (int i = 0; i < QK; i++)
+                        cr_assert_eq(pa[b * QK + i], (uint8_t)q[b].qs[i] ^ flip,
+                                     "%s nb=%lld extreme=%d block %lld quant %d",
+                                     tensor_type_name(types[ti]), (long long)nb, extreme,
+                                     (long long)b, i);
+                    const float d = quant_f16_to_f32(q[b].d), sb = quant_f16_to_f32(q[b].s);
+                    for (int i = 0; i < 8; i++) {
+                        cr_assert_eq(quant_f32_bits(dp[b * 8 + i]), quant_f32_bits(d),
+                                     "%s nb=%lld block %lld scale lane %d: %a, scalar %a",
+                                     tensor_type_name(types[ti]), (long long)nb, (long long)b, i,
+                                     (double)dp[b * 8 + i], (double)d);
+                        cr_assert_eq(quant_f32_bits(sp[b * 8 + i]), quant_f32_bits(sb / 8.0f));
+                    }
+                    cr_assert_eq(quant_f32_bits(sum[b]), quant_f32_bits(sb),
+                                 "%s nb=%lld block %lld sum: %a, scalar %a",
+                                 tensor_type_name(types[ti]), (long long)nb, (long long)b,
+                                 (double)sum[b], (double)sb);
+                }
+                free(pa);
+                free(q);
+                free(x);
+            }
+    }
+}
+
 /* The repacked-tile kernels (quant.h QUANT_RP_ROWS: rp_tile, pack_act, gemv_rp, gemm_rp) held
  * directly to the plain C reference: the scalar vec_dot of the native rows against the scalar
  * quantize_act of the same tokens. pack_act quantizes with the table's quantize_act (bit-exact
