@@ -126,7 +126,7 @@ int main(int argc, char **argv) {
             uint8_t *wd = malloc(wbytes);
             float *x = malloc((size_t)(n_tok * sh->n_in) * sizeof *x);
             float *y = malloc((size_t)(n_tok * sh->n_out) * sizeof *y);
-            void *ws = malloc(matmul_ws_size(sh->type, sh->n_in, n_tok) + 1);
+            void *ws = malloc(matmul_ws_size(sh->type, sh->n_in, n_tok, omp_get_max_threads()) + 1);
             if (!wd || !x || !y || !ws) {
                 fprintf(stderr, "bench-matmul: out of memory\n");
                 return 1;

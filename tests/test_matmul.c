@@ -83,7 +83,7 @@ static void check_type(const struct qt_layout *l, enum simd_isa isa, uint64_t *s
         double *err = malloc(n_tok * n_in * sizeof *err);
         double *serr = calloc(n_tok * (n_in / QK + 1), sizeof *serr);
         qt_fill_act(x, n_tok * n_in, seed, ti % 2);
-        size_t ws_size = matmul_ws_size(l->type, n_in, n_tok);
+        size_t ws_size = matmul_ws_size(l->type, n_in, n_tok, omp_get_max_threads());
         void *ws = ws_size ? malloc(ws_size) : NULL;
         for (int64_t i = 0; i < n_tok * n_out; i++)
             y[i] = NAN; /* every output must be written */
@@ -155,7 +155,7 @@ Test(matmul, thread_count_does_not_change_bits) {
     float *x = malloc(n_tok * n_in * 4), *y1 = malloc(n_tok * n_out * 4),
           *y2 = malloc(n_tok * n_out * 4);
     qt_fill_act(x, n_tok * n_in, &seed, 0);
-    void *ws = malloc(matmul_ws_size(l->type, n_in, n_tok));
+    void *ws = malloc(matmul_ws_size(l->type, n_in, n_tok, omp_get_max_threads()));
     omp_set_num_threads(1);
     matmul(&w, x, n_tok, y1, ws);
     omp_set_num_threads(3);
@@ -233,7 +233,7 @@ Test(matmul, repacked_matches_native) {
                 float *x = malloc(n_in * n_tok * 4), *wf = malloc(n_in * 4);
                 float *y_native = malloc(n_out * n_tok * 4), *y_rp = malloc(n_out * n_tok * 4);
                 qt_fill_act(x, n_in * n_tok, &seed, (int)(ni / 2) % 2);
-                void *ws = malloc(matmul_ws_size(l->type, n_in, n_tok));
+                void *ws = malloc(matmul_ws_size(l->type, n_in, n_tok, omp_get_max_threads()));
                 struct matmul_weight w = {
                     .type = l->type, .n_in = n_in, .n_out = n_out, .data = wbuf, .row_bytes = rb};
                 matmul(&w, x, n_tok, y_native, ws);

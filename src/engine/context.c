@@ -21,14 +21,14 @@ void adakv_ctx_params_default(struct adakv_ctx_params *p) {
     p->window = FORWARD_WINDOW_DEFAULT;
 }
 
-static size_t ws_bytes(const struct adakv_model *m, int chunk) {
-    size_t best = matmul_ws_size(m->w.output->type, (int64_t)m->w.output->ne[0], chunk);
+static size_t ws_bytes(const struct adakv_model *m, int chunk, int n_threads) {
+    size_t best = matmul_ws_size(m->w.output->type, (int64_t)m->w.output->ne[0], chunk, n_threads);
     for (int il = 0; il < m->hp.n_layer; il++) {
         const struct model_layer *L = &m->w.layers[il];
         const struct gguf_tensor *ts[] = {L->wq,     L->wk,   L->wv,    L->wo,
                                           L->w_gate, L->w_up, L->w_down};
         for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
-            const size_t b = matmul_ws_size(ts[i]->type, (int64_t)ts[i]->ne[0], chunk);
+            const size_t b = matmul_ws_size(ts[i]->type, (int64_t)ts[i]->ne[0], chunk, n_threads);
             best = b > best ? b : best;
             const size_t g =
                 prefill_gemm_scratch_bytes(PREFILL_GEMM_BF16, (int64_t)ts[i]->ne[0], chunk);
@@ -98,8 +98,8 @@ void adakv_ctx_plan(const struct adakv_model *m, const struct adakv_ctx_params *
     floats += (uint64_t)rope_settings(hp) * n_ctx * hp->n_rot;
     floats += (uint64_t)(window < (int)n_ctx ? window : (int)n_ctx) * qdim;
     floats += (uint64_t)threads * attention_scratch_floats(hp);
-    out->scratch =
-        floats * sizeof(float) + ws_bytes(m, (int)chunk) + attention_cascade_bytes(hp, (int)chunk);
+    out->scratch = floats * sizeof(float) + ws_bytes(m, (int)chunk, threads) +
+                   attention_cascade_bytes(hp, (int)chunk);
     /* the cache grows as tokens come, up to every (layer, KV head) holding n_ctx rows: K and V
      * rows plus a position each */
     const enum kv_type kt = kv_type_of(p->kv_type);
@@ -243,7 +243,7 @@ static struct adakv_ctx *ctx_make(struct adakv_model *m, const struct adakv_ctx_
         c->up = alloc_floats(ch, hp->n_ff, &ok);
         c->proj = alloc_floats(ch, hp->n_embd, &ok);
         c->rope_cs = alloc_floats((size_t)c->n_rope * c->n_ctx, hp->n_rot, &ok);
-        c->ws = malloc(ws_bytes(m, c->chunk) + 64);
+        c->ws = malloc(ws_bytes(m, c->chunk, c->n_threads) + 64);
         ok = ok && c->ws;
         c->attn_scratch = alloc_floats(c->n_threads, c->attn_scratch_floats, &ok);
         c->cascade = malloc(attention_cascade_bytes(hp, c->chunk));

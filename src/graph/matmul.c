@@ -41,11 +41,12 @@ static size_t ws_row_bytes(const struct quant_kernels *k, int64_t n_in) {
     return b;
 }
 
-size_t matmul_ws_size(uint32_t type, int64_t n_in, int64_t n_tok) {
+size_t matmul_ws_size(uint32_t type, int64_t n_in, int64_t n_tok, int n_threads) {
     const struct quant_kernels *k = quant_kernels_isa(type, SIMD_ISA_SCALAR);
     if (!k || !k->vec_dot || k->act_type == TENSOR_TYPE_F32)
         return 0; /* f32 weights dot the f32 activations directly */
-    return ws_row_bytes(k, n_in) * (size_t)n_tok;
+    const int64_t few = (n_tok < FEW_TOKENS_MAX ? n_tok : FEW_TOKENS_MAX) * n_threads;
+    return ws_row_bytes(k, n_in) * (size_t)(n_tok > few ? n_tok : few);
 }
 
 /* Below this many tokens packing runs on the calling thread, outside any parallel construct: a
@@ -125,11 +126,14 @@ static bool share_rows(const struct matmul_weight *const *w, const int64_t *firs
     return true;
 }
 
-/* A few tokens over repacked rows (decode, or a decode batch of up to FEW_TOKENS_MAX sequences): X
- * packed once, then the row tiles of every weight in one parallel region, each thread one
- * contiguous run of tiles and one kernel call per weight in it (the kernel may prepare the
- * activation rows per call). The runs are equal to a tile: with the prompt path's 64-row tiles a
- * static split of the default model's 576-row projections (9 tiles) gave one thread 25% more.
+/* A few tokens over repacked rows (decode, or a decode batch of up to FEW_TOKENS_MAX sequences):
+ * the row tiles of every weight in one parallel region, each thread one contiguous run of tiles
+ * and one kernel call per weight in it (the kernel may prepare the activation rows per call). The
+ * runs are equal to a tile: with the prompt path's 64-row tiles a static split of the default
+ * model's 576-row projections (9 tiles) gave one thread 25% more. Each thread packs X itself into
+ * its own part of ws: packed by one thread for all, the rows went to the other core's cache and
+ * back every call (the packer's stores waited on the lines the other thread had read), and a
+ * 4-sequence decode step of the default model ran 18% slower, one sequence 8% (bench-batch).
  * True when it ran (all weights repacked, one type and row length, and the ISA has the kernel). */
 static bool matmul_rp_few(const struct matmul_weight *const *w, int n_w, const float *x,
                           int64_t n_tok, float *const *y, uint8_t *ws) {
@@ -139,22 +143,24 @@ static bool matmul_rp_few(const struct matmul_weight *const *w, int n_w, const f
     const int64_t n_in = w[0]->n_in;
     const size_t rp_row = (size_t)tensor_type_row_size(w[0]->type, (uint64_t)n_in);
     const size_t astride = ws_row_bytes(k, n_in);
-    pack_rows(k, x, n_in, n_tok, ws, astride);
     int64_t first[MATMUL_MULTI_MAX + 1] = {0};
     for (int i = 0; i < n_w; i++)
         first[i + 1] = first[i] + (w[i]->n_out + TILE_ROWS - 1) / TILE_ROWS;
 #pragma omp parallel
     {
         const int64_t team = omp_get_num_threads(), me = omp_get_thread_num();
+        uint8_t *const act = ws + (size_t)(me * n_tok) * astride;
+        for (int64_t t = 0; t < n_tok; t++)
+            k->pack_act(x + t * n_in, act + (size_t)t * astride, n_in);
         for (int i = 0; i < n_w; i++) {
             int64_t o0, o1;
             if (!share_rows(w, first, n_w, i, me, team, &o0, &o1))
                 continue;
             const uint8_t *wt = (const uint8_t *)w[i]->rp + (size_t)o0 * rp_row;
             if (n_tok == 1)
-                k->gemv_rp(n_in, wt, rp_row, o1 - o0, ws, y[i] + o0);
+                k->gemv_rp(n_in, wt, rp_row, o1 - o0, act, y[i] + o0);
             else
-                k->gemm_rp(n_in, wt, rp_row, o1 - o0, ws, astride, n_tok, y[i] + o0,
+                k->gemm_rp(n_in, wt, rp_row, o1 - o0, act, astride, n_tok, y[i] + o0,
                            (size_t)w[i]->n_out);
         }
     }

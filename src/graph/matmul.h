@@ -30,12 +30,15 @@ struct matmul_weight {
 /* True when W of this type can be multiplied (a weight type with kernels). */
 bool matmul_type_supported(uint32_t type);
 
-/* Workspace bytes matmul() needs for n_tok activation rows (the quantized copy of X). */
-size_t matmul_ws_size(uint32_t type, int64_t n_in, int64_t n_tok);
+/* Workspace bytes matmul() needs for n_tok activation rows (the quantized copy of X) in parallel
+ * regions of up to n_threads threads (a few tokens are packed by every thread into its own part).
+ */
+size_t matmul_ws_size(uint32_t type, int64_t n_in, int64_t n_tok, int n_threads);
 
 /* Y[t][o] = sum_i W[o][i] * X[t][i] for t < n_tok: X is [n_tok][n_in] f32, Y is [n_tok][n_out]
- * f32. ws: caller-owned, matmul_ws_size(type, n_in, n_tok) bytes; nothing is allocated inside.
- * Threaded with OpenMP: call it from outside any parallel region. Decode (few tokens) splits
+ * f32. ws: caller-owned, matmul_ws_size(type, n_in, n_tok, n_threads) bytes, n_threads at least
+ * the OpenMP team of the calling thread; nothing is allocated inside. Threaded with OpenMP: call
+ * it from outside any parallel region. Decode (few tokens) splits
  * output rows across threads; prefill tiles rows x tokens so that a block of weight rows is
  * reused across many tokens while it is in cache. Preconditions are asserted, not checked:
  * the model loader validates types and shapes once. GGUF tensors are 32-byte aligned and every
