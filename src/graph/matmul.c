@@ -50,8 +50,8 @@ size_t matmul_ws_size(uint32_t type, int64_t n_in, int64_t n_tok, int n_threads)
 }
 
 /* Below this many tokens packing runs on the calling thread, outside any parallel construct: a
- * decode batch's few rows take less time than a region would cost (even an if(0) one: libgomp
- * still sets up a team of one, which cost single-sequence decode ~5% when taken per matmul). */
+ * few rows take less time than a region costs, even an if(0) one (libgomp still sets up a team
+ * of one, ~350 ns: forward.c's FOR_ROWS). */
 #define PACK_PARALLEL_MIN 16
 
 /* X's n_tok rows in the type's packed activation form, astride bytes apart in ws. */
