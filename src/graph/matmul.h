@@ -50,7 +50,8 @@ void matmul(const struct matmul_weight *w, const float *x, int64_t n_tok, float 
  * and all tiles run in one parallel region, one barrier instead of one per weight, which is most
  * of a decode step's synchronisation. Same results as matmul() per weight, bit for bit. Weights
  * of different types or row lengths, or without a blocked kernel, fall back to one matmul()
- * each. ws: the largest matmul_ws_size of the weights for n_tok. n_w <= MATMUL_MULTI_MAX. */
+ * each. ws: the largest matmul_ws_size of the weights for n_tok and the team. n_w <=
+ * MATMUL_MULTI_MAX. */
 #define MATMUL_MULTI_MAX 4
 void matmul_multi(const struct matmul_weight *const *w, int n_w, const float *x, int64_t n_tok,
                   float *const *y, void *ws);
