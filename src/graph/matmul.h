@@ -47,11 +47,11 @@ size_t matmul_ws_size(uint32_t type, int64_t n_in, int64_t n_tok, int n_threads)
 void matmul(const struct matmul_weight *w, const float *x, int64_t n_tok, float *y, void *ws);
 
 /* Several products of the same X, y[i] = X w[i]^T (Q, K and V; gate and up): X is packed once
- * and all tiles run in one parallel region, one barrier instead of one per weight, which is most
- * of a decode step's synchronisation. Same results as matmul() per weight, bit for bit. Weights
- * of different types or row lengths, or without a blocked kernel, fall back to one matmul()
- * each. ws: the largest matmul_ws_size of the weights for n_tok and the team. n_w <=
- * MATMUL_MULTI_MAX. */
+ * (a few tokens: once by each thread) and all tiles run in one parallel region, one barrier instead
+ * of one per weight, which is most of a decode step's synchronisation. Same results as matmul() per
+ * weight, bit for bit. Weights of different types or row lengths, or without a blocked kernel, fall
+ * back to one matmul() each. ws: the largest matmul_ws_size of the weights for n_tok and the team.
+ * n_w <= MATMUL_MULTI_MAX. */
 #define MATMUL_MULTI_MAX 4
 void matmul_multi(const struct matmul_weight *const *w, int n_w, const float *x, int64_t n_tok,
                   float *const *y, void *ws);
