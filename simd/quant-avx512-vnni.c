@@ -36,29 +36,20 @@ static const int32_t reduce_lo[4][16]
                                     {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29},
                                     {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30}};
 
-/* Lane b = the maximum of v[b]'s lanes (v is overwritten). */
-static inline __m512 max_16x16(__m512 *v) {
-    for (int l = 0, cnt = 16; cnt > 1; l++, cnt /= 2) {
-        const __m512i lo = _mm512_load_si512(reduce_lo[l]);
-        const __m512i hi = _mm512_or_si512(lo, _mm512_set1_epi32(8 >> l));
-        for (int i = 0; i < cnt / 2; i++)
-            v[i] = _mm512_max_ps(_mm512_permutex2var_ps(v[2 * i], lo, v[2 * i + 1]),
-                                 _mm512_permutex2var_ps(v[2 * i], hi, v[2 * i + 1]));
+/* NAME(v): lane b = OP over the lanes of v[b] (v is overwritten), for vectors of type T
+ * permuted by PERM. */
+#define REDUCE_16X16(NAME, T, PERM, OP)                                                            \
+    static inline T NAME(T *v) {                                                                   \
+        for (int l = 0, cnt = 16; cnt > 1; l++, cnt /= 2) {                                        \
+            const __m512i lo = _mm512_load_si512(reduce_lo[l]);                                    \
+            const __m512i hi = _mm512_or_si512(lo, _mm512_set1_epi32(8 >> l));                     \
+            for (int i = 0; i < cnt / 2; i++)                                                      \
+                v[i] = OP(PERM(v[2 * i], lo, v[2 * i + 1]), PERM(v[2 * i], hi, v[2 * i + 1]));     \
+        }                                                                                          \
+        return v[0];                                                                               \
     }
-    return v[0];
-}
-
-/* Lane b = the sum of v[b]'s lanes (v is overwritten). */
-static inline __m512i add_16x16(__m512i *v) {
-    for (int l = 0, cnt = 16; cnt > 1; l++, cnt /= 2) {
-        const __m512i lo = _mm512_load_si512(reduce_lo[l]);
-        const __m512i hi = _mm512_or_si512(lo, _mm512_set1_epi32(8 >> l));
-        for (int i = 0; i < cnt / 2; i++)
-            v[i] = _mm512_add_epi32(_mm512_permutex2var_epi32(v[2 * i], lo, v[2 * i + 1]),
-                                    _mm512_permutex2var_epi32(v[2 * i], hi, v[2 * i + 1]));
-    }
-    return v[0];
-}
+REDUCE_16X16(max_16x16, __m512, _mm512_permutex2var_ps, _mm512_max_ps)
+REDUCE_16X16(add_16x16, __m512i, _mm512_permutex2var_epi32, _mm512_add_epi32)
 
 /* The 16 lanes of v spread two per vector, 8 lanes each, as the packed row's dpair / spair:
  * dst[16p + i] = v[2p + i / 8]. */
@@ -74,8 +65,8 @@ static inline void spread_pairs(float *dst, __m512 v) {
  * time: the same per-element arithmetic (amax / 127, 127 / amax, the rounding conversions), the
  * f16 roundings in hardware (round to nearest even, as quant_f32_to_f16), and the block maxima
  * and integer sums, which do not depend on order, taken for 16 blocks at once by transposing
- * reductions instead of two horizontal reductions per block (pack_act was 7% of a 4-sequence
- * decode step with those, perf record of bench-batch). */
+ * reductions instead of two horizontal reductions per block: 9.3 -> 5.1 ns a block (one row of
+ * 576-2048 values packed 100,000 times, best of 5). */
 static void pack_16_blocks(const float *restrict x, int8_t *restrict qs, float *restrict dp,
                            float *restrict s, float *restrict sp, int unsigned_q) {
     __m512 m[16];
