@@ -54,17 +54,17 @@ size_t matmul_ws_size(uint32_t type, int64_t n_in, int64_t n_tok, int n_threads)
  * of one, ~350 ns: forward.c's FOR_ROWS). */
 #define PACK_PARALLEL_MIN 16
 
-/* X's n_tok rows in the type's packed activation form, astride bytes apart in ws. */
-static void pack_rows(const struct quant_kernels *k, const float *x, int64_t n_in, int64_t n_tok,
-                      uint8_t *ws, size_t astride) {
+/* X's n_tok rows through quant (the type's pack_act or quantize_act), astride bytes apart in ws. */
+static void quantize_rows(quant_quantize_row_fn quant, const float *x, int64_t n_in, int64_t n_tok,
+                          uint8_t *ws, size_t astride) {
     if (n_tok < PACK_PARALLEL_MIN) {
         for (int64_t t = 0; t < n_tok; t++)
-            k->pack_act(x + t * n_in, ws + (size_t)t * astride, n_in);
+            quant(x + t * n_in, ws + (size_t)t * astride, n_in);
         return;
     }
 #pragma omp parallel for schedule(static)
     for (int64_t t = 0; t < n_tok; t++)
-        k->pack_act(x + t * n_in, ws + (size_t)t * astride, n_in);
+        quant(x + t * n_in, ws + (size_t)t * astride, n_in);
 }
 
 /* Prompt batches: tiles of tile_rows weight rows x TILE_TOKENS packed tokens of all n_w weights
@@ -111,21 +111,6 @@ static const struct quant_kernels *rp_kernels(const struct matmul_weight *const 
     return k;
 }
 
-/* Rows [*o0, *o1) of weight i in thread me's share of team: the TILE_ROWS-row tiles of all n_w
- * weights (first[i]: weight i's first tile) cut into team contiguous runs of equal length. False
- * when the share holds none of weight i. */
-static bool share_rows(const struct matmul_weight *const *w, const int64_t *first, int n_w, int i,
-                       int64_t me, int64_t team, int64_t *o0, int64_t *o1) {
-    const int64_t lo = first[n_w] * me / team, hi = first[n_w] * (me + 1) / team;
-    const int64_t a = lo > first[i] ? lo : first[i];
-    const int64_t b = hi < first[i + 1] ? hi : first[i + 1];
-    if (a >= b)
-        return false;
-    *o0 = (a - first[i]) * TILE_ROWS;
-    *o1 = (b - first[i]) * TILE_ROWS < w[i]->n_out ? (b - first[i]) * TILE_ROWS : w[i]->n_out;
-    return true;
-}
-
 /* A few tokens over repacked rows (decode, or a decode batch of up to FEW_TOKENS_MAX sequences):
  * the row tiles of every weight in one parallel region, each thread one contiguous run of tiles
  * and one kernel call per weight in it (the kernel may prepare the activation rows per call). The
@@ -149,13 +134,18 @@ static bool matmul_rp_few(const struct matmul_weight *const *w, int n_w, const f
 #pragma omp parallel
     {
         const int64_t team = omp_get_num_threads(), me = omp_get_thread_num();
+        const int64_t lo = first[n_w] * me / team, hi = first[n_w] * (me + 1) / team;
         uint8_t *const act = ws + (size_t)(me * n_tok) * astride;
         for (int64_t t = 0; t < n_tok; t++)
             k->pack_act(x + t * n_in, act + (size_t)t * astride, n_in);
         for (int i = 0; i < n_w; i++) {
-            int64_t o0, o1;
-            if (!share_rows(w, first, n_w, i, me, team, &o0, &o1))
+            const int64_t a = lo > first[i] ? lo : first[i];
+            const int64_t b = hi < first[i + 1] ? hi : first[i + 1];
+            if (a >= b)
                 continue;
+            const int64_t o0 = (a - first[i]) * TILE_ROWS;
+            const int64_t o1 =
+                (b - first[i]) * TILE_ROWS < w[i]->n_out ? (b - first[i]) * TILE_ROWS : w[i]->n_out;
             const uint8_t *wt = (const uint8_t *)w[i]->rp + (size_t)o0 * rp_row;
             if (n_tok == 1)
                 k->gemv_rp(n_in, wt, rp_row, o1 - o0, act, y[i] + o0);
@@ -178,7 +168,7 @@ static bool matmul_rp_batch(const struct matmul_weight *const *w, int n_w, const
     if (!k || !k->gemm_rp)
         return false;
     const size_t astride = ws_row_bytes(k, w[0]->n_in);
-    pack_rows(k, x, w[0]->n_in, n_tok, ws, astride);
+    quantize_rows(k->pack_act, x, w[0]->n_in, n_tok, ws, astride);
     gemm_tiles(k->gemm_rp, w, n_w, true, RP_TILE_ROWS, ws, astride, n_tok, y);
     return true;
 }
@@ -199,7 +189,7 @@ void matmul(const struct matmul_weight *w, const float *x, int64_t n_tok, float 
         return;
     if (k->gemm && n_in <= QUANT_GEMM_MAX_N) {
         const size_t astride = ws_row_bytes(k, n_in);
-        pack_rows(k, x, n_in, n_tok, ws, astride);
+        quantize_rows(k->pack_act, x, n_in, n_tok, ws, astride);
         gemm_tiles(k->gemm, &w, 1, false, TILE_ROWS, ws, astride, n_tok, &y);
         return;
     }
@@ -209,11 +199,8 @@ void matmul(const struct matmul_weight *w, const float *x, int64_t n_tok, float 
     if (k->act_type != TENSOR_TYPE_F32) {
         assert(ws);
         astride = ws_row_bytes(k, n_in);
-        uint8_t *q = ws;
-#pragma omp parallel for schedule(static) if (n_tok > 1)
-        for (int64_t t = 0; t < n_tok; t++)
-            k->quantize_act(x + t * n_in, q + (size_t)t * astride, n_in);
-        act = q;
+        quantize_rows(k->quantize_act, x, n_in, n_tok, ws, astride);
+        act = ws;
     }
 
     quant_vec_dot_fn dot = k->vec_dot;
@@ -262,7 +249,7 @@ void matmul_multi(const struct matmul_weight *const *w, int n_w, const float *x,
     for (int i = 0; i < n_w; i++)
         assert(w[i]->row_bytes >= tensor_type_row_size(w[i]->type, (uint64_t)w[0]->n_in));
     const size_t astride = ws_row_bytes(k, w[0]->n_in);
-    pack_rows(k, x, w[0]->n_in, n_tok, ws, astride);
+    quantize_rows(k->pack_act, x, w[0]->n_in, n_tok, ws, astride);
     gemm_tiles(k->gemm, w, n_w, false, TILE_ROWS, ws, astride, n_tok, y);
 }
 
