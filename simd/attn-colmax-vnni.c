@@ -8,7 +8,10 @@
  * to int16 and transposed once per 64 rows, and two sweeps over the keys use vpdpwssd: the first
  * folds each row's running maximum and sum (its log-sum-exp; no values), the second rescores
  * the keys j < n_out and keeps, per key, the largest score minus its row's log-sum-exp across
- * the lanes; exp is monotonic, so one exp per key at the end. The error against the reference is
+ * the lanes; exp is monotonic, so one exp per key at the end. When the caller passes the rows'
+ * log-sum-exps (the forward pass computed them over the same keys), the first sweep is skipped:
+ * it read every key a row sees, context and reconstruction, with an exp per score, where the
+ * second reads the context's keys only. The error against the reference is
  * the int16 rounding of the queries (2^-16 of a row's largest), as in attn-rows-vnni.c. */
 #include "attn-rows-vnni.h"
 #include "press-ops.h"
@@ -110,28 +113,48 @@ static ALWAYS_INLINE void colmax_sweep(struct rows_pass *ps, float *colmax, cons
     }
 }
 
+/* The caller's log-sum-exps of the nr rows, with lse_sweep's +inf for a padding lane or a row
+ * that saw no key (-inf from attn_rows_i8). */
+static void lse_given(__m512 *lse, const float *rows_lse, int nr, int ng) {
+    const __m512 inf = _mm512_set1_ps(INFINITY);
+    for (int g = 0; g < ng; g++) {
+        const __mmask16 in = avx512_lanes16(nr - 16 * g);
+        const __m512 x = _mm512_maskz_loadu_ps(in, rows_lse + 16 * g);
+        lse[g] = _mm512_mask_blend_ps(
+            in & _mm512_cmp_ps_mask(x, _mm512_set1_ps(-INFINITY), _CMP_NEQ_UQ), inf, x);
+    }
+}
+
 WITHOUT_TREE_PRE static void colmax_pass(struct rows_pass *ps, float *colmax, int n_out,
-                                         const int8_t *k, const float *k_scale, const int32_t *kpos,
-                                         int n_k, int d, int32_t qmin, int nr, int ng) {
+                                         const float *rows_lse, const int8_t *k,
+                                         const float *k_scale, const int32_t *kpos, int n_k, int d,
+                                         int32_t qmin, int nr, int ng) {
     __m512 lse[RG];
+    if (rows_lse)
+        lse_given(lse, rows_lse, nr, ng);
     if (ng == 1) {
-        lse_sweep(ps, lse, k, k_scale, kpos, n_k, d, qmin, nr, 1);
+        if (!rows_lse)
+            lse_sweep(ps, lse, k, k_scale, kpos, n_k, d, qmin, nr, 1);
         colmax_sweep(ps, colmax, lse, k, k_scale, kpos, n_out, d, qmin, 1);
     } else if (ng == 2) {
-        lse_sweep(ps, lse, k, k_scale, kpos, n_k, d, qmin, nr, 2);
+        if (!rows_lse)
+            lse_sweep(ps, lse, k, k_scale, kpos, n_k, d, qmin, nr, 2);
         colmax_sweep(ps, colmax, lse, k, k_scale, kpos, n_out, d, qmin, 2);
     } else if (ng == 3) {
-        lse_sweep(ps, lse, k, k_scale, kpos, n_k, d, qmin, nr, 3);
+        if (!rows_lse)
+            lse_sweep(ps, lse, k, k_scale, kpos, n_k, d, qmin, nr, 3);
         colmax_sweep(ps, colmax, lse, k, k_scale, kpos, n_out, d, qmin, 3);
     } else {
-        lse_sweep(ps, lse, k, k_scale, kpos, n_k, d, qmin, nr, 4);
+        if (!rows_lse)
+            lse_sweep(ps, lse, k, k_scale, kpos, n_k, d, qmin, nr, 4);
         colmax_sweep(ps, colmax, lse, k, k_scale, kpos, n_out, d, qmin, 4);
     }
 }
 
 void attn_colmax_i8__avx512vnni(float *colmax, int n_out, const float *q, int n_q,
-                                const int32_t *qpos, const int8_t *k, const float *k_scale,
-                                const int32_t *kpos, int n_k, int d, float mul) {
+                                const int32_t *qpos, const float *lse, const int8_t *k,
+                                const float *k_scale, const int32_t *kpos, int n_k, int d,
+                                float mul) {
     static _Thread_local struct rows_pass ps __attribute__((aligned(64)));
     for (int r0 = 0; r0 < n_q; r0 += RG * 16) {
         const int nr = n_q - r0 < RG * 16 ? n_q - r0 : RG * 16, ng = (nr + 15) / 16;
@@ -139,6 +162,7 @@ void attn_colmax_i8__avx512vnni(float *colmax, int n_out, const float *q, int n_
         for (int r = 1; r < nr; r++)
             qmin = qpos[r0 + r] < qmin ? qpos[r0 + r] : qmin;
         pass_begin(&ps, q + (size_t)r0 * d, qpos + r0, nr, d, mul, ng);
-        colmax_pass(&ps, colmax, n_out, k, k_scale, kpos, n_k, d, qmin, nr, ng);
+        colmax_pass(&ps, colmax, n_out, lse ? lse + r0 : NULL, k, k_scale, kpos, n_k, d, qmin, nr,
+                    ng);
     }
 }

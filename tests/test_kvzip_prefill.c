@@ -3,10 +3,13 @@
  * the sinks hold, decoding continues at the right position, a budget that evicts nothing leaves
  * exactly the cache of a plain prefill, and the kvzip press refuses a plain adakv_eval. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <string.h>
 
 #include "adakv-ext.h"
 #include "kv-cache.h"
+#include "kv-policy.h"
+#include "kv-score.h"
 #include "test-env.h"
 
 enum { N_CTX = 300, N_REC = 120 };
@@ -128,5 +131,72 @@ Test(kvzip_prefill, kvzip_alpha_defaults_to_zero) {
         adakv_press_describe(p, buf, sizeof buf);
         cr_assert(strstr(buf, cases[i][2]), "%s: '%s'", cases[i][0], buf);
         adakv_press_free(p);
+    }
+}
+
+/* The forward pass leaves each window query's log-sum-exp over the rows it saw beside the window
+ * (kv_policy_window_lse), which the KVzip scorer takes instead of a sweep of its own: checked in
+ * every layer against the scores recomputed from the window queries and the stored keys, for a
+ * batch inside one prompt chunk and one whose last token is a one-row chunk (513 = 512 + 1). */
+struct lse_probe {
+    struct adakv_ctx *c;
+    int n_head, head_dim, layers;
+    int32_t pos0; /* the first window row's position */
+    double worst;
+};
+
+static int check_lse(void *user, struct kv_cache *kv, int layer, const float *q_window,
+                     int n_window, struct adakv_err *e) {
+    (void)e;
+    struct lse_probe *p = user;
+    const float *lse = kv_policy_window_lse(p->c);
+    const int d = p->head_dim, group = p->n_head / kv->n_head_kv;
+    float k[256];
+    for (int t = 0; t < n_window; t++)
+        for (int h = 0; h < p->n_head; h++) {
+            const struct kv_segment *s = kv_cache_seg(kv, layer, h / group);
+            const float *q = q_window + ((size_t)t * p->n_head + h) * d;
+            double m = -INFINITY, sum = 0.0;
+            for (int pass = 0; pass < 2; pass++)
+                for (int j = 0; j < s->len && s->pos[j] <= p->pos0 + t; j++) {
+                    kv_row_to_f32(kv->type, s->k, s->k_scale, j, d, k);
+                    double z = 0.0;
+                    for (int i = 0; i < d; i++)
+                        z += (double)q[i] * k[i];
+                    z /= sqrt((double)d);
+                    if (pass == 0)
+                        m = z > m ? z : m;
+                    else
+                        sum += exp(z - m);
+                }
+            const double diff = fabs(lse[(size_t)t * p->n_head + h] - (m + log(sum)));
+            p->worst = diff > p->worst ? diff : p->worst;
+        }
+    p->layers++;
+    return 0;
+}
+
+Test(kvzip_prefill, forward_pass_leaves_the_window_log_sum_exps, .timeout = 300) {
+    const int lens[] = {40, 513}, window = 16;
+    for (int li = 0; li < 2; li++) {
+        const int n = lens[li];
+        int32_t ids[513];
+        tokens(ids, n, 7);
+        struct adakv_err e = {{0}};
+        struct adakv_ctx_params cp;
+        adakv_ctx_params_default(&cp);
+        cp.n_ctx = 600;
+        cp.window = window;
+        struct adakv_ctx *c = adakv_ctx_new(model(), &cp, &e);
+        cr_assert_not_null(c, "%s", e.msg);
+        struct adakv_model_info mi;
+        adakv_model_get_info(model(), &mi);
+        struct lse_probe p = {c, mi.n_head, mi.head_dim, 0, n - window, 0.0};
+        adakv_ctx_set_compress(c, check_lse, &p);
+        cr_assert_eq(adakv_eval(c, ids, n, NULL, false, &e), 0, "%s", e.msg);
+        cr_assert_eq(p.layers, mi.n_layer);
+        /* the kernel rounds each query to int16: scores move by ~1e-4 here */
+        cr_assert_lt(p.worst, 2e-3, "%d tokens: a window log-sum-exp is off by %g", n, p.worst);
+        adakv_ctx_free(c);
     }
 }

@@ -293,8 +293,12 @@ Test(press_kernels, sq_combine_reference_by_hand) {
  * from small values both sides share. Tolerance: the kernel rounds each query row to int16 (error
  * <= half of amax_r / 32767 per dim), which moves a score by at most delta_rj = that x sum_i
  * |k_ji| x k_scale_j x mul and its row's log-sum-exp by at most the row's largest delta: a
- * probability's relative error is at most exp(2 delta) - 1, plus f32 sums and the inline exp. */
-static void colmax_case(const struct press_ops *t, int n_q, int n_k, int n_out, int d, float amp) {
+ * probability's relative error is at most exp(2 delta) - 1, plus f32 sums and the inline exp.
+ * given_lse: both take each row's log-sum-exp from the caller (computed here in double from the
+ * reference's own scores, -inf for a row that sees no key), as the KVzip hook passes the forward
+ * pass's. */
+static void colmax_case(const struct press_ops *t, int n_q, int n_k, int n_out, int d, float amp,
+                        bool given_lse) {
     float *q = malloc((size_t)n_q * d * sizeof *q);
     int8_t *k = malloc((size_t)n_k * d);
     float *ks = malloc((size_t)n_k * sizeof *ks);
@@ -326,10 +330,31 @@ static void colmax_case(const struct press_ops *t, int n_q, int n_k, int n_out, 
             delta = dj > delta ? dj : delta;
         }
     }
+    float *lse = NULL;
+    if (given_lse) {
+        lse = malloc((size_t)n_q * sizeof *lse);
+        for (int r = 0; r < n_q; r++) {
+            double m = -INFINITY, l = 0.0;
+            for (int pass = 0; pass < 2; pass++)
+                for (int j = 0; j < n_k; j++) {
+                    if (kpos[j] > qpos[r])
+                        continue;
+                    double s = 0.0;
+                    for (int i = 0; i < d; i++)
+                        s += (double)q[(size_t)r * d + i] * k[(size_t)j * d + i];
+                    s *= (double)ks[j] * mul;
+                    if (pass == 0)
+                        m = s > m ? s : m;
+                    else
+                        l += exp(s - m);
+                }
+            lse[r] = m == -INFINITY ? -INFINITY : (float)(m + log(l));
+        }
+    }
     for (int j = 0; j < n_k + 16; j++)
         want[j] = got[j] = j < n_out ? 0.002f * (unif() + 1.0f) : GUARD;
-    attn_colmax_i8__scalar(want, n_out, q, n_q, qpos, k, ks, kpos, n_k, d, mul);
-    t->attn_colmax_i8(got, n_out, q, n_q, qpos, k, ks, kpos, n_k, d, mul);
+    attn_colmax_i8__scalar(want, n_out, q, n_q, qpos, NULL, k, ks, kpos, n_k, d, mul);
+    t->attn_colmax_i8(got, n_out, q, n_q, qpos, lse, k, ks, kpos, n_k, d, mul);
     const double rel = expm1(2.0 * delta) + 1e-5;
     for (int j = 0; j < n_k + 16; j++) {
         if (j >= n_out) {
@@ -341,7 +366,7 @@ static void colmax_case(const struct press_ops *t, int n_q, int n_k, int n_out, 
                   "(relative tolerance %g)",
                   t->isa, n_q, n_k, n_out, d, amp, j, got[j], want[j], rel);
     }
-    free(q), free(k), free(ks), free(qpos), free(kpos), free(want), free(got);
+    free(q), free(k), free(ks), free(qpos), free(kpos), free(want), free(got), free(lse);
 }
 
 Test(press_kernels, attn_colmax_matches_reference_on_odd_shapes) {
@@ -356,13 +381,16 @@ Test(press_kernels, attn_colmax_matches_reference_on_odd_shapes) {
         const int ds[] = {1, 33, 64, 128, 256};
         for (size_t a = 0; a < sizeof nqs / sizeof *nqs; a++)
             for (size_t b = 0; b < sizeof nks / sizeof *nks; b++)
-                for (size_t c = 0; c < sizeof ds / sizeof *ds; c++) {
-                    colmax_case(tabs[ti], nqs[a], nks[b], nks[b], ds[c], 8.0f);
-                    colmax_case(tabs[ti], nqs[a], nks[b], nks[b] / 2, ds[c], 8.0f);
-                }
+                for (size_t c = 0; c < sizeof ds / sizeof *ds; c++)
+                    for (int given = 0; given < 2; given++) {
+                        colmax_case(tabs[ti], nqs[a], nks[b], nks[b], ds[c], 8.0f, given);
+                        colmax_case(tabs[ti], nqs[a], nks[b], nks[b] / 2, ds[c], 8.0f, given);
+                    }
         /* extremes: peaked softmax (large scores) and nearly flat (tiny ones) */
-        colmax_case(tabs[ti], 48, 203, 150, 64, 200.0f);
-        colmax_case(tabs[ti], 48, 203, 150, 64, 1e-4f);
+        for (int given = 0; given < 2; given++) {
+            colmax_case(tabs[ti], 48, 203, 150, 64, 200.0f, given);
+            colmax_case(tabs[ti], 48, 203, 150, 64, 1e-4f, given);
+        }
     }
     if (simd_cpu_flags()->avx512_vnni)
         cr_assert_gt(ran, 0, "a VNNI CPU must run the VNNI kernel of attn_colmax_i8");
@@ -376,7 +404,13 @@ Test(press_kernels, attn_colmax_reference_by_hand) {
     const float ks[3] = {1, 1, 1};
     const int32_t qpos[3] = {1, 0, -1}, kpos[3] = {0, 1, 2};
     float out[3] = {0, 0, 0.25f};
-    attn_colmax_i8__scalar(out, 3, q, 3, qpos, k, ks, kpos, 3, 1, 1.0f);
+    attn_colmax_i8__scalar(out, 3, q, 3, qpos, NULL, k, ks, kpos, 3, 1, 1.0f);
     cr_assert(out[0] == 1.0f && out[1] == 0.5f && out[2] == 0.25f, "%g %g %g", out[0], out[1],
               out[2]);
+    /* the same with the rows' log-sum-exps given: log(2 e^2), 2, and -inf (no key) */
+    const float lse[3] = {2.0f + logf(2.0f), 2.0f, -INFINITY};
+    float given[3] = {0, 0, 0.25f};
+    attn_colmax_i8__scalar(given, 3, q, 3, qpos, lse, k, ks, kpos, 3, 1, 1.0f);
+    cr_assert(fabsf(given[0] - 1.0f) < 1e-6f && fabsf(given[1] - 0.5f) < 1e-6f && given[2] == 0.25f,
+              "%g %g %g", given[0], given[1], given[2]);
 }

@@ -62,6 +62,35 @@ static void naive_kvzip(const struct kv_cache *kv, int g, const float *q, int n_
     naive_kvzip_part(kv, g, q, n_rep, n_head, 0, n_rep, false, out);
 }
 
+/* lse[t][h]: reconstruction query t's log-sum-exp over the rows it sees, as the forward pass
+ * hands it to the hook. */
+static void naive_lse(const struct kv_cache *kv, const float *q, int n_rep, int n_head,
+                      float *lse) {
+    const int d = kv->head_dim, group = n_head / kv->n_head_kv;
+    float k[256];
+    for (int h = 0; h < n_head; h++) {
+        const int len = kv_cache_seg(kv, 0, h / group)->len;
+        for (int t = 0; t < n_rep; t++) {
+            const float *qt = q + ((size_t)t * n_head + h) * d;
+            const int seen = len - n_rep + t + 1;
+            double m = -INFINITY, sum = 0.0;
+            for (int pass = 0; pass < 2; pass++)
+                for (int j = 0; j < seen; j++) {
+                    key_row(kv, h / group, j, k);
+                    double dot = 0.0;
+                    for (int i = 0; i < d; i++)
+                        dot += (double)qt[i] * k[i];
+                    dot /= sqrt((double)d);
+                    if (pass == 0)
+                        m = dot > m ? dot : m;
+                    else
+                        sum += exp(dot - m);
+                }
+            lse[(size_t)t * n_head + h] = (float)(m + log(sum));
+        }
+    }
+}
+
 Test(score_agnostic, kvzip_matches_naive_reference) {
     const enum kv_type types[] = {KV_TYPE_INT8, KV_TYPE_F16, KV_TYPE_F32};
     int n_tab;
@@ -88,14 +117,20 @@ Test(score_agnostic, kvzip_matches_naive_reference) {
             naive_kvzip(&kv, g, q, n_rep, n_head, want + off[g]);
         for (int j = 0; j < off[n_kv]; j++)
             sum += want[j];
-        for (int ti = 0; ti < n_tab; ti++) {
-            cr_assert_eq(kv_score_kvzip(tab[ti], &kv, 0, q, n_rep, 0, n_head, off, got, &e), 0);
-            for (int j = 0; j < off[n_kv]; j++)
-                cr_assert(fabs(got[j] - want[j] / sum) <= 1e-9 + 1e-4 * want[j] / sum,
-                          "%s type %d row %d of %d: %g vs %g", tab[ti]->isa, t, j, off[n_kv],
-                          got[j], want[j] / sum);
-        }
-        free(want);
+        /* and with the queries' log-sum-exps given, as the forward pass passes them */
+        float *lse = malloc((size_t)n_rep * n_head * sizeof *lse);
+        naive_lse(&kv, q, n_rep, n_head, lse);
+        for (int ti = 0; ti < n_tab; ti++)
+            for (int given = 0; given < 2; given++) {
+                cr_assert_eq(kv_score_kvzip(tab[ti], &kv, 0, q, given ? lse : NULL, n_rep, 0,
+                                            n_head, off, got, &e),
+                             0);
+                for (int j = 0; j < off[n_kv]; j++)
+                    cr_assert(fabs(got[j] - want[j] / sum) <= 1e-9 + 1e-4 * want[j] / sum,
+                              "%s type %d lse given %d row %d of %d: %g vs %g", tab[ti]->isa, t,
+                              given, j, off[n_kv], got[j], want[j] / sum);
+            }
+        free(want), free(lse);
         free(got), free(q);
         fx_cache_free(&kv);
     }
@@ -120,7 +155,7 @@ Test(score_agnostic, kvzip_ranks_by_the_peak_not_the_mean) {
     struct adakv_err e;
     cr_assert_eq(kv_score_layout(&kv, 0, n_rep, off, &e), 0);
     float s[6];
-    cr_assert_eq(kv_score_kvzip(simd_ops_scalar(), &kv, 0, q, n_rep, 0, 1, off, s, &e), 0);
+    cr_assert_eq(kv_score_kvzip(simd_ops_scalar(), &kv, 0, q, NULL, n_rep, 0, 1, off, s, &e), 0);
     /* normalized over the rows: row 2's maximum (~1) against row 4's (e^2 / (e^2 + 5) for the
      * first of queries 1..7) keeps their ratio */
     cr_assert_gt(s[2], s[4]);
@@ -145,7 +180,8 @@ Test(score_agnostic, kvzip_press_drops_the_reconstruction) {
     struct adakv_err e;
     cr_assert_eq(kv_score_layout(&kv, 0, n_rep, off, &e), 0);
     float *s = malloc((size_t)off[n_kv] * sizeof *s);
-    cr_assert_eq(kv_score_kvzip(simd_ops_scalar(), &kv, 0, q, n_rep, 0, n_head, off, s, &e), 0);
+    cr_assert_eq(kv_score_kvzip(simd_ops_scalar(), &kv, 0, q, NULL, n_rep, 0, n_head, off, s, &e),
+                 0);
     struct kv_press_config c;
     kv_press_config_default(&c);
     c.press = kv_press_find("kvzip", NULL);
@@ -413,7 +449,8 @@ Test(score_agnostic, kvzip_question_aware_matches_naive_reference) {
         float *got = malloc((size_t)total * sizeof *got);
         for (int ti = 0; ti < n_tab; ti++) {
             cr_assert_eq(
-                kv_score_kvzip(tab[ti], &kv, 0, q, n_rep, n_question, n_head, off, got, &e), 0);
+                kv_score_kvzip(tab[ti], &kv, 0, q, NULL, n_rep, n_question, n_head, off, got, &e),
+                0);
             for (int j = 0; j < total; j++) {
                 const double want = fmax(zip[j] / sz, ask[j] / sa);
                 cr_assert(fabs(got[j] - want) <= 1e-9 + 1e-3 * want,
@@ -449,9 +486,11 @@ Test(score_agnostic, kvzip_question_lifts_what_the_question_reads) {
     cr_assert_eq(kv_score_layout(&kv, 0, n_rep, off, &e), 0);
     float agnostic[8], aware[8];
     /* n_question 0: the question's queries join the reconstruction's maximum (the earlier form) */
-    cr_assert_eq(kv_score_kvzip(simd_ops_scalar(), &kv, 0, q, n_rep, 0, 1, off, agnostic, &e), 0);
-    cr_assert_eq(kv_score_kvzip(simd_ops_scalar(), &kv, 0, q, n_rep, n_question, 1, off, aware, &e),
+    cr_assert_eq(kv_score_kvzip(simd_ops_scalar(), &kv, 0, q, NULL, n_rep, 0, 1, off, agnostic, &e),
                  0);
+    cr_assert_eq(
+        kv_score_kvzip(simd_ops_scalar(), &kv, 0, q, NULL, n_rep, n_question, 1, off, aware, &e),
+        0);
     cr_assert_lt(agnostic[4], agnostic[6], "in the maximum, the question's row is not singled out");
     for (int j = 0; j < n_ctx; j++)
         if (j != 2 && j != 4)

@@ -44,7 +44,7 @@ void adakv_ctx_free(struct adakv_ctx *c) {
     kv_cache_free(&c->kv);
     if (c->policy.free)
         c->policy.free(c->policy.self);
-    free(c->q_window), free(c->q_recent);
+    free(c->q_window), free(c->lse_window), free(c->q_recent);
     if (c->scratch_refs && --*c->scratch_refs == 0) { /* the last of a family of forks */
         free(c->x), free(c->xn), free(c->q), free(c->k), free(c->v), free(c->att);
         free(c->gate), free(c->up), free(c->proj), free(c->rope_cs);
@@ -217,6 +217,7 @@ static struct adakv_ctx *ctx_make(struct adakv_model *m, const struct adakv_ctx_
     }
     bool ok = true;
     c->q_window = alloc_floats(c->window, qdim, &ok);
+    c->lse_window = alloc_floats(c->window, (size_t)hp->n_head, &ok);
     c->attn_scratch_floats = attention_scratch_floats(hp);
     if (share) { /* every scratch buffer is rewritten by each eval before it is read */
         c->x = share->x, c->xn = share->xn, c->q = share->q, c->k = share->k, c->v = share->v;

@@ -29,6 +29,10 @@ void adakv_ctx_set_compress(struct adakv_ctx *c, adakv_compress_layer_fn fn, voi
     kv_policy_install(c, &(struct kv_policy){.self = user, .after_layer = fn});
 }
 
+const float *kv_policy_window_lse(const struct adakv_ctx *c) {
+    return c->lse_window;
+}
+
 int kv_policy_record_recent(struct adakv_ctx *c, int cap, struct adakv_err *e) {
     const struct model_hparams *hp = &c->model->hp;
     const size_t qdim = (size_t)hp->n_head * hp->head_dim;
@@ -47,9 +51,12 @@ int kv_policy_set_window(struct adakv_ctx *c, int window, struct adakv_err *e) {
     window = window < c->n_ctx ? window : c->n_ctx;
     const struct model_hparams *hp = &c->model->hp;
     float *q = realloc(c->q_window, (size_t)window * hp->n_head * hp->head_dim * sizeof *q);
-    if (!q)
+    if (q)
+        c->q_window = q;
+    float *lse = q ? realloc(c->lse_window, (size_t)window * hp->n_head * sizeof *lse) : NULL;
+    if (!lse) /* the old window stays whole: both buffers keep their old size */
         return err_set(e, "context: out of memory for a %d-row query window", window);
-    c->q_window = q;
+    c->lse_window = lse;
     c->window = window;
     return 0;
 }

@@ -84,6 +84,10 @@ struct kv_policy_host kv_policy_host(const struct adakv_ctx *c);
  * q_window after_layer receives. */
 int kv_policy_set_window(struct adakv_ctx *c, int window, struct adakv_err *e);
 
+/* The log-sum-exps [window][n_head] of the q_window rows in the attention of the layer
+ * after_layer is called for (valid until the window is set again). */
+const float *kv_policy_window_lse(const struct adakv_ctx *c);
+
 /* Starts recording the last `cap` query rows of every layer (for decode-time eviction): the
  * recent_queries after_token receives. */
 int kv_policy_record_recent(struct adakv_ctx *c, int cap, struct adakv_err *e);

@@ -152,17 +152,30 @@ static int attn_fold(const struct adakv_ctx *c, int layer, int g, int t0, int t1
     return rows;
 }
 
+/* Row r (token t0 + r / G, head g G + r % G) of a work item's log-sum-exps into lse's window. */
+static void lse_store(const struct model_hparams *hp, const struct attn_lse_out *lse, int g, int t0,
+                      int rows, const float *row_lse) {
+    const int G = hp->n_head / hp->n_head_kv;
+    for (int r = 0; r < rows; r++) {
+        const int t = t0 + r / G;
+        if (t >= lse->first)
+            lse->dst[(size_t)(t - lse->first) * hp->n_head + g * G + r % G] = row_lse[r];
+    }
+}
+
 /* One prefill work item through the fused rows-in-lanes kernel (ops.h attn_rows_i8): the rows
  * packed as attn_fold packs them, each with its token's position, over the keys that some row
  * of the item may see; the kernel masks the rest. */
 static void attn_item_rows(const struct adakv_ctx *c, int layer, int g, int t0, int t1,
-                           int32_t pos0, const float *q, float *out, float *scratch) {
+                           int32_t pos0, const float *q, float *out, float *scratch,
+                           const struct attn_lse_out *lse) {
     const struct model_hparams *hp = &c->model->hp;
     const int G = hp->n_head / hp->n_head_kv, d = hp->head_dim;
     const size_t qdim = (size_t)hp->n_head * d;
     const int rows = (t1 - t0) * G;
     float *qbuf = scratch, *obuf = qbuf + (size_t)rows * d;
     int32_t *qpos = (int32_t *)(obuf + (size_t)rows * d);
+    float *row_lse = lse ? (float *)(qpos + rows) : NULL;
     for (int t = t0; t < t1; t++) {
         memcpy(qbuf + (size_t)(t - t0) * G * d, q + t * qdim + (size_t)g * G * d,
                (size_t)G * d * sizeof *qbuf);
@@ -173,19 +186,21 @@ static void attn_item_rows(const struct adakv_ctx *c, int layer, int g, int t0, 
     const int32_t first_pos = pos0 + t0, win = hp->layer[layer].window;
     const int32_t j_end = rows_up_to(seg->pos, seg->len, pos0 + t1 - 1);
     const int32_t j_begin = win ? rows_up_to(seg->pos, seg->len, first_pos - win) : 0;
-    c->ops->attn_rows_i8(obuf, NULL, qbuf, rows, qpos, (const int8_t *)seg->k + (size_t)j_begin * d,
-                         seg->k_scale + j_begin, (const int8_t *)seg->v + (size_t)j_begin * d,
-                         seg->v_scale + j_begin, seg->pos + j_begin, j_end - j_begin, d,
-                         hp->attn_scale, win);
+    c->ops->attn_rows_i8(obuf, row_lse, qbuf, rows, qpos,
+                         (const int8_t *)seg->k + (size_t)j_begin * d, seg->k_scale + j_begin,
+                         (const int8_t *)seg->v + (size_t)j_begin * d, seg->v_scale + j_begin,
+                         seg->pos + j_begin, j_end - j_begin, d, hp->attn_scale, win);
     for (int t = t0; t < t1; t++)
         memcpy(out + t * qdim + (size_t)g * G * d, obuf + (size_t)(t - t0) * G * d,
                (size_t)G * d * sizeof *out);
+    if (lse)
+        lse_store(hp, lse, g, t0, rows, row_lse);
 }
 
 /* One work item: the G query heads of KV head g for tokens t0..t1 against every cached row of
- * that head, normalized into out. */
+ * that head, normalized into out (and their log-sum-exps into lse, when given). */
 static void attn_item(const struct adakv_ctx *c, int layer, int g, int t0, int t1, int32_t pos0,
-                      const float *q, float *out, float *scratch) {
+                      const float *q, float *out, float *scratch, const struct attn_lse_out *lse) {
     const struct model_hparams *hp = &c->model->hp;
     const int G = hp->n_head / hp->n_head_kv, d = hp->head_dim;
     const size_t qdim = (size_t)hp->n_head * d;
@@ -198,7 +213,11 @@ static void attn_item(const struct adakv_ctx *c, int layer, int g, int t0, int t
         const float inv = 1.0f / l[r];
         for (int i = 0; i < d; i++)
             o[i] = acc[(size_t)r * d + i] * inv;
+        if (lse) /* the scores' maximum and sum are the fold's state: mx is the shift of l */
+            l[r] = mx[r] + logf(l[r]);
     }
+    if (lse)
+        lse_store(hp, lse, g, t0, rows, l);
 }
 
 /* Decode with the head map would leave a thread more than 1/8 above an even share of this
@@ -278,13 +297,15 @@ static void attention_decode_split(struct adakv_ctx *c, int layer, int32_t pos0)
 /* Attention of chunk rows 0..n (token t at position pos0 + t) over layer `layer`'s cache,
  * parallel over (KV head, query tile): each work item reads one KV head's rows once for all of
  * its G query heads. */
-void attention_chunk(struct adakv_ctx *c, int layer, int n, int32_t pos0) {
+void attention_chunk(struct adakv_ctx *c, int layer, int n, int32_t pos0,
+                     const struct attn_lse_out *lse) {
     const int n_kv = c->model->hp.n_head_kv, QT = FORWARD_ATTN_QTILE;
-    if (n == 1 && decode_split_pays(c, layer)) {
+    /* a one-row piece of a prompt batch that owes its log-sum-exp takes the prompt path */
+    if (n == 1 && !lse && decode_split_pays(c, layer)) {
         attention_decode_split(c, layer, pos0);
         return;
     }
-    if (n == 1) {
+    if (n == 1 && !lse) {
         /* Decode: thread t serves the KV heads the head map gives it (balanced by length after
          * compression, pages on its node). A team smaller than asked for still covers every
          * head: thread t also serves the lists of threads t + team, t + 2 team, ... */
@@ -294,7 +315,7 @@ void attention_chunk(struct adakv_ctx *c, int layer, int n, int32_t pos0) {
             float *scratch = c->attn_scratch + (size_t)t * c->attn_scratch_floats;
             for (int owner = t; owner < c->heads.n_threads; owner += team)
                 for (int i = c->heads.start[owner]; i < c->heads.start[owner + 1]; i++)
-                    attn_item(c, layer, c->heads.order[i], 0, 1, pos0, c->q, c->att, scratch);
+                    attn_item(c, layer, c->heads.order[i], 0, 1, pos0, c->q, c->att, scratch, NULL);
         }
         return;
     }
@@ -310,10 +331,12 @@ void attention_chunk(struct adakv_ctx *c, int layer, int n, int32_t pos0) {
         const int g = it % n_kv, qt = it / n_kv;
         const int t0 = qt * QT, t1 = t0 + QT < n ? t0 + QT : n;
         float *scratch = c->attn_scratch + (size_t)omp_get_thread_num() * c->attn_scratch_floats;
+        /* a work item wholly before the window has no log-sum-exp to leave */
+        const struct attn_lse_out *li = lse && t1 > lse->first ? lse : NULL;
         if (rows_kernel)
-            attn_item_rows(c, layer, g, t0, t1, pos0, c->q, c->att, scratch);
+            attn_item_rows(c, layer, g, t0, t1, pos0, c->q, c->att, scratch, li);
         else
-            attn_item(c, layer, g, t0, t1, pos0, c->q, c->att, scratch);
+            attn_item(c, layer, g, t0, t1, pos0, c->q, c->att, scratch, li);
     }
 }
 
@@ -512,6 +535,6 @@ void attention_batch(const struct adakv_ctx *c, struct adakv_ctx *const *seqs, i
             cascade_finish(c, seqs, layer, n, &cs, i, g, scratch);
         else
             attn_item(seqs[i], layer, g, 0, 1, seqs[i]->n_past, c->q + i * qdim, c->att + i * qdim,
-                      scratch);
+                      scratch, NULL);
     }
 }

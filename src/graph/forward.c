@@ -252,7 +252,13 @@ static int layer_chunk(struct adakv_ctx *c, int il, int c0, int m, int n, int32_
     if (layer_qkv(c, il, x, m, rope_rows, e) ||
         seq_store(c, il, c->q, c->k, c->v, m, pos0, c0, n, e))
         return -1;
-    attention_chunk(c, il, m, pos0);
+    /* the window's rows (the batch's last n_window, as seq_store kept their queries) leave
+     * their log-sum-exps beside them for the policy */
+    const int n_window = n < c->window ? n : c->window, first = n - n_window - c0;
+    const struct attn_lse_out lse = {c->lse_window +
+                                         (first < 0 ? (size_t)-first * c->model->hp.n_head : 0),
+                                     first > 0 ? first : 0};
+    attention_chunk(c, il, m, pos0, n > 1 && first < m ? &lse : NULL);
     return layer_out(c, il, x, m, e);
 }
 

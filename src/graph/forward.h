@@ -97,6 +97,7 @@ struct adakv_ctx {
     int n_rope;       /* distinct RoPE settings of the layers, found at creation */
     struct forward_rope rope[FORWARD_MAX_ROPE];
     float *q_window;     /* [window][n_head * head_dim] last query rows of a layer */
+    float *lse_window;   /* [window][n_head] their log-sum-exps in that layer's attention */
     void *ws;            /* matmul workspace */
     float *attn_scratch; /* [n_threads][attn_scratch_floats] */
     size_t attn_scratch_floats;

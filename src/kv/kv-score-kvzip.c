@@ -35,8 +35,8 @@ static void combine_normalized(float *out, const float *zip, const float *ask, s
 }
 
 int kv_score_kvzip(const struct simd_ops *ops, const struct kv_cache *kv, int layer,
-                   const float *q_rep, int n_rep, int n_question, int n_head, const int32_t *off,
-                   float *out, struct adakv_err *e) {
+                   const float *q_rep, const float *lse_rep, int n_rep, int n_question, int n_head,
+                   const int32_t *off, float *out, struct adakv_err *e) {
     const struct simd_ops *fo = ops ? ops : simd_ops_best();
     const struct press_ops *po = kv_score_press_ops(ops);
     const int d = kv->head_dim, n_kv = kv->n_head_kv, group = n_head / n_kv;
@@ -55,10 +55,10 @@ int kv_score_kvzip(const struct simd_ops *ops, const struct kv_cache *kv, int la
     const int n_thr = omp_get_max_threads();
     const int rows = (block > QUERY_BLOCK ? block : QUERY_BLOCK) * group;
     /* per thread: its own maxima and sums (merged at the end, no atomics), one block of logits
-     * (f32 path) or positions (fused) and its queries; memory is bounded by the block, not by
-     * the reconstruction's length */
+     * (f32 path) or positions and log-sum-exps (fused) and its queries; memory is bounded by the
+     * block, not by the reconstruction's length */
     const size_t per_thr = 2 * (total ? total : 1);
-    const size_t blk_floats = fused && !n_question ? (size_t)rows : (size_t)rows * max_len;
+    const size_t blk_floats = (size_t)rows * (fused && !n_question ? 2 : max_len > 2 ? max_len : 2);
     float *acc = calloc((size_t)n_thr * per_thr, sizeof *acc);
     float *blk = malloc((size_t)n_thr * blk_floats * sizeof *blk);
     float *qb = malloc((size_t)n_thr * rows * d * sizeof *qb);
@@ -93,10 +93,14 @@ int kv_score_kvzip(const struct simd_ops *ops, const struct kv_cache *kv, int la
             const int nk = n_ctx + t0 + nq;
             if (fused && !is_ask) {
                 int32_t *qpos = (int32_t *)s;
-                for (int r = 0; r < nq * group; r++)
+                float *lse = lse_rep ? s + rows : NULL; /* row r's, as q's: t * group + hh */
+                for (int r = 0; r < nq * group; r++) {
                     qpos[r] = seg->pos[n_ctx + t0 + r / group];
-                po->attn_colmax_i8(zip + off[g], n_ctx, q, nq * group, qpos, (const int8_t *)seg->k,
-                                   seg->k_scale, seg->pos, nk, d, mul);
+                    if (lse)
+                        lse[r] = lse_rep[(size_t)(t0 + r / group) * n_head + g * group + r % group];
+                }
+                po->attn_colmax_i8(zip + off[g], n_ctx, q, nq * group, qpos, lse,
+                                   (const int8_t *)seg->k, seg->k_scale, seg->pos, nk, d, mul);
                 continue;
             }
             kv_score_logits(po, kv->type, seg, 0, s, (size_t)max_len, q, (size_t)d, nq * group, nk,

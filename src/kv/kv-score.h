@@ -64,7 +64,9 @@ void kv_score_pool(const float *in, int n, enum kv_pool pool, int kernel, float 
  * follow how its scores are spread rather than how high its peak probabilities run, which kept
  * more answers on the retrieval suite than the raw maxima (docs/eval.md; a departure from
  * KVzip's global ranking of raw scores). q_rep: [n_rep][n_head][head_dim] post-RoPE, as the
- * hook's q_window.
+ * hook's q_window. lse_rep: [n_rep][n_head] each query's log-sum-exp over the rows it sees, as
+ * the forward pass's attention computed it (the context's lse window), or NULL; with it the fused
+ * kernel skips its first sweep.
  * Question-aware (n_question > 0, this project's extension; docs/eval.md): the last n_question
  * of the n_rep queries are the question's; they add their probabilities instead,
  *     ask[off[g] + j] = sum over h and the question's t of the same softmax [j],
@@ -73,8 +75,8 @@ void kv_score_pool(const float *in, int n, enum kv_pool pool, int kernel, float 
  * 32 x (n_g + n_rep) floats per thread whatever n_rep is). -1 with e set only when memory runs
  * out. */
 int kv_score_kvzip(const struct simd_ops *ops, const struct kv_cache *kv, int layer,
-                   const float *q_rep, int n_rep, int n_question, int n_head, const int32_t *off,
-                   float *out, struct adakv_err *e);
+                   const float *q_rep, const float *lse_rep, int n_rep, int n_question, int n_head,
+                   const int32_t *off, float *out, struct adakv_err *e);
 
 /* Expected Attention (Devoto et al. 2025, kvpress ExpectedAttentionPress; docs/presses.md).
  * Every row of each segment is scored (off = kv_score_layout(kv, layer, 0)). Per query head h,

@@ -103,6 +103,9 @@ struct kv_press_hook {
     /* KVzip question-aware (adakv_ctx_prefill_kvzip_aware): the window's last kvzip_question
      * queries are the question's (kv-score.h kv_score_kvzip); 0 otherwise */
     int kvzip_question;
+    /* KVzip: the window queries' log-sum-exps [n_window][n_head] from the forward pass's
+     * attention (kv_policy_window_lse), or NULL (the scorer computes them) */
+    const float *kvzip_lse;
 };
 
 /* One press option (press-options.c): what adakv_press_set takes as name = value, adakv-run

@@ -500,8 +500,10 @@ int adakv_ctx_prefill_kvzip_aware(struct adakv_ctx *c, const int32_t *tokens, in
     if (!rc) {
         b->kvzip_active = true;
         b->hook.kvzip_question = n_question;
+        b->hook.kvzip_lse = kv_policy_window_lse(c);
         rc = adakv_eval(c, all, n + n_rec + n_question, NULL, false, e);
         b->hook.kvzip_question = 0;
+        b->hook.kvzip_lse = NULL;
         b->kvzip_active = false;
         struct adakv_err ignored;
         if (kv_policy_set_window(c, b->cfg.window, rc ? &ignored : e) && !rc)
