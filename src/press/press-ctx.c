@@ -3,6 +3,7 @@
  * The context calls press_layer() once per layer during layer-major prefill; for CriticalKV and
  * for --kv-report this dequantizes the layer's W_O first, so the press sees
  * ||v W_O^h||_1 through the weights actually in the file. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -500,7 +501,11 @@ int adakv_ctx_prefill_kvzip_aware(struct adakv_ctx *c, const int32_t *tokens, in
     if (!rc) {
         b->kvzip_active = true;
         b->hook.kvzip_question = n_question;
-        b->hook.kvzip_lse = kv_policy_window_lse(c);
+        /* the scorer's logits are q.k / sqrt(d) (kvpress's); the forward pass's log-sum-exps
+         * match them where the model's attention scale is that too (llama, qwen, gemma 3) */
+        const struct model_hparams *hp = &b->model->hp;
+        b->hook.kvzip_lse =
+            hp->attn_scale == 1.0f / sqrtf((float)hp->head_dim) ? kv_policy_window_lse(c) : NULL;
         rc = adakv_eval(c, all, n + n_rec + n_question, NULL, false, e);
         b->hook.kvzip_question = 0;
         b->hook.kvzip_lse = NULL;
