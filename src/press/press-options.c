@@ -337,10 +337,17 @@ static void put_str(struct text *t, const char *s, size_t len) {
 }
 
 /* One entry: `left` in the flag column, then `text` word-wrapped into the help column, each
- * continuation line starting at column `indent`. */
+ * continuation line starting at column `indent`; a `left` that leaves less than two spaces
+ * before that column gets the text on the lines below it, as getopt-style help does. */
 static void put_entry(struct text *t, const char *left, const char *text, int indent) {
-    int col = (int)strlen(left);
+    int col = (int)strlen(left), shown = col;
     put_str(t, left, strlen(left));
+    while (shown > 0 && left[shown - 1] == ' ')
+        shown--;
+    if (shown > indent - 2) {
+        put_str(t, "\n", 1);
+        col = 0;
+    }
     const char *w = text;
     bool first = true;
     char word[HELP_WIDTH + 1];
