@@ -1,5 +1,6 @@
 /* Shared by the AVX-512 weight kernels (quant-avx512.c, quant-avx512-vnni.c): the byte
- * unpacking of the block formats, the activation-block quantizer, and the loop shapes of the
+ * unpacking of the block formats, the activation-block quantizer, the 16 x 16 transposing
+ * reductions of the activation quantizers, and the loop shapes of the
  * integer dots, each instantiated once with vpdpbusd (quant-avx512-vnni.c) and once with
  * maddubs + madd (quant-avx512.c). Static inline functions and macros only. */
 #ifndef ADAKV_SIMD_AVX512_QUANT_H
@@ -28,6 +29,31 @@ static inline __m256i fifth_bits_32(const uint8_t *qh) {
     memcpy(&bits, qh, 4);
     return _mm256_maskz_mov_epi8(bits, _mm256_set1_epi8(0x10));
 }
+
+/* Lanes of the two-vector permutes of a 16 x 16 transposing reduction: at level l every lane
+ * index of the pair (A, B) with bit 3-l clear (lo), then with it set (hi). Merging op(lo, hi)
+ * halves the lanes each vector's groups span and doubles the groups, so four levels fold 16
+ * vectors into one whose lane b holds the reduction of vector b. */
+static const int32_t reduce_lo[4][16]
+    __attribute__((aligned(64))) = {{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
+                                    {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27},
+                                    {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29},
+                                    {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30}};
+
+/* NAME(v): lane b = OP over the lanes of v[b] (v is overwritten), for vectors of type T
+ * permuted by PERM. */
+#define REDUCE_16X16(NAME, T, PERM, OP)                                                            \
+    static inline T NAME(T *v) {                                                                   \
+        for (int l = 0, cnt = 16; cnt > 1; l++, cnt /= 2) {                                        \
+            const __m512i lo = _mm512_load_si512(reduce_lo[l]);                                    \
+            const __m512i hi = _mm512_or_si512(lo, _mm512_set1_epi32(8 >> l));                     \
+            for (int i = 0; i < cnt / 2; i++)                                                      \
+                v[i] = OP(PERM(v[2 * i], lo, v[2 * i + 1]), PERM(v[2 * i], hi, v[2 * i + 1]));     \
+        }                                                                                          \
+        return v[0];                                                                               \
+    }
+REDUCE_16X16(max_16x16, __m512, _mm512_permutex2var_ps, _mm512_max_ps)
+REDUCE_16X16(add_16x16, __m512i, _mm512_permutex2var_epi32, _mm512_add_epi32)
 
 /* One 32-block to int8 as the reference: returns d = amax/127 (unrounded), *sum = sum(q). */
 static inline float quantize_block_8(const float *x, uint16_t *d_out, int8_t *q, int *sum) {

@@ -26,31 +26,6 @@ DOT_Q6K(dot_q6_k_vnni, dot_u8s8_vnni)
 
 /* ============================== blocked rows x tokens (VNNI) ============================== */
 
-/* Lanes of the two-vector permutes of a 16 x 16 transposing reduction: at level l every lane
- * index of the pair (A, B) with bit 3-l clear (lo), then with it set (hi). Merging op(lo, hi)
- * halves the lanes each vector's groups span and doubles the groups, so four levels fold 16
- * vectors into one whose lane b holds the reduction of vector b. */
-static const int32_t reduce_lo[4][16]
-    __attribute__((aligned(64))) = {{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
-                                    {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27},
-                                    {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29},
-                                    {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30}};
-
-/* NAME(v): lane b = OP over the lanes of v[b] (v is overwritten), for vectors of type T
- * permuted by PERM. */
-#define REDUCE_16X16(NAME, T, PERM, OP)                                                            \
-    static inline T NAME(T *v) {                                                                   \
-        for (int l = 0, cnt = 16; cnt > 1; l++, cnt /= 2) {                                        \
-            const __m512i lo = _mm512_load_si512(reduce_lo[l]);                                    \
-            const __m512i hi = _mm512_or_si512(lo, _mm512_set1_epi32(8 >> l));                     \
-            for (int i = 0; i < cnt / 2; i++)                                                      \
-                v[i] = OP(PERM(v[2 * i], lo, v[2 * i + 1]), PERM(v[2 * i], hi, v[2 * i + 1]));     \
-        }                                                                                          \
-        return v[0];                                                                               \
-    }
-REDUCE_16X16(max_16x16, __m512, _mm512_permutex2var_ps, _mm512_max_ps)
-REDUCE_16X16(add_16x16, __m512i, _mm512_permutex2var_epi32, _mm512_add_epi32)
-
 /* The 16 lanes of v spread two per vector, 8 lanes each, as the packed row's dpair / spair:
  * dst[16p + i] = v[2p + i / 8]. */
 static inline void spread_pairs(float *dst, __m512 v) {

@@ -125,7 +125,9 @@ static void quantize_bf16(const float *restrict src, void *restrict dst, int64_t
 
 QUANT_Q8_0_Q8_1_FROM_BLOCK8
 
-/* Q8_K: the first element of largest magnitude sets the scale's sign, as in the reference. */
+/* Q8_K: the first element of largest magnitude sets the scale's sign, as in the reference. The
+ * 16 sub-block sums come from one transposing reduction of the 16 quantized vectors (add_16x16)
+ * rather than a horizontal sum each. */
 static void quantize_q8_k(const float *restrict src, void *restrict dst, int64_t n) {
     struct block_q8_k *b = dst;
     for (int64_t i = 0; i < n / QK_K; i++) {
@@ -149,12 +151,15 @@ static void quantize_q8_k(const float *restrict src, void *restrict dst, int64_t
         }
         float iscale = -127.0f / max;
         __m512 vs = _mm512_set1_ps(iscale);
-        for (int j = 0; j < QK_K; j += 16) {
-            __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + j), vs));
-            q = _mm512_min_epi32(q, _mm512_set1_epi32(127));
-            _mm_storeu_si128((void *)(b[i].qs + j), _mm512_cvtsepi32_epi8(q));
-            b[i].bsums[j / 16] = (int16_t)_mm512_reduce_add_epi32(q);
+        __m512i q[QK_K / 16];
+        for (int j = 0; j < QK_K / 16; j++) {
+            q[j] =
+                _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * j), vs)),
+                                 _mm512_set1_epi32(127));
+            _mm_storeu_si128((void *)(b[i].qs + 16 * j), _mm512_cvtsepi32_epi8(q[j]));
         }
+        _Static_assert(QK_K / 16 == 16, "a Q8_K block has 16 sub-block sums: one reduction");
+        _mm256_storeu_si256((void *)b[i].bsums, _mm512_cvtepi32_epi16(add_16x16(q)));
         b[i].d = 1.0f / iscale;
     }
 }
