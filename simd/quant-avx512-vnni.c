@@ -330,51 +330,31 @@ static void gemv_q8_0(int64_t n, const uint8_t *restrict w, size_t w_stride, int
     }
 }
 
-static void gemm_q4_1(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
-                      const void *restrict act, size_t act_stride, int64_t n_tok, float *restrict y,
-                      size_t y_stride) {
-    if (n_tok == 1) {
-        gemv_q4_1(n, w, w_stride, n_rows, act, y);
-        return;
+/* NAME: prompt batches over native rows of BLOCK, two rows at a time unpacked by PREP into
+ * stack buffers reused for every token, through gemm_tile_2x2 with the format's flags (unsigned
+ * weights, a min term); one token goes to GEMV. */
+#define GEMM_NATIVE(NAME, GEMV, PREP, BLOCK, UNSIGNED_W, HAS_MIN)                                  \
+    static void NAME(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,           \
+                     const void *restrict act, size_t act_stride, int64_t n_tok,                   \
+                     float *restrict y, size_t y_stride) {                                         \
+        if (n_tok == 1) {                                                                          \
+            GEMV(n, w, w_stride, n_rows, act, y);                                                  \
+            return;                                                                                \
+        }                                                                                          \
+        struct row_prep prep[2]; /* 2 x 50 KiB of stack */                                         \
+        const int64_t nb = n / QK, np = (nb + 1) / 2;                                              \
+        const uint8_t *wb = w;                                                                     \
+        for (int64_t r = 0; r < n_rows; r += 2) {                                                  \
+            const int two_rows = r + 1 < n_rows;                                                   \
+            for (int i = 0; i <= two_rows; i++)                                                    \
+                PREP(&prep[i], (const BLOCK *)(const void *)(wb + (size_t)(r + i) * w_stride),     \
+                     nb);                                                                          \
+            gemm_tile_2x2(&prep[0], &prep[two_rows], nb, np, act, act_stride, n_tok, y, y_stride,  \
+                          r, two_rows, UNSIGNED_W, HAS_MIN);                                       \
+        }                                                                                          \
     }
-    struct row_prep prep[2]; /* 2 x 50 KiB of stack: two unpacked rows, reused for every token */
-    int64_t nb = n / QK, np = (nb + 1) / 2;
-    const uint8_t *wb = w;
-    for (int64_t r = 0; r < n_rows; r += 2) {
-        int two_rows = r + 1 < n_rows;
-        prep_q4_1(&prep[0], (const struct block_q4_1 *)(const void *)(wb + (size_t)r * w_stride),
-                  nb);
-        if (two_rows)
-            prep_q4_1(&prep[1],
-                      (const struct block_q4_1 *)(const void *)(wb + (size_t)(r + 1) * w_stride),
-                      nb);
-        gemm_tile_2x2(&prep[0], two_rows ? &prep[1] : &prep[0], nb, np, act, act_stride, n_tok, y,
-                      y_stride, r, two_rows, 1, 1);
-    }
-}
-
-static void gemm_q8_0(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
-                      const void *restrict act, size_t act_stride, int64_t n_tok, float *restrict y,
-                      size_t y_stride) {
-    if (n_tok == 1) {
-        gemv_q8_0(n, w, w_stride, n_rows, act, y);
-        return;
-    }
-    struct row_prep prep[2]; /* 2 x 50 KiB of stack: two unpacked rows, reused for every token */
-    int64_t nb = n / QK, np = (nb + 1) / 2;
-    const uint8_t *wb = w;
-    for (int64_t r = 0; r < n_rows; r += 2) {
-        int two_rows = r + 1 < n_rows;
-        prep_q8_0(&prep[0], (const struct block_q8_0 *)(const void *)(wb + (size_t)r * w_stride),
-                  nb);
-        if (two_rows)
-            prep_q8_0(&prep[1],
-                      (const struct block_q8_0 *)(const void *)(wb + (size_t)(r + 1) * w_stride),
-                      nb);
-        gemm_tile_2x2(&prep[0], two_rows ? &prep[1] : &prep[0], nb, np, act, act_stride, n_tok, y,
-                      y_stride, r, two_rows, 0, 0);
-    }
-}
+GEMM_NATIVE(gemm_q4_1, gemv_q4_1, prep_q4_1, struct block_q4_1, 1, 1)
+GEMM_NATIVE(gemm_q8_0, gemv_q8_0, prep_q8_0, struct block_q8_0, 0, 0)
 
 /* ============================== the table ============================== */
 
