@@ -15,14 +15,14 @@
  *   softmax p_r over the keys it sees (kpos[j] <= qpos[r], j < n_k) of
  *   mul * k_scale[j] * dot(q_r, k_j), then colmax[j] = max(colmax[j], max_r p_rj) for j < n_out
  *   (n_out <= n_k; a row gives the keys it does not see 0). q: n_q rows of d floats,
- *   d <= ATTN_ROWS_DMAX. lse: each row's log-sum-exp of those scores when the caller has it (the
- *   forward pass's attn_rows_i8 returns it for the same rows and keys), so only the keys j <
- *   n_out are scored again; NULL: computed here, a sweep over all n_k keys first. Optional, as
- * ops.h's attn_rows_i8: NULL in a table whose ISA has no such kernel (the caller then takes qk_i8,
- * a softmax and col_max); attn_colmax_i8__scalar is the reference. sq_combine: Expected Attention's
- * logits from a block of dot products (row 0 the mean query's, rows 1 .. n_rows-1 the centred
- * queries'), n_rows >= 1, n >= 0: out[j] = a * s[j] + b * sum_{1 <= r < n_rows} s[r * stride + j]^2
- */
+ *   d <= ATTN_ROWS_DMAX. lse: each row's log-sum-exp of those scores when the caller has it
+ *   (the forward pass's attn_rows_i8 returns it for the same rows and keys), so only the keys
+ *   j < n_out are scored again; NULL: computed here, a sweep over all n_k keys first. Optional,
+ *   as ops.h's attn_rows_i8: NULL in a table whose ISA has no such kernel (the caller then takes
+ *   qk_i8, a softmax and col_max); attn_colmax_i8__scalar is the reference.
+ * sq_combine: Expected Attention's logits from a block of dot products (row 0 the mean query's,
+ *   rows 1 .. n_rows-1 the centred queries'), n_rows >= 1, n >= 0:
+ *     out[j] = a * s[j] + b * sum_{1 <= r < n_rows} s[r * stride + j]^2 */
 #ifndef ADAKV_SIMD_PRESS_OPS_H
 #define ADAKV_SIMD_PRESS_OPS_H
 

@@ -51,11 +51,14 @@ int kv_policy_set_window(struct adakv_ctx *c, int window, struct adakv_err *e) {
     window = window < c->n_ctx ? window : c->n_ctx;
     const struct model_hparams *hp = &c->model->hp;
     float *q = realloc(c->q_window, (size_t)window * hp->n_head * hp->head_dim * sizeof *q);
-    if (q)
-        c->q_window = q;
-    float *lse = q ? realloc(c->lse_window, (size_t)window * hp->n_head * sizeof *lse) : NULL;
-    if (!lse) /* the old window stays whole: both buffers keep their old size */
+    if (!q)
         return err_set(e, "context: out of memory for a %d-row query window", window);
+    c->q_window = q;
+    float *lse = realloc(c->lse_window, (size_t)window * hp->n_head * sizeof *lse);
+    if (!lse) { /* q_window holds `window` rows, lse_window still the old count */
+        c->window = window < c->window ? window : c->window;
+        return err_set(e, "context: out of memory for a %d-row query window", window);
+    }
     c->lse_window = lse;
     c->window = window;
     return 0;
