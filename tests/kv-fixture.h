@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kv-cache.h"
+#include "kv-score.h"
 
 static uint64_t fx_state = 0x243f6a8885a308d3ull;
 static inline void fx_seed(uint64_t s) {
@@ -109,6 +110,30 @@ static inline void fx_cache_copy(struct kv_cache *dst, const struct kv_cache *sr
             memcpy(t->v_scale, s->v_scale, (size_t)s->cap * sizeof(float));
         }
     }
+}
+
+/* A query's log-sum-exp over the rows of segment (layer, g) at positions <= max_pos (positions
+ * ascend), of q . k_j / sqrt(d) in double, the keys read back through kv_row_to_f32: the
+ * reference for the log-sum-exps the forward pass hands the KVzip scorer. */
+static inline double fx_row_lse(const struct kv_cache *c, int layer, int g, const float *q,
+                                int32_t max_pos) {
+    const struct kv_segment *s = kv_cache_seg(c, layer, g);
+    const int d = c->head_dim;
+    float k[256];
+    double m = -INFINITY, sum = 0.0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int j = 0; j < s->len && s->pos[j] <= max_pos; j++) {
+            kv_row_to_f32(c->type, s->k, s->k_scale, j, d, k);
+            double z = 0.0;
+            for (int i = 0; i < d; i++)
+                z += (double)q[i] * k[i];
+            z /= sqrt((double)d);
+            if (pass == 0)
+                m = z > m ? z : m;
+            else
+                sum += exp(z - m);
+        }
+    return m + log(sum);
 }
 
 /* True when segment a holds exactly the rows of b listed by a->pos (b holds pos 0..len-1). */

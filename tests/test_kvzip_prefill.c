@@ -8,8 +8,8 @@
 
 #include "adakv-ext.h"
 #include "kv-cache.h"
+#include "kv-fixture.h"
 #include "kv-policy.h"
-#include "kv-score.h"
 #include "test-env.h"
 
 enum { N_CTX = 300, N_REC = 120 };
@@ -150,26 +150,13 @@ static int check_lse(void *user, struct kv_cache *kv, int layer, const float *q_
     (void)e;
     struct lse_probe *p = user;
     const float *lse = kv_policy_window_lse(p->c);
-    const int d = p->head_dim, group = p->n_head / kv->n_head_kv;
-    float k[256];
+    const int group = p->n_head / kv->n_head_kv;
     for (int t = 0; t < n_window; t++)
         for (int h = 0; h < p->n_head; h++) {
-            const struct kv_segment *s = kv_cache_seg(kv, layer, h / group);
-            const float *q = q_window + ((size_t)t * p->n_head + h) * d;
-            double m = -INFINITY, sum = 0.0;
-            for (int pass = 0; pass < 2; pass++)
-                for (int j = 0; j < s->len && s->pos[j] <= p->pos0 + t; j++) {
-                    kv_row_to_f32(kv->type, s->k, s->k_scale, j, d, k);
-                    double z = 0.0;
-                    for (int i = 0; i < d; i++)
-                        z += (double)q[i] * k[i];
-                    z /= sqrt((double)d);
-                    if (pass == 0)
-                        m = z > m ? z : m;
-                    else
-                        sum += exp(z - m);
-                }
-            const double diff = fabs(lse[(size_t)t * p->n_head + h] - (m + log(sum)));
+            const double want =
+                fx_row_lse(kv, layer, h / group,
+                           q_window + ((size_t)t * p->n_head + h) * p->head_dim, p->pos0 + t);
+            const double diff = fabs(lse[(size_t)t * p->n_head + h] - want);
             p->worst = diff > p->worst ? diff : p->worst;
         }
     p->layers++;

@@ -67,27 +67,11 @@ static void naive_kvzip(const struct kv_cache *kv, int g, const float *q, int n_
 static void naive_lse(const struct kv_cache *kv, const float *q, int n_rep, int n_head,
                       float *lse) {
     const int d = kv->head_dim, group = n_head / kv->n_head_kv;
-    float k[256];
     for (int h = 0; h < n_head; h++) {
-        const int len = kv_cache_seg(kv, 0, h / group)->len;
-        for (int t = 0; t < n_rep; t++) {
-            const float *qt = q + ((size_t)t * n_head + h) * d;
-            const int seen = len - n_rep + t + 1;
-            double m = -INFINITY, sum = 0.0;
-            for (int pass = 0; pass < 2; pass++)
-                for (int j = 0; j < seen; j++) {
-                    key_row(kv, h / group, j, k);
-                    double dot = 0.0;
-                    for (int i = 0; i < d; i++)
-                        dot += (double)qt[i] * k[i];
-                    dot /= sqrt((double)d);
-                    if (pass == 0)
-                        m = dot > m ? dot : m;
-                    else
-                        sum += exp(dot - m);
-                }
-            lse[(size_t)t * n_head + h] = (float)(m + log(sum));
-        }
+        const int len = kv_cache_seg(kv, 0, h / group)->len; /* the fixture's rows: pos = index */
+        for (int t = 0; t < n_rep; t++)
+            lse[(size_t)t * n_head + h] = (float)fx_row_lse(
+                kv, 0, h / group, q + ((size_t)t * n_head + h) * d, len - n_rep + t);
     }
 }
 
