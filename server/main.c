@@ -20,26 +20,6 @@ static int fail(struct server_opts *o, const char *msg) {
     return 1;
 }
 
-/* The model is loaded on a thread of its own that ends before the engine starts. Loading repacks
- * the weights in OpenMP regions, and libgomp keeps a pool of workers for every thread that ran
- * one; the main thread's pool beside the engine thread's made 4 OpenMP threads on 2 CPUs, and
- * libgomp then cuts its spinning at barriers to ~1,000 rounds (throttled), so the engine's
- * workers slept on a futex between the ~100 parallel regions of every decode step: one client
- * decoded at 9.6 ms a step where adakv-bench takes 2.8 (38% of the samples in the kernel's
- * context switches). A pool dies with its thread: the engine's is then the only one. */
-struct model_load {
-    const char *path;
-    struct adakv_model_params p;
-    struct adakv_model *m;
-    struct adakv_err e;
-};
-
-static void *load_model(void *arg) {
-    struct model_load *ml = arg;
-    ml->m = adakv_model_load(ml->path, &ml->p, &ml->e);
-    return NULL;
-}
-
 int main(int argc, char **argv) {
     struct server_opts o;
     struct adakv_err e = {{0}};
@@ -73,14 +53,10 @@ int main(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-answer is a failed write, not our death */
 
-    struct model_load ml = {.path = o.model_path, .p = {.n_threads = o.n_threads}};
-    pthread_t loader;
-    if (pthread_create(&loader, NULL, load_model, &ml))
-        return fail(&o, "cannot start the model loading thread");
-    pthread_join(loader, NULL);
-    struct adakv_model *m = ml.m;
+    struct adakv_model_params mp = {.n_threads = o.n_threads};
+    struct adakv_model *m = adakv_model_load(o.model_path, &mp, &e);
     if (!m)
-        return fail(&o, ml.e.msg);
+        return fail(&o, e.msg);
     struct adakv_model_info info;
     adakv_model_get_info(m, &info);
     struct engine_params ep = {.parallel = o.parallel, .queue = o.queue, .kv_memory = o.kv_memory};
