@@ -233,10 +233,9 @@ INLINE void gemm_tiles_q6(int64_t nb, const uint8_t *tile, size_t tile_stride, i
     }
 }
 
-__attribute__((optimize("no-tree-pre"))) static void
-gemm_q6_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
-             const void *restrict act, size_t act_stride, int64_t n_tok, float *restrict y,
-             size_t y_stride) {
+static void gemm_q6_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
+                         const void *restrict act, size_t act_stride, int64_t n_tok,
+                         float *restrict y, size_t y_stride) {
     const int64_t nb = n / QK_K;
     const size_t tile_stride = (size_t)R * w_stride;
     int64_t r = 0;
