@@ -327,3 +327,16 @@ Test(kvpress_keep, f32_engine_keeps_kvpress_rows, .timeout = 600) {
                       close[i], o.min_layer, o.min_head, 100.0 * o.min);
     }
 }
+
+/* CriticalAdaKV's stage 1 as kvpress splits it (critical-split=kvpress, the window counted in
+ * each head's share, kvpress's own first_stage_ratio 0.5): on the f32 path every head keeps
+ * exactly kvpress's rows, where the golden settings' one mapped critical-ratio only matches the
+ * mean head (>= 0.98 above). */
+Test(kvpress_keep, f32_critical_split_kvpress_keeps_kvpress_rows, .timeout = 600) {
+    const char *names[] = {"criticaladakv-50", "criticaladakv-80"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        struct overlap o = compare(names[i], "critical-ratio=0.5 critical-split=kvpress", true);
+        cr_expect_eq(o.min, 1.0, "%s, f32 path: layer %d head %d keeps %.2f%% of kvpress's rows",
+                     names[i], o.min_layer, o.min_head, 100.0 * o.min);
+    }
+}

@@ -60,6 +60,14 @@ enum kv_budget_scope {
     KV_BUDGET_GLOBAL,
 };
 
+/* CriticalKV's stage-1 share (algorithms.md 4.2): of the head's selectable budget b, or, as
+ * kvpress's CriticalKVPress and CriticalAdaKVPress count it, of the whole budget b + w with the w
+ * protected window rows inside it: int(ratio (b + w)) - w prefix rows (docs/kvpress.md). */
+enum kv_critical_split {
+    KV_CRITICAL_SPLIT_PREFIX,  /* floor(ratio b) */
+    KV_CRITICAL_SPLIT_KVPRESS, /* int(ratio (b + w)) - w, at least 0 */
+};
+
 struct kv_press_config {
     const struct press_desc *press; /* a row of kv_presses (press-desc.h), default snapkv */
     enum kv_press_alloc alloc;      /* default uniform (--ada: KV_ALLOC_ADA) */
@@ -74,8 +82,9 @@ struct kv_press_config {
     int n_sink;                     /* StreamingLLM sinks, default 4 */
     float critical_ratio; /* CriticalKV stage-1 share of each head's budget, default 0.5 */
     float critical_eps;   /* CriticalKV epsilon, default 1e-4 */
-    uint64_t seed;        /* random press */
-    int reserve;          /* rows left free per segment for decode after compaction */
+    enum kv_critical_split critical_split; /* CriticalKV stage 1, default over the prefix */
+    uint64_t seed;                         /* random press */
+    int reserve;      /* rows left free per segment for decode after compaction */
     int kv_max;       /* --kv-max: rows per KV head during decode, 0 = no cap (the engine's flag) */
     int decode_chunk; /* --kv-chunk: rows below --kv-max a decode-time eviction frees, default 64 */
     int prefill_chunk; /* --prefill-chunk: prompt tokens per piece of a compressed prefill, each

@@ -19,6 +19,7 @@ _Static_assert(sizeof(enum kv_budget_scope) == sizeof(int),
 static const char *const pool_values[] = {"max", "avg", NULL};          /* enum kv_pool */
 static const char *const ada_values[] = {"off", "on", "kvpress", NULL}; /* kv_press_alloc */
 static const char *const scope_values[] = {"layer", "global", NULL};    /* kv_budget_scope */
+static const char *const split_values[] = {"prefix", "kvpress", NULL};  /* kv_critical_split */
 
 #define FIELD(f) offsetof(struct kv_press_config, f)
 
@@ -118,6 +119,13 @@ const struct press_option kv_press_options[] = {
      .offset = FIELD(critical_ratio),
      .meta = "F",
      .help = "CriticalKV stage-1 share of each head's budget"},
+    {.name = "critical-split",
+     .type = PRESS_OPT_ENUM,
+     .values = split_values,
+     .offset = FIELD(critical_split),
+     .meta = "prefix|kvpress",
+     .help = "CriticalKV stage 1 of the selectable rows, or (kvpress) of the budget with the "
+             "window counted in it"},
     {.name = "kv-max",
      .type = PRESS_OPT_INT,
      .lo = 1,

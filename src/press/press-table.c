@@ -83,7 +83,9 @@ static int merge(const int32_t *a, int na, const int32_t *b, int nb, int32_t *ou
 }
 
 /* CriticalKV two-stage pick for every head (algorithms.md 4.2): stage 1 the top
- * floor(ratio * budget) by base score, stage 2 the rest by (score + eps) * ||v W_O||_1. */
+ * floor(ratio * budget) by base score (critical-split kvpress: int(ratio (budget + w)) - w, the
+ * head's w protected window rows counted in stage 1 as kvpress counts them), stage 2 the rest by
+ * (score + eps) * ||v W_O||_1. */
 static int select_critical(const struct press_layer_in *in, const float *scores,
                            const int32_t *budget, int32_t *keep, const int32_t *start,
                            struct adakv_err *e) {
@@ -105,7 +107,11 @@ static int select_critical(const struct press_layer_in *in, const float *scores,
                                  vnorm, e);
     for (int g = 0; g < n_kv && rc == 0; g++) {
         const int n = off[g + 1] - off[g], b = budget[g];
-        const int n1 = (int)floorf(hk->cfg->critical_ratio * (float)b);
+        const int w = hk->cfg->critical_split == KV_CRITICAL_SPLIT_KVPRESS
+                          ? kv_cache_seg(in->kv, in->layer, g)->len - n
+                          : 0;
+        int n1 = (int)floorf(hk->cfg->critical_ratio * (float)(b + w)) - w;
+        n1 = n1 < 0 ? 0 : n1 > b ? b : n1;
         const float *s = scores + off[g], *vn = vnorm + off[g];
         kv_budget_pick(s, n, n1, scratch, idx1);
         for (int j = 0; j < n; j++)
