@@ -134,9 +134,9 @@ INLINE void scale_pairs(const uint8_t *rec, __m512i *pairs) {
 /* Slab b of nr tiles (record rec[i], quants unpacked at w + i * KC * 64, scale pairs at
  * pairs[i]) against nt tokens (act[t]: token t's Q8_K row): y[t][rows of tile i] += the
  * super-block's dots, scaled. */
-INLINE void slab_pass2(const uint8_t *const *rec, const __m512i *w, const __m512i *const *pairs,
-                       const struct block_q8_k *const *act, int64_t b, int nr, int nt, float *y,
-                       size_t y_stride, const __mmask16 *rows) {
+INLINE void gemm_slab(const uint8_t *const *rec, const __m512i *w, const __m512i *const *pairs,
+                      const struct block_q8_k *const *act, int64_t b, int nr, int nt, float *y,
+                      size_t y_stride, const __mmask16 *rows) {
     __m512i dot[NR][NT];
     for (int i = 0; i < nr; i++)
         for (int t = 0; t < nt; t++)
@@ -222,12 +222,12 @@ INLINE void gemm_tiles_q6(int64_t nb, const uint8_t *tile, size_t tile_stride, i
                     pr[i] = pbuf + (i * KC + (b - b0)) * 8;
                 }
                 if (nt == NT)
-                    slab_pass2(rec, wbuf + 64 * (b - b0), pr, a, b, nr, NT, y + t * y_stride + r,
-                               y_stride, rows);
+                    gemm_slab(rec, wbuf + 64 * (b - b0), pr, a, b, nr, NT, y + t * y_stride + r,
+                              y_stride, rows);
                 else
                     for (int u = 0; u < nt; u++)
-                        slab_pass2(rec, wbuf + 64 * (b - b0), pr, a + u, b, nr, 1,
-                                   y + (t + u) * y_stride + r, y_stride, rows);
+                        gemm_slab(rec, wbuf + 64 * (b - b0), pr, a + u, b, nr, 1,
+                                  y + (t + u) * y_stride + r, y_stride, rows);
             }
         }
     }
