@@ -12,6 +12,8 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #define SIMD_CPU_X86 1
 #elif defined(__aarch64__)
 #include <sys/auxv.h>
@@ -41,6 +43,21 @@ static unsigned long long read_xcr0(void) {
     /* Encoded by hand so that this baseline file needs no -mxsave. */
     __asm__ volatile(".byte 0x0f, 0x01, 0xd0" : "=a"(lo), "=d"(hi) : "c"(0));
     return ((unsigned long long)hi << 32) | lo;
+}
+
+/* AMX-BF16 and AMX-TILE (cpuid 7.0 edx bits 22, 24), their state enabled in XCR0 (bits 17, 18:
+ * TILECFG, TILEDATA), and Linux's per-process permission for the 8 KiB of tile data
+ * (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA): without it the first tile
+ * instruction kills the process with SIGILL. */
+static bool amx_granted(unsigned edx, unsigned long long xcr0) {
+    if (!(edx & (1u << 22)) || !(edx & (1u << 24)) || (xcr0 & 0x60000) != 0x60000)
+        return false;
+#if defined(__linux__) && defined(SYS_arch_prctl)
+    enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+    return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+#else
+    return false;
+#endif
 }
 
 static void detect_x86(struct simd_cpu_flags *f) {
@@ -75,6 +92,8 @@ static void detect_x86(struct simd_cpu_flags *f) {
             __cpuid_count(7, 1, a, b, c, d);
             f->avx512_bf16 = f->avx512f && (a & (1u << 5));
         }
+        __cpuid_count(7, 0, a, b, c, d);
+        f->amx_bf16 = f->avx512_bf16 && amx_granted(d, xcr0);
     }
 }
 #endif
@@ -200,6 +219,14 @@ enum simd_isa simd_isa(void) {
     if (cap >= SIMD_ISA_COUNT || isa_rank((enum simd_isa)cap) >= isa_rank(det))
         return det;
     return isa_rank((enum simd_isa)cap) == 0 ? SIMD_ISA_SCALAR : (enum simd_isa)cap;
+}
+
+bool simd_amx(void) {
+#ifdef ADAKV_BUILD_AMX
+    return simd_isa() == SIMD_ISA_AVX512 && simd_cpu_flags()->amx_bf16;
+#else
+    return false;
+#endif
 }
 
 const char *simd_isa_name(enum simd_isa isa) {

@@ -27,7 +27,8 @@ struct simd_cpu_flags {
     bool avx512f, avx512bw, avx512vl, avx512dq; /* x86 AVX-512 level needs all four */
     bool avx512_vnni;                           /* vpdpbusd: int8 dots in one instruction */
     bool avx512_bf16;                           /* vdpbf16ps */
-    bool neon, neon_dotprod;                    /* AArch64 ASIMD, SDOT/UDOT */
+    bool amx_bf16; /* AMX tiles with tdpbf16ps, and Linux granted this process their state */
+    bool neon, neon_dotprod; /* AArch64 ASIMD, SDOT/UDOT */
 };
 
 const struct simd_cpu_flags *simd_cpu_flags(void);
@@ -37,6 +38,10 @@ enum simd_isa simd_isa_detected(void);
 
 /* Level in use: min(detected, cap). Cheap after the first call; safe from any thread. */
 enum simd_isa simd_isa(void);
+
+/* True when prompt products can run on AMX tiles (gemm-amx.h): the CPU has AMX-BF16, the level
+ * in use is AVX-512 and this build compiled the AMX kernels. Cheap; safe from any thread. */
+bool simd_amx(void);
 
 /* True when `isa` can run here (and was compiled in); tests loop over these. */
 bool simd_isa_available(enum simd_isa isa);

@@ -272,6 +272,12 @@ typedef void (*quant_gemv_rp_fn)(int64_t n, const void *restrict w, size_t w_str
  * made by pack_act. A weight kept only in repacked form is multiplied by gemv_rp and gemm_rp
  * alone, so a type with rp_tile has all three. */
 
+/* The values [0, n) of the 16 rows of one repacked tile (w: its first byte) dequantized as the
+ * type's dequant_row does, rounded to bf16 (nearest even) and laid out as the B operand of AMX's
+ * tdpbf16ps (gemm-amx.h): n / 32 tiles of 1 KiB, tile k holding values 32 k .. 32 k + 31; in it
+ * the 32-bit word 16 p + i holds row i's values 32 k + 2 p (low half) and 32 k + 2 p + 1. */
+typedef void (*quant_panel_fn)(const void *restrict w, int64_t n, uint16_t *restrict panel);
+
 /* Every repacked tile is the native rows transposed, byte for byte as many bytes: 16 rows of
  * any type take 16 native rows' bytes, so a tensor's repacked copy is the size of the file's. */
 
@@ -285,6 +291,7 @@ struct quant_kernels {
     quant_rp_tile_fn rp_tile;           /* optional, with gemv_rp: its layout (plain C) */
     quant_gemv_rp_fn gemv_rp;           /* optional: one token over repacked rows */
     quant_gemm_fn gemm_rp;              /* optional, with gemv_rp: tokens x repacked rows */
+    quant_panel_fn panel_bf16;          /* optional, with rp_tile: AMX operand of a tile */
 };
 
 /* quantize_q8_0 and quantize_q8_1 (static) over the including file's quantize_block_8(x, &d_f16,

@@ -48,11 +48,14 @@ enum adakv_numa { ADAKV_NUMA_OFF = 0, ADAKV_NUMA_DISTRIBUTE = 1, ADAKV_NUMA_ISOL
 
 /* How prompt batches multiply by the weights (decode always streams the quantized weights).
  * AUTO: the quantized weights (their repacked tiles, or native rows) wherever the ISA has a
- * blocked kernel for the type, no copy; oneDNN (bf16 with AVX512-BF16, else f32) on a dense copy
- * only for the weights without one (float types), unless that copy would exceed 4 GiB. */
+ * blocked kernel for the type, no copy; on CPUs with AMX-BF16 the repacked K-quant tiles are
+ * dequantized to bf16 a panel at a time and multiplied on AMX tiles (weights and activations
+ * rounded to 8 significant bits, f32 sums); oneDNN (bf16 with AVX512-BF16, else f32) on a dense
+ * copy only for the weights without a kernel (float types), unless that copy would exceed 4 GiB.
+ * QUANT: the quantized kernels alone, with llama.cpp's 8-bit activations and integer sums. */
 enum adakv_prefill_gemm {
     ADAKV_PREFILL_GEMM_AUTO = 0,
-    ADAKV_PREFILL_GEMM_QUANT, /* the quantized matmul, no extra memory */
+    ADAKV_PREFILL_GEMM_QUANT, /* the quantized matmul in 8-bit arithmetic, no extra memory */
     ADAKV_PREFILL_GEMM_F32,   /* oneDNN, weights dequantized to f32 at load */
     ADAKV_PREFILL_GEMM_BF16,  /* oneDNN, weights dequantized to bf16 at load */
 };

@@ -32,6 +32,7 @@ static struct matmul_weight weight_of(const struct adakv_model *m, const struct 
         .row_bytes = (size_t)tensor_type_row_size(t->type, t->ne[0]),
     };
     w.rp = decode_pack_find(m->dpack, t);
+    w.amx = m->prefill_amx;
     return w;
 }
 

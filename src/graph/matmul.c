@@ -4,7 +4,10 @@
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "cpu.h"
+#include "gemm-amx.h"
 #include "quant.h"
 #include "tensor-type.h"
 
@@ -41,12 +44,28 @@ static size_t ws_row_bytes(const struct quant_kernels *k, int64_t n_in) {
     return b;
 }
 
+/* The AMX path's ws: the bf16 token rows, then each thread's panel scratch, each from a 64-byte
+ * boundary (ws itself need not be on one: WS_ALIGN bytes of slack). */
+static size_t amx_act_bytes(int64_t n_in, int64_t n_tok) {
+    return (gemm_amx_act_bytes(n_in, n_tok) + WS_ALIGN - 1) / WS_ALIGN * WS_ALIGN;
+}
+static size_t amx_scratch_bytes(int64_t n_tok) {
+    return (gemm_amx_scratch_bytes(n_tok) + WS_ALIGN - 1) / WS_ALIGN * WS_ALIGN;
+}
+
 size_t matmul_ws_size(uint32_t type, int64_t n_in, int64_t n_tok, int n_threads) {
     const struct quant_kernels *k = quant_kernels_isa(type, SIMD_ISA_SCALAR);
     if (!k || !k->vec_dot || k->act_type == TENSOR_TYPE_F32)
         return 0; /* f32 weights dot the f32 activations directly */
     const int64_t few = (n_tok < FEW_TOKENS_MAX ? n_tok : FEW_TOKENS_MAX) * n_threads;
-    return ws_row_bytes(k, n_in) * (size_t)(n_tok > few ? n_tok : few);
+    size_t b = ws_row_bytes(k, n_in) * (size_t)(n_tok > few ? n_tok : few);
+    const struct quant_kernels *kk = quant_kernels(type);
+    if (n_tok > FEW_TOKENS_MAX && kk && kk->panel_bf16 && simd_amx()) {
+        const size_t a =
+            WS_ALIGN + amx_act_bytes(n_in, n_tok) + amx_scratch_bytes(n_tok) * (size_t)n_threads;
+        b = a > b ? a : b;
+    }
+    return b;
 }
 
 /* Below this many tokens packing runs on the calling thread, outside any parallel construct: a
@@ -157,6 +176,61 @@ static bool matmul_rp_few(const struct matmul_weight *const *w, int n_w, const f
     return true;
 }
 
+/* Prompt batches on AMX tiles (gemm-amx.h), where the CPU has them and the type a panel fill:
+ * the tokens as bf16 rows in ws, then groups of up to GEMM_AMX_ROWS_MAX rows of every weight
+ * split statically between the threads, each run against all the tokens. Groups shrink (to 32
+ * rows at least) until there are 4 per thread, so that small weights still keep every thread
+ * busy. True when it ran. */
+static bool matmul_amx(const struct matmul_weight *const *w, int n_w, const float *x, int64_t n_tok,
+                       float *const *y, uint8_t *ws_in) {
+    const struct quant_kernels *k = rp_kernels(w, n_w);
+    if (!k || !k->panel_bf16 || !simd_amx())
+        return false;
+    for (int i = 0; i < n_w; i++)
+        if (!w[i]->amx)
+            return false;
+    /* A tile row is a 64-byte line: rows that straddle two lines halved the speed */
+    uint8_t *const ws = (uint8_t *)(((uintptr_t)ws_in + WS_ALIGN - 1) & ~(uintptr_t)(WS_ALIGN - 1));
+    const int64_t n_in = w[0]->n_in;
+    const size_t stride = gemm_amx_act_stride(n_in);
+    const size_t rp_row = (size_t)tensor_type_row_size(w[0]->type, (uint64_t)n_in);
+    const size_t kc_bytes =
+        (size_t)QUANT_RP_ROWS * tensor_type_row_size(w[0]->type, (uint64_t)GEMM_AMX_KC);
+    uint8_t *const scratch = ws + amx_act_bytes(n_in, n_tok);
+    int64_t rows = GEMM_AMX_ROWS_MAX, first[MATMUL_MULTI_MAX + 1] = {0};
+    for (;; rows /= 2) {
+        for (int i = 0; i < n_w; i++)
+            first[i + 1] = first[i] + (w[i]->n_out + rows - 1) / rows;
+        if (rows == 2 * QUANT_RP_ROWS || first[n_w] >= 4 * omp_get_max_threads())
+            break;
+    }
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < gemm_amx_tokens_padded(n_tok); t++) {
+            uint16_t *row = (uint16_t *)(void *)(ws + (size_t)t * stride);
+            if (t < n_tok)
+                gemm_amx_pack_row(x + t * n_in, n_in, row);
+            else
+                memset(row, 0, (size_t)n_in * 2);
+        }
+        uint8_t *const mine = scratch + amx_scratch_bytes(n_tok) * (size_t)omp_get_thread_num();
+#pragma omp for schedule(static)
+        for (int64_t g = 0; g < first[n_w]; g++) {
+            int i = 0;
+            while (g >= first[i + 1])
+                i++;
+            const int64_t o0 = (g - first[i]) * rows;
+            const int64_t nr = w[i]->n_out - o0 < rows ? w[i]->n_out - o0 : rows;
+            gemm_amx_rows(k->panel_bf16, n_in, (const uint8_t *)w[i]->rp + (size_t)o0 * rp_row,
+                          (size_t)QUANT_RP_ROWS * rp_row, kc_bytes, nr,
+                          (const uint16_t *)(void *)ws, n_tok, y[i] + o0, (size_t)w[i]->n_out,
+                          mine);
+        }
+    }
+    return true;
+}
+
 /* Prompt batches over repacked rows, in tiles of RP_TILE_ROWS rows (a few tiles of 16: the
  * kernels reuse each unpacked weight vector for several tokens). True when it ran (all weights
  * repacked, one type and row length, and the ISA has the kernel). */
@@ -164,6 +238,8 @@ static bool matmul_rp_few(const struct matmul_weight *const *w, int n_w, const f
 _Static_assert(RP_TILE_ROWS % QUANT_RP_ROWS == 0, "a tile of rows starts on a repacked tile");
 static bool matmul_rp_batch(const struct matmul_weight *const *w, int n_w, const float *x,
                             int64_t n_tok, float *const *y, uint8_t *ws) {
+    if (matmul_amx(w, n_w, x, n_tok, y, ws))
+        return true;
     const struct quant_kernels *k = rp_kernels(w, n_w);
     if (!k || !k->gemm_rp)
         return false;

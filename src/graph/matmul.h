@@ -25,6 +25,9 @@ struct matmul_weight {
      * QUANT_RP_ROWS), the type's native row size per row, or NULL. Used for one token where the ISA
      * has a gemv_rp kernel. */
     const void *rp;
+    /* Prompt batches over rp may run on AMX tiles in bf16 (gemm-amx.h) where the CPU has them:
+     * the model's --prefill-gemm auto. False keeps llama.cpp's 8-bit activations. */
+    bool amx;
 };
 
 /* True when W of this type can be multiplied (a weight type with kernels). */

@@ -164,6 +164,8 @@ static int load_weight_copies(struct adakv_model *m, enum adakv_prefill_gemm wan
         return err_set(e, "%s: out of memory", m->gguf->path);
     layer_linears(m, ts);
     ts[n] = m->w.output;
+    /* auto: prompt batches of repacked weights on AMX tiles where the CPU has them */
+    m->prefill_amx = want == ADAKV_PREFILL_GEMM_AUTO && simd_amx();
     int rc = load_prefill_gemm(m, want, ts, n, e);
     if (!rc) {
         const double t0 = omp_get_wtime();
@@ -275,7 +277,8 @@ void adakv_model_get_info(const struct adakv_model *m, struct adakv_model_info *
         snprintf(out->prefill_gemm, sizeof out->prefill_gemm, "oneDNN %s, %.1f MiB",
                  prefill_gemm_name(m->gemm), (double)prefill_gemm_bytes(m->gemm) / (1 << 20));
     else
-        snprintf(out->prefill_gemm, sizeof out->prefill_gemm, "quantized");
+        snprintf(out->prefill_gemm, sizeof out->prefill_gemm, "%s",
+                 m->prefill_amx ? "AMX bf16 tiles over the repacked weights" : "quantized");
     snprintf(
         out->weights, sizeof out->weights,
         "%.1f MiB mapped, %.1f MiB repacked in %.0f ms (%.1f MiB of the file's pages released)",

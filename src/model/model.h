@@ -23,6 +23,7 @@ struct adakv_model {
     struct prefill_gemm *gemm; /* prepacked dense weights for prompt batches, or NULL */
     struct decode_pack *dpack; /* weights repacked into tiles (decode-pack.h), or NULL */
     double repack_ms;          /* wall time the repacking took at load */
+    bool prefill_amx;          /* prompt batches on AMX tiles (--prefill-gemm auto, gemm-amx.h) */
 };
 
 /* The load without the weight copies: binds the architecture's hyperparameters and tensors and
