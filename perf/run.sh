@@ -119,10 +119,20 @@ for r in $(seq 1 "$reps"); do
             if [ $# -gt 0 ]; then
                 kv=${1%:*} fa=${1#*:}
                 shift
+                cfg="$kv fa$fa"
                 tps=$("$peer" -m "$model" $(test_args "$t") -t "$threads" -r 1 -fa "$fa" \
                     -ctk "$kv" -ctv "$kv" -o csv 2>>"$log" | python3 -c "$avg_ts") || tps=
-                echo "$r,$mname,llama.cpp,$kv fa$fa,$t,$tps,,$bw,," >>"$csv"
-                echo "  $mname $t llama.cpp $kv fa$fa: $tps t/s" >&2
+                # On AMX CPUs llama.cpp repacks its weights for AMX by default, and at 0c1e57098
+                # its prompt batches then crash in ggml_backend_amx_mul_mat (SIGSEGV, decode
+                # runs): its working configuration there is --repack 0, recorded as such.
+                if [ -z "$tps" ]; then
+                    cfg="$kv fa$fa repack0"
+                    tps=$("$peer" -m "$model" $(test_args "$t") -t "$threads" -r 1 -fa "$fa" \
+                        -ctk "$kv" -ctv "$kv" --repack 0 -o csv 2>>"$log" |
+                        python3 -c "$avg_ts") || tps=
+                fi
+                echo "$r,$mname,llama.cpp,$cfg,$t,$tps,,$bw,," >>"$csv"
+                echo "  $mname $t llama.cpp $cfg: $tps t/s" >&2
             fi
             if [ $i -lt ${#ocfgs[@]} ]; then
                 cfg=${ocfgs[$i]}

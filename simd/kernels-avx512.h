@@ -43,6 +43,7 @@
     K(quant, fill, quant_fill_rp_q32x_vnni, avx512_vnni)                                           \
     /* the tiles as bf16 operands of the AMX prompt products (gemm-amx.h) */                       \
     K(quant, fill, quant_fill_panel_q45k_avx512, avx512_bf16)                                      \
-    K(quant, fill, quant_fill_panel_q6k_avx512, avx512_bf16)
+    K(quant, fill, quant_fill_panel_q6k_avx512, avx512_bf16)                                       \
+    K(quant, fill, quant_fill_panel_q32_avx512, avx512_bf16)
 
 #endif
