@@ -4,11 +4,12 @@
  * values at a time into the calling thread's scratch and meet every token, 32 at a time: 2 x 2
  * tiles of 16 x 16 f32 sums, tdpbf16ps over all of n with no rescaling between blocks.
  *
- * Why bf16 and not AMX's int8, which multiplies 1.5x faster here (perf/README.md): every
- * K-quant block carries its own scale, so int8 sums must be taken out of the tile and rescaled
- * every 32 (or, with split weights, 256) values, and that epilogue costs as much as the
- * multiplies; bf16 sums in f32 across the whole row, needs no activation quantization, and one
- * loop serves every weight type through its panel fill. Rounding the dequantized weights and the
+ * Why bf16 and not AMX's int8, which does 2.5x the multiplies per second here (perf/README.md):
+ * every block of the weights carries its own scale, so int8 sums must leave the tiles every 32
+ * values to be rescaled, or each K-quant weight sc q is split into two bytes (32 h + l) and
+ * multiplied twice, which leaves int8 1.3x ahead before its per-super-block epilogue (scales,
+ * minimum term) and the activations' quantization; bf16 sums in f32 across the whole row, and
+ * one loop serves every weight type through its panel fill. Rounding the dequantized weights and the
  * activations to bf16 (8 significant bits, relative error <= 2^-9 each) errs less than the Q8_K
  * activations of the VNNI path and llama.cpp's (an absolute error up to 1/254 of a block's
  * largest value). */
