@@ -8,6 +8,9 @@
 # Env:   LLAMA_CPP_PYTHON_VERSION  sdist version (default: the installed llama_cpp's, else 0.3.36)
 #        PEER_DIR                  where to download, unpack and build (default perf/peer)
 #        JOBS                      parallel build jobs (default 2)
+#        PEER_CMAKE_ARGS           more cmake options, e.g. a build without AMX (README):
+#                                  -DGGML_NATIVE=OFF -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON
+#                                  -DGGML_AVX512_BF16=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 # llama-quantize makes the benchmark model zoo (perf/zoo.sh); llama-batched-bench runs beside
 # perf/bench-batch, llama-server beside adakv-server (perf/run-server.sh).
 # Prints the llama.cpp commit and writes PEER_DIR/bin -> the binaries, PEER_DIR/COMMIT.
@@ -49,7 +52,7 @@ cmake -S "$src/vendor/llama.cpp" -B "$peer/build" -DCMAKE_BUILD_TYPE=Release -DG
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON \
     -DLLAMA_BUILD_APP=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_UI=OFF \
     -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_NUMBER=0 -DLLAMA_BUILD_COMMIT="$commit" \
-    >"$peer/cmake.log" 2>&1 || die "cmake configure failed, see $peer/cmake.log"
+    ${PEER_CMAKE_ARGS:-} >"$peer/cmake.log" 2>&1 || die "cmake configure failed, see $peer/cmake.log"
 cmake --build "$peer/build" --config Release -j "$jobs" \
     --target llama-bench llama-perplexity llama-completion llama-quantize llama-batched-bench \
     llama-server \

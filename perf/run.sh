@@ -47,7 +47,7 @@ done
 for model in "${models[@]}"; do
     [ -f "$model" ] || { echo "perf/run.sh: model '$model' not found (perf/zoo.sh makes the zoo)" >&2; exit 1; }
 done
-peer=$top/perf/peer/bin/llama-bench
+peer=${PEER_BENCH:-$top/perf/peer/bin/llama-bench} # PEER_BENCH: another llama-bench build
 [ -x "$peer" ] || "$top/perf/build-peer.sh" || { echo "perf/run.sh: peer build failed" >&2; exit 1; }
 ours=$build/perf/adakv-bench stream=$build/perf/stream peak=$build/perf/peak
 for p in "$ours" "$stream" "$peak"; do

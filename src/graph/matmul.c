@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "cpu.h"
 #include "gemm-amx.h"
 #include "quant.h"
@@ -176,6 +177,7 @@ static bool matmul_rp_few(const struct matmul_weight *const *w, int n_w, const f
     return true;
 }
 
+#ifdef ADAKV_BUILD_AMX /* the kernels exist only in builds for x86 compilers that have AMX */
 /* Prompt batches on AMX tiles (gemm-amx.h), where the CPU has them and the type a panel fill:
  * the tokens as bf16 rows in ws, then groups of up to GEMM_AMX_ROWS_MAX rows of every weight
  * split statically between the threads, each run against all the tokens. Groups shrink (to 32
@@ -230,6 +232,7 @@ static bool matmul_amx(const struct matmul_weight *const *w, int n_w, const floa
     }
     return true;
 }
+#endif
 
 /* Prompt batches over repacked rows, in tiles of RP_TILE_ROWS rows (a few tiles of 16: the
  * kernels reuse each unpacked weight vector for several tokens). True when it ran (all weights
@@ -238,8 +241,10 @@ static bool matmul_amx(const struct matmul_weight *const *w, int n_w, const floa
 _Static_assert(RP_TILE_ROWS % QUANT_RP_ROWS == 0, "a tile of rows starts on a repacked tile");
 static bool matmul_rp_batch(const struct matmul_weight *const *w, int n_w, const float *x,
                             int64_t n_tok, float *const *y, uint8_t *ws) {
+#ifdef ADAKV_BUILD_AMX
     if (matmul_amx(w, n_w, x, n_tok, y, ws))
         return true;
+#endif
     const struct quant_kernels *k = rp_kernels(w, n_w);
     if (!k || !k->gemm_rp)
         return false;
