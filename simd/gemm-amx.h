@@ -9,8 +9,8 @@
  * values to be rescaled, or each K-quant weight sc q is split into two bytes (32 h + l) and
  * multiplied twice, which leaves int8 1.3x ahead before its per-super-block epilogue (scales,
  * minimum term) and the activations' quantization; bf16 sums in f32 across the whole row, and
- * one loop serves every weight type through its panel fill. Rounding the dequantized weights and the
- * activations to bf16 (8 significant bits, relative error <= 2^-9 each) errs less than the Q8_K
+ * one loop serves every weight type through its panel fill. Rounding the dequantized weights and
+ * the activations to bf16 (8 significant bits, relative error <= 2^-9 each) errs less than the Q8_K
  * activations of the VNNI path and llama.cpp's (an absolute error up to 1/254 of a block's
  * largest value). */
 #ifndef ADAKV_SIMD_GEMM_AMX_H
