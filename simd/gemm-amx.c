@@ -78,45 +78,51 @@ void gemm_amx_rows(quant_panel_fn panel, int64_t n, const void *w, size_t tile_b
             panel((const uint8_t *)w + (size_t)i * tile_bytes +
                       (size_t)(k0 / GEMM_AMX_KC) * kc_bytes,
                   kc, pan + (size_t)i * T * GEMM_AMX_KC);
-        for (int64_t tb = 0; tb < n_tb; tb++) {
-            const uint8_t *a0 = (const uint8_t *)act + (size_t)tb * 2 * T * stride + 2 * k0;
-            const uint8_t *a1 = a0 + T * stride;
-            for (int pair = 0; pair < n_pairs; pair++) {
-                float *c = sums + (size_t)(tb * n_pairs + pair) * 4 * SUM_FLOATS;
-                const uint16_t *b0 = pan + (size_t)2 * pair * T * GEMM_AMX_KC;
-                const uint16_t *b1 = b0 + T * GEMM_AMX_KC;
-                if (k0 == 0) {
-                    _tile_zero(0);
-                    _tile_zero(1);
-                    _tile_zero(2);
-                    _tile_zero(3);
-                } else {
-                    _tile_loadd(0, c, 64);
-                    _tile_loadd(1, c + SUM_FLOATS, 64);
-                    _tile_loadd(2, c + 2 * SUM_FLOATS, 64);
-                    _tile_loadd(3, c + 3 * SUM_FLOATS, 64);
-                }
-                for (int64_t k = 0; k < kc / KB; k++) {
-                    _tile_loadd(4, a0 + 64 * k, stride);
-                    _tile_loadd(5, a1 + 64 * k, stride);
-                    _tile_loadd(6, b0 + B_WORDS * k, 64);
-                    _tile_loadd(7, b1 + B_WORDS * k, 64);
-                    _tile_dpbf16ps(0, 4, 6);
-                    _tile_dpbf16ps(1, 4, 7);
-                    _tile_dpbf16ps(2, 5, 6);
-                    _tile_dpbf16ps(3, 5, 7);
-                }
-                if (k0 + kc < n) {
-                    _tile_stored(0, c, 64);
-                    _tile_stored(1, c + SUM_FLOATS, 64);
-                    _tile_stored(2, c + 2 * SUM_FLOATS, 64);
-                    _tile_stored(3, c + 3 * SUM_FLOATS, 64);
-                } else { /* the last chunk: the sums are y's */
-                    const int64_t t0 = tb * 2 * T, c0 = (int64_t)pair * 2 * T;
-                    STORE_TO_Y(0, t0, c0, c);
-                    STORE_TO_Y(1, t0, c0 + T, c);
-                    STORE_TO_Y(2, t0 + T, c0, c);
-                    STORE_TO_Y(3, t0 + T, c0 + T, c);
+        for (int64_t k1 = 0; k1 < kc; k1 += GEMM_AMX_KR) {
+            const int64_t kr = kc - k1 < GEMM_AMX_KR ? kc - k1 : GEMM_AMX_KR;
+            for (int64_t tb = 0; tb < n_tb; tb++) {
+                const uint8_t *a0 =
+                    (const uint8_t *)act + (size_t)tb * 2 * T * stride + 2 * (k0 + k1);
+                const uint8_t *a1 = a0 + T * stride;
+                const int first = k0 + k1 == 0, last = k0 + k1 + kr >= n;
+                for (int pair = 0; pair < n_pairs; pair++) {
+                    float *c = sums + (size_t)(tb * n_pairs + pair) * 4 * SUM_FLOATS;
+                    const uint16_t *b0 =
+                        pan + (size_t)2 * pair * T * GEMM_AMX_KC + (size_t)k1 / KB * B_WORDS;
+                    const uint16_t *b1 = b0 + T * GEMM_AMX_KC;
+                    if (first) {
+                        _tile_zero(0);
+                        _tile_zero(1);
+                        _tile_zero(2);
+                        _tile_zero(3);
+                    } else {
+                        _tile_loadd(0, c, 64);
+                        _tile_loadd(1, c + SUM_FLOATS, 64);
+                        _tile_loadd(2, c + 2 * SUM_FLOATS, 64);
+                        _tile_loadd(3, c + 3 * SUM_FLOATS, 64);
+                    }
+                    for (int64_t k = 0; k < kr / KB; k++) {
+                        _tile_loadd(4, a0 + 64 * k, stride);
+                        _tile_loadd(5, a1 + 64 * k, stride);
+                        _tile_loadd(6, b0 + B_WORDS * k, 64);
+                        _tile_loadd(7, b1 + B_WORDS * k, 64);
+                        _tile_dpbf16ps(0, 4, 6);
+                        _tile_dpbf16ps(1, 4, 7);
+                        _tile_dpbf16ps(2, 5, 6);
+                        _tile_dpbf16ps(3, 5, 7);
+                    }
+                    if (!last) {
+                        _tile_stored(0, c, 64);
+                        _tile_stored(1, c + SUM_FLOATS, 64);
+                        _tile_stored(2, c + 2 * SUM_FLOATS, 64);
+                        _tile_stored(3, c + 3 * SUM_FLOATS, 64);
+                    } else { /* the last values: the sums are y's */
+                        const int64_t t0 = tb * 2 * T, c0 = (int64_t)pair * 2 * T;
+                        STORE_TO_Y(0, t0, c0, c);
+                        STORE_TO_Y(1, t0, c0 + T, c);
+                        STORE_TO_Y(2, t0 + T, c0, c);
+                        STORE_TO_Y(3, t0 + T, c0 + T, c);
+                    }
                 }
             }
         }

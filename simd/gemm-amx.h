@@ -24,6 +24,7 @@
 #define GEMM_AMX_ROWS_MAX 128 /* weight rows per call: 8 tiles of 16, 4 pairs */
 #define GEMM_AMX_TOKENS   32  /* tokens per block: two 16-row A tiles */
 #define GEMM_AMX_KC       512 /* values per chunk of the rows (a multiple of every block size) */
+#define GEMM_AMX_KR       128 /* values per run of the tiles over a chunk (a multiple of 32) */
 
 /* Bytes between the bf16 activation rows of n values: 64 more than the row, so that the 16 rows
  * an A tile loads do not all fall in one L1 set (rows of 4 KiB would). */
@@ -57,11 +58,13 @@ void gemm_amx_pack_row(const float *restrict x, int64_t n, uint16_t *restrict ou
  * scratch: gemm_amx_scratch_bytes(n_tok). n a multiple of 32. Runs on the calling thread
  * (configures its tiles, releases them on return).
  *
- * Loops: per chunk, the panel (at most 128 KiB, in L2) meets each block of 32 tokens, whose
- * chunk of A (32 KiB) stays in L1 while the 4 pairs of tiles pass it; the 2 x 2 sums of a pair
- * and block go to scratch between chunks. So the tokens are read from L3 once per 128 rows, not
- * once per 32 (which held the first form to 20% of the tiles' peak), and the weights are
- * dequantized once. */
+ * Loops: per chunk of 512 values, the panel (at most 128 KiB, in L2) is filled once; then per run
+ * of 128 values, its part of the panel (4 pairs of B tiles, 32 KiB) stays in L1 while every
+ * block of 32 tokens passes (8 KiB of A each), the 2 x 2 sums of a pair and block going to
+ * scratch between runs. So the tokens are read from L3 once per 128 rows, not once per 32 (which
+ * held the first form to 20% of the tiles' peak), the weights are dequantized once, and the
+ * tiles load from L1: runs of 512 values (A 32 KiB and B streaming through L1) ran 10-15% slower
+ * (perf/README.md). */
 void gemm_amx_rows(quant_panel_fn panel, int64_t n, const void *w, size_t tile_bytes,
                    size_t kc_bytes, int64_t n_rows, const uint16_t *act, int64_t n_tok, float *y,
                    size_t y_stride, void *scratch);
