@@ -62,6 +62,8 @@ static bool amx_granted(unsigned edx, unsigned long long xcr0) {
 
 static void detect_x86(struct simd_cpu_flags *f) {
     unsigned a, b, c, d;
+    if (__get_cpuid(0, &a, &b, &c, &d)) /* vendor "GenuineIntel" in ebx, edx, ecx */
+        f->intel = b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e;
     if (!__get_cpuid(1, &a, &b, &c, &d))
         return;
     bool osxsave = c & (1u << 27), avx = c & (1u << 28);

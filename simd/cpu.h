@@ -29,6 +29,7 @@ struct simd_cpu_flags {
     bool avx512_bf16;                           /* vdpbf16ps */
     bool amx_bf16; /* AMX tiles with tdpbf16ps, and Linux granted this process their state */
     bool neon, neon_dotprod; /* AArch64 ASIMD, SDOT/UDOT */
+    bool intel; /* GenuineIntel: the decode kernels' prefetch distance depends on it (rp-glue.h) */
 };
 
 const struct simd_cpu_flags *simd_cpu_flags(void);

@@ -4,7 +4,18 @@
 #ifndef ADAKV_SIMD_RP_GLUE_H
 #define ADAKV_SIMD_RP_GLUE_H
 
+#include "cpu.h"
 #include "quant.h"
+
+/* The decode prefetch distance of the VNNI tile kernels in bytes: how far ahead of its loads a
+ * core asks for the weights it streams. It depends on the core: the Zen 5 VM streamed fastest
+ * 8 KiB ahead (rp-q45k-vnni.c: the head GEMV at 61 GB/s against 40 at 1.5 KiB), the Sapphire
+ * Rapids VM 2 KiB ahead (1B Q4_K_M decode 31.7 -> 36.5 t/s, Q4_0 25.8 -> 37.5 t/s against 8 KiB;
+ * 4 KiB 31-33, 1 KiB 36 on Q4_0; `adakv-bench -p 0 -n 64 -r 3`, chrt, alternating builds). So
+ * Intel cores take 2 KiB and the others `other` bytes (the distance each file was tuned at). */
+static inline size_t rp_prefetch_distance(size_t other) {
+    return simd_cpu_flags()->intel ? 2048 : other;
+}
 
 /* Runs PASS(t, nt) for the tokens [t, t + nt) of n_tok: 4 at a time, then one pass for the 1 to
  * 3 left, nt a literal in every call so that each inlined pass is compiled for its token count

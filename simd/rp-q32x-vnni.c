@@ -27,9 +27,11 @@
 
 enum {
     R = QUANT_RP_ROWS,
-    NT = 4,        /* tokens per pass of gemm_rp over a tile */
-    PF_DIST = 8192 /* prefetch distance in bytes: rp-q45k-vnni.c says why */
+    NT = 4,              /* tokens per pass of gemm_rp over a tile */
+    PF_DIST_OTHER = 8192 /* prefetch bytes off Intel: rp_prefetch_distance (rp-glue.h) */
 };
+
+static size_t pf_dist = PF_DIST_OTHER; /* set by the fill below */
 
 static ALWAYS_INLINE __m512i bcast4(const int8_t *q) {
     int32_t v;
@@ -62,7 +64,7 @@ static ALWAYS_INLINE void tile_dot(enum kind k, const uint8_t *tile, int64_t nb,
         const uint8_t *tb = tile + (size_t)b * chunk;
         if (prefetch)
             for (size_t o = 0; o < chunk; o += 64)
-                prefetch_line(tb + PF_DIST + o);
+                prefetch_line(tb + pf_dist + o);
         const __m512i qh =
             is_q5(k) ? _mm512_loadu_si512((const void *)(tb + off_qh(k))) : _mm512_setzero_si512();
         __m512i lo[NT], hi[NT];
@@ -144,6 +146,7 @@ RP_Q32_KERNELS(q5_1, K_Q5_1)
 
 /* pack_act and rp_tile stay the AVX2 group's (see the top). */
 void quant_fill_rp_q32x_vnni(struct quant_kernels *t) {
+    pf_dist = rp_prefetch_distance(PF_DIST_OTHER);
     t[TENSOR_TYPE_Q4_0].gemv_rp = gemv_q4_0_rp;
     t[TENSOR_TYPE_Q4_0].gemm_rp = gemm_q4_0_rp;
     t[TENSOR_TYPE_Q5_0].gemv_rp = gemv_q5_0_rp;

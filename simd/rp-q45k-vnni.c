@@ -22,14 +22,17 @@
 
 enum {
     NT_GEMM = 4, /* tokens per pass of gemm_rp (x NR_GEMM tiles: the register block) */
-    /* Prefetch distance in bytes. On the Zen 5 VM the head GEMV (perf/bench-matmul ... head, 2
-     * threads, chrt, 5 alternating runs) streamed Q4_K / Q5_K at medians 40 / 35 GB/s with 1536
-     * (tuned on an AVX2 machine), 45 / 37 with 3072, 61 / 58 with 8192, 57 / 59 with 12288; the 1B
-     * Q4_K_M decode went 50 -> 73 t/s (7 alternating adakv-bench runs). One core streams more
-     * bytes per DRAM latency than the hardware prefetcher runs ahead. */
-    PF_DIST = 8192,
+    /* Prefetch distance in bytes on non-Intel cores (rp_prefetch_distance, rp-glue.h). On the
+     * Zen 5 VM the head GEMV (perf/bench-matmul ... head, 2 threads, chrt, 5 alternating runs)
+     * streamed Q4_K / Q5_K at medians 40 / 35 GB/s with 1536 (tuned on an AVX2 machine), 45 / 37
+     * with 3072, 61 / 58 with 8192, 57 / 59 with 12288; the 1B Q4_K_M decode went 50 -> 73 t/s (7
+     * alternating adakv-bench runs). One core streams more bytes per DRAM latency than the
+     * hardware prefetcher runs ahead. */
+    PF_DIST_OTHER = 8192,
 };
 _Static_assert(STEP == 64, "a tile step is one 512-bit register");
+
+static size_t pf_dist = PF_DIST_OTHER; /* set by the fill below */
 
 /* A volatile asm prefetch stays at its step (rp-q45k-avx2.c says why). */
 static ALWAYS_INLINE void prefetch_line(const void *p) {
@@ -86,7 +89,7 @@ static ALWAYS_INLINE void slab_dot(const uint8_t *sb, int five, const struct sla
         __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
         for (int s = 0; s < 8; s++) {
             __m512i wl, wh;
-            prefetch_line(sb + OFF_QH + (five ? QK_K / 8 * R : 0) + STEP * (8 * c + s) + PF_DIST);
+            prefetch_line(sb + OFF_QH + (five ? QK_K / 8 * R : 0) + STEP * (8 * c + s) + pf_dist);
             step_weights(sb, five, c, s, &wl, &wh);
             const int8_t *q = a->qs + 64 * c + 4 * s;
             lo = _mm512_dpbusd_epi32(lo, wl, bcast4(q));
@@ -116,7 +119,7 @@ static ALWAYS_INLINE void gemv_k(int64_t n, const void *restrict w, size_t w_str
         for (int64_t b = 0; b < nb; b++) {
             const uint8_t *sb = tile + b * slab;
             for (size_t line = 0; line < slab - QK_K / 2 * R; line += 64) /* all but qs */
-                prefetch_line(sb + PF_DIST + line);
+                prefetch_line(sb + pf_dist + line);
             struct slab_scales sc;
             slab_scales(sb, &sc);
             slab_dot(sb, five, &sc, a + b, &acc);
@@ -281,6 +284,7 @@ RP_K45_KERNELS
  * the table's quantize_act again, now quant_fill_avx512's vector form (the AVX2 fill took the
  * scalar one that stood before it). */
 void quant_fill_rp_q45k_vnni(struct quant_kernels *t) {
+    pf_dist = rp_prefetch_distance(PF_DIST_OTHER);
     rp_k_set_group(&t[TENSOR_TYPE_Q4_K], NULL, gemv_q4_k_rp, gemm_q4_k_rp);
     rp_k_set_group(&t[TENSOR_TYPE_Q5_K], NULL, gemv_q5_k_rp, gemm_q5_k_rp);
 }

@@ -22,10 +22,12 @@
 #include "rp-glue.h"
 
 enum {
-    NT = 4,          /* tokens per pass of gemm_rp: each unpacked vector serves 4 */
-    PREFETCH = 4096, /* bytes ahead: see rp-q45k-vnni.c's PF_DIST */
+    NT = 4,                /* tokens per pass of gemm_rp: each unpacked vector serves 4 */
+    PREFETCH_OTHER = 4096, /* bytes ahead off Intel: rp_prefetch_distance (rp-glue.h) */
 };
 _Static_assert(STEP == 64, "a tile step is one 512-bit register");
+
+static size_t pf_dist = PREFETCH_OTHER; /* set by the fill below */
 
 /* 4 activation bytes in every lane. */
 INLINE __m512i bcast4(const int8_t *p) {
@@ -48,7 +50,7 @@ INLINE void slab_pass(const uint8_t *rec, const __m512i *w, const struct block_q
         const __m512i *wg = w ? w + 4 * g : own;
         if (!w) {
             for (int l = 0; l < SUB; l += 64)
-                _mm_prefetch((const char *)rec + Q_OFF + SUB * g + l + PREFETCH, _MM_HINT_T0);
+                _mm_prefetch((const char *)rec + Q_OFF + SUB * g + l + pf_dist, _MM_HINT_T0);
             unpack(rec + Q_OFF + SUB * g, own);
         }
         const __m512i sc =
@@ -226,5 +228,6 @@ static void gemm_q6_k_rp(int64_t n, const void *restrict w, size_t w_stride, int
 /* Same tiles and Q8_K activations as the AVX2 group (rp_tile stays as set there); pack_act is
  * the table's quantize_act again, now quant_fill_avx512's vector form. */
 void quant_fill_rp_q6k_vnni(struct quant_kernels *t) {
+    pf_dist = rp_prefetch_distance(PREFETCH_OTHER);
     rp_k_set_group(&t[TENSOR_TYPE_Q6_K], NULL, gemv_q6_k_rp, gemm_q6_k_rp);
 }
