@@ -21,6 +21,7 @@
 #endif
 
 static struct simd_cpu_flags cpu_flags;
+atomic_size_t simd_decode_prefetch;
 static enum simd_isa isa_detected = SIMD_ISA_SCALAR;
 static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
 
@@ -60,10 +61,30 @@ static bool amx_granted(unsigned edx, unsigned long long xcr0) {
 #endif
 }
 
+/* The largest cache of Intel's deterministic cache parameters (cpuid leaf 4): ways x partitions
+ * x line bytes x sets of each subleaf until the null type. */
+static uint64_t intel_llc_bytes(void) {
+    uint64_t best = 0;
+    if (__get_cpuid_max(0, NULL) < 4)
+        return 0;
+    for (unsigned i = 0; i < 16; i++) {
+        unsigned a, b, c, d;
+        __cpuid_count(4, i, a, b, c, d);
+        if (!(a & 0x1f))
+            break;
+        const uint64_t size = (uint64_t)((b >> 22) + 1) * (((b >> 12) & 0x3ff) + 1) *
+                              ((b & 0xfff) + 1) * ((uint64_t)c + 1);
+        best = size > best ? size : best;
+    }
+    return best;
+}
+
 static void detect_x86(struct simd_cpu_flags *f) {
     unsigned a, b, c, d;
     if (__get_cpuid(0, &a, &b, &c, &d)) /* vendor "GenuineIntel" in ebx, edx, ecx */
         f->intel = b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e;
+    if (f->intel)
+        f->llc_bytes = intel_llc_bytes();
     if (!__get_cpuid(1, &a, &b, &c, &d))
         return;
     bool osxsave = c & (1u << 27), avx = c & (1u << 28);
@@ -133,11 +154,19 @@ static void detect(void) {
 #endif
     cpu_flags = f;
     isa_detected = best;
+    atomic_store_explicit(&simd_decode_prefetch, f.intel ? 2048 : 0, memory_order_relaxed);
 }
 
 const struct simd_cpu_flags *simd_cpu_flags(void) {
     pthread_once(&detect_once, detect);
     return &cpu_flags;
+}
+
+void simd_set_decode_stream_bytes(uint64_t bytes) {
+    const struct simd_cpu_flags *f = simd_cpu_flags();
+    const bool in_llc = f->llc_bytes && bytes <= f->llc_bytes / 4;
+    atomic_store_explicit(&simd_decode_prefetch, f->intel && !in_llc ? 2048 : 0,
+                          memory_order_relaxed);
 }
 
 enum simd_isa simd_isa_detected(void) {

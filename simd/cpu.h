@@ -9,8 +9,10 @@
 #ifndef ADAKV_SIMD_CPU_H
 #define ADAKV_SIMD_CPU_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum simd_isa {
     SIMD_ISA_SCALAR = 0,
@@ -30,9 +32,21 @@ struct simd_cpu_flags {
     bool amx_bf16; /* AMX tiles with tdpbf16ps, and Linux granted this process their state */
     bool neon, neon_dotprod; /* AArch64 ASIMD, SDOT/UDOT */
     bool intel; /* GenuineIntel: the decode kernels' prefetch distance depends on it (rp-glue.h) */
+    uint64_t llc_bytes; /* last-level cache (cpuid leaf 4 on Intel; 0 where not read) */
 };
 
 const struct simd_cpu_flags *simd_cpu_flags(void);
+
+/* How far ahead the decode kernels prefetch the weights they stream: 0 means each kernel's own
+ * distance (tuned on Zen 5), else this many bytes for all of them. Relaxed atomic: kernels read
+ * it on worker threads (rp-glue.h's rp_prefetch_distance). */
+extern atomic_size_t simd_decode_prefetch;
+
+/* Tells the decode kernels how many weight bytes one decode step streams (the model load calls
+ * it with the repacked weights' size): on Intel cores streaming from DRAM they prefetch 2 KiB
+ * ahead, but when the stream is at most a quarter of the last-level cache (which neighbours on a
+ * VM share) it comes from there, and the farther distances stream faster (rp-glue.h). */
+void simd_set_decode_stream_bytes(uint64_t bytes);
 
 /* Best level this CPU and this build can run (ignores the cap). */
 enum simd_isa simd_isa_detected(void);

@@ -8,13 +8,17 @@
 #include "quant.h"
 
 /* The decode prefetch distance of the VNNI tile kernels in bytes: how far ahead of its loads a
- * core asks for the weights it streams. It depends on the core: the Zen 5 VM streamed fastest
- * 8 KiB ahead (rp-q45k-vnni.c: the head GEMV at 61 GB/s against 40 at 1.5 KiB), the Sapphire
- * Rapids VM 2 KiB ahead (1B Q4_K_M decode 31.7 -> 36.5 t/s, Q4_0 25.8 -> 37.5 t/s against 8 KiB;
- * 4 KiB 31-33, 1 KiB 36 on Q4_0; `adakv-bench -p 0 -n 64 -r 3`, chrt, alternating builds). So
- * Intel cores take 2 KiB and the others `other` bytes (the distance each file was tuned at). */
+ * core asks for the weights it streams. It depends on the core and on where the weights come
+ * from: the Zen 5 VM streamed fastest 8 KiB ahead (rp-q45k-vnni.c: the head GEMV at 61 GB/s
+ * against 40 at 1.5 KiB); the Sapphire Rapids VM streams from DRAM fastest 2 KiB ahead (1B
+ * Q4_K_M decode 31.7 -> 36.5 t/s, Q4_0 25.8 -> 37.5, Q8_0 21.2 -> 22.8 against 8 KiB; 4 KiB
+ * 31-33, 1 KiB 36 on Q4_0), but from its L3 8 KiB ahead (the default model, 92 MiB of weights
+ * in a 480 MiB L3: 450 t/s against 390 at 2 KiB; Gemma 3 270M, 235 MiB: 110 against 117);
+ * `adakv-bench -p 0 -n 64 -r 3`, chrt, alternating builds. simd_decode_prefetch holds the choice
+ * (cpu.h): 0 for the distance each kernel file was tuned at (`other` bytes). */
 static inline size_t rp_prefetch_distance(size_t other) {
-    return simd_cpu_flags()->intel ? 2048 : other;
+    const size_t d = atomic_load_explicit(&simd_decode_prefetch, memory_order_relaxed);
+    return d ? d : other;
 }
 
 /* Runs PASS(t, nt) for the tokens [t, t + nt) of n_tok: 4 at a time, then one pass for the 1 to

@@ -21,17 +21,18 @@
 enum {
     R = QUANT_RP_ROWS,
     NT = 4, /* tokens per pass of gemm_rp over a tile */
-    /* Decode prefetch distance in bytes: DRAM latency times the rate one core streams is a few
-     * KiB, and the hardware prefetcher alone left the head GEMV at STREAM's rate (rp-q45k-vnni.c
-     * measured the distances). */
-    PF_DIST = 8192,
+    /* Decode prefetch distance in bytes off Intel cores (rp_prefetch_distance, rp-glue.h): DRAM
+     * latency times the rate one core streams is a few KiB, and the hardware prefetcher alone
+     * left the head GEMV at STREAM's rate (rp-q45k-vnni.c measured the distances). */
+    PF_DIST_OTHER = 8192,
 };
 
-/* The bytes [p + PF_DIST, p + PF_DIST + len) towards L1 (a hint: never faults). A volatile
- * asm prefetch stays at its step (rp-q45k-avx2.c says why). */
-static inline __attribute__((always_inline)) void prefetch_ahead(const uint8_t *p, size_t len) {
+/* The bytes [p + ahead, p + ahead + len) towards L1 (a hint: never faults). A volatile asm
+ * prefetch stays at its step (rp-q45k-avx2.c says why). */
+static inline __attribute__((always_inline)) void prefetch_ahead(const uint8_t *p, size_t ahead,
+                                                                 size_t len) {
     for (size_t o = 0; o < len; o += 64)
-        __asm__ volatile("prefetcht0 %0" : : "m"(p[PF_DIST + o]));
+        __asm__ volatile("prefetcht0 %0" : : "m"(p[ahead + o]));
 }
 
 /* The packed activation row of n values at act (layout above): quants, block scales, sums. */
@@ -72,11 +73,12 @@ static void gemv_q4_1_rp(int64_t n, const void *restrict w, size_t w_stride, int
     const int8_t *qa = act;
     const float *dp = (const float *)(qa + np * 64), *s = dp + np * 16;
     const __m512i m4 = _mm512_set1_epi8(0x0f);
+    const size_t ahead = rp_prefetch_distance(PF_DIST_OTHER);
     for (int64_t r = 0; r < n_rows; r += R) {
         const uint8_t *t = (const uint8_t *)w + (size_t)r * w_stride;
         __m512 acc = _mm512_setzero_ps();
         for (int64_t b = 0; b < nb; b++, t += R * sizeof(struct block_q4_1)) {
-            prefetch_ahead(t, R * sizeof(struct block_q4_1));
+            prefetch_ahead(t, ahead, R * sizeof(struct block_q4_1));
             const int8_t *a = qa + QK * b;
             __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
             for (int st = 0; st < 4; st++) {
@@ -132,11 +134,12 @@ static void gemv_q8_0_rp(int64_t n, const void *restrict w, size_t w_stride, int
     _Alignas(64) int8_t q[QUANT_GEMM_MAX_N];
     int32_t corr[QUANT_GEMM_MAX_N / QK];
     q8_0_signed(qu, nb, q, corr);
+    const size_t ahead = rp_prefetch_distance(PF_DIST_OTHER);
     for (int64_t r = 0; r < n_rows; r += R) {
         const uint8_t *t = (const uint8_t *)w + (size_t)r * w_stride;
         __m512 acc = _mm512_setzero_ps();
         for (int64_t b = 0; b < nb; b++, t += R * sizeof(struct block_q8_0)) {
-            prefetch_ahead(t, R * sizeof(struct block_q8_0));
+            prefetch_ahead(t, ahead, R * sizeof(struct block_q8_0));
             const int8_t *a = q + QK * b;
             __m512i d2[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
             for (int st = 0; st < 8; st++) {

@@ -31,8 +31,6 @@ enum {
     PF_DIST_OTHER = 8192 /* prefetch bytes off Intel: rp_prefetch_distance (rp-glue.h) */
 };
 
-static size_t pf_dist = PF_DIST_OTHER; /* set by the fill below */
-
 static ALWAYS_INLINE __m512i bcast4(const int8_t *q) {
     int32_t v;
     memcpy(&v, q, 4);
@@ -53,9 +51,10 @@ static ALWAYS_INLINE void prefetch_line(const void *p) {
 }
 
 /* The 16 rows of one tile against nt tokens (a[t]: the token's packed row): out[t] per row lane,
- * the tile's blocks folded in order as gemv_kind (rp-q32-avx2.c) folds them. */
+ * the tile's blocks folded in order as gemv_kind (rp-q32-avx2.c) folds them; prefetching
+ * `prefetch` bytes ahead (decode), or not (0). */
 static ALWAYS_INLINE void tile_dot(enum kind k, const uint8_t *tile, int64_t nb,
-                                   const struct act_row *a, int nt, int prefetch, __m512 *out) {
+                                   const struct act_row *a, int nt, size_t prefetch, __m512 *out) {
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     const size_t chunk = R * block_bytes(k);
     for (int t = 0; t < nt; t++)
@@ -64,7 +63,7 @@ static ALWAYS_INLINE void tile_dot(enum kind k, const uint8_t *tile, int64_t nb,
         const uint8_t *tb = tile + (size_t)b * chunk;
         if (prefetch)
             for (size_t o = 0; o < chunk; o += 64)
-                prefetch_line(tb + pf_dist + o);
+                prefetch_line(tb + prefetch + o);
         const __m512i qh =
             is_q5(k) ? _mm512_loadu_si512((const void *)(tb + off_qh(k))) : _mm512_setzero_si512();
         __m512i lo[NT], hi[NT];
@@ -108,9 +107,10 @@ static ALWAYS_INLINE void gemv_kind(enum kind k, int64_t n, const void *restrict
                                     int64_t n_rows, const void *restrict act, float *restrict y) {
     const int64_t nb = n / QK;
     const struct act_row a = act_view(act, nb);
+    const size_t ahead = rp_prefetch_distance(PF_DIST_OTHER);
     for (int64_t r = 0; r < n_rows; r += R) {
         __m512 out[1];
-        tile_dot(k, (const uint8_t *)w + (size_t)r * w_stride, nb, &a, 1, 1, out);
+        tile_dot(k, (const uint8_t *)w + (size_t)r * w_stride, nb, &a, 1, ahead, out);
         store_rows(y + r, out[0], n_rows - r);
     }
 }
@@ -146,7 +146,6 @@ RP_Q32_KERNELS(q5_1, K_Q5_1)
 
 /* pack_act and rp_tile stay the AVX2 group's (see the top). */
 void quant_fill_rp_q32x_vnni(struct quant_kernels *t) {
-    pf_dist = rp_prefetch_distance(PF_DIST_OTHER);
     t[TENSOR_TYPE_Q4_0].gemv_rp = gemv_q4_0_rp;
     t[TENSOR_TYPE_Q4_0].gemm_rp = gemm_q4_0_rp;
     t[TENSOR_TYPE_Q5_0].gemv_rp = gemv_q5_0_rp;

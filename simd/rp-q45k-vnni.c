@@ -32,8 +32,6 @@ enum {
 };
 _Static_assert(STEP == 64, "a tile step is one 512-bit register");
 
-static size_t pf_dist = PF_DIST_OTHER; /* set by the fill below */
-
 /* A volatile asm prefetch stays at its step (rp-q45k-avx2.c says why). */
 static ALWAYS_INLINE void prefetch_line(const void *p) {
     __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
@@ -83,13 +81,13 @@ static ALWAYS_INLINE __m512i min_term(const struct slab_scales *sc, const int32_
 /* Decode: one slab (super-block) of a tile for one token (a: its Q8_K block of the slab),
  * unpacking and prefetching as it streams: acc += a.d * (d * si - dmin * sm), one row per lane. */
 static ALWAYS_INLINE void slab_dot(const uint8_t *sb, int five, const struct slab_scales *sc,
-                                   const struct block_q8_k *a, __m512 *acc) {
+                                   const struct block_q8_k *a, size_t ahead, __m512 *acc) {
     __m512i si = _mm512_setzero_si512();
     for (int c = 0; c < 4; c++) { /* unrolled: c a constant, immediate shifts */
         __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
         for (int s = 0; s < 8; s++) {
             __m512i wl, wh;
-            prefetch_line(sb + OFF_QH + (five ? QK_K / 8 * R : 0) + STEP * (8 * c + s) + pf_dist);
+            prefetch_line(sb + OFF_QH + (five ? QK_K / 8 * R : 0) + STEP * (8 * c + s) + ahead);
             step_weights(sb, five, c, s, &wl, &wh);
             const int8_t *q = a->qs + 64 * c + 4 * s;
             lo = _mm512_dpbusd_epi32(lo, wl, bcast4(q));
@@ -113,16 +111,17 @@ static ALWAYS_INLINE void gemv_k(int64_t n, const void *restrict w, size_t w_str
     const int64_t nb = n / QK_K;
     const size_t slab = R * (five ? sizeof(struct block_q5_k) : sizeof(struct block_q4_k));
     const struct block_q8_k *a = act;
+    const size_t ahead = rp_prefetch_distance(PF_DIST_OTHER);
     for (int64_t r = 0; r < n_rows; r += R) {
         const uint8_t *tile = (const uint8_t *)w + (size_t)r * w_stride;
         __m512 acc = _mm512_setzero_ps();
         for (int64_t b = 0; b < nb; b++) {
             const uint8_t *sb = tile + b * slab;
             for (size_t line = 0; line < slab - QK_K / 2 * R; line += 64) /* all but qs */
-                prefetch_line(sb + pf_dist + line);
+                prefetch_line(sb + ahead + line);
             struct slab_scales sc;
             slab_scales(sb, &sc);
-            slab_dot(sb, five, &sc, a + b, &acc);
+            slab_dot(sb, five, &sc, a + b, ahead, &acc);
         }
         _mm512_mask_storeu_ps(y + r, avx512_lanes16(n_rows - r < R ? (int)(n_rows - r) : R), acc);
     }
@@ -284,7 +283,6 @@ RP_K45_KERNELS
  * the table's quantize_act again, now quant_fill_avx512's vector form (the AVX2 fill took the
  * scalar one that stood before it). */
 void quant_fill_rp_q45k_vnni(struct quant_kernels *t) {
-    pf_dist = rp_prefetch_distance(PF_DIST_OTHER);
     rp_k_set_group(&t[TENSOR_TYPE_Q4_K], NULL, gemv_q4_k_rp, gemm_q4_k_rp);
     rp_k_set_group(&t[TENSOR_TYPE_Q5_K], NULL, gemv_q5_k_rp, gemm_q5_k_rp);
 }

@@ -27,8 +27,6 @@ enum {
 };
 _Static_assert(STEP == 64, "a tile step is one 512-bit register");
 
-static size_t pf_dist = PREFETCH_OTHER; /* set by the fill below */
-
 /* 4 activation bytes in every lane. */
 INLINE __m512i bcast4(const int8_t *p) {
     int32_t v;
@@ -39,9 +37,9 @@ INLINE __m512i bcast4(const int8_t *p) {
 /* Slab b (record rec) of a tile against nt tokens (act[t]: token t's Q8_K row): acc[t] += the
  * super-block's dots, scaled. Each unpacked quant vector and each scale vector serves all nt
  * tokens. The quants come unpacked from w (unpack_slab: prompt batches) or, w NULL, are unpacked
- * and prefetched here (decode). */
+ * and prefetched here, `ahead` bytes ahead (decode). */
 INLINE void slab_pass(const uint8_t *rec, const __m512i *w, const struct block_q8_k *const *act,
-                      int64_t b, int nt, __m512 *acc) {
+                      int64_t b, int nt, size_t ahead, __m512 *acc) {
     __m512i dot[NT];
     for (int t = 0; t < nt; t++)
         dot[t] = _mm512_setzero_si512();
@@ -50,7 +48,7 @@ INLINE void slab_pass(const uint8_t *rec, const __m512i *w, const struct block_q
         const __m512i *wg = w ? w + 4 * g : own;
         if (!w) {
             for (int l = 0; l < SUB; l += 64)
-                _mm_prefetch((const char *)rec + Q_OFF + SUB * g + l + pf_dist, _MM_HINT_T0);
+                _mm_prefetch((const char *)rec + Q_OFF + SUB * g + l + ahead, _MM_HINT_T0);
             unpack(rec + Q_OFF + SUB * g, own);
         }
         const __m512i sc =
@@ -75,11 +73,12 @@ INLINE void slab_pass(const uint8_t *rec, const __m512i *w, const struct block_q
 static void gemv_q6_k_rp(int64_t n, const void *restrict w, size_t w_stride, int64_t n_rows,
                          const void *restrict act, float *restrict y) {
     const struct block_q8_k *a[1] = {act};
+    const size_t ahead = rp_prefetch_distance(PREFETCH_OTHER);
     for (int64_t r = 0; r < n_rows; r += R) {
         const uint8_t *tile = (const uint8_t *)w + (size_t)r * w_stride;
         __m512 acc = _mm512_setzero_ps();
         for (int64_t b = 0; b < n / QK_K; b++)
-            slab_pass(tile + b * REC, NULL, a, b, 1, &acc);
+            slab_pass(tile + b * REC, NULL, a, b, 1, ahead, &acc);
         _mm512_mask_storeu_ps(y + r, avx512_lanes16(n_rows - r < R ? (int)(n_rows - r) : R), acc);
     }
 }
@@ -228,6 +227,5 @@ static void gemm_q6_k_rp(int64_t n, const void *restrict w, size_t w_stride, int
 /* Same tiles and Q8_K activations as the AVX2 group (rp_tile stays as set there); pack_act is
  * the table's quantize_act again, now quant_fill_avx512's vector form. */
 void quant_fill_rp_q6k_vnni(struct quant_kernels *t) {
-    pf_dist = rp_prefetch_distance(PREFETCH_OTHER);
     rp_k_set_group(&t[TENSOR_TYPE_Q6_K], NULL, gemv_q6_k_rp, gemm_q6_k_rp);
 }

@@ -171,6 +171,8 @@ static int load_weight_copies(struct adakv_model *m, enum adakv_prefill_gemm wan
         const double t0 = omp_get_wtime();
         rc = decode_pack_create(m->gguf, ts, n + 1, &m->dpack, e);
         m->repack_ms = (omp_get_wtime() - t0) * 1e3;
+        if (!rc) /* where decode will stream them from sets its prefetch distance (cpu.h) */
+            simd_set_decode_stream_bytes(decode_pack_bytes(m->dpack));
     }
     free(ts);
     return rc ? -1 : 0;
