@@ -5,7 +5,9 @@
  * n_tok / s), for each ISA level this machine has. Weights are random blocks (speed does not depend
  * on values); each GEMV matrix is larger than nothing in cache between reps only when it exceeds
  * L3, so the GEMV figure for small matrices is an L2/L3 figure and the 576x49152 one a DRAM figure;
- * both are printed as measured.
+ * both are printed as measured. Where the CPU has AMX (simd_amx), the repacked rows' prompt
+ * batch also runs on AMX tiles (gemm-amx.h), the model's --prefill-gemm auto path, with the
+ * activations' bf16 packing and the threads' split included.
  *
  * On a shared machine wall time mixes in other processes; the "per CPU-s" columns divide the
  * work by the process CPU time instead (all threads summed), i.e. throughput per busy core.
@@ -18,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cpu.h"
 #include "matmul.h"
 #include "quant.h"
 
@@ -184,6 +187,14 @@ int main(int argc, char **argv) {
                     printf(" %11.2f %8.1f %11.1f", tp * 1e3, flop / tp * 1e-9, flop / cp * 1e-9);
                 }
                 printf("\n");
+                if (qk->panel_bf16 && simd_amx()) { /* prompt batches on AMX tiles (gemm-amx.h) */
+                    w.amx = true;
+                    tp = time_matmul(&w, x, n_tok, y, ws, reps_arg ? reps_arg : 5, &cp);
+                    printf("%-7s %-24s %9s %7s %10s %11.2f %8.1f %11.1f\n",
+                           simd_isa_name((enum simd_isa)isa), "  same, AMX bf16 tiles", "", "", "",
+                           tp * 1e3, flop / tp * 1e-9, flop / cp * 1e-9);
+                    w.amx = false;
+                }
                 free(rp);
             }
             free(wd);
