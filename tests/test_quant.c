@@ -600,6 +600,22 @@ Test(simd_cpu, parse_names) {
     cr_assert(strstr(msg, "ADAKV_ISA=AVX512") && strstr(msg, "unknown ISA"), "%s", msg);
 }
 
+/* The decode kernels' prefetch distance (cpu.h, rp-glue.h): 2 KiB on Intel cores when the weights
+ * stream from DRAM, each kernel's own (0) when they fit in a quarter of the last-level cache or
+ * the core is not Intel's; this machine's answer follows from its own flags. */
+Test(simd_cpu, decode_prefetch_follows_the_stream_size) {
+    const struct simd_cpu_flags *f = simd_cpu_flags();
+    const uint64_t llc = f->llc_bytes;
+    simd_set_decode_stream_bytes(UINT64_C(64) << 30); /* past any cache */
+    cr_assert_eq(atomic_load(&simd_decode_prefetch), f->intel ? 2048u : 0u);
+    simd_set_decode_stream_bytes(llc / 4);
+    cr_assert_eq(atomic_load(&simd_decode_prefetch), f->intel && !llc ? 2048u : 0u);
+    if (llc) {
+        simd_set_decode_stream_bytes(llc / 4 + 1);
+        cr_assert_eq(atomic_load(&simd_decode_prefetch), f->intel ? 2048u : 0u);
+    }
+}
+
 Test(simd_cpu, unknown_env_value_is_reported) {
     setenv("ADAKV_ISA", "avx513", 1);
     char msg[512] = ""; /* simd/ reports into a plain buffer (cpu.h) */
