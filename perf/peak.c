@@ -9,14 +9,19 @@
  * 1 TOPS per core on a Zen 4 VM understated every kernel's share of the peak by 2.5x.
  *
  * Each kernel runs 12 independent accumulator chains (more than latency x throughput on the CPUs
- * above) for a fixed count; best of `reps` timings.
+ * above) for a fixed count; best of `reps` timings. Where the prompt products run on AMX tiles
+ * (simd_amx(), gemm-amx.h) the bf16 tile product's rate is measured too: tdpbf16ps in the 2 x 2
+ * block simd/gemm-amx.c runs, its four tile loads from L1, so that those products' share of the
+ * peak is read against the unit that runs them (their GFLOP/s exceed the fp32 and int8 peaks).
  * usage: peak [reps, default 5]   prints one CSV line: peak,threads=T,fp32_GFLOPs_per_thread=...,
- * int8_GOPs_per_thread=...,fma=ISA,int8=INSTRUCTION (0 where the CPU has neither). */
+ * int8_GOPs_per_thread=...,amx_bf16_GFLOPs_per_thread=...,fma=ISA,int8=INSTRUCTION (0 where the
+ * CPU has none). */
 #include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "config.h"
 #include "cpu.h"
 
 #if defined(__x86_64__)
@@ -141,6 +146,47 @@ __attribute__((target("arch=armv8.2-a+dotprod"))) static double dot_sdot(float *
 }
 #endif
 
+#if defined(__x86_64__) && defined(ADAKV_BUILD_AMX)
+/* The tile configuration tdpbf16ps needs: 8 tiles of 16 rows x 64 bytes (palette 1). */
+struct amx_tile_config {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+};
+
+/* 4 tile loads and 4 tdpbf16ps per step (sums in tiles 0-3, A in 4-5, B in 6-7), as the prompt
+ * products run; each product is 16 x 16 x 32 multiply-adds. */
+__attribute__((target("amx-tile,amx-bf16"))) static double amx_bf16(float *sink) {
+    enum { STEPS = ITERS / 8 };
+    _Alignas(64) static _Thread_local uint16_t a[2][512], b[2][512];
+    for (int i = 0; i < 512; i++)
+        a[0][i] = a[1][i] = b[0][i] = b[1][i] = 0x3c00; /* bf16 2^-7 */
+    struct amx_tile_config cfg = {.palette = 1};
+    for (int i = 0; i < 8; i++)
+        cfg.colsb[i] = 64, cfg.rows[i] = 16;
+    _tile_loadconfig(&cfg);
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (long n = 0; n < STEPS; n++) {
+        _tile_loadd(4, a[0], 64);
+        _tile_loadd(5, a[1], 64);
+        _tile_loadd(6, b[0], 64);
+        _tile_loadd(7, b[1], 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _Alignas(64) float out[256];
+    _tile_stored(0, out, 64);
+    _tile_release();
+    *sink += out[0];
+    return 4.0 * 2 * 16 * 16 * 32 * (double)STEPS;
+}
+#endif
+
 typedef double (*kernel_fn)(float *sink);
 
 /* Best-of-reps rate of `k` per thread, every thread running it at once (G operations / s). */
@@ -187,11 +233,17 @@ int main(int argc, char **argv) {
     if (f->neon_dotprod)
         dot = dot_sdot, dot_isa = "sdot";
 #endif
+    kernel_fn tiles = NULL;
+#if defined(__x86_64__) && defined(ADAKV_BUILD_AMX)
+    if (simd_amx())
+        tiles = amx_bf16;
+#endif
     (void)f;
     float sink = 0.0f;
     const double gf = fma ? rate(fma, reps, &sink) : 0.0, gi = dot ? rate(dot, reps, &sink) : 0.0;
-    printf("peak,threads=%d,fp32_GFLOPs_per_thread=%.1f,int8_GOPs_per_thread=%.1f,fma=%s,int8=%s "
-           "(checksum %g)\n",
-           omp_get_max_threads(), gf, gi, fma_isa, dot_isa, (double)sink);
+    const double ga = tiles ? rate(tiles, reps, &sink) : 0.0;
+    printf("peak,threads=%d,fp32_GFLOPs_per_thread=%.1f,int8_GOPs_per_thread=%.1f,"
+           "amx_bf16_GFLOPs_per_thread=%.1f,fma=%s,int8=%s (checksum %g)\n",
+           omp_get_max_threads(), gf, gi, ga, fma_isa, dot_isa, (double)sink);
     return 0;
 }

@@ -10,7 +10,9 @@ Peaks: perf/run.sh measures them in the same run with perf/peak (per thread, all
 once: fp32 FMA and the int8 dot instruction the prefill kernels use) and passes them as
 --peak-fp32/--peak-int8. Without them the defaults are nominal: on an AVX-512 machine perf.md
 4.2's Zen 5 (257 GFLOP/s fp32, 1015 GOP/s int8 per core at ~4.0 GHz; a Zen 4 issues half of that
-int8 rate), on an AVX2-only one a 2-FMA-pipe core at 3.0 GHz (96 GFLOP/s, 384 GOP/s).
+int8 rate), on an AVX2-only one a 2-FMA-pipe core at 3.0 GHz (96 GFLOP/s, 384 GOP/s). Where the
+CPU has AMX, perf/peak also measures the bf16 tile product (--peak-amx) and the prefill rows get
+a third share, against the unit adakv's prompt products run on there.
 
 Several models (perf/run.sh -m ... or --zoo) give one block of rows per model.
 """
@@ -88,6 +90,9 @@ def main():
                     help="GFLOP/s per core")
     ap.add_argument("--peak-int8", type=float, default=1015.0 if avx512 else 384.0,
                     help="GOP/s per core")
+    ap.add_argument("--peak-amx", type=float, default=0.0,
+                    help="AMX bf16 tile GFLOP/s per core (0: no AMX; adakv's prompt products "
+                         "then run on the VNNI or AVX2 kernels)")
     a = ap.parse_args()
     figures = {}
     for path in a.models:
@@ -121,8 +126,10 @@ def main():
           f"{max((len(v) for v in samples.values()), default=0)} interleaved rounds; "
           f"same-run STREAM read bandwidth (median of rounds) **{stream:.1f} GB/s**; "
           f"weights read per token: {sizes}.\n")
+    amx = a.peak_amx > 0
+    peak_head = "% fp32 / int8 / AMX bf16 peak" if amx else "% fp32 / int8 peak"
     print("| model | test | engine | config | t/s median (min-max) | vs best llama.cpp | ms/token "
-          "| decode bound t/s | % of bound | GFLOP/s | % fp32 / int8 peak |")
+          f"| decode bound t/s | % of bound | GFLOP/s | {peak_head} |")
     print("| --- | --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
     groups = []
     for mod, t, _, _ in order:
@@ -164,14 +171,18 @@ def main():
                 cells += [f"{bound:.0f}", f"{100 * share:.0f}%", "", ""]
             else:
                 gf = prefill_flop(m, n) * med / n / 1e9
-                cells += ["", "", f"{gf:.0f}", f"{100 * gf / peak32:.0f}% / {100 * gf / peak8:.0f}%"]
+                share = f"{100 * gf / peak32:.0f}% / {100 * gf / peak8:.0f}%"
+                if amx:  # adakv's prompt products run on the tiles where the CPU has them
+                    share += f" / {100 * gf / (a.peak_amx * a.threads):.0f}%"
+                cells += ["", "", f"{gf:.0f}", share]
             print("| " + " | ".join(cells) + " |")
     notes = [f"{k[0]} {k[1]} {k[3]}: {100 * statistics.median(v):.2f}%"
              for k, v in press_share.items() if statistics.median(v) > 0]
     if notes:
         print("\nPress time (scoring, budgets, compaction) as a share of the untimed depth "
               "prefill it ran in: " + "; ".join(notes) + ".")
-    print(f"\nPeaks per thread: fp32 {a.peak_fp32:.0f} GFLOP/s, int8 {a.peak_int8:.0f} GOP/s.")
+    print(f"\nPeaks per thread: fp32 {a.peak_fp32:.0f} GFLOP/s, int8 {a.peak_int8:.0f} GOP/s"
+          + (f", AMX bf16 {a.peak_amx:.0f} GFLOP/s." if amx else "."))
     return 0
 
 

@@ -103,7 +103,9 @@ fi
 peaks=$("$peak" 3 | tee -a "$log")
 peak32=$(sed -n 's/.*fp32_GFLOPs_per_thread=\([0-9.]*\).*/\1/p' <<<"$peaks")
 peak8=$(sed -n 's/.*int8_GOPs_per_thread=\([0-9.]*\).*/\1/p' <<<"$peaks")
-echo "peaks per thread: fp32 $peak32 GFLOP/s, int8 $peak8 GOP/s" >&2
+peakamx=$(sed -n 's/.*amx_bf16_GFLOPs_per_thread=\([0-9.]*\).*/\1/p' <<<"$peaks")
+[ "${peakamx:-0}" = "0.0" ] && peakamx=
+echo "peaks per thread: fp32 $peak32 GFLOP/s, int8 $peak8 GOP/s${peakamx:+, AMX bf16 $peakamx GFLOP/s}" >&2
 
 for r in $(seq 1 "$reps"); do
     bw=$("$stream" 256 6 2>/dev/null | sed -n 's/.*read_GBps=\([0-9.]*\).*/\1/p')
@@ -154,6 +156,6 @@ done
 py=python3
 "$py" -c 'import gguf' 2>/dev/null || py=$top/perf/zoo/.venv/bin/python
 "$py" "$top/perf/run-table.py" --csv "$csv" --models "${models[@]}" --threads "$threads" \
-    ${peak32:+--peak-fp32 "$peak32"} ${peak8:+--peak-int8 "$peak8"} \
+    ${peak32:+--peak-fp32 "$peak32"} ${peak8:+--peak-int8 "$peak8"} ${peakamx:+--peak-amx "$peakamx"} \
     --command "perf/run.sh $args" | tee "$md"
 echo "wrote $md, $csv and $log" >&2
