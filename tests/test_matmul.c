@@ -277,3 +277,65 @@ Test(matmul, repacked_matches_native) {
     if (checked == 0)
         cr_skip_test("no ISA here has repacked kernels");
 }
+
+/* matmul_multi_rows makes each row with its producer where the product reads it: straight into
+ * the AMX path's bf16 rows where that runs, into x first elsewhere (decode-sized batches, no
+ * AMX). Either way the result must equal matmul over the same rows made beforehand, bit for bit
+ * (the same packing and kernels), with the tiles (amx) and without, batches of few and many
+ * tokens. The producer doubles a source row, so a row made wrong or for the wrong token shows. */
+struct doubled_rows {
+    const float *src;
+    int64_t n;
+};
+
+static void doubled_row(void *ctx, int64_t t, float *out) {
+    const struct doubled_rows *d = ctx;
+    for (int64_t i = 0; i < d->n; i++)
+        out[i] = 2.0f * d->src[t * d->n + i];
+}
+
+Test(matmul, rows_made_on_demand_equal_rows_made_first) {
+    uint64_t seed = 777;
+    const int64_t n_toks[] = {5, 37, 97};
+    int checked = 0;
+    for (int li = 0; li < QT_N_LAYOUTS; li++) {
+        const struct qt_layout *l = &qt_layouts[li];
+        const struct quant_kernels *k = quant_kernels(l->type);
+        if (!k || !k->rp_tile || !k->gemm_rp || 512 % l->blck)
+            continue;
+        const int64_t n_in = 512, n_out = 133;
+        const size_t rb = tensor_type_row_size(l->type, n_in);
+        uint8_t *wbuf = malloc(rb * n_out);
+        qt_fill_blocks(l, wbuf, n_out * (n_in / l->blck), &seed, 0);
+        uint8_t *rp = repack_rows(k, wbuf, rb, n_in, n_out);
+        for (size_t ti = 0; ti < sizeof n_toks / sizeof n_toks[0]; ti++)
+            for (int amx = 0; amx < 2; amx++) {
+                const int64_t n_tok = n_toks[ti];
+                float *src = malloc(n_in * n_tok * 4), *made = malloc(n_in * n_tok * 4);
+                float *scratch = malloc(n_in * n_tok * 4);
+                float *y_first = malloc(n_out * n_tok * 4), *y_rows = malloc(n_out * n_tok * 4);
+                qt_fill_act(src, n_in * n_tok, &seed, 0);
+                for (int64_t i = 0; i < n_in * n_tok; i++)
+                    made[i] = 2.0f * src[i];
+                void *ws = malloc(matmul_ws_size(l->type, n_in, n_tok, omp_get_max_threads()));
+                const struct matmul_weight w = {.type = l->type,
+                                                .n_in = n_in,
+                                                .n_out = n_out,
+                                                .data = wbuf,
+                                                .row_bytes = rb,
+                                                .rp = rp,
+                                                .amx = amx};
+                const struct matmul_weight *wp = &w;
+                matmul(&w, made, n_tok, y_first, ws);
+                struct doubled_rows d = {src, n_in};
+                matmul_multi_rows(&wp, 1, doubled_row, &d, scratch, n_tok, &y_rows, ws);
+                cr_assert(!memcmp(y_first, y_rows, (size_t)n_out * n_tok * 4),
+                          "%s tokens %lld amx %d: rows made on demand differ",
+                          tensor_type_name(l->type), (long long)n_tok, amx);
+                free(src), free(made), free(scratch), free(y_first), free(y_rows), free(ws);
+                checked++;
+            }
+        free(wbuf), free(rp);
+    }
+    cr_assert(checked >= 6, "at least one type with prompt kernels ran (%d cases)", checked);
+}

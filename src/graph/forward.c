@@ -204,6 +204,19 @@ static int seq_store(struct adakv_ctx *s, int il, float *q, const float *k, cons
     return 0;
 }
 
+/* The FFN's activation of row t, act(gate_t, up_t), as the down projection's input row
+ * (matmul_multi_rows): out is a thread's own row on the AMX path, gate's row t elsewhere. */
+struct ffn_rows {
+    op_swiglu_fn act;
+    const float *gate, *up;
+    int n_ff;
+};
+
+static void ffn_row(void *ctx, int64_t t, float *out) {
+    const struct ffn_rows *r = ctx;
+    r->act(out, r->gate + (size_t)t * r->n_ff, r->up + (size_t)t * r->n_ff, r->n_ff);
+}
+
 /* Rows 0..m: O projection of c->att (-> post-norm) and residual into x, then the FFN norm,
  * SwiGLU or GEGLU MLP (-> post-norm) and residual. */
 static int layer_out(struct adakv_ctx *c, int il, float *x, int m, struct adakv_err *e) {
@@ -226,11 +239,19 @@ static int layer_out(struct adakv_ctx *c, int il, float *x, int m, struct adakv_
     if (linear_multi(c, gate_up, 2, c->xn, m, gate_up_out, e))
         return -1;
     const op_swiglu_fn act = hp->ffn_act == FFN_ACT_GEGLU_TANH ? ops->geglu : ops->swiglu;
-    FOR_ROWS(c->n_threads, m, t,
-             act(c->gate + (size_t)t * hp->n_ff, c->gate + (size_t)t * hp->n_ff,
-                 c->up + (size_t)t * hp->n_ff, hp->n_ff););
-    if (linear(c, L->w_down, c->gate, m, c->proj, e))
-        return -1;
+    if (m >= ROWS_PARALLEL_MIN && !c->reference &&
+        !(c->model->gemm && m >= PREFILL_GEMM_MIN_ROWS)) { /* prompt batches: fused */
+        const struct matmul_weight down = weight_of(c->model, L->w_down), *wp = &down;
+        struct ffn_rows rows = {act, c->gate, c->up, hp->n_ff};
+        float *y = c->proj;
+        matmul_multi_rows(&wp, 1, ffn_row, &rows, c->gate, m, &y, c->ws);
+    } else {
+        FOR_ROWS(c->n_threads, m, t,
+                 act(c->gate + (size_t)t * hp->n_ff, c->gate + (size_t)t * hp->n_ff,
+                     c->up + (size_t)t * hp->n_ff, hp->n_ff););
+        if (linear(c, L->w_down, c->gate, m, c->proj, e))
+            return -1;
+    }
     FOR_ROWS(c->n_threads, m, t, {
         float *pt = c->proj + (size_t)t * D, *xt = x + (size_t)t * D;
         if (L->ffn_post_norm)

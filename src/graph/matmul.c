@@ -54,6 +54,11 @@ static size_t amx_scratch_bytes(int64_t n_tok) {
     return (gemm_amx_scratch_bytes(n_tok) + WS_ALIGN - 1) / WS_ALIGN * WS_ALIGN;
 }
 
+/* Each thread's f32 row for matmul_multi_rows' producer on the AMX path. */
+static size_t amx_rowbuf_bytes(int64_t n_in) {
+    return ((size_t)n_in * sizeof(float) + WS_ALIGN - 1) / WS_ALIGN * WS_ALIGN;
+}
+
 size_t matmul_ws_size(uint32_t type, int64_t n_in, int64_t n_tok, int n_threads) {
     const struct quant_kernels *k = quant_kernels_isa(type, SIMD_ISA_SCALAR);
     if (!k || !k->vec_dot || k->act_type == TENSOR_TYPE_F32)
@@ -62,8 +67,8 @@ size_t matmul_ws_size(uint32_t type, int64_t n_in, int64_t n_tok, int n_threads)
     size_t b = ws_row_bytes(k, n_in) * (size_t)(n_tok > few ? n_tok : few);
     const struct quant_kernels *kk = quant_kernels(type);
     if (n_tok > FEW_TOKENS_MAX && kk && kk->panel_bf16 && simd_amx()) {
-        const size_t a =
-            WS_ALIGN + amx_act_bytes(n_in, n_tok) + amx_scratch_bytes(n_tok) * (size_t)n_threads;
+        const size_t a = WS_ALIGN + amx_act_bytes(n_in, n_tok) +
+                         (amx_scratch_bytes(n_tok) + amx_rowbuf_bytes(n_in)) * (size_t)n_threads;
         b = a > b ? a : b;
     }
     return b;
@@ -179,12 +184,13 @@ static bool matmul_rp_few(const struct matmul_weight *const *w, int n_w, const f
 
 #ifdef ADAKV_BUILD_AMX /* the kernels exist only in builds for x86 compilers that have AMX */
 /* Prompt batches on AMX tiles (gemm-amx.h), where the CPU has them and the type a panel fill:
- * the tokens as bf16 rows in ws, then groups of up to GEMM_AMX_ROWS_MAX rows of every weight
- * split statically between the threads, each run against all the tokens. Groups shrink (to 32
- * rows at least) until there are 4 per thread, so that small weights still keep every thread
- * busy. True when it ran. */
-static bool matmul_amx(const struct matmul_weight *const *w, int n_w, const float *x, int64_t n_tok,
-                       float *const *y, uint8_t *ws_in) {
+ * the tokens as bf16 rows in ws (x's rows, or made by row(ctx, t, .) into each thread's f32 row
+ * first), then groups of up to GEMM_AMX_ROWS_MAX rows of every weight split statically between
+ * the threads, each run against all the tokens. Groups shrink (to 32 rows at least) until there
+ * are 4 per thread, so that small weights still keep every thread busy. True when it ran. */
+static bool matmul_amx(const struct matmul_weight *const *w, int n_w, const float *x,
+                       matmul_row_fn row_of, void *ctx, int64_t n_tok, float *const *y,
+                       uint8_t *ws_in) {
     const struct quant_kernels *k = rp_kernels(w, n_w);
     if (!k || !k->panel_bf16 || !simd_amx())
         return false;
@@ -208,15 +214,20 @@ static bool matmul_amx(const struct matmul_weight *const *w, int n_w, const floa
     }
 #pragma omp parallel
     {
+        uint8_t *const mine = scratch + (amx_scratch_bytes(n_tok) + amx_rowbuf_bytes(n_in)) *
+                                            (size_t)omp_get_thread_num();
+        float *const made = (float *)(void *)(mine + amx_scratch_bytes(n_tok));
 #pragma omp for schedule(static)
         for (int64_t t = 0; t < gemm_amx_tokens_padded(n_tok); t++) {
             uint16_t *row = (uint16_t *)(void *)(ws + (size_t)t * stride);
-            if (t < n_tok)
-                gemm_amx_pack_row(x + t * n_in, n_in, row);
-            else
+            if (t >= n_tok)
                 memset(row, 0, (size_t)n_in * 2);
+            else if (row_of) {
+                row_of(ctx, t, made);
+                gemm_amx_pack_row(made, n_in, row);
+            } else
+                gemm_amx_pack_row(x + t * n_in, n_in, row);
         }
-        uint8_t *const mine = scratch + amx_scratch_bytes(n_tok) * (size_t)omp_get_thread_num();
 #pragma omp for schedule(static)
         for (int64_t g = 0; g < first[n_w]; g++) {
             int i = 0;
@@ -242,7 +253,7 @@ _Static_assert(RP_TILE_ROWS % QUANT_RP_ROWS == 0, "a tile of rows starts on a re
 static bool matmul_rp_batch(const struct matmul_weight *const *w, int n_w, const float *x,
                             int64_t n_tok, float *const *y, uint8_t *ws) {
 #ifdef ADAKV_BUILD_AMX
-    if (matmul_amx(w, n_w, x, n_tok, y, ws))
+    if (matmul_amx(w, n_w, x, NULL, NULL, n_tok, y, ws))
         return true;
 #endif
     const struct quant_kernels *k = rp_kernels(w, n_w);
@@ -332,6 +343,19 @@ void matmul_multi(const struct matmul_weight *const *w, int n_w, const float *x,
     const size_t astride = ws_row_bytes(k, w[0]->n_in);
     quantize_rows(k->pack_act, x, w[0]->n_in, n_tok, ws, astride);
     gemm_tiles(k->gemm, w, n_w, false, TILE_ROWS, ws, astride, n_tok, y);
+}
+
+void matmul_multi_rows(const struct matmul_weight *const *w, int n_w, matmul_row_fn row, void *ctx,
+                       float *x, int64_t n_tok, float *const *y, void *ws) {
+#ifdef ADAKV_BUILD_AMX
+    if (n_tok > FEW_TOKENS_MAX && matmul_amx(w, n_w, NULL, row, ctx, n_tok, y, ws))
+        return;
+#endif
+    const int64_t n_in = w[0]->n_in;
+#pragma omp parallel for schedule(static) if (n_tok > FEW_TOKENS_MAX)
+    for (int64_t t = 0; t < n_tok; t++)
+        row(ctx, t, x + t * n_in);
+    matmul_multi(w, n_w, x, n_tok, y, ws);
 }
 
 int matmul_ref(const struct matmul_weight *w, const float *x, int64_t n_tok, float *y,

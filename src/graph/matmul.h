@@ -59,6 +59,20 @@ void matmul(const struct matmul_weight *w, const float *x, int64_t n_tok, float 
 void matmul_multi(const struct matmul_weight *const *w, int n_w, const float *x, int64_t n_tok,
                   float *const *y, void *ws);
 
+/* Row t of a product's X (n_in f32 values) made on demand into out: a step before the product
+ * fused into it (matmul_multi_rows). Called from several threads at once. */
+typedef void (*matmul_row_fn)(void *ctx, int64_t t, float *out);
+
+/* matmul_multi over the rows row(ctx, t, .) makes for t < n_tok. Where they go straight to the
+ * AMX tiles' bf16 copy (gemm-amx.h), each is made into a thread's own f32 row and packed, so no
+ * f32 copy of the batch is written and read back (the FFN's SwiGLU into the down projection: 16
+ * MB a layer at a 1B pp512, about 2% of it: perf/README.md); elsewhere they are made into x (n_tok
+ * x n_in f32; out is then x's row t itself, so a producer that reads its own row of x must work
+ * in place) and this is matmul_multi(w, n_w, x, ...). Same results as making the rows first, bit
+ * for bit. */
+void matmul_multi_rows(const struct matmul_weight *const *w, int n_w, matmul_row_fn row, void *ctx,
+                       float *x, int64_t n_tok, float *const *y, void *ws);
+
 /* Plain reference: dequantize each row, dot with the f32 row of X in double. Single-threaded.
  * Returns -1 (e set) only when its row buffer cannot be allocated or the type is unsupported. */
 int matmul_ref(const struct matmul_weight *w, const float *x, int64_t n_tok, float *y,
