@@ -118,6 +118,27 @@ static int rope_set_of(const struct adakv_ctx *c, int il) {
     } while (0)
 /* clang-format on */
 
+/* linear_multi over rows made by row(ctx, t, .) (matmul.h's matmul_row_fn, n_in values each):
+ * prompt batches hand the producer to the product (matmul_multi_rows: on the AMX path no f32
+ * copy of the batch is written and read back); decode rows, the reference path and oneDNN's
+ * GEMMs get the rows made into x first, as a separate step would. */
+static int linear_rows(struct adakv_ctx *c, const struct gguf_tensor *const *t, int n_t,
+                       matmul_row_fn row, void *ctx, float *x, int n, float *const *y,
+                       struct adakv_err *e) {
+    if (n >= ROWS_PARALLEL_MIN && !c->reference &&
+        !(c->model->gemm && n >= PREFILL_GEMM_MIN_ROWS)) {
+        struct matmul_weight w[MATMUL_MULTI_MAX];
+        const struct matmul_weight *wp[MATMUL_MULTI_MAX];
+        for (int i = 0; i < n_t; i++)
+            w[i] = weight_of(c->model, t[i]), wp[i] = &w[i];
+        matmul_multi_rows(wp, n_t, row, ctx, x, n, y, c->ws);
+        return 0;
+    }
+    const int64_t n_in = weight_of(c->model, t[0]).n_in;
+    FOR_ROWS(c->n_threads, n, i, row(ctx, i, x + (size_t)i * n_in););
+    return linear_multi(c, t, n_t, x, n, y, e);
+}
+
 /* ==== one layer over one chunk ====
  * A layer is split where the rows stop being interchangeable: layer_qkv and layer_out work on
  * rows of the scratch whatever sequence they belong to (so a batch of sequences reads the
@@ -205,7 +226,7 @@ static int seq_store(struct adakv_ctx *s, int il, float *q, const float *k, cons
 }
 
 /* The FFN's activation of row t, act(gate_t, up_t), as the down projection's input row
- * (matmul_multi_rows): out is a thread's own row on the AMX path, gate's row t elsewhere. */
+ * (linear_rows): out is a thread's own row on the AMX path, gate's row t (in place) elsewhere. */
 struct ffn_rows {
     op_swiglu_fn act;
     const float *gate, *up;
@@ -239,19 +260,9 @@ static int layer_out(struct adakv_ctx *c, int il, float *x, int m, struct adakv_
     if (linear_multi(c, gate_up, 2, c->xn, m, gate_up_out, e))
         return -1;
     const op_swiglu_fn act = hp->ffn_act == FFN_ACT_GEGLU_TANH ? ops->geglu : ops->swiglu;
-    if (m >= ROWS_PARALLEL_MIN && !c->reference &&
-        !(c->model->gemm && m >= PREFILL_GEMM_MIN_ROWS)) { /* prompt batches: fused */
-        const struct matmul_weight down = weight_of(c->model, L->w_down), *wp = &down;
-        struct ffn_rows rows = {act, c->gate, c->up, hp->n_ff};
-        float *y = c->proj;
-        matmul_multi_rows(&wp, 1, ffn_row, &rows, c->gate, m, &y, c->ws);
-    } else {
-        FOR_ROWS(c->n_threads, m, t,
-                 act(c->gate + (size_t)t * hp->n_ff, c->gate + (size_t)t * hp->n_ff,
-                     c->up + (size_t)t * hp->n_ff, hp->n_ff););
-        if (linear(c, L->w_down, c->gate, m, c->proj, e))
-            return -1;
-    }
+    struct ffn_rows rows = {act, c->gate, c->up, hp->n_ff};
+    if (linear_rows(c, &L->w_down, 1, ffn_row, &rows, c->gate, m, &c->proj, e))
+        return -1;
     FOR_ROWS(c->n_threads, m, t, {
         float *pt = c->proj + (size_t)t * D, *xt = x + (size_t)t * D;
         if (L->ffn_post_norm)
