@@ -130,6 +130,13 @@ static void detect_arm64(struct simd_cpu_flags *f) {
 }
 #endif
 
+/* simd_decode_prefetch for a decode step that streams `bytes` of weights (cpu.h): 2 KiB on Intel
+ * cores unless the stream fits in a quarter of the last-level cache, else 0 (each kernel's own). */
+static size_t decode_prefetch(const struct simd_cpu_flags *f, uint64_t bytes) {
+    const bool in_llc = f->llc_bytes && bytes <= f->llc_bytes / 4;
+    return f->intel && !in_llc ? 2048 : 0;
+}
+
 static void detect(void) {
     struct simd_cpu_flags f = {0};
     enum simd_isa best = SIMD_ISA_SCALAR;
@@ -154,7 +161,9 @@ static void detect(void) {
 #endif
     cpu_flags = f;
     isa_detected = best;
-    atomic_store_explicit(&simd_decode_prefetch, f.intel ? 2048 : 0, memory_order_relaxed);
+    /* until a model says how much it streams: as from DRAM */
+    atomic_store_explicit(&simd_decode_prefetch, decode_prefetch(&f, UINT64_MAX),
+                          memory_order_relaxed);
 }
 
 const struct simd_cpu_flags *simd_cpu_flags(void) {
@@ -163,9 +172,7 @@ const struct simd_cpu_flags *simd_cpu_flags(void) {
 }
 
 void simd_set_decode_stream_bytes(uint64_t bytes) {
-    const struct simd_cpu_flags *f = simd_cpu_flags();
-    const bool in_llc = f->llc_bytes && bytes <= f->llc_bytes / 4;
-    atomic_store_explicit(&simd_decode_prefetch, f->intel && !in_llc ? 2048 : 0,
+    atomic_store_explicit(&simd_decode_prefetch, decode_prefetch(simd_cpu_flags(), bytes),
                           memory_order_relaxed);
 }
 
