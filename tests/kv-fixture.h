@@ -4,6 +4,7 @@
 #define ADAKV_TESTS_KV_FIXTURE_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,15 +115,22 @@ static inline void fx_cache_copy(struct kv_cache *dst, const struct kv_cache *sr
 
 /* A query's log-sum-exp over the rows of segment (layer, g) at positions <= max_pos (positions
  * ascend), of q . k_j / sqrt(d) in double, the keys read back through kv_row_to_f32: the
- * reference for the log-sum-exps the forward pass hands the KVzip scorer. */
-static inline double fx_row_lse(const struct kv_cache *c, int layer, int g, const float *q,
-                                int32_t max_pos) {
+ * reference for the log-sum-exps the forward pass hands the KVzip scorer. fx_row_lse_in: over
+ * only the rows whose position lies in one of the n_ranges [lo[i], hi[i]) (0: every row). */
+static inline double fx_row_lse_in(const struct kv_cache *c, int layer, int g, const float *q,
+                                   int32_t max_pos, const int32_t *lo, const int32_t *hi,
+                                   int n_ranges) {
     const struct kv_segment *s = kv_cache_seg(c, layer, g);
     const int d = c->head_dim;
     float k[256];
     double m = -INFINITY, sum = 0.0;
     for (int pass = 0; pass < 2; pass++)
         for (int j = 0; j < s->len && s->pos[j] <= max_pos; j++) {
+            bool seen = n_ranges == 0;
+            for (int i = 0; i < n_ranges; i++)
+                seen = seen || (s->pos[j] >= lo[i] && s->pos[j] < hi[i]);
+            if (!seen)
+                continue;
             kv_row_to_f32(c->type, s->k, s->k_scale, j, d, k);
             double z = 0.0;
             for (int i = 0; i < d; i++)
@@ -134,6 +142,11 @@ static inline double fx_row_lse(const struct kv_cache *c, int layer, int g, cons
                 sum += exp(z - m);
         }
     return m + log(sum);
+}
+
+static inline double fx_row_lse(const struct kv_cache *c, int layer, int g, const float *q,
+                                int32_t max_pos) {
+    return fx_row_lse_in(c, layer, g, q, max_pos, NULL, NULL, 0);
 }
 
 /* True when segment a holds exactly the rows of b listed by a->pos (b holds pos 0..len-1). */

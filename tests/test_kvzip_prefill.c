@@ -187,3 +187,126 @@ Test(kvzip_prefill, forward_pass_leaves_the_window_log_sum_exps, .timeout = 300)
         adakv_ctx_free(c);
     }
 }
+
+/* KVzip in pieces (kv-rec-pieces.h): where the policy installs a plan, as adakv_ctx_prefill_kvzip
+ * does for rec-chunk, each copy query's log-sum-exp in every layer covers only its piece's rows
+ * (the sinks, its piece of the context, the repeat prompt and its part of the copy), recomputed
+ * here from the stored keys; for int8 rows (the fused kernel) and f16 rows (the fold); over a
+ * batch of two prompt chunks (620 = 512 + 108); and the masks matter (the whole context's
+ * log-sum-exp differs). */
+struct piece_probe {
+    struct adakv_ctx *c;
+    const struct kv_rec_pieces *rp;
+    int n_head, head_dim, layers, changed, pieced;
+    double worst;
+};
+
+static int check_piece_lse(void *user, struct kv_cache *kv, int layer, const float *q_window,
+                           int n_window, struct adakv_err *e) {
+    (void)e;
+    struct piece_probe *p = user;
+    const float *lse = kv_policy_window_lse(p->c);
+    const int group = p->n_head / kv->n_head_kv;
+    for (int t = 0; t < n_window; t++) {
+        const int32_t pos = p->rp->rec0 + t, k = kv_rec_piece(p->rp, pos);
+        int32_t lo[KV_REC_RANGES], hi[KV_REC_RANGES];
+        const int nr = k < 0 ? 0 : kv_rec_ranges(p->rp, k, lo, hi);
+        p->pieced += k >= 0 && layer == 0;
+        for (int h = 0; h < p->n_head; h++) {
+            const float *q = q_window + ((size_t)t * p->n_head + h) * p->head_dim;
+            const double want = fx_row_lse_in(kv, layer, h / group, q, pos, lo, hi, nr);
+            const double all = fx_row_lse(kv, layer, h / group, q, pos);
+            const double diff = fabs(lse[(size_t)t * p->n_head + h] - want);
+            p->worst = diff > p->worst ? diff : p->worst;
+            p->changed += fabs(all - want) > 0.01;
+        }
+    }
+    p->layers++;
+    return 0;
+}
+
+Test(kvzip_prefill, pieces_attend_only_to_their_rows, .timeout = 300) {
+    enum { CTX = 300, LEAD = 20, REC = LEAD + CTX };
+    int32_t ids[CTX + REC];
+    tokens(ids, CTX, 11);
+    tokens(ids + CTX, LEAD, 12);
+    memcpy(ids + CTX + LEAD, ids, CTX * sizeof *ids); /* the copy */
+    const struct kv_rec_pieces rp = {.piece = 64,
+                                     .head_end = 4,
+                                     .ctx0 = 0,
+                                     .ctx_end = CTX,
+                                     .rec0 = CTX,
+                                     .lead_end = CTX + LEAD,
+                                     .rec_end = CTX + REC,
+                                     .shift = REC,
+                                     .overlap = KVZIP_PIECE_OVERLAP};
+    const enum adakv_kv_type types[] = {ADAKV_KV_INT8, ADAKV_KV_F16};
+    for (int ti = 0; ti < 2; ti++) {
+        struct adakv_err e = {{0}};
+        struct adakv_ctx_params cp;
+        adakv_ctx_params_default(&cp);
+        cp.n_ctx = CTX + REC;
+        cp.window = REC;
+        cp.kv_type = types[ti];
+        struct adakv_ctx *c = adakv_ctx_new(model(), &cp, &e);
+        cr_assert_not_null(c, "%s", e.msg);
+        struct adakv_model_info mi;
+        adakv_model_get_info(model(), &mi);
+        struct piece_probe p = {c, &rp, mi.n_head, mi.head_dim, 0, 0, 0, 0.0};
+        adakv_ctx_set_compress(c, check_piece_lse, &p);
+        kv_policy_set_rec_pieces(c, &rp);
+        cr_assert_eq(adakv_eval(c, ids, CTX + REC, NULL, false, &e), 0, "%s", e.msg);
+        cr_assert_eq(p.layers, mi.n_layer);
+        cr_assert_eq(p.pieced, CTX, "copy queries in pieces: %d", p.pieced);
+        /* most copy queries' pieces hide rows they would attend to */
+        cr_assert_gt(p.changed, mi.n_layer * mi.n_head * CTX / 2, "type %d: %d changed", ti,
+                     p.changed);
+        cr_assert_lt(p.worst, 2e-3, "type %d: a piece's log-sum-exp is off by %g", ti, p.worst);
+        adakv_ctx_free(c);
+    }
+}
+
+/* The ranges of kv-rec-pieces.h on a hand-worked plan: context [0, 300) in pieces of 64, sinks
+ * [0, 4), repeat prompt [300, 320), copy [320, 620) repeating row p - 320. */
+Test(kvzip_prefill, piece_ranges_by_hand) {
+    const struct kv_rec_pieces rp = {.piece = 64,
+                                     .head_end = 4,
+                                     .ctx0 = 0,
+                                     .ctx_end = 300,
+                                     .rec0 = 300,
+                                     .lead_end = 320,
+                                     .rec_end = 620,
+                                     .shift = 320,
+                                     .overlap = 8};
+    cr_assert_eq(kv_rec_piece(&rp, 299), -1); /* the context */
+    cr_assert_eq(kv_rec_piece(&rp, 319), -1); /* the repeat prompt */
+    cr_assert_eq(kv_rec_piece(&rp, 320), 0);
+    cr_assert_eq(kv_rec_piece(&rp, 320 + 63), 0);
+    cr_assert_eq(kv_rec_piece(&rp, 320 + 64), 1);
+    cr_assert_eq(kv_rec_piece(&rp, 619), 4);
+    cr_assert_eq(kv_rec_piece(&rp, 620), -1); /* after the copy (a question) */
+    int32_t lo[KV_REC_RANGES], hi[KV_REC_RANGES];
+    /* piece 0: the head joins the piece, the prompt joins the copy */
+    cr_assert_eq(kv_rec_ranges(&rp, 0, lo, hi), 2);
+    cr_assert(lo[0] == 0 && hi[0] == 64 && lo[1] == 300 && hi[1] == 620);
+    /* piece 2: rows 128..192, the copy from 8 rows before its own start (320 + 128 - 8) */
+    cr_assert_eq(kv_rec_ranges(&rp, 2, lo, hi), 4);
+    cr_assert(lo[0] == 0 && hi[0] == 4 && lo[1] == 128 && hi[1] == 192);
+    cr_assert(lo[2] == 300 && hi[2] == 320 && lo[3] == 440 && hi[3] == 620);
+    /* the last piece ends with the context, so it joins the repeat prompt */
+    cr_assert_eq(kv_rec_ranges(&rp, 4, lo, hi), 3);
+    cr_assert(lo[1] == 256 && hi[1] == 320 && lo[2] == 568 && hi[2] == 620);
+    /* a copy shifted onto the context's start (no repeat prompt: chat-templated callers) maps its
+     * first queries to piece 0, and a query past the context's end to the last piece */
+    const struct kv_rec_pieces short_rec = {.piece = 64,
+                                            .head_end = 4,
+                                            .ctx0 = 0,
+                                            .ctx_end = 300,
+                                            .rec0 = 300,
+                                            .lead_end = 300,
+                                            .rec_end = 400,
+                                            .shift = 100,
+                                            .overlap = 8};
+    cr_assert_eq(kv_rec_piece(&short_rec, 300), 3); /* row 200 */
+    cr_assert_eq(kv_rec_piece(&short_rec, 399), 4); /* row 299 */
+}

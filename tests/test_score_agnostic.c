@@ -106,7 +106,7 @@ Test(score_agnostic, kvzip_matches_naive_reference) {
         naive_lse(&kv, q, n_rep, n_head, lse);
         for (int ti = 0; ti < n_tab; ti++)
             for (int given = 0; given < 2; given++) {
-                cr_assert_eq(kv_score_kvzip(tab[ti], &kv, 0, q, given ? lse : NULL, n_rep, 0,
+                cr_assert_eq(kv_score_kvzip(tab[ti], &kv, 0, q, given ? lse : NULL, NULL, n_rep, 0,
                                             n_head, off, got, &e),
                              0);
                 for (int j = 0; j < off[n_kv]; j++)
@@ -116,6 +116,105 @@ Test(score_agnostic, kvzip_matches_naive_reference) {
             }
         free(want), free(lse);
         free(got), free(q);
+        fx_cache_free(&kv);
+    }
+}
+
+/* KVzip in pieces (kv-rec-pieces.h), written here from its definition rather than from the
+ * header's ranges: a copy query (position p >= lead_end) repeats context row
+ * a = clamp(p - shift) and sees the sinks, the context rows of a's piece, the repeat prompt, and
+ * the copy from `overlap` rows before the piece's first copy row up to itself. */
+static bool naive_piece_sees(const struct kv_rec_pieces *rp, int32_t p, int32_t j) {
+    if (p < rp->lead_end || p >= rp->rec_end)
+        return j <= p;
+    int32_t a = p - rp->shift;
+    a = a < rp->ctx0 ? rp->ctx0 : a >= rp->ctx_end ? rp->ctx_end - 1 : a;
+    const int32_t first = rp->ctx0 + (a - rp->ctx0) / rp->piece * rp->piece;
+    return j < rp->head_end || (j >= first && j < first + rp->piece && j < rp->ctx_end) ||
+           (j >= rp->rec0 && j < rp->lead_end) ||
+           (j >= first + rp->shift - rp->overlap && j >= rp->lead_end && j <= p);
+}
+
+/* Every head's rows at positions 0 .. len - 1, the last n_rep the reconstruction's; scores and
+ * log-sum-exps over what each query sees. */
+static void naive_kvzip_pieces(const struct kv_cache *kv, int g, const float *q, int n_rep,
+                               int n_head, const struct kv_rec_pieces *rp, double *out,
+                               float *lse) {
+    const int d = kv->head_dim, group = n_head / kv->n_head_kv;
+    const int len = kv_cache_seg(kv, 0, g)->len, n_ctx = len - n_rep;
+    double *z = malloc((size_t)len * sizeof *z);
+    float k[256];
+    for (int j = 0; j < n_ctx; j++)
+        out[j] = 0.0;
+    for (int hh = 0; hh < group; hh++)
+        for (int t = 0; t < n_rep; t++) {
+            const float *qt = q + ((size_t)t * n_head + g * group + hh) * d;
+            const int32_t p = n_ctx + t;
+            double m = -INFINITY, sum = 0.0;
+            for (int j = 0; j <= p; j++) {
+                key_row(kv, g, j, k);
+                double dot = 0.0;
+                for (int i = 0; i < d; i++)
+                    dot += (double)qt[i] * k[i];
+                z[j] = naive_piece_sees(rp, p, j) ? dot / sqrt((double)d) : -INFINITY;
+                m = z[j] > m ? z[j] : m;
+            }
+            for (int j = 0; j <= p; j++)
+                sum += exp(z[j] - m);
+            lse[(size_t)t * n_head + g * group + hh] = (float)(m + log(sum));
+            for (int j = 0; j < n_ctx; j++) {
+                const double pr = exp(z[j] - m) / sum;
+                out[j] = pr > out[j] ? pr : out[j];
+            }
+        }
+    free(z);
+}
+
+Test(score_agnostic, kvzip_in_pieces_matches_naive_reference) {
+    const enum kv_type types[] = {KV_TYPE_INT8, KV_TYPE_F16, KV_TYPE_F32};
+    int n_tab;
+    const struct simd_ops *const *tab = tables(&n_tab);
+    for (int trial = 0; trial < 6; trial++) {
+        const enum kv_type t = types[trial % 3];
+        const int n_kv = 1 + trial % 2, group = 1 + trial % 3, n_head = n_kv * group;
+        const int d = 16 + 5 * trial, piece = 7 + 6 * trial, n_ctx = 40 + 23 * trial;
+        const int lead = trial % 2 ? 5 : 0, n_rep = lead + n_ctx - 3 * (trial % 3);
+        int len[2] = {n_ctx + n_rep, n_ctx + n_rep};
+        const struct kv_rec_pieces rp = {.piece = piece,
+                                         .head_end = 4,
+                                         .ctx0 = 0,
+                                         .ctx_end = n_ctx,
+                                         .rec0 = n_ctx,
+                                         .lead_end = n_ctx + lead,
+                                         .rec_end = n_ctx + n_rep,
+                                         .shift = n_rep,
+                                         .overlap = 3};
+        struct kv_cache kv;
+        fx_cache(&kv, t, 1, n_kv, d, len);
+        float *q = malloc((size_t)n_rep * n_head * d * sizeof *q);
+        for (int i = 0; i < n_rep * n_head * d; i++)
+            q[i] = 2.0f * fx_unif();
+        int32_t off[3];
+        struct adakv_err e;
+        cr_assert_eq(kv_score_layout(&kv, 0, n_rep, off, &e), 0);
+        float *got = malloc((size_t)off[n_kv] * sizeof *got);
+        float *lse = malloc((size_t)n_rep * n_head * sizeof *lse);
+        double *want = malloc((size_t)off[n_kv] * sizeof *want), sum = 0.0;
+        for (int g = 0; g < n_kv; g++)
+            naive_kvzip_pieces(&kv, g, q, n_rep, n_head, &rp, want + off[g], lse);
+        for (int j = 0; j < off[n_kv]; j++)
+            sum += want[j];
+        for (int ti = 0; ti < n_tab; ti++)
+            for (int given = 0; given < 2; given++) {
+                cr_assert_eq(kv_score_kvzip(tab[ti], &kv, 0, q, given ? lse : NULL, &rp, n_rep, 0,
+                                            n_head, off, got, &e),
+                             0);
+                for (int j = 0; j < off[n_kv]; j++)
+                    cr_assert(fabs(got[j] - want[j] / sum) <= 1e-9 + 1e-4 * want[j] / sum,
+                              "%s type %d lse given %d row %d of %d: %g vs %g", tab[ti]->isa, t,
+                              given, j, off[n_kv], got[j], want[j] / sum);
+            }
+        free(want), free(lse), free(got), free(q);
         fx_cache_free(&kv);
     }
 }
@@ -139,7 +238,8 @@ Test(score_agnostic, kvzip_ranks_by_the_peak_not_the_mean) {
     struct adakv_err e;
     cr_assert_eq(kv_score_layout(&kv, 0, n_rep, off, &e), 0);
     float s[6];
-    cr_assert_eq(kv_score_kvzip(simd_ops_scalar(), &kv, 0, q, NULL, n_rep, 0, 1, off, s, &e), 0);
+    cr_assert_eq(kv_score_kvzip(simd_ops_scalar(), &kv, 0, q, NULL, NULL, n_rep, 0, 1, off, s, &e),
+                 0);
     /* normalized over the rows: row 2's maximum (~1) against row 4's (e^2 / (e^2 + 5) for the
      * first of queries 1..7) keeps their ratio */
     cr_assert_gt(s[2], s[4]);
@@ -164,8 +264,8 @@ Test(score_agnostic, kvzip_press_drops_the_reconstruction) {
     struct adakv_err e;
     cr_assert_eq(kv_score_layout(&kv, 0, n_rep, off, &e), 0);
     float *s = malloc((size_t)off[n_kv] * sizeof *s);
-    cr_assert_eq(kv_score_kvzip(simd_ops_scalar(), &kv, 0, q, NULL, n_rep, 0, n_head, off, s, &e),
-                 0);
+    cr_assert_eq(
+        kv_score_kvzip(simd_ops_scalar(), &kv, 0, q, NULL, NULL, n_rep, 0, n_head, off, s, &e), 0);
     struct kv_press_config c;
     kv_press_config_default(&c);
     c.press = kv_press_find("kvzip", NULL);
@@ -432,9 +532,9 @@ Test(score_agnostic, kvzip_question_aware_matches_naive_reference) {
             sz += zip[j], sa += ask[j];
         float *got = malloc((size_t)total * sizeof *got);
         for (int ti = 0; ti < n_tab; ti++) {
-            cr_assert_eq(
-                kv_score_kvzip(tab[ti], &kv, 0, q, NULL, n_rep, n_question, n_head, off, got, &e),
-                0);
+            cr_assert_eq(kv_score_kvzip(tab[ti], &kv, 0, q, NULL, NULL, n_rep, n_question, n_head,
+                                        off, got, &e),
+                         0);
             for (int j = 0; j < total; j++) {
                 const double want = fmax(zip[j] / sz, ask[j] / sa);
                 cr_assert(fabs(got[j] - want) <= 1e-9 + 1e-3 * want,
@@ -470,11 +570,12 @@ Test(score_agnostic, kvzip_question_lifts_what_the_question_reads) {
     cr_assert_eq(kv_score_layout(&kv, 0, n_rep, off, &e), 0);
     float agnostic[8], aware[8];
     /* n_question 0: the question's queries join the reconstruction's maximum (the earlier form) */
-    cr_assert_eq(kv_score_kvzip(simd_ops_scalar(), &kv, 0, q, NULL, n_rep, 0, 1, off, agnostic, &e),
-                 0);
     cr_assert_eq(
-        kv_score_kvzip(simd_ops_scalar(), &kv, 0, q, NULL, n_rep, n_question, 1, off, aware, &e),
+        kv_score_kvzip(simd_ops_scalar(), &kv, 0, q, NULL, NULL, n_rep, 0, 1, off, agnostic, &e),
         0);
+    cr_assert_eq(kv_score_kvzip(simd_ops_scalar(), &kv, 0, q, NULL, NULL, n_rep, n_question, 1, off,
+                                aware, &e),
+                 0);
     cr_assert_lt(agnostic[4], agnostic[6], "in the maximum, the question's row is not singled out");
     for (int j = 0; j < n_ctx; j++)
         if (j != 2 && j != 4)

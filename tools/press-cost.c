@@ -9,7 +9,8 @@
  * wall time over the baseline as % of it. Each prefill runs `reps` times; the minimum counts
  * (the machine is shared: the minimum is the least disturbed run).
  *
- * usage: press-cost MODEL TEXT THREADS RATIO REPS LEN... -- PRESS... */
+ * usage: press-cost MODEL TEXT THREADS RATIO REPS LEN... -- PRESS...
+ * (a PRESS is a name, or NAME:OPTION=VALUE:...: kvzip:rec-chunk=1024) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,10 +46,28 @@ struct run_time {
     double wall, hook;
 };
 
+/* A press argument NAME[:OPTION=VALUE...] (press options as adakv_press_set takes them). */
+static int press_from_arg(struct adakv_press *p, const char *arg, struct adakv_err *e) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", arg);
+    char *save = NULL, *tok = strtok_r(buf, ":", &save);
+    int rc = adakv_press_set(p, "press", tok ? tok : "", e);
+    while (!rc && (tok = strtok_r(NULL, ":", &save))) {
+        char *eq = strchr(tok, '=');
+        if (!eq) {
+            snprintf(e->msg, sizeof e->msg, "press-cost: %s: an option needs NAME=VALUE", tok);
+            return -1;
+        }
+        *eq = '\0';
+        rc = adakv_press_set(p, tok, eq + 1, e);
+    }
+    return rc;
+}
+
 static int one(struct adakv_ctx *c, const char *press, const char *ratio, const int32_t *tok, int n,
                const int32_t *rec, int n_rec, struct run_time *out, struct adakv_err *e) {
     struct adakv_press *p = adakv_press_new();
-    int rc = !p || adakv_press_set(p, "press", press, e) ||
+    int rc = !p || press_from_arg(p, press, e) ||
              (strcmp(press, "full") && adakv_press_set(p, "kv-ratio", ratio, e));
     adakv_ctx_reset(c);
     if (!rc)

@@ -33,6 +33,10 @@ const float *kv_policy_window_lse(const struct adakv_ctx *c) {
     return c->lse_window;
 }
 
+void kv_policy_set_rec_pieces(struct adakv_ctx *c, const struct kv_rec_pieces *rp) {
+    c->rec_pieces = rp ? *rp : (struct kv_rec_pieces){0};
+}
+
 int kv_policy_record_recent(struct adakv_ctx *c, int cap, struct adakv_err *e) {
     const struct model_hparams *hp = &c->model->hp;
     const size_t qdim = (size_t)hp->n_head * hp->head_dim;

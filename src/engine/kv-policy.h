@@ -19,6 +19,7 @@
 
 #include "adakv-ext.h"
 #include "kv-cache.h"
+#include "kv-rec-pieces.h"
 
 struct simd_ops;
 
@@ -87,6 +88,10 @@ int kv_policy_set_window(struct adakv_ctx *c, int window, struct adakv_err *e);
 /* The log-sum-exps [window][n_head] of the q_window rows in the attention of the layer
  * after_layer is called for (valid until the window is set again). */
 const float *kv_policy_window_lse(const struct adakv_ctx *c);
+
+/* During a KVzip prefill, the copy's queries see only their piece of the context (NULL: every
+ * query sees every row before it again). */
+void kv_policy_set_rec_pieces(struct adakv_ctx *c, const struct kv_rec_pieces *rp);
 
 /* Starts recording the last `cap` query rows of every layer (for decode-time eviction): the
  * recent_queries after_token receives. */

@@ -3,6 +3,7 @@
  * repeating K/V; decode spreads the KV heads over the threads by the head map, or splits every
  * head's rows when the map would leave the threads unbalanced. */
 #include "attention.h"
+#include "kv-rec-pieces.h"
 
 #include <math.h>
 #include <omp.h>
@@ -163,19 +164,20 @@ static void lse_store(const struct model_hparams *hp, const struct attn_lse_out 
     }
 }
 
-/* One prefill work item through the fused rows-in-lanes kernel (ops.h attn_rows_i8): the rows
- * packed as attn_fold packs them, each with its token's position, over the keys that some row
- * of the item may see; the kernel masks the rest. */
-static void attn_item_rows(const struct adakv_ctx *c, int layer, int g, int t0, int t1,
-                           int32_t pos0, const float *q, float *out, float *scratch,
-                           const struct attn_lse_out *lse) {
+/* Tokens t0..t1 of a prefill work item through the fused rows-in-lanes kernel (ops.h
+ * attn_rows_i8) over keys [j_begin, j_end) of KV head g (narrowed to those some row may see; the
+ * kernel masks the rest): the rows packed as attn_fold packs them, each with its token's
+ * position; their normalized outputs into obuf [rows][d], log-sum-exps into row_lse (or NULL).
+ * Uses scratch for the packed queries and positions. Returns rows. */
+static int rows_pass(const struct adakv_ctx *c, int layer, int g, int t0, int t1, int32_t pos0,
+                     const float *q, float *scratch, int32_t j_begin, int32_t j_end, float *obuf,
+                     float *row_lse) {
     const struct model_hparams *hp = &c->model->hp;
     const int G = hp->n_head / hp->n_head_kv, d = hp->head_dim;
     const size_t qdim = (size_t)hp->n_head * d;
     const int rows = (t1 - t0) * G;
-    float *qbuf = scratch, *obuf = qbuf + (size_t)rows * d;
-    int32_t *qpos = (int32_t *)(obuf + (size_t)rows * d);
-    float *row_lse = lse ? (float *)(qpos + rows) : NULL;
+    float *qbuf = scratch;
+    int32_t *qpos = (int32_t *)(qbuf + (size_t)rows * d);
     for (int t = t0; t < t1; t++) {
         memcpy(qbuf + (size_t)(t - t0) * G * d, q + t * qdim + (size_t)g * G * d,
                (size_t)G * d * sizeof *qbuf);
@@ -184,15 +186,38 @@ static void attn_item_rows(const struct adakv_ctx *c, int layer, int g, int t0, 
     }
     const struct kv_segment *seg = kv_cache_seg(&c->kv, layer, g);
     const int32_t first_pos = pos0 + t0, win = hp->layer[layer].window;
-    const int32_t j_end = rows_up_to(seg->pos, seg->len, pos0 + t1 - 1);
-    const int32_t j_begin = win ? rows_up_to(seg->pos, seg->len, first_pos - win) : 0;
+    const int32_t seen_end = rows_up_to(seg->pos, seg->len, pos0 + t1 - 1);
+    const int32_t seen_begin = win ? rows_up_to(seg->pos, seg->len, first_pos - win) : 0;
+    j_end = j_end < seen_end ? j_end : seen_end;
+    j_begin = j_begin > seen_begin ? j_begin : seen_begin;
+    j_end = j_end > j_begin ? j_end : j_begin;
     c->ops->attn_rows_i8(obuf, row_lse, qbuf, rows, qpos,
                          (const int8_t *)seg->k + (size_t)j_begin * d, seg->k_scale + j_begin,
                          (const int8_t *)seg->v + (size_t)j_begin * d, seg->v_scale + j_begin,
                          seg->pos + j_begin, j_end - j_begin, d, hp->attn_scale, win);
+    return rows;
+}
+
+/* Rows of a work item's result (token t0 + r / G, head g G + r % G, obuf [rows][d]) into out. */
+static void item_store(const struct model_hparams *hp, int g, int t0, int t1, const float *obuf,
+                       float *out) {
+    const int G = hp->n_head / hp->n_head_kv, d = hp->head_dim;
+    const size_t qdim = (size_t)hp->n_head * d;
     for (int t = t0; t < t1; t++)
         memcpy(out + t * qdim + (size_t)g * G * d, obuf + (size_t)(t - t0) * G * d,
                (size_t)G * d * sizeof *out);
+}
+
+/* One prefill work item through the fused kernel over every key its rows may see. */
+static void attn_item_rows(const struct adakv_ctx *c, int layer, int g, int t0, int t1,
+                           int32_t pos0, const float *q, float *out, float *scratch,
+                           const struct attn_lse_out *lse) {
+    const struct model_hparams *hp = &c->model->hp;
+    const int rows = (t1 - t0) * (hp->n_head / hp->n_head_kv);
+    float *obuf = scratch + (size_t)rows * (hp->head_dim + 1);
+    float *row_lse = lse ? obuf + (size_t)rows * hp->head_dim : NULL;
+    rows_pass(c, layer, g, t0, t1, pos0, q, scratch, 0, INT32_MAX, obuf, row_lse);
+    item_store(hp, g, t0, t1, obuf, out);
     if (lse)
         lse_store(hp, lse, g, t0, rows, row_lse);
 }
@@ -218,6 +243,65 @@ static void attn_item(const struct adakv_ctx *c, int layer, int g, int t0, int t
     }
     if (lse)
         lse_store(hp, lse, g, t0, rows, l);
+}
+
+/* (o, lse) <- attention over the union of two disjoint sets of keys, from each one's normalized
+ * output and log-sum-exp (-inf: the set held no key for the row), for rows of d values. */
+static void lse_merge(float *o, float *lse, const float *o2, const float *lse2, int rows, int d) {
+    for (int r = 0; r < rows; r++) {
+        if (lse2[r] == -INFINITY)
+            continue;
+        float *dst = o + (size_t)r * d;
+        const float *src = o2 + (size_t)r * d;
+        if (lse[r] == -INFINITY) {
+            memcpy(dst, src, (size_t)d * sizeof *dst);
+            lse[r] = lse2[r];
+            continue;
+        }
+        const float m = lse[r] > lse2[r] ? lse[r] : lse2[r];
+        const float w1 = expf(lse[r] - m), w2 = expf(lse2[r] - m), inv = 1.0f / (w1 + w2);
+        for (int i = 0; i < d; i++)
+            dst[i] = (dst[i] * w1 + src[i] * w2) * inv;
+        lse[r] = m + logf(w1 + w2);
+    }
+}
+
+/* Tokens t0..t1 (every one of KVzip's piece k, kv-rec-pieces.h) see only the piece's position
+ * ranges: each range is attended to on its own (the fused kernel, or a fold over its rows) and
+ * the results merged by log-sum-exp. The merged rows live after the prefill fold's scratch. */
+static void attn_item_pieces(const struct adakv_ctx *c, int layer, int g, int t0, int t1,
+                             int32_t pos0, const float *q, float *out, float *scratch,
+                             const struct attn_lse_out *lse, bool rows_kernel, int32_t k) {
+    const struct model_hparams *hp = &c->model->hp;
+    const int G = hp->n_head / hp->n_head_kv, d = hp->head_dim, rows = (t1 - t0) * G;
+    const struct kv_segment *seg = kv_cache_seg(&c->kv, layer, g);
+    float *o = scratch + fold_floats(hp, FORWARD_ATTN_QTILE), *o_lse = o + (size_t)rows * d;
+    int32_t lo[KV_REC_RANGES], hi[KV_REC_RANGES];
+    const int n_ranges = kv_rec_ranges(&c->rec_pieces, k, lo, hi);
+    for (int r = 0; r < rows; r++)
+        o_lse[r] = -INFINITY;
+    for (int i = 0; i < n_ranges; i++) {
+        const int32_t j0 = rows_up_to(seg->pos, seg->len, lo[i] - 1);
+        const int32_t j1 = rows_up_to(seg->pos, seg->len, hi[i] - 1);
+        if (rows_kernel) {
+            float *obuf = scratch + (size_t)rows * (d + 1), *part_lse = obuf + (size_t)rows * d;
+            rows_pass(c, layer, g, t0, t1, pos0, q, scratch, j0, j1, obuf, part_lse);
+            lse_merge(o, o_lse, obuf, part_lse, rows, d);
+            continue;
+        }
+        float *mx, *l, *acc;
+        attn_fold(c, layer, g, t0, t1, pos0, q, scratch, j0, j1, &mx, &l, &acc);
+        for (int r = 0; r < rows; r++) { /* the fold's state as a normalized part */
+            const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+            for (int i2 = 0; i2 < d; i2++)
+                acc[(size_t)r * d + i2] *= inv;
+            mx[r] = l[r] > 0.0f ? mx[r] + logf(l[r]) : -INFINITY;
+        }
+        lse_merge(o, o_lse, acc, mx, rows, d);
+    }
+    item_store(hp, g, t0, t1, o, out);
+    if (lse)
+        lse_store(hp, lse, g, t0, rows, o_lse);
 }
 
 /* Decode with the head map would leave a thread more than 1/8 above an even share of this
@@ -333,16 +417,30 @@ void attention_chunk(struct adakv_ctx *c, int layer, int n, int32_t pos0,
         float *scratch = c->attn_scratch + (size_t)omp_get_thread_num() * c->attn_scratch_floats;
         /* a work item wholly before the window has no log-sum-exp to leave */
         const struct attn_lse_out *li = lse && t1 > lse->first ? lse : NULL;
-        if (rows_kernel)
-            attn_item_rows(c, layer, g, t0, t1, pos0, c->q, c->att, scratch, li);
-        else
-            attn_item(c, layer, g, t0, t1, pos0, c->q, c->att, scratch, li);
+        /* runs of tokens that see the same rows: all of them, or one of KVzip's pieces */
+        for (int u0 = t0, u1; u0 < t1; u0 = u1) {
+            const int32_t k = kv_rec_piece(&c->rec_pieces, pos0 + u0);
+            for (u1 = u0 + 1; u1 < t1 && kv_rec_piece(&c->rec_pieces, pos0 + u1) == k; u1++)
+                ;
+            const struct attn_lse_out *lu = li && u1 > li->first ? li : NULL;
+            if (k >= 0)
+                attn_item_pieces(c, layer, g, u0, u1, pos0, c->q, c->att, scratch, lu, rows_kernel,
+                                 k);
+            else if (rows_kernel)
+                attn_item_rows(c, layer, g, u0, u1, pos0, c->q, c->att, scratch, lu);
+            else
+                attn_item(c, layer, g, u0, u1, pos0, c->q, c->att, scratch, lu);
+        }
     }
 }
 
 size_t attention_scratch_floats(const struct model_hparams *hp) {
-    /* a prefill query tile's fold, or one decoding token's split fold with its parts */
-    const size_t prefill = fold_floats(hp, FORWARD_ATTN_QTILE), decode = split_decode_floats(hp);
+    /* a prefill query tile's fold (then, for KVzip's pieces, its merged rows), or one decoding
+     * token's split fold with its parts */
+    const size_t prefill = fold_floats(hp, FORWARD_ATTN_QTILE) + (size_t)FORWARD_ATTN_QTILE *
+                                                                     (hp->n_head / hp->n_head_kv) *
+                                                                     ((size_t)hp->head_dim + 1),
+                 decode = split_decode_floats(hp);
     return (prefill > decode ? prefill : decode) + 16;
 }
 

@@ -37,6 +37,7 @@
 #include "head-map.h"
 #include "kv-cache.h"
 #include "kv-policy.h"
+#include "kv-rec-pieces.h"
 #include "model.h"
 #include "ops.h"
 
@@ -101,6 +102,9 @@ struct adakv_ctx {
     void *ws;            /* matmul workspace */
     float *attn_scratch; /* [n_threads][attn_scratch_floats] */
     size_t attn_scratch_floats;
+    /* KVzip's reconstruction in pieces: what each copy query sees (kv_policy_set_rec_pieces;
+     * piece 0 outside adakv_ctx_prefill_kvzip) */
+    struct kv_rec_pieces rec_pieces;
 
     /* where the threads run, and which thread serves each KV head in decode (threads.h,
      * head-map.h); pinned at the first eval, map rebuilt after each prefill */

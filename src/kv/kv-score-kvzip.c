@@ -34,13 +34,66 @@ static void combine_normalized(float *out, const float *zip, const float *ask, s
     }
 }
 
+/* First of rows [0, len) whose position is >= p (positions are non-decreasing in a segment). */
+static int32_t rows_below(const int32_t *pos, int32_t len, int32_t p) {
+    int32_t lo = 0, hi = len;
+    while (lo < hi) {
+        const int32_t mid = lo + (hi - lo) / 2;
+        if (pos[mid] < p)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Logits of a copy query of piece k (kv-rec-pieces.h) at the rows it does not see: -inf. */
+static void mask_outside_piece(const struct kv_rec_pieces *rp, int32_t k, const int32_t *pos,
+                               float *row, int n) {
+    int32_t lo[KV_REC_RANGES], hi[KV_REC_RANGES];
+    const int nr = kv_rec_ranges(rp, k, lo, hi);
+    for (int j = 0, i = 0; j < n; j++) {
+        while (i < nr && pos[j] >= hi[i])
+            i++;
+        if (i == nr || pos[j] < lo[i])
+            row[j] = -INFINITY;
+    }
+}
+
+/* The fused kernel for query rows of one piece (k >= 0) or of none (k < 0): the context rows
+ * they see, in their ranges. */
+static void colmax_piece(const struct press_ops *po, const struct kv_rec_pieces *rp, int32_t k,
+                         const struct kv_segment *seg, int n_ctx, float *zip, const float *q,
+                         int n_q, const int32_t *qpos, const float *lse, int nk, int d, float mul) {
+    if (k < 0) {
+        po->attn_colmax_i8(zip, n_ctx, q, n_q, qpos, lse, (const int8_t *)seg->k, seg->k_scale,
+                           seg->pos, nk, d, mul);
+        return;
+    }
+    int32_t lo[KV_REC_RANGES], hi[KV_REC_RANGES];
+    const int nr = kv_rec_ranges(rp, k, lo, hi);
+    for (int i = 0; i < nr; i++) {
+        const int32_t j0 = rows_below(seg->pos, n_ctx, lo[i]);
+        const int32_t j1 = rows_below(seg->pos, n_ctx, hi[i]);
+        if (j1 > j0)
+            po->attn_colmax_i8(zip + j0, j1 - j0, q, n_q, qpos, lse,
+                               (const int8_t *)seg->k + (size_t)j0 * d, seg->k_scale + j0,
+                               seg->pos + j0, j1 - j0, d, mul);
+    }
+}
+
 int kv_score_kvzip(const struct simd_ops *ops, const struct kv_cache *kv, int layer,
-                   const float *q_rep, const float *lse_rep, int n_rep, int n_question, int n_head,
-                   const int32_t *off, float *out, struct adakv_err *e) {
+                   const float *q_rep, const float *lse_rep, const struct kv_rec_pieces *rp,
+                   int n_rep, int n_question, int n_head, const int32_t *off, float *out,
+                   struct adakv_err *e) {
     const struct simd_ops *fo = ops ? ops : simd_ops_best();
     const struct press_ops *po = kv_score_press_ops(ops);
     const int d = kv->head_dim, n_kv = kv->n_head_kv, group = n_head / n_kv;
-    const bool fused = po->attn_colmax_i8 && kv->type == KV_TYPE_INT8 && d <= ATTN_ROWS_DMAX;
+    /* in pieces, a query's log-sum-exp covers only its piece's rows: the kernel cannot find it
+     * with its own first sweep, so without the forward pass's the logits are masked instead */
+    const bool pieces = rp && rp->piece > 0;
+    const bool fused = po->attn_colmax_i8 && kv->type == KV_TYPE_INT8 && d <= ATTN_ROWS_DMAX &&
+                       (!pieces || lse_rep);
     const int block = fused ? (group < FUSED_ROWS ? FUSED_ROWS / group : 1) : QUERY_BLOCK;
     n_question = n_question < 0 ? 0 : n_question > n_rep ? n_rep : n_question;
     const int n_zip = n_rep - n_question; /* the reconstruction's queries, then the question's */
@@ -99,15 +152,27 @@ int kv_score_kvzip(const struct simd_ops *ops, const struct kv_cache *kv, int la
                     if (lse)
                         lse[r] = lse_rep[(size_t)(t0 + r / group) * n_head + g * group + r % group];
                 }
-                po->attn_colmax_i8(zip + off[g], n_ctx, q, nq * group, qpos, lse,
-                                   (const int8_t *)seg->k, seg->k_scale, seg->pos, nk, d, mul);
+                /* runs of queries of one piece (or of none) */
+                for (int u0 = 0, u1; u0 < nq; u0 = u1) {
+                    const int32_t k = kv_rec_piece(rp, seg->pos[n_ctx + t0 + u0]);
+                    for (u1 = u0 + 1; u1 < nq && kv_rec_piece(rp, seg->pos[n_ctx + t0 + u1]) == k;
+                         u1++)
+                        ;
+                    const int r0 = u0 * group;
+                    colmax_piece(po, rp, k, seg, n_ctx, zip + off[g], q + (size_t)r0 * d,
+                                 (u1 - u0) * group, qpos + r0, lse ? lse + r0 : NULL, nk, d, mul);
+                }
                 continue;
             }
             kv_score_logits(po, kv->type, seg, 0, s, (size_t)max_len, q, (size_t)d, nq * group, nk,
                             d, mul);
             for (int r = 0; r < nq * group; r++) {
                 float *row = s + (size_t)r * max_len;
-                fo->softmax(row, n_ctx + t0 + r / group + 1);
+                const int n_seen = n_ctx + t0 + r / group + 1;
+                const int32_t k = is_ask ? -1 : kv_rec_piece(rp, seg->pos[n_seen - 1]);
+                if (k >= 0)
+                    mask_outside_piece(rp, k, seg->pos, row, n_seen);
+                fo->softmax(row, n_seen);
                 if (is_ask)
                     col_add(ask + off[g], row, n_ctx);
                 else

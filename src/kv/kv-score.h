@@ -13,6 +13,7 @@
 
 #include "error.h"
 #include "kv-cache.h"
+#include "kv-rec-pieces.h"
 #include "ops.h"
 
 enum kv_pool { KV_POOL_MAX = 0, KV_POOL_AVG, KV_POOL_NONE };
@@ -66,7 +67,9 @@ void kv_score_pool(const float *in, int n, enum kv_pool pool, int kernel, float 
  * KVzip's global ranking of raw scores). q_rep: [n_rep][n_head][head_dim] post-RoPE, as the
  * hook's q_window. lse_rep: [n_rep][n_head] each query's log-sum-exp over the rows it sees, as
  * the forward pass's attention computed it (the context's lse window), or NULL; with it the fused
- * kernel skips its first sweep.
+ * kernel skips its first sweep. rp: the reconstruction in pieces (NULL or piece 0: one piece): a
+ * copy query's softmax is then over the rows of its piece only (kv-rec-pieces.h), as the forward
+ * pass attended, and it scores only those.
  * Question-aware (n_question > 0, this project's extension; docs/eval.md): the last n_question
  * of the n_rep queries are the question's; they add their probabilities instead,
  *     ask[off[g] + j] = sum over h and the question's t of the same softmax [j],
@@ -75,8 +78,9 @@ void kv_score_pool(const float *in, int n, enum kv_pool pool, int kernel, float 
  * 32 x (n_g + n_rep) floats per thread whatever n_rep is). -1 with e set only when memory runs
  * out. */
 int kv_score_kvzip(const struct simd_ops *ops, const struct kv_cache *kv, int layer,
-                   const float *q_rep, const float *lse_rep, int n_rep, int n_question, int n_head,
-                   const int32_t *off, float *out, struct adakv_err *e);
+                   const float *q_rep, const float *lse_rep, const struct kv_rec_pieces *rp,
+                   int n_rep, int n_question, int n_head, const int32_t *off, float *out,
+                   struct adakv_err *e);
 
 /* Expected Attention (Devoto et al. 2025, kvpress ExpectedAttentionPress; docs/presses.md).
  * Every row of each segment is scored (off = kv_score_layout(kv, layer, 0)). Per query head h,

@@ -89,6 +89,8 @@ struct kv_press_config {
     int decode_chunk; /* --kv-chunk: rows below --kv-max a decode-time eviction frees, default 64 */
     int prefill_chunk; /* --prefill-chunk: prompt tokens per piece of a compressed prefill, each
                           piece compressed before the next (press-ctx.c), 0 = the whole prompt */
+    int rec_chunk;     /* KVzip: context tokens per piece of the reconstruction (kv-rec-pieces.h),
+                          0 = one piece whatever the length */
     int eattn_future;  /* expected attention: future positions the RoPE is averaged over, 512 */
     float eattn_eps;   /* expected attention: (p + eps) * ||v||, default 0 (kvpress) */
 };
@@ -115,6 +117,8 @@ struct kv_press_hook {
     /* KVzip: the window queries' log-sum-exps [n_window][n_head] from the forward pass's
      * attention (kv_policy_window_lse), or NULL (the scorer computes them) */
     const float *kvzip_lse;
+    /* KVzip: the reconstruction's pieces (what each copy query saw), or NULL: one piece */
+    const struct kv_rec_pieces *kvzip_pieces;
 };
 
 /* One press option (press-options.c): what adakv_press_set takes as name = value, adakv-run

@@ -497,10 +497,26 @@ int adakv_ctx_prefill_kvzip_aware(struct adakv_ctx *c, const int32_t *tokens, in
      * sees the reconstruction's (and the question's) queries as its window, scores the context
      * rows with them and drops the rest, so the next layer still attends over the full,
      * uncompressed batch */
+    /* a context longer than rec-chunk is repeated in pieces (kv-rec-pieces.h). The context is
+     * every row before the reconstruction (a caller may have prefilled most of it already, as
+     * adakv-eval's shared prefill does); the copy ends with it, and what comes before the copy
+     * in the reconstruction is the repeat prompt */
+    const int piece = b->cfg.rec_chunk, ctx_end = past + n;
+    const struct kv_rec_pieces rp = {.piece = piece > 0 && ctx_end > piece ? piece : 0,
+                                     .head_end = b->cfg.n_sink < ctx_end ? b->cfg.n_sink : ctx_end,
+                                     .ctx0 = 0,
+                                     .ctx_end = ctx_end,
+                                     .rec0 = ctx_end,
+                                     .lead_end = ctx_end + (n_rec > ctx_end ? n_rec - ctx_end : 0),
+                                     .rec_end = ctx_end + n_rec,
+                                     .shift = n_rec,
+                                     .overlap = KVZIP_PIECE_OVERLAP};
     int rc = kv_policy_set_window(c, n_rec + n_question, e);
     if (!rc) {
         b->kvzip_active = true;
         b->hook.kvzip_question = n_question;
+        b->hook.kvzip_pieces = rp.piece ? &rp : NULL;
+        kv_policy_set_rec_pieces(c, rp.piece ? &rp : NULL);
         /* the scorer's logits are q.k / sqrt(d) (kvpress's); the forward pass's log-sum-exps
          * match them where the model's attention scale is that too (llama, qwen, gemma 3) */
         const struct model_hparams *hp = &b->model->hp;
@@ -509,6 +525,8 @@ int adakv_ctx_prefill_kvzip_aware(struct adakv_ctx *c, const int32_t *tokens, in
         rc = adakv_eval(c, all, n + n_rec + n_question, NULL, false, e);
         b->hook.kvzip_question = 0;
         b->hook.kvzip_lse = NULL;
+        b->hook.kvzip_pieces = NULL;
+        kv_policy_set_rec_pieces(c, NULL);
         b->kvzip_active = false;
         struct adakv_err ignored;
         if (kv_policy_set_window(c, b->cfg.window, rc ? &ignored : e) && !rc)

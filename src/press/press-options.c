@@ -154,6 +154,16 @@ const struct press_option kv_press_options[] = {
      .help = "prefill a longer prompt N tokens at a time, compressing to the whole prompt's "
              "budget after each piece, so the cache peaks at the budget + N rows in one layer "
              "instead of + the whole prompt in one layer (N >= --window; not with kvzip)"},
+    {.name = "rec-chunk",
+     .type = PRESS_OPT_INT,
+     .lo = 1,
+     .hi = 1 << 22,
+     .zero_unset = true,
+     .offset = FIELD(rec_chunk),
+     .meta = "N",
+     .help = "kvzip: repeat a longer context in pieces of N tokens, each piece's repeat attending "
+             "to the sinks, that piece and itself (kvpress scores 2048-token chunks so), "
+             "making the reconstruction's cost linear in the length"},
     {.name = "seed",
      .type = PRESS_OPT_U64,
      .lo = 0,

@@ -39,8 +39,8 @@ static int score_knorm(const struct press_layer_in *in, float *out, struct adakv
  * can drop them). */
 static int score_kvzip(const struct press_layer_in *in, float *out, struct adakv_err *e) {
     const int n_kv = in->kv->n_head_kv, n_sink = in->hk->cfg->n_sink;
-    if (kv_score_kvzip(in->ops, in->kv, in->layer, in->q, in->hk->kvzip_lse, in->n_q,
-                       in->hk->kvzip_question, in->hk->n_head, in->off, out, e) < 0)
+    if (kv_score_kvzip(in->ops, in->kv, in->layer, in->q, in->hk->kvzip_lse, in->hk->kvzip_pieces,
+                       in->n_q, in->hk->kvzip_question, in->hk->n_head, in->off, out, e) < 0)
         return -1;
     float top = 0.0f; /* scores are probabilities, >= 0 */
     for (int32_t i = 0; i < in->off[n_kv]; i++)
