@@ -153,8 +153,11 @@ ADAKV_API double adakv_ctx_press_seconds(const struct adakv_ctx *c);
  * reply is the context builds exactly these tokens). Each layer's press scores every cached row
  * by the largest attention the reconstruction's queries give it and keeps its budget of them;
  * the reconstruction's own rows are dropped, and the position counter ends at n_past + n, as if
- * only the context had been prefilled and compressed. Costs the reconstruction's prefill (about
- * one more prefill of the context). With any other press (or none) this is
+ * only the context had been prefilled and compressed. Costs the reconstruction's prefill. The
+ * copy ends with the context (cached rows included): past the press's rec-chunk rows it is
+ * repeated in pieces whose copy queries see only the sinks, their piece, the prompt before the
+ * copy and their part of the copy (docs/presses.md), which keeps that cost linear in the length.
+ * With any other press (or none) this is
  * adakv_eval(c, tokens, n, NULL, false, e): rec is ignored.
  * Needs n + n_rec free positions. 0, or -1 with e set. */
 ADAKV_API int adakv_ctx_prefill_kvzip(struct adakv_ctx *c, const int32_t *tokens, int n,

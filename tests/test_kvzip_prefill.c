@@ -310,3 +310,50 @@ Test(kvzip_prefill, piece_ranges_by_hand) {
     cr_assert_eq(kv_rec_piece(&short_rec, 300), 3); /* row 200 */
     cr_assert_eq(kv_rec_piece(&short_rec, 399), 4); /* row 299 */
 }
+
+/* The press option reaches the engine: the same context and reconstruction compressed with
+ * rec-chunk 64 (five pieces) and 0 (one) keep different rows, each within its budget and with
+ * its sinks, and a piece longer than the context is one piece (the same rows as 0). */
+static void kept_with(const char *rec_chunk, const int32_t *ctx, const int32_t *rec,
+                      int32_t *pos_out) {
+    struct adakv_err e = {{0}};
+    struct adakv_ctx *c = ctx_with("ada-kvzip", "kv-ratio", "0.5");
+    struct adakv_press *p = adakv_press_new();
+    cr_assert_eq(adakv_press_set(p, "press", "ada-kvzip", &e), 0, "%s", e.msg);
+    cr_assert_eq(adakv_press_set(p, "kv-ratio", "0.5", &e), 0, "%s", e.msg);
+    cr_assert_eq(adakv_press_set(p, "rec-chunk", rec_chunk, &e), 0, "%s", e.msg);
+    cr_assert_eq(adakv_ctx_set_press(c, p, false, &e), 0, "%s", e.msg);
+    adakv_press_free(p);
+    cr_assert_eq(adakv_ctx_prefill_kvzip(c, ctx, N_CTX, rec, N_REC, &e), 0, "%s", e.msg);
+    const struct kv_cache *kv = adakv_ctx_kv(c);
+    int total = 0;
+    for (int i = 0; i < kv->n_layer * kv->n_head_kv; i++) {
+        const struct kv_segment *s = &kv->seg[i];
+        for (int j = 0; j < N_CTX; j++)
+            pos_out[(size_t)i * N_CTX + j] = -1;
+        for (int j = 0; j < s->len; j++)
+            pos_out[(size_t)i * N_CTX + j] = s->pos[j];
+        for (int j = 0; j < 4; j++)
+            cr_assert_eq(s->pos[j], j, "rec-chunk %s segment %d: sink %d evicted", rec_chunk, i, j);
+        total += s->len;
+    }
+    cr_assert_eq(total, kv->n_layer * kv->n_head_kv * N_CTX / 2, "rec-chunk %s", rec_chunk);
+    adakv_ctx_free(c);
+}
+
+Test(kvzip_prefill, rec_chunk_changes_what_is_kept, .timeout = 300) {
+    int32_t ctx[N_CTX], rec[N_REC];
+    tokens(ctx, N_CTX, 13);
+    tokens(rec, 20, 14);
+    memcpy(rec + 20, ctx + N_CTX - (N_REC - 20), (N_REC - 20) * sizeof *rec);
+    struct adakv_model_info mi;
+    adakv_model_get_info(model(), &mi);
+    const size_t n = (size_t)mi.n_layer * mi.n_head_kv * N_CTX;
+    int32_t *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *w = malloc(n * sizeof *w);
+    kept_with("64", ctx, rec, a);
+    kept_with("0", ctx, rec, b);
+    kept_with("4096", ctx, rec, w);
+    cr_assert_neq(memcmp(a, b, n * sizeof *a), 0, "pieces of 64 kept the rows of one piece");
+    cr_assert_eq(memcmp(w, b, n * sizeof *w), 0, "a piece longer than the context changed rows");
+    free(a), free(b), free(w);
+}

@@ -90,7 +90,7 @@ struct kv_press_config {
     int prefill_chunk; /* --prefill-chunk: prompt tokens per piece of a compressed prefill, each
                           piece compressed before the next (press-ctx.c), 0 = the whole prompt */
     int rec_chunk;     /* KVzip: context tokens per piece of the reconstruction (kv-rec-pieces.h),
-                          0 = one piece whatever the length */
+                          default 1024, 0 = one piece whatever the length */
     int eattn_future;  /* expected attention: future positions the RoPE is averaged over, 512 */
     float eattn_eps;   /* expected attention: (p + eps) * ||v||, default 0 (kvpress) */
 };

@@ -156,14 +156,14 @@ const struct press_option kv_press_options[] = {
              "instead of + the whole prompt in one layer (N >= --window; not with kvzip)"},
     {.name = "rec-chunk",
      .type = PRESS_OPT_INT,
-     .lo = 1,
+     .lo = 0,
      .hi = 1 << 22,
-     .zero_unset = true,
+     .def = 1024,
      .offset = FIELD(rec_chunk),
      .meta = "N",
      .help = "kvzip: repeat a longer context in pieces of N tokens, each piece's repeat attending "
-             "to the sinks, that piece and itself (kvpress scores 2048-token chunks so), "
-             "making the reconstruction's cost linear in the length"},
+             "to the sinks, that piece and itself (kvpress scores 2048-token chunks so), so the "
+             "reconstruction's cost grows linearly with the length; 0: in one piece"},
     {.name = "seed",
      .type = PRESS_OPT_U64,
      .lo = 0,
