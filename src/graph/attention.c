@@ -14,18 +14,9 @@ static size_t kv_elem_bytes(enum kv_type t) {
     return t == KV_TYPE_INT8 ? 1 : t == KV_TYPE_F16 ? 2 : 4;
 }
 
-/* First row index in [0, len) whose stored position exceeds p (positions are non-decreasing
- * in a segment: appends are in order and compaction is stable). */
+/* First row index in [0, len) whose stored position exceeds p. */
 static int32_t rows_up_to(const int32_t *pos, int32_t len, int32_t p) {
-    int32_t lo = 0, hi = len;
-    while (lo < hi) {
-        const int32_t mid = lo + (hi - lo) / 2;
-        if (pos[mid] <= p)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return kv_rows_below(pos, len, p + 1);
 }
 
 static void attn_scores(const struct simd_ops *ops, enum kv_type type, const struct kv_segment *seg,
@@ -281,8 +272,8 @@ static void attn_item_pieces(const struct adakv_ctx *c, int layer, int g, int t0
     for (int r = 0; r < rows; r++)
         o_lse[r] = -INFINITY;
     for (int i = 0; i < n_ranges; i++) {
-        const int32_t j0 = rows_up_to(seg->pos, seg->len, lo[i] - 1);
-        const int32_t j1 = rows_up_to(seg->pos, seg->len, hi[i] - 1);
+        const int32_t j0 = kv_rows_below(seg->pos, seg->len, lo[i]);
+        const int32_t j1 = kv_rows_below(seg->pos, seg->len, hi[i]);
         if (rows_kernel) {
             float *obuf = scratch + (size_t)rows * (d + 1), *part_lse = obuf + (size_t)rows * d;
             rows_pass(c, layer, g, t0, t1, pos0, q, scratch, j0, j1, obuf, part_lse);

@@ -54,6 +54,20 @@ static inline struct kv_segment *kv_cache_seg(const struct kv_cache *c, int laye
     return &c->seg[(size_t)layer * c->n_head_kv + head];
 }
 
+/* How many of rows [0, len) have a position below p: positions are non-decreasing in a segment
+ * (appends are in order and compaction is stable), so a binary search. */
+static inline int32_t kv_rows_below(const int32_t *pos, int32_t len, int32_t p) {
+    int32_t lo = 0, hi = len;
+    while (lo < hi) {
+        const int32_t mid = lo + (hi - lo) / 2;
+        if (pos[mid] < p)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* Bytes of one stored row (values only, plus its scale for int8). */
 size_t kv_row_bytes(enum kv_type t, int head_dim);
 

@@ -34,19 +34,6 @@ static void combine_normalized(float *out, const float *zip, const float *ask, s
     }
 }
 
-/* First of rows [0, len) whose position is >= p (positions are non-decreasing in a segment). */
-static int32_t rows_below(const int32_t *pos, int32_t len, int32_t p) {
-    int32_t lo = 0, hi = len;
-    while (lo < hi) {
-        const int32_t mid = lo + (hi - lo) / 2;
-        if (pos[mid] < p)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 /* Logits of a copy query of piece k (kv-rec-pieces.h) at the rows it does not see: -inf. */
 static void mask_outside_piece(const struct kv_rec_pieces *rp, int32_t k, const int32_t *pos,
                                float *row, int n) {
@@ -73,8 +60,8 @@ static void colmax_piece(const struct press_ops *po, const struct kv_rec_pieces 
     int32_t lo[KV_REC_RANGES], hi[KV_REC_RANGES];
     const int nr = kv_rec_ranges(rp, k, lo, hi);
     for (int i = 0; i < nr; i++) {
-        const int32_t j0 = rows_below(seg->pos, n_ctx, lo[i]);
-        const int32_t j1 = rows_below(seg->pos, n_ctx, hi[i]);
+        const int32_t j0 = kv_rows_below(seg->pos, n_ctx, lo[i]);
+        const int32_t j1 = kv_rows_below(seg->pos, n_ctx, hi[i]);
         if (j1 > j0)
             po->attn_colmax_i8(zip + j0, j1 - j0, q, n_q, qpos, lse,
                                (const int8_t *)seg->k + (size_t)j0 * d, seg->k_scale + j0,
