@@ -493,10 +493,6 @@ int adakv_ctx_prefill_kvzip_aware(struct adakv_ctx *c, const int32_t *tokens, in
     memcpy(all + n, rec, (size_t)n_rec * sizeof *all);
     if (n_question)
         memcpy(all + n + n_rec, question, (size_t)n_question * sizeof *all);
-    /* one layer-major prefill of context ++ reconstruction (++ question): at each layer the hook
-     * sees the reconstruction's (and the question's) queries as its window, scores the context
-     * rows with them and drops the rest, so the next layer still attends over the full,
-     * uncompressed batch */
     /* a context longer than rec-chunk is repeated in pieces (kv-rec-pieces.h). The context is
      * every row before the reconstruction (a caller may have prefilled most of it already, as
      * adakv-eval's shared prefill does); the copy ends with it, and what comes before the copy
@@ -511,6 +507,10 @@ int adakv_ctx_prefill_kvzip_aware(struct adakv_ctx *c, const int32_t *tokens, in
                                      .rec_end = ctx_end + n_rec,
                                      .shift = n_rec,
                                      .overlap = KVZIP_PIECE_OVERLAP};
+    /* one layer-major prefill of context ++ reconstruction (++ question): at each layer the hook
+     * sees the reconstruction's (and the question's) queries as its window, scores the context
+     * rows with them and drops the rest, so the next layer still attends over the full,
+     * uncompressed batch */
     int rc = kv_policy_set_window(c, n_rec + n_question, e);
     if (!rc) {
         b->kvzip_active = true;
