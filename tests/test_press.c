@@ -401,3 +401,48 @@ Test(press, report_change_within_bound_on_random_heads) {
         fixture_free(&f);
     }
 }
+
+/* KVzip's window is its whole reconstruction: a layer's report measures only the last
+ * KV_REPORT_QUERIES window queries, so a long window gives exactly the report of those queries
+ * alone (same rows seen, same keep lists). */
+Test(press, report_measures_the_last_window_queries) {
+    enum { LONG_WIN = KV_REPORT_QUERIES + 37, ROWS = 200, KEEP = 90 };
+    const int len[N_KV] = {ROWS, ROWS, ROWS};
+    struct kv_cache kv;
+    fx_cache(&kv, KV_TYPE_INT8, 1, N_KV, D, len);
+    float *q = malloc((size_t)LONG_WIN * N_HEAD * D * sizeof *q);
+    float *w_o = malloc((size_t)N_EMBD * N_HEAD * D * sizeof *w_o);
+    for (int i = 0; i < LONG_WIN * N_HEAD * D; i++)
+        q[i] = 2.0f * fx_unif();
+    for (int i = 0; i < N_EMBD * N_HEAD * D; i++)
+        w_o[i] = fx_unif();
+    int32_t keep[N_KV * KEEP], start[N_KV], n_keep[N_KV];
+    for (int g = 0; g < N_KV; g++) {
+        start[g] = g * KEEP, n_keep[g] = KEEP;
+        for (int i = 0; i < KEEP; i++)
+            keep[g * KEEP + i] = (i * 7 + g) % ROWS; /* distinct: 7 is prime to 200 */
+    }
+    struct kv_report a, b;
+    struct adakv_err e;
+    cr_assert_eq(kv_report_init(&a, 1, &e), 0);
+    cr_assert_eq(kv_report_init(&b, 1, &e), 0);
+    cr_assert_eq(kv_report_layer(&a, simd_ops_scalar(), &kv, 0, q, LONG_WIN, N_HEAD, N_EMBD, w_o,
+                                 keep, start, n_keep, &e),
+                 0, "%s", e.msg);
+    const float *last = q + (size_t)(LONG_WIN - KV_REPORT_QUERIES) * N_HEAD * D;
+    cr_assert_eq(kv_report_layer(&b, simd_ops_scalar(), &kv, 0, last, KV_REPORT_QUERIES, N_HEAD,
+                                 N_EMBD, w_o, keep, start, n_keep, &e),
+                 0, "%s", e.msg);
+    const struct kv_report_layer *A = &a.layer[0], *B = &b.layer[0];
+    cr_assert_eq(A->n_checked, N_HEAD * KV_REPORT_QUERIES);
+    cr_assert_eq(A->n_checked, B->n_checked);
+    cr_assert(A->mass_kept == B->mass_kept && A->out_change == B->out_change &&
+                  A->l1_bound == B->l1_bound && A->worst_ratio == B->worst_ratio,
+              "mass %g / %g, change %g / %g", A->mass_kept, B->mass_kept, A->out_change,
+              B->out_change);
+    cr_assert(A->mass_kept > 0 && A->mass_kept < 1);
+    kv_report_free(&a);
+    kv_report_free(&b);
+    free(q), free(w_o);
+    fx_cache_free(&kv);
+}

@@ -168,6 +168,11 @@ int kv_report_layer(struct kv_report *r, const struct simd_ops *ops, const struc
     float *w_h = malloc((size_t)dim * d * sizeof *w_h);
     double *norm = malloc(ml * sizeof *norm);
     double *diff = malloc((size_t)dim * sizeof *diff);
+    /* the last KV_REPORT_QUERIES window queries are measured: KVzip's window is its whole
+     * reconstruction, and each query costs its rows x n_embd (every query of an 8k-token
+     * reconstruction took a server's context minutes); 32, the default observation window */
+    const int t_first = n_window > KV_REPORT_QUERIES ? n_window - KV_REPORT_QUERIES : 0;
+    const int n_meas = n_window - t_first;
     double *change = calloc((size_t)(n_window ? n_window : 1), sizeof *change);
     double *bound = calloc((size_t)(n_window ? n_window : 1), sizeof *bound);
     int rc = 0;
@@ -202,7 +207,7 @@ int kv_report_layer(struct kv_report *r, const struct simd_ops *ops, const struc
                 for (int i = 0; i < dim; i++)
                     norm[j] += fabs((double)u[(size_t)j * dim + i]);
             }
-            for (int t = 0; t < n_window; t++) {
+            for (int t = t_first; t < n_window; t++) {
                 const int seen = n_prefix + t + 1; /* causal: rows this query attends to */
                 const float *q = q_window + ((size_t)t * n_head + h) * d;
                 if (kv->type == KV_TYPE_INT8)
@@ -228,12 +233,12 @@ int kv_report_layer(struct kv_report *r, const struct simd_ops *ops, const struc
             }
         }
     }
-    L->mass_kept = mass / ((double)n_head * (n_window ? n_window : 1));
+    L->mass_kept = mass / ((double)n_head * (n_meas ? n_meas : 1));
     L->out_change = 0.0;
     L->l1_bound = 0.0;
-    for (int t = 0; t < n_window; t++) {
-        L->out_change += change[t] / n_window;
-        L->l1_bound += bound[t] / n_window;
+    for (int t = t_first; t < n_window; t++) {
+        L->out_change += change[t] / n_meas;
+        L->l1_bound += bound[t] / n_meas;
     }
     if (!w_o)
         L->out_change = L->l1_bound = L->worst_ratio = NAN;

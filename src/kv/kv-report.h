@@ -23,6 +23,9 @@ struct kv_head_change {
 void kv_report_head_change(const float *a, const uint8_t *kept, const float *u, int n, int dim,
                            struct kv_head_change *out);
 
+/* Window queries a layer's report measures: the last ones (the means below are over them). */
+#define KV_REPORT_QUERIES 32
+
 struct kv_report_layer {
     int evicted;             /* 0: the budget covered the layer, nothing evicted */
     int sliding_window;      /* > 0: a sliding-window layer, never pressed (b_max: its rows) */
