@@ -24,10 +24,29 @@ static void key_row(const struct kv_cache *kv, int g, int j, float *out) {
 
 /* ---------------------------------------------------------------- KVzip */
 
-/* Over queries [t_begin, t_end) of the n_rep: each row's largest probability, or with `sum`
- * the sum of its probabilities (the question's side of the question-aware score). */
+/* KVzip in pieces (kv-rec-pieces.h), written here from its definition rather than from the
+ * header's ranges: a copy query (position p >= lead_end) repeats context row
+ * a = clamp(p - shift) and sees the sinks, the context rows of a's piece, the repeat prompt, and
+ * the copy from `overlap` rows before the piece's first copy row up to itself. rp NULL: every
+ * row up to p. */
+static bool naive_piece_sees(const struct kv_rec_pieces *rp, int32_t p, int32_t j) {
+    if (!rp || p < rp->lead_end || p >= rp->rec_end)
+        return j <= p;
+    int32_t a = p - rp->shift;
+    a = a < rp->ctx0 ? rp->ctx0 : a >= rp->ctx_end ? rp->ctx_end - 1 : a;
+    const int32_t first = rp->ctx0 + (a - rp->ctx0) / rp->piece * rp->piece;
+    return j < rp->head_end || (j >= first && j < first + rp->piece && j < rp->ctx_end) ||
+           (j >= rp->rec0 && j < rp->lead_end) ||
+           (j >= first + rp->shift - rp->overlap && j >= rp->lead_end && j <= p);
+}
+
+/* Over queries [t_begin, t_end) of the n_rep (query t at position n_ctx + t; every head's rows
+ * at positions 0 .. len - 1): each row's largest probability, or with `sum` the sum of its
+ * probabilities (the question's side of the question-aware score), over the rows each query sees
+ * (naive_piece_sees); lse, if not NULL: each query's log-sum-exp ([n_rep][n_head]). */
 static void naive_kvzip_part(const struct kv_cache *kv, int g, const float *q, int n_rep,
-                             int n_head, int t_begin, int t_end, bool sum_mode, double *out) {
+                             int n_head, int t_begin, int t_end, bool sum_mode,
+                             const struct kv_rec_pieces *rp, double *out, float *lse) {
     const int d = kv->head_dim, group = n_head / kv->n_head_kv;
     const int len = kv_cache_seg(kv, 0, g)->len, n_ctx = len - n_rep;
     double *z = malloc((size_t)len * sizeof *z);
@@ -37,21 +56,23 @@ static void naive_kvzip_part(const struct kv_cache *kv, int g, const float *q, i
     for (int hh = 0; hh < group; hh++)
         for (int t = t_begin; t < t_end; t++) {
             const float *qt = q + ((size_t)t * n_head + g * group + hh) * d;
-            const int seen = n_ctx + t + 1;
+            const int32_t p = n_ctx + t;
             double m = -INFINITY, sum = 0.0;
-            for (int j = 0; j < seen; j++) {
+            for (int j = 0; j <= p; j++) {
                 key_row(kv, g, j, k);
                 double dot = 0.0;
                 for (int i = 0; i < d; i++)
                     dot += (double)qt[i] * k[i];
-                z[j] = dot / sqrt((double)d);
+                z[j] = naive_piece_sees(rp, p, j) ? dot / sqrt((double)d) : -INFINITY;
                 m = z[j] > m ? z[j] : m;
             }
-            for (int j = 0; j < seen; j++)
+            for (int j = 0; j <= p; j++)
                 sum += exp(z[j] - m);
+            if (lse)
+                lse[(size_t)t * n_head + g * group + hh] = (float)(m + log(sum));
             for (int j = 0; j < n_ctx; j++) {
-                const double p = exp(z[j] - m) / sum;
-                out[j] = sum_mode ? out[j] + p : p > out[j] ? p : out[j];
+                const double pr = exp(z[j] - m) / sum;
+                out[j] = sum_mode ? out[j] + pr : pr > out[j] ? pr : out[j];
             }
         }
     free(z);
@@ -59,7 +80,7 @@ static void naive_kvzip_part(const struct kv_cache *kv, int g, const float *q, i
 
 static void naive_kvzip(const struct kv_cache *kv, int g, const float *q, int n_rep, int n_head,
                         double *out) {
-    naive_kvzip_part(kv, g, q, n_rep, n_head, 0, n_rep, false, out);
+    naive_kvzip_part(kv, g, q, n_rep, n_head, 0, n_rep, false, NULL, out, NULL);
 }
 
 /* lse[t][h]: reconstruction query t's log-sum-exp over the rows it sees, as the forward pass
@@ -120,56 +141,6 @@ Test(score_agnostic, kvzip_matches_naive_reference) {
     }
 }
 
-/* KVzip in pieces (kv-rec-pieces.h), written here from its definition rather than from the
- * header's ranges: a copy query (position p >= lead_end) repeats context row
- * a = clamp(p - shift) and sees the sinks, the context rows of a's piece, the repeat prompt, and
- * the copy from `overlap` rows before the piece's first copy row up to itself. */
-static bool naive_piece_sees(const struct kv_rec_pieces *rp, int32_t p, int32_t j) {
-    if (p < rp->lead_end || p >= rp->rec_end)
-        return j <= p;
-    int32_t a = p - rp->shift;
-    a = a < rp->ctx0 ? rp->ctx0 : a >= rp->ctx_end ? rp->ctx_end - 1 : a;
-    const int32_t first = rp->ctx0 + (a - rp->ctx0) / rp->piece * rp->piece;
-    return j < rp->head_end || (j >= first && j < first + rp->piece && j < rp->ctx_end) ||
-           (j >= rp->rec0 && j < rp->lead_end) ||
-           (j >= first + rp->shift - rp->overlap && j >= rp->lead_end && j <= p);
-}
-
-/* Every head's rows at positions 0 .. len - 1, the last n_rep the reconstruction's; scores and
- * log-sum-exps over what each query sees. */
-static void naive_kvzip_pieces(const struct kv_cache *kv, int g, const float *q, int n_rep,
-                               int n_head, const struct kv_rec_pieces *rp, double *out,
-                               float *lse) {
-    const int d = kv->head_dim, group = n_head / kv->n_head_kv;
-    const int len = kv_cache_seg(kv, 0, g)->len, n_ctx = len - n_rep;
-    double *z = malloc((size_t)len * sizeof *z);
-    float k[256];
-    for (int j = 0; j < n_ctx; j++)
-        out[j] = 0.0;
-    for (int hh = 0; hh < group; hh++)
-        for (int t = 0; t < n_rep; t++) {
-            const float *qt = q + ((size_t)t * n_head + g * group + hh) * d;
-            const int32_t p = n_ctx + t;
-            double m = -INFINITY, sum = 0.0;
-            for (int j = 0; j <= p; j++) {
-                key_row(kv, g, j, k);
-                double dot = 0.0;
-                for (int i = 0; i < d; i++)
-                    dot += (double)qt[i] * k[i];
-                z[j] = naive_piece_sees(rp, p, j) ? dot / sqrt((double)d) : -INFINITY;
-                m = z[j] > m ? z[j] : m;
-            }
-            for (int j = 0; j <= p; j++)
-                sum += exp(z[j] - m);
-            lse[(size_t)t * n_head + g * group + hh] = (float)(m + log(sum));
-            for (int j = 0; j < n_ctx; j++) {
-                const double pr = exp(z[j] - m) / sum;
-                out[j] = pr > out[j] ? pr : out[j];
-            }
-        }
-    free(z);
-}
-
 Test(score_agnostic, kvzip_in_pieces_matches_naive_reference) {
     const enum kv_type types[] = {KV_TYPE_INT8, KV_TYPE_F16, KV_TYPE_F32};
     int n_tab;
@@ -201,7 +172,7 @@ Test(score_agnostic, kvzip_in_pieces_matches_naive_reference) {
         float *lse = malloc((size_t)n_rep * n_head * sizeof *lse);
         double *want = malloc((size_t)off[n_kv] * sizeof *want), sum = 0.0;
         for (int g = 0; g < n_kv; g++)
-            naive_kvzip_pieces(&kv, g, q, n_rep, n_head, &rp, want + off[g], lse);
+            naive_kvzip_part(&kv, g, q, n_rep, n_head, 0, n_rep, false, &rp, want + off[g], lse);
         for (int j = 0; j < off[n_kv]; j++)
             sum += want[j];
         for (int ti = 0; ti < n_tab; ti++)
@@ -524,9 +495,10 @@ Test(score_agnostic, kvzip_question_aware_matches_naive_reference) {
                *ask = malloc((size_t)total * sizeof *ask);
         double sz = 0.0, sa = 0.0;
         for (int g = 0; g < n_kv; g++) {
-            naive_kvzip_part(&kv, g, q, n_rep, n_head, 0, n_rep - n_question, false, zip + off[g]);
-            naive_kvzip_part(&kv, g, q, n_rep, n_head, n_rep - n_question, n_rep, true,
-                             ask + off[g]);
+            naive_kvzip_part(&kv, g, q, n_rep, n_head, 0, n_rep - n_question, false, NULL,
+                             zip + off[g], NULL);
+            naive_kvzip_part(&kv, g, q, n_rep, n_head, n_rep - n_question, n_rep, true, NULL,
+                             ask + off[g], NULL);
         }
         for (int j = 0; j < total; j++)
             sz += zip[j], sa += ask[j];
