@@ -140,9 +140,11 @@ Test(kvzip_prefill, kvzip_alpha_defaults_to_zero) {
  * batch inside one prompt chunk and one whose last token is a one-row chunk (513 = 512 + 1). */
 struct lse_probe {
     struct adakv_ctx *c;
+    const struct kv_rec_pieces *rp; /* KVzip's pieces (each copy query sees its piece), or NULL */
     int n_head, head_dim, layers;
     int32_t pos0; /* the first window row's position */
     double worst;
+    int changed, pieced; /* with pieces: lse off the whole context's; copy queries (layer 0) */
 };
 
 static int check_lse(void *user, struct kv_cache *kv, int layer, const float *q_window,
@@ -151,14 +153,20 @@ static int check_lse(void *user, struct kv_cache *kv, int layer, const float *q_
     struct lse_probe *p = user;
     const float *lse = kv_policy_window_lse(p->c);
     const int group = p->n_head / kv->n_head_kv;
-    for (int t = 0; t < n_window; t++)
+    for (int t = 0; t < n_window; t++) {
+        const int32_t pos = p->pos0 + t, k = kv_rec_piece(p->rp, pos);
+        int32_t lo[KV_REC_RANGES], hi[KV_REC_RANGES];
+        const int nr = k < 0 ? 0 : kv_rec_ranges(p->rp, k, lo, hi);
+        p->pieced += k >= 0 && layer == 0;
         for (int h = 0; h < p->n_head; h++) {
-            const double want =
-                fx_row_lse(kv, layer, h / group,
-                           q_window + ((size_t)t * p->n_head + h) * p->head_dim, p->pos0 + t);
+            const float *q = q_window + ((size_t)t * p->n_head + h) * p->head_dim;
+            const double want = fx_row_lse_in(kv, layer, h / group, q, pos, lo, hi, nr);
             const double diff = fabs(lse[(size_t)t * p->n_head + h] - want);
             p->worst = diff > p->worst ? diff : p->worst;
+            if (k >= 0)
+                p->changed += fabs(fx_row_lse(kv, layer, h / group, q, pos) - want) > 0.01;
         }
+    }
     p->layers++;
     return 0;
 }
@@ -178,7 +186,7 @@ Test(kvzip_prefill, forward_pass_leaves_the_window_log_sum_exps, .timeout = 300)
         cr_assert_not_null(c, "%s", e.msg);
         struct adakv_model_info mi;
         adakv_model_get_info(model(), &mi);
-        struct lse_probe p = {c, mi.n_head, mi.head_dim, 0, n - window, 0.0};
+        struct lse_probe p = {c, NULL, mi.n_head, mi.head_dim, 0, n - window, 0.0, 0, 0};
         adakv_ctx_set_compress(c, check_lse, &p);
         cr_assert_eq(adakv_eval(c, ids, n, NULL, false, &e), 0, "%s", e.msg);
         cr_assert_eq(p.layers, mi.n_layer);
@@ -194,37 +202,6 @@ Test(kvzip_prefill, forward_pass_leaves_the_window_log_sum_exps, .timeout = 300)
  * here from the stored keys; for int8 rows (the fused kernel) and f16 rows (the fold); over a
  * batch of two prompt chunks (620 = 512 + 108); and the masks matter (the whole context's
  * log-sum-exp differs). */
-struct piece_probe {
-    struct adakv_ctx *c;
-    const struct kv_rec_pieces *rp;
-    int n_head, head_dim, layers, changed, pieced;
-    double worst;
-};
-
-static int check_piece_lse(void *user, struct kv_cache *kv, int layer, const float *q_window,
-                           int n_window, struct adakv_err *e) {
-    (void)e;
-    struct piece_probe *p = user;
-    const float *lse = kv_policy_window_lse(p->c);
-    const int group = p->n_head / kv->n_head_kv;
-    for (int t = 0; t < n_window; t++) {
-        const int32_t pos = p->rp->rec0 + t, k = kv_rec_piece(p->rp, pos);
-        int32_t lo[KV_REC_RANGES], hi[KV_REC_RANGES];
-        const int nr = k < 0 ? 0 : kv_rec_ranges(p->rp, k, lo, hi);
-        p->pieced += k >= 0 && layer == 0;
-        for (int h = 0; h < p->n_head; h++) {
-            const float *q = q_window + ((size_t)t * p->n_head + h) * p->head_dim;
-            const double want = fx_row_lse_in(kv, layer, h / group, q, pos, lo, hi, nr);
-            const double all = fx_row_lse(kv, layer, h / group, q, pos);
-            const double diff = fabs(lse[(size_t)t * p->n_head + h] - want);
-            p->worst = diff > p->worst ? diff : p->worst;
-            p->changed += fabs(all - want) > 0.01;
-        }
-    }
-    p->layers++;
-    return 0;
-}
-
 Test(kvzip_prefill, pieces_attend_only_to_their_rows, .timeout = 300) {
     enum { CTX = 300, LEAD = 20, REC = LEAD + CTX };
     int32_t ids[CTX + REC];
@@ -252,8 +229,8 @@ Test(kvzip_prefill, pieces_attend_only_to_their_rows, .timeout = 300) {
         cr_assert_not_null(c, "%s", e.msg);
         struct adakv_model_info mi;
         adakv_model_get_info(model(), &mi);
-        struct piece_probe p = {c, &rp, mi.n_head, mi.head_dim, 0, 0, 0, 0.0};
-        adakv_ctx_set_compress(c, check_piece_lse, &p);
+        struct lse_probe p = {c, &rp, mi.n_head, mi.head_dim, 0, rp.rec0, 0.0, 0, 0};
+        adakv_ctx_set_compress(c, check_lse, &p);
         kv_policy_set_rec_pieces(c, &rp);
         cr_assert_eq(adakv_eval(c, ids, CTX + REC, NULL, false, &e), 0, "%s", e.msg);
         cr_assert_eq(p.layers, mi.n_layer);
